@@ -1,0 +1,12 @@
+"""DVC stage `validate`: see README.md. Reads params.yaml, calls the library, writes outputs."""
+
+from aeops.stages.common import run_stage
+from aeops.stages.data import validate
+
+
+def main() -> None:
+    run_stage("validate", validate)
+
+
+if __name__ == "__main__":
+    main()

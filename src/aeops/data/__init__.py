@@ -1,0 +1,1 @@
+"""Data: sources, schema, expectations, splits and preprocessing."""

@@ -1,0 +1,106 @@
+"""Batches for training: in-memory tensors sliced by index, or a DataLoader for large data.
+
+When the data fits in memory it is moved to the training device once, and each batch is one
+index into that tensor: no per-sample ``__getitem__``, no worker processes, no host-to-device
+copies per step. Under DDP every rank takes its own, equally long, shard of a shared
+permutation, as ``DistributedSampler`` would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _stack_first(rows: list[tuple[torch.Tensor]]) -> torch.Tensor:
+    return torch.stack([row[0] for row in rows])
+
+
+class InMemoryBatches:
+    """Iterate over batches of ``tensors`` (same first dimension) by index, on their device."""
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool,
+                 seed: int, epoch: Callable[[], int] = lambda: 0) -> None:
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = epoch
+
+    def _indices(self) -> torch.Tensor:
+        n = len(self.tensors[0])
+        rank, world = _rank_and_world()
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch())
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        per_rank = math.ceil(n / world)
+        if per_rank * world > n:  # pad so every rank runs the same number of steps
+            order = torch.cat([order, order[: per_rank * world - n]])
+        return order[rank::world].to(self.tensors[0].device)
+
+    def __len__(self) -> int:
+        _, world = _rank_and_world()
+        return math.ceil(math.ceil(len(self.tensors[0]) / world) / self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, ...]]:
+        indices = self._indices()
+        for start in range(0, len(indices), self.batch_size):
+            idx = indices[start : start + self.batch_size]
+            batch = tuple(t[idx] for t in self.tensors)
+            yield batch[0] if len(batch) == 1 else batch
+
+
+class FoldDataModule(pl.LightningDataModule):
+    """Train on normal rows; validate on the validation fold (normal rows plus anomalies)."""
+
+    def __init__(self, train_x: np.ndarray, val_x: np.ndarray, val_is_anomaly: np.ndarray,
+                 batch_size: int, seed: int, in_memory: bool = True,
+                 num_workers: int = 0) -> None:
+        super().__init__()
+        self.train_x = torch.as_tensor(train_x, dtype=torch.float32)
+        self.val_x = torch.as_tensor(val_x, dtype=torch.float32)
+        self.val_is_anomaly = torch.as_tensor(val_is_anomaly, dtype=torch.bool)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.in_memory = in_memory
+        self.num_workers = num_workers
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.in_memory and self.trainer is not None:
+            device = self.trainer.strategy.root_device
+            self.train_x = self.train_x.to(device)
+            self.val_x = self.val_x.to(device)
+            self.val_is_anomaly = self.val_is_anomaly.to(device)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def train_dataloader(self):
+        if self.in_memory:
+            return InMemoryBatches((self.train_x,), self.batch_size, True, self.seed, self._epoch)
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(TensorDataset(self.train_x), batch_size=self.batch_size, shuffle=True,
+                          generator=generator, num_workers=self.num_workers,
+                          collate_fn=_stack_first,
+                          persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self):
+        size = max(self.batch_size, 1024)
+        if self.in_memory:
+            return InMemoryBatches((self.val_x, self.val_is_anomaly), size, False, self.seed)
+        return DataLoader(TensorDataset(self.val_x, self.val_is_anomaly), batch_size=size,
+                          num_workers=self.num_workers)

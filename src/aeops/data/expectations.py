@@ -1,0 +1,166 @@
+"""The Great Expectations suite built from the dataset's schema, and its verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from aeops.data.schema import DatasetMeta
+
+SUITE_NAME = "aeops_dataset"
+FLOAT_TYPES = ["float64", "float32", "float16", "Float64", "Float32"]
+INT_TYPES = ["int64", "int32", "int16", "int8", "Int64", "Int32", "uint8"]
+
+
+@dataclass
+class Failure:
+    expectation: str
+    column: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"column '{self.column}'" if self.column else "table"
+        return f"{where}: {self.expectation} failed ({self.detail})"
+
+
+@dataclass
+class ValidationReport:
+    success: bool
+    evaluated: int
+    failures: list[Failure] = field(default_factory=list)
+    data_docs: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "evaluated_expectations": self.evaluated,
+            "failed_expectations": len(self.failures),
+            "failures": [f.__dict__ for f in self.failures],
+            "data_docs": self.data_docs,
+        }
+
+
+class NotValidatedError(ValueError):
+    """A later stage was asked to use data that has not passed validation."""
+
+
+class DataValidationError(ValueError):
+    """The data broke the expectation suite."""
+
+    def __init__(self, source: str, report: ValidationReport) -> None:
+        self.report = report
+        lines = [f"{source}: {len(report.failures)} of {report.evaluated} expectations failed:"]
+        lines += [f"  - {failure}" for failure in report.failures[:20]]
+        if len(report.failures) > 20:
+            lines.append(f"  ... and {len(report.failures) - 20} more (see the data docs)")
+        lines.append("Fix the source data (or data.* in params.yaml) and run `dvc repro` again.")
+        super().__init__("\n".join(lines))
+
+
+def build_expectations(meta: DatasetMeta, min_rows: int) -> list[Any]:
+    """One expectation per contract the dataset must keep, derived from its schema."""
+    import great_expectations.expectations as gxe
+
+    expectations: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=min_rows)]
+    for column in [*meta.features, meta.label_column]:
+        expectations.append(gxe.ExpectColumnToExist(column=column))
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    for column in meta.features:
+        expectations.append(gxe.ExpectColumnValuesToBeInTypeList(column=column,
+                                                                 type_list=FLOAT_TYPES))
+        if meta.value_range is not None:
+            low, high = meta.value_range
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+            )
+    expectations.append(
+        gxe.ExpectColumnValuesToBeInTypeList(column=meta.label_column, type_list=INT_TYPES)
+    )
+    expectations.append(
+        gxe.ExpectColumnValuesToBeInSet(column=meta.label_column, value_set=list(meta.labels))
+    )
+    return expectations
+
+
+def _describe(result: Any) -> Failure:
+    config = result.expectation_config
+    kwargs = config.kwargs
+    detail_bits = []
+    res = result.result or {}
+    if "unexpected_count" in res:
+        rows = res.get("partial_unexpected_index_list") or []
+        values = res.get("partial_unexpected_list") or []
+        detail_bits.append(f"{res['unexpected_count']} bad value(s)")
+        if rows:
+            detail_bits.append(f"rows {list(rows)[:5]}")
+        if values:
+            detail_bits.append(f"values {list(values)[:5]}")
+    if "observed_value" in res:
+        detail_bits.append(f"observed {res['observed_value']}")
+    for key in ("min_value", "max_value", "value_set", "type_list"):
+        if kwargs.get(key) is not None:
+            detail_bits.append(f"{key}={kwargs[key]}")
+    if config.type == "expect_column_to_exist":
+        detail_bits.append("column is missing")
+    exc = (result.exception_info or {}).get("exception_message")
+    if exc:
+        detail_bits.append(str(exc).splitlines()[0][:200])
+    return Failure(config.type, kwargs.get("column"), "; ".join(detail_bits) or "no detail")
+
+
+def validate_frame(
+    frame: pd.DataFrame, meta: DatasetMeta, min_rows: int, docs_dir: str | Path | None = None
+) -> ValidationReport:
+    """Run the suite on ``frame`` with an ephemeral GX context; write Data Docs to ``docs_dir``."""
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            site_name="aeops",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(Path(docs_dir).resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    source = context.data_sources.add_pandas("aeops")
+    batch_definition = source.add_dataframe_asset("dataset").add_batch_definition_whole_dataframe(
+        "all_rows"
+    )
+    suite = context.suites.add(
+        gx.ExpectationSuite(name=SUITE_NAME, expectations=build_expectations(meta, min_rows))
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="dataset", data=batch_definition, suite=suite)
+    )
+    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="aeops_checkpoint",
+            validation_definitions=[definition],
+            actions=actions,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
+        )
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    evaluated, failures = 0, []
+    for run_result in result.run_results.values():
+        evaluated += run_result.statistics["evaluated_expectations"]
+        failures += [_describe(r) for r in run_result.results if not r.success]
+    docs = str(Path(docs_dir) / "index.html") if docs_dir else None
+    return ValidationReport(bool(result.success), evaluated, _root_causes(failures), docs)
+
+
+def _root_causes(failures: list[Failure]) -> list[Failure]:
+    """A missing column fails every check on it; report only that it is missing."""
+    missing = {f.column for f in failures if f.expectation == "expect_column_to_exist"}
+    kept = [f for f in failures if f.column not in missing or f.expectation ==
+            "expect_column_to_exist"]
+    return sorted(kept, key=lambda f: (f.column or "", f.expectation))

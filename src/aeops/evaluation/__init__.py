@@ -1,0 +1,1 @@
+"""Scores, metrics, thresholds, plots and classical baselines."""

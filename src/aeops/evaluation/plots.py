@@ -1,0 +1,116 @@
+"""PNG figures for DVC plots and the MLflow run, plus curve tables for ``dvc plots``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from aeops.io import atomic_path, write_json
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def curve_tables(is_anomaly: np.ndarray, scores: np.ndarray, out_dir: Path) -> list[Path]:
+    """``roc.json`` and ``pr.json`` rows that ``dvc plots`` draws."""
+    fpr, tpr, _ = roc_curve(is_anomaly, scores)
+    precision, recall, _ = precision_recall_curve(is_anomaly, scores)
+    roc = [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr, tpr, strict=True)]
+    pr = [{"recall": float(a), "precision": float(b)}
+          for a, b in zip(recall, precision, strict=True)]
+    write_json(out_dir / "roc.json", roc)
+    write_json(out_dir / "pr.json", pr)
+    return [out_dir / "roc.json", out_dir / "pr.json"]
+
+
+def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> Path:
+    """ROC and precision-recall curves of several models on one figure."""
+    plt = _pyplot()
+    fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for name, (is_anomaly, scores) in curves.items():
+        fpr, tpr, _ = roc_curve(is_anomaly, scores)
+        precision, recall, _ = precision_recall_curve(is_anomaly, scores)
+        from sklearn.metrics import auc
+
+        ax_roc.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
+        ax_pr.plot(recall, precision, label=name)
+    ax_roc.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    ax_roc.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (test)")
+    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+    ax_roc.legend(fontsize=8, loc="lower right")
+    ax_pr.legend(fontsize=8, loc="lower left")
+    return _save(fig, path)
+
+
+def plot_score_histogram(scores: np.ndarray, is_anomaly: np.ndarray, threshold: float,
+                         title: str, path: str | Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    bins = np.histogram_bin_edges(scores, bins=40)
+    ax.hist(scores[~is_anomaly], bins=bins, alpha=0.6, label="normal", density=True)
+    ax.hist(scores[is_anomaly], bins=bins, alpha=0.6, label="anomaly", density=True)
+    ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="anomaly score", ylabel="density", title=title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_reconstructions(x: np.ndarray, recon: np.ndarray, scores: np.ndarray,
+                         image_shape: list[int], path: str | Path, n: int = 8) -> Path:
+    """Originals over reconstructions for the ``n`` lowest and ``n`` highest scored rows."""
+    plt = _pyplot()
+    order = np.argsort(scores)
+    n = min(n, len(order) // 2 or 1)
+    picks = [("lowest score", order[:n]), ("highest score", order[::-1][:n])]
+    fig, axes = plt.subplots(4, n, figsize=(1.3 * n, 6), squeeze=False)
+    c, h, w = image_shape
+    for block, (name, idx) in enumerate(picks):
+        for j, i in enumerate(idx):
+            for k, (img, label) in enumerate(((x[i], "original"), (recon[i], "reconstruction"))):
+                ax = axes[2 * block + k, j]
+                pixels = img.reshape(c, h, w)
+                ax.imshow(pixels[0] if c == 1 else np.moveaxis(pixels, 0, -1), cmap="gray")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j == 0:
+                    ax.set_ylabel(f"{name}\n{label}", fontsize=7)
+                if k == 0:
+                    ax.set_title(f"{scores[i]:.3g}", fontsize=7)
+    return _save(fig, path)
+
+
+def plot_latent(z: np.ndarray, labels: np.ndarray, is_anomaly: np.ndarray,
+                path: str | Path) -> Path:
+    """The latent codes in 2-D (first two principal components when wider), by label."""
+    plt = _pyplot()
+    if z.shape[1] > 2:
+        from sklearn.decomposition import PCA
+
+        z = PCA(n_components=2, random_state=0).fit_transform(z)
+    elif z.shape[1] == 1:
+        z = np.c_[z, np.zeros(len(z))]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(z[~is_anomaly, 0], z[~is_anomaly, 1], c=labels[~is_anomaly], s=8,
+                        cmap="tab10", alpha=0.7)
+    ax.scatter(z[is_anomaly, 0], z[is_anomaly, 1], s=22, marker="x", color="k",
+               label="anomaly")
+    fig.colorbar(points, ax=ax, label="label (normal rows)")
+    ax.set(title="latent space (test)", xlabel="component 1", ylabel="component 2")
+    ax.legend()
+    return _save(fig, path)

@@ -1,0 +1,1 @@
+"""Autoencoder families (plain ``nn.Module``s), their losses and the shared LightningModule."""

@@ -1,0 +1,135 @@
+"""Scoring rows with a trained detector; the MLflow pyfunc wrapper is in :mod:`aeops.pyfunc`.
+
+A :class:`Detector` is everything needed to score raw feature rows in ingest's form: the
+preprocessing fit on the training fold, the autoencoder, the feature order and the decision
+threshold (with the method that chose it). The pyfunc carries all three files as artifacts,
+so loading ``models:/<name>@champion`` needs nothing but the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+
+from aeops.io import read_json, write_json
+
+DETECTOR_FILE = "detector.json"
+ARTIFACT_KEYS = ("model", "preprocessor", "detector")
+SCORE_COLUMN = "anomaly_score"
+FLAG_COLUMN = "is_anomaly"
+
+
+class ScoringInputError(ValueError):
+    """Rows that do not match the detector's features."""
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    family: str
+    features: list[str]
+    threshold: float
+    threshold_method: str
+    threshold_detail: str
+    image_shape: list[int] | None = None
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> DetectorInfo:
+        return cls(**read_json(path))
+
+
+class Detector:
+    """Preprocessing + autoencoder + threshold: raw rows in, scores and flags out."""
+
+    def __init__(self, net: torch.nn.Module, preprocessor: Any, info: DetectorInfo,
+                 batch_size: int = 4096) -> None:
+        self.net = net.eval()
+        self.preprocessor = preprocessor
+        self.info = info
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_files(cls, model: str | Path, preprocessor: str | Path,
+                   detector: str | Path) -> Detector:
+        from aeops.models.store import load_model
+
+        net, _ = load_model(model)
+        return cls(net, joblib.load(preprocessor), DetectorInfo.load(detector))
+
+    def features_of(self, frame: pd.DataFrame) -> np.ndarray:
+        """The feature matrix of ``frame`` in training order; a clear error when it differs."""
+        expected = self.info.features
+        missing = [c for c in expected if c not in frame.columns]
+        if missing:
+            if len(frame.columns) != len(expected) or not all(
+                isinstance(c, int) for c in frame.columns
+            ):
+                raise ScoringInputError(
+                    f"input has {len(frame.columns)} columns but the model expects "
+                    f"{len(expected)} features; missing {missing[:10]}"
+                    f"{' ...' if len(missing) > 10 else ''}. Send the columns ingest wrote "
+                    f"({expected[0]} ... {expected[-1]})"
+                )
+            return frame.to_numpy(dtype=np.float64)
+        values = frame[expected].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ScoringInputError(f"row {frame.index[row]}, column '{expected[col]}': value "
+                                    f"{values[row, col]} is not a finite number")
+        return values
+
+    def score_array(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row scores and per-feature squared errors for raw (unscaled) rows."""
+        x = self.preprocessor.transform(raw).astype(np.float32)
+        scores, errors = [], []
+        with torch.inference_mode():
+            for start in range(0, len(x), self.batch_size):
+                batch = torch.from_numpy(x[start : start + self.batch_size])
+                score, per_feature = self.net.score(batch)
+                scores.append(score.numpy())
+                errors.append(per_feature.numpy())
+        if not scores:
+            return np.zeros(0), np.zeros((0, len(self.info.features)))
+        return np.concatenate(scores), np.concatenate(errors)
+
+    def predict(self, frame: pd.DataFrame, threshold: float | None = None,
+                explain: bool = False) -> pd.DataFrame:
+        """``anomaly_score`` and ``is_anomaly`` per row; with ``explain``, per-feature errors."""
+        scores, errors = self.score_array(self.features_of(frame))
+        cut = self.info.threshold if threshold is None else float(threshold)
+        out = pd.DataFrame({SCORE_COLUMN: scores.astype(np.float64), FLAG_COLUMN: scores > cut},
+                           index=frame.index)
+        if explain:
+            columns = [f"error_{c}" for c in self.info.features]
+            out = pd.concat([out, pd.DataFrame(errors, columns=columns, index=frame.index)],
+                            axis=1)
+        return out
+
+
+def model_signature(info: DetectorInfo):
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+    inputs = Schema([ColSpec("double", name) for name in info.features])
+    outputs = Schema([ColSpec("double", SCORE_COLUMN), ColSpec("boolean", FLAG_COLUMN)])
+    params = ParamSchema([ParamSpec("threshold", "double", info.threshold),
+                          ParamSpec("explain", "boolean", False)])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def pip_requirements() -> list[str]:
+    """Pinned to what trained the model, so ``mlflow models serve`` rebuilds the same stack."""
+    from importlib.metadata import version
+
+    packages = ["torch", "scikit-learn", "pandas", "numpy", "joblib", "mlflow", "pyyaml",
+                "pytorch-lightning", "torchmetrics"]
+    return [f"{name}=={version(name)}" for name in packages]

@@ -1,0 +1,61 @@
+"""Shared fixtures: telemetry off, a private MLflow store per test, tiny configs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aeops.config import Config, parse_config
+from aeops.env import TELEMETRY_OFF
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in TELEMETRY_OFF.items():
+        monkeypatch.setenv(key, value)
+    # the venv's tools (dvc, python) first on PATH for subprocesses
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A private SQLite MLflow store for one test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def make_config(tmp_path: Path | None = None, **override: Any) -> Config:
+    """The project's params.yaml with overrides; paths moved under ``tmp_path`` when given."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data = deep_update(data, override)
+    if tmp_path is not None:
+        data["paths"] = {k: str(tmp_path / v) for k, v in data["paths"].items()}
+    return parse_config(data)
+
+
+def low_rank_data(n: int, dim: int = 16, rank: int = 3, seed: int = 0) -> np.ndarray:
+    """Rows on a low-dimensional subspace, squashed into [0, 1]: easy to reconstruct."""
+    rng = np.random.default_rng(seed)
+    basis = rng.normal(size=(rank, dim))
+    codes = rng.normal(size=(n, rank))
+    return (1 / (1 + np.exp(-(codes @ basis) / 2))).astype(np.float32)
