@@ -1,0 +1,73 @@
+"""Helpers to copy the project into a temporary git repo and run real DVC in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aeops.env import TELEMETRY_OFF
+from tests.conftest import ROOT, deep_update
+
+PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml")
+PROJECT_DIRS = ("pipeline", "src", ".dvc", "data/raw")
+
+# A run small enough for the default test suite: two families, a few epochs, 600 rows.
+SMALL = {
+    "data": {"max_rows": 600},
+    "train": {"max_epochs": 4, "patience": 2, "batch_size": 64, "progress_bar": False},
+    "models": {"families": ["dense", "vae"], "dense": {"hidden": [32], "latent": 4},
+               "vae": {"hidden": [32], "latent": 4}},
+    "evaluate": {"bootstrap": 20},
+    "baselines": {"iforest_estimators": 20},
+}
+
+
+def project_env(root: Path) -> dict[str, str]:
+    env = {**os.environ, **TELEMETRY_OFF}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    env.pop("DVC_EXP_NAME", None)
+    return env
+
+
+def run(cmd: list[str], root: Path, check: bool = True, timeout: int = 600):
+    result = subprocess.run(cmd, cwd=root, env=project_env(root), capture_output=True,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def set_params(root: Path, override: dict[str, Any]) -> None:
+    path = root / "params.yaml"
+    params = deep_update(yaml.safe_load(path.read_text()), override)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_project(root: Path, override: dict[str, Any] | None = None) -> Path:
+    """A fresh git repo holding the pipeline (no generated files), with params overridden."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        shutil.copy2(ROOT / name, root / name)
+    for name in PROJECT_DIRS:
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns(
+            "__pycache__", "tmp", "cache", "*.egg-info"))
+    shutil.copy2(ROOT / ".gitignore", root / ".gitignore")
+    set_params(root, deep_update(SMALL, override or {}))
+    run(["git", "init", "-q"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)
+    return root
+
+
+def clone_project(src: Path, dst: Path) -> Path:
+    """A copy of a project after a run: outputs, DVC cache, git and MLflow store."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst

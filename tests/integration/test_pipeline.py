@@ -1,0 +1,88 @@
+"""End to end: real `dvc repro`, real MLflow registry, the champion loaded in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.integration.project import clone_project, make_project, project_env, run, set_params
+
+pytestmark = pytest.mark.integration
+MODEL = "aeops-detector"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = make_project(tmp_path_factory.mktemp("e2e") / "project")
+    run(["dvc", "repro"], root)
+    return root
+
+
+def champion_version(root: Path) -> str:
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    return str(client.get_model_version_by_alias(MODEL, "champion").version)
+
+
+def test_repro_writes_metrics_and_registers_a_champion(project: Path):
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    for key in ("auroc", "average_precision", "threshold", "recon_loss"):
+        assert isinstance(metrics[key], float), key
+    assert set(metrics["models"]) == {"dense", "vae"}
+    assert set(metrics["baselines"]) == {"pca", "iforest"}
+    decision = json.loads((project / "reports/register.json").read_text())
+    assert decision["alias"] == "champion" and decision["promoted"]
+    assert champion_version(project) == str(decision["version"])
+    assert (project / "reports/plots/roc_pr.png").stat().st_size > 1000
+    assert (project / "reports/validation/data_docs/index.html").exists()
+
+
+def test_second_repro_changes_nothing(project: Path):
+    result = run(["dvc", "repro"], project)
+    assert "Running stage" not in result.stdout
+    assert run(["dvc", "status"], project).stdout.strip().endswith("up to date.")
+
+
+def test_champion_scores_ingested_rows_in_a_fresh_process(project: Path):
+    script = f"""
+import json, mlflow, pandas as pd
+model = mlflow.pyfunc.load_model("models:/{MODEL}@champion")
+frame = pd.read_parquet("data/interim/dataset.parquet").drop(columns=["label"]).head(50)
+out = model.predict(frame)
+print(json.dumps({{"columns": list(out.columns), "n": len(out),
+                  "flags": out["is_anomaly"].astype(bool).tolist()[:3],
+                  "scores": out["anomaly_score"].tolist()}}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=project, env=project_env(project),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["columns"][:2] == ["anomaly_score", "is_anomaly"]
+    assert out["n"] == 50
+    assert all(np.isfinite(out["scores"])) and min(out["scores"]) >= 0
+
+
+def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tmp_path: Path):
+    root = clone_project(project, tmp_path / "corrupt")
+    before = champion_version(root)
+    metrics_before = (root / "reports/metrics.json").read_text()
+    frame = pd.read_parquet(root / "data/interim/dataset.parquet")
+    frame.loc[17, "pixel_5"] = np.nan
+    frame.to_csv(root / "data/raw/digits.csv", index=False)
+    set_params(root, {"data": {"source": "table", "path": "data/raw/digits.csv",
+                               "value_range": [0.0, 1.0], "image_shape": [8, 8],
+                               "labels": list(range(10))}})
+    result = run(["dvc", "repro"], root, check=False)
+    assert result.returncode != 0
+    log = result.stdout + result.stderr
+    assert "[aeops:validate] FAILED" in log
+    assert "column 'pixel_5'" in log and "not_be_null" in log and "rows [17]" in log
+    assert "Running stage 'prepare'" not in log
+    assert champion_version(root) == before
+    assert (root / "reports/metrics.json").read_text() == metrics_before
