@@ -116,7 +116,8 @@ def train_family(cfg: Config, family: str, meta: DatasetMeta, train: Fold, val: 
 
     setup_mlflow(cfg)
     logger = MLFlowLogger(experiment_name=cfg.mlflow.experiment, tracking_uri=tracking_uri(cfg),
-                          run_name=family, run_id=run_id, tags=run_tags(family), log_model=False)
+                          run_name=family, run_id=run_id, tags=run_tags(family), log_model=False,
+                          synchronous=False)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss",
                                  mode="min", save_top_k=1, save_last=True)
     callbacks: list[pl.Callback] = [

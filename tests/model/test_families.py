@@ -129,3 +129,17 @@ def test_vae_elbo_score_adds_the_kl_term():
     recon_score, per_feature = recon_net.score(x)
     elbo_score, _ = elbo_net.score(x)
     assert torch.all(elbo_score > per_feature.sum(dim=1))
+
+
+def test_changed_fingerprint_discards_old_checkpoints(tmp_path):
+    from aeops.training import _prepare_checkpoints
+
+    ckpt_dir = tmp_path / "checkpoints"
+    ckpt_dir.mkdir()
+    (ckpt_dir / "last.ckpt").write_bytes(b"x")
+    (ckpt_dir / "fingerprint.json").write_text('{"fingerprint": "aaa", "run_id": "r1"}')
+    messages = []
+    assert _prepare_checkpoints(ckpt_dir, messages.append, "aaa") == (ckpt_dir / "last.ckpt",
+                                                                      "r1")
+    assert _prepare_checkpoints(ckpt_dir, messages.append, "bbb") == (None, None)
+    assert not ckpt_dir.exists() and "starting afresh" in messages[0]
