@@ -174,9 +174,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     for family in args.families.split(","):
         result = compare(family, args.rows, args.epochs, args.batch_size, args.accelerator,
                          args.precision, args.repeats)
-        print(f"{family:6s} {result['device']:5s} {result['precision']:10s} loop "
-              f"{result['loop_samples_per_s']:>10.0f}/s  aeops {result['engine_train_samples_per_s']:>10.0f}/s"
-              f"  ratio {result['ratio_train']:.3f} (fit wall-clock {result['ratio_fit_wall']:.3f})",
+        r = result
+        print(f"{family:6s} {r['device']:5s} {r['precision']:10s} loop "
+              f"{r['loop_samples_per_s']:>10.0f}/s  aeops {r['engine_train_samples_per_s']:>10.0f}/s"
+              f"  ratio {r['ratio_train']:.3f} (fit wall-clock {r['ratio_fit_wall']:.3f})",
               flush=True)
         results.append(result)
     if args.output:
