@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                          args.precision, args.repeats)
         r = result
         print(f"{family:6s} {r['device']:5s} {r['precision']:10s} loop "
-              f"{r['loop_samples_per_s']:>10.0f}/s  aeops {r['engine_train_samples_per_s']:>10.0f}/s"
+              f"{r['loop_samples_per_s']:>10.0f}/s  aeops "
+              f"{r['engine_train_samples_per_s']:>10.0f}/s"
               f"  ratio {r['ratio_train']:.3f} (fit wall-clock {r['ratio_fit_wall']:.3f})",
               flush=True)
         results.append(result)
