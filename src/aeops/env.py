@@ -24,7 +24,6 @@ def disable_telemetry() -> None:
         os.environ.setdefault(key, value)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*is an invalid version.*")
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
 
 

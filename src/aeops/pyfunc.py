@@ -1,30 +1,26 @@
 """The MLflow pyfunc that ships a :class:`~aeops.scoring.Detector` through the registry."""
 
-from __future__ import annotations
-
-import warnings
-
-import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from aeops.scoring import Detector
 
-with warnings.catch_warnings():
-    # MLflow nudges towards type-hinted predict(); we validate against the signature instead.
-    warnings.simplefilter("ignore", UserWarning)
 
-    class AnomalyDetectorModel(PythonModel):
-        """``predict(rows, params={"threshold": ..., "explain": ...})`` on raw feature rows."""
+class AnomalyDetectorModel(PythonModel):
+    """``predict(rows, params={"threshold": ..., "explain": ...})`` on raw feature rows.
 
-        def load_context(self, context) -> None:
-            artifacts = context.artifacts
-            self.detector = Detector.from_files(artifacts["model"], artifacts["preprocessor"],
-                                                artifacts["detector"])
+    The input is checked against the logged signature by MLflow, then by the detector itself
+    (feature names and finite values). The ``pd.DataFrame`` hint tells MLflow to hand over
+    the frame as it is (no type-hint schema inference on top of the signature)."""
 
-        def predict(self, context, model_input, params=None):
-            params = params or {}
-            frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(
-                np.asarray(model_input))
-            return self.detector.predict(frame, threshold=params.get("threshold"),
-                                         explain=bool(params.get("explain", False)))
+    def load_context(self, context) -> None:
+        artifacts = context.artifacts
+        self.detector = Detector.from_files(artifacts["model"], artifacts["preprocessor"],
+                                            artifacts["detector"])
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        params = params or {}
+        if not isinstance(model_input, pd.DataFrame):
+            model_input = pd.DataFrame(model_input)
+        return self.detector.predict(model_input, threshold=params.get("threshold"),
+                                     explain=bool(params.get("explain", False)))

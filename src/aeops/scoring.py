@@ -65,21 +65,19 @@ class Detector:
         return cls(net, joblib.load(preprocessor), DetectorInfo.load(detector))
 
     def features_of(self, frame: pd.DataFrame) -> np.ndarray:
-        """The feature matrix of ``frame`` in training order; a clear error when it differs."""
+        """The float32 feature matrix of ``frame`` in training order; a clear error naming the
+        missing columns, or the row and column of a value that is not a finite number."""
         expected = self.info.features
         missing = [c for c in expected if c not in frame.columns]
-        if missing:
-            if len(frame.columns) != len(expected) or not all(
-                isinstance(c, int) for c in frame.columns
-            ):
-                raise ScoringInputError(
-                    f"input has {len(frame.columns)} columns but the model expects "
-                    f"{len(expected)} features; missing {missing[:10]}"
-                    f"{' ...' if len(missing) > 10 else ''}. Send the columns ingest wrote "
-                    f"({expected[0]} ... {expected[-1]})"
-                )
-            return frame.to_numpy(dtype=np.float64)
-        values = frame[expected].to_numpy(dtype=np.float64)
+        if missing and not (len(frame.columns) == len(expected)
+                            and all(isinstance(c, int) for c in frame.columns)):
+            raise ScoringInputError(
+                f"input has {len(frame.columns)} columns but the model expects "
+                f"{len(expected)} features; missing {missing[:10]}"
+                f"{' ...' if len(missing) > 10 else ''}. Send the feature columns ingest wrote "
+                f"({expected[0]} ... {expected[-1]})"
+            )
+        values = frame.to_numpy(np.float32) if missing else frame[expected].to_numpy(np.float32)
         bad = ~np.isfinite(values)
         if bad.any():
             row, col = np.argwhere(bad)[0]
@@ -87,28 +85,28 @@ class Detector:
                                     f"{values[row, col]} is not a finite number")
         return values
 
-    def score_array(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row scores and per-feature squared errors for raw (unscaled) rows."""
-        x = self.preprocessor.transform(raw).astype(np.float32)
-        scores, errors = [], []
+    def score_array(self, raw: np.ndarray,
+                    explain: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-row scores (and, with ``explain``, per-feature squared errors) for raw rows."""
+        x = np.asarray(self.preprocessor.transform(raw), dtype=np.float32)
+        scores = np.empty(len(x), dtype=np.float64)
+        errors = np.empty(x.shape, dtype=np.float32) if explain else None
         with torch.inference_mode():
             for start in range(0, len(x), self.batch_size):
-                batch = torch.from_numpy(x[start : start + self.batch_size])
-                score, per_feature = self.net.score(batch)
-                scores.append(score.numpy())
-                errors.append(per_feature.numpy())
-        if not scores:
-            return np.zeros(0), np.zeros((0, len(self.info.features)))
-        return np.concatenate(scores), np.concatenate(errors)
+                stop = start + self.batch_size
+                score, per_feature = self.net.score(torch.from_numpy(x[start:stop]))
+                scores[start:stop] = score.numpy()
+                if errors is not None:
+                    errors[start:stop] = per_feature.numpy()
+        return scores, errors
 
     def predict(self, frame: pd.DataFrame, threshold: float | None = None,
                 explain: bool = False) -> pd.DataFrame:
         """``anomaly_score`` and ``is_anomaly`` per row; with ``explain``, per-feature errors."""
-        scores, errors = self.score_array(self.features_of(frame))
+        scores, errors = self.score_array(self.features_of(frame), explain)
         cut = self.info.threshold if threshold is None else float(threshold)
-        out = pd.DataFrame({SCORE_COLUMN: scores.astype(np.float64), FLAG_COLUMN: scores > cut},
-                           index=frame.index)
-        if explain:
+        out = pd.DataFrame({SCORE_COLUMN: scores, FLAG_COLUMN: scores > cut}, index=frame.index)
+        if errors is not None:
             columns = [f"error_{c}" for c in self.info.features]
             out = pd.concat([out, pd.DataFrame(errors, columns=columns, index=frame.index)],
                             axis=1)

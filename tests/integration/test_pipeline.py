@@ -86,3 +86,87 @@ def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tm
     assert "Running stage 'prepare'" not in log
     assert champion_version(root) == before
     assert (root / "reports/metrics.json").read_text() == metrics_before
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
+    import time
+
+    import requests
+
+    rows = pd.read_parquet(project / "data/interim/dataset.parquet").head(40)
+    features = rows.drop(columns=["label"])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    run(["aeops", "score", "--model", f"models:/{MODEL}@champion", "--input",
+         str(tmp_path / "rows.csv"), "--output", str(tmp_path / "scored.csv"), "--quiet"],
+        project)
+    expected = pd.read_csv(tmp_path / "scored.csv")
+    assert expected["label"].tolist() == rows["label"].tolist()  # non-features carried
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion", "--env-manager",
+         "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=project, env=project_env(project), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if requests.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None, server.stderr.read()[-3000:]
+            time.sleep(0.5)
+        body = {"dataframe_split": {"columns": list(features.columns),
+                                    "data": features.to_numpy().tolist()}}
+        answer = requests.post(f"{url}/invocations", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text[:2000]
+        served = pd.DataFrame(answer.json()["predictions"])
+        np.testing.assert_allclose(served["anomaly_score"], expected["anomaly_score"],
+                                   rtol=1e-6)
+        assert served["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
+
+        # the threshold travels with the model and can be overridden per request
+        body["params"] = {"threshold": 0.0}
+        forced = pd.DataFrame(requests.post(f"{url}/invocations", json=body,
+                                            timeout=60).json()["predictions"])
+        assert forced["is_anomaly"].all()
+
+        short = {"dataframe_split": {"columns": list(features.columns[:-1]),
+                                     "data": features.iloc[:, :-1].to_numpy().tolist()}}
+        refused = requests.post(f"{url}/invocations", json=short, timeout=60)
+        assert refused.status_code == 400
+        assert "pixel_63" in refused.text
+    finally:
+        import os
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_path: Path):
+    root = clone_project(project, tmp_path / "challenger")
+    before = champion_version(root)
+    # any retrained candidate now has to beat the champion by a full AUROC point of 0.5
+    set_params(root, {"register": {"margin": 0.5}, "train": {"max_epochs": 2}})
+    run(["dvc", "repro"], root)
+    decision = json.loads((root / "reports/register.json").read_text())
+    assert decision["alias"] == "challenger" and not decision["promoted"]
+    assert decision["champion_version"] == int(before)
+    assert champion_version(root) == before
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    challenger = client.get_model_version_by_alias(MODEL, "challenger")
+    assert str(challenger.version) == str(decision["version"]) != before
+    for tag in ("data_hash", "git_commit", "params", "metrics", "family", "threshold"):
+        assert challenger.tags.get(tag), tag
+    assert "kept as challenger" in challenger.description
