@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import engine_vs_loop  # noqa: E402
+from benchmarks import engine_vs_loop, scoring_memory  # noqa: E402
 
 
 def main() -> None:
@@ -30,6 +30,13 @@ def main() -> None:
             engine_vs_loop.compare("conv", rows // 3, 2, 256, "cpu", "32-true", repeats=1,
                                    tracking_uri=uri),
         ]
+    score_rows = 100_000 if args.quick else 1_000_000
+    results["scoring"] = scoring_memory.flatness(score_rows, 64, 100_000 if not args.quick
+                                                 else 10_000)
+    s = results["scoring"]
+    print(f"scoring: {s['rows']} rows x 64 at {s['rows_per_s']:,.0f} rows/s; peak RSS growth "
+          f"{s['peak_rss_growth_mb']} MB ({s['peak_growth_over_chunk']}x one chunk's "
+          f"{s['chunk_mb']} MB; {s['peak_growth_vs_one_chunk_file']}x a one-chunk file)")
     for r in results["training"]:
         print(f"training {r['family']:5s}: aeops {r['engine_train_samples_per_s']:.0f}/s vs loop "
               f"{r['loop_samples_per_s']:.0f}/s -> ratio {r['ratio_train']:.3f} "

@@ -32,12 +32,24 @@ def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], in
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
-        handle = pq.ParquetFile(path)
-        batches = handle.iter_batches(batch_size=chunk_rows)
-        return (batch.to_pandas() for batch in batches), handle.metadata.num_rows
+        # pre_buffer=False: read each row group when it is needed, so memory stays flat
+        handle = pq.ParquetFile(path, pre_buffer=False)
+        return _parquet_frames(handle, chunk_rows), handle.metadata.num_rows
     if suffix in (".csv", ".gz", ".txt"):
         return iter(pd.read_csv(path, chunksize=chunk_rows)), None
     raise ScoringInputError(f"{path}: unknown format '{suffix}'; use .csv or .parquet")
+
+
+def _parquet_frames(handle, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Each record batch as a frame, its Arrow buffers released as they are converted."""
+    import pyarrow as pa
+
+    for batch in handle.iter_batches(batch_size=chunk_rows):
+        table = pa.Table.from_batches([batch])
+        del batch
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        yield frame
 
 
 class ChunkWriter:

@@ -77,7 +77,12 @@ class Detector:
                 f"{' ...' if len(missing) > 10 else ''}. Send the feature columns ingest wrote "
                 f"({expected[0]} ... {expected[-1]})"
             )
-        values = frame.to_numpy(np.float32) if missing else frame[expected].to_numpy(np.float32)
+        if missing:  # unnamed columns in training order
+            values = frame.to_numpy(np.float32)
+        else:  # column by column: no intermediate copy of the whole frame
+            values = np.empty((len(frame), len(expected)), dtype=np.float32)
+            for j, column in enumerate(expected):
+                values[:, j] = frame[column].to_numpy()
         bad = ~np.isfinite(values)
         if bad.any():
             row, col = np.argwhere(bad)[0]
@@ -88,7 +93,7 @@ class Detector:
     def score_array(self, raw: np.ndarray,
                     explain: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-row scores (and, with ``explain``, per-feature squared errors) for raw rows."""
-        x = np.asarray(self.preprocessor.transform(raw), dtype=np.float32)
+        x = np.require(self.preprocessor.transform(raw), np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
         scores = np.empty(len(x), dtype=np.float64)
         errors = np.empty(x.shape, dtype=np.float32) if explain else None
         with torch.inference_mode():

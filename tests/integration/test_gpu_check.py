@@ -1,0 +1,31 @@
+"""The GPU check's benchmark runs where only torch, Lightning and NumPy exist (here on CPU)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+BLOCKED = ["mlflow", "dvc", "great_expectations", "pandas", "sklearn", "pyarrow", "yaml"]
+
+
+def test_engine_vs_loop_needs_only_torch_lightning_numpy(tmp_path: Path):
+    out = tmp_path / "check.json"
+    code = (
+        "import sys, runpy\n"
+        f"for name in {BLOCKED!r}: sys.modules[name] = None  # importing them now fails\n"
+        f"sys.argv = ['engine_vs_loop.py', '--rows', '512', '--epochs', '1', "
+        f"'--accelerator', 'cpu', '--output', {str(out)!r}]\n"
+        f"runpy.run_path({str(ROOT / 'benchmarks/engine_vs_loop.py')!r}, run_name='__main__')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert [r["family"] for r in rows] == ["dense", "conv"]
+    for r in rows:
+        assert r["loop_samples_per_s"] > 0 and r["engine_train_samples_per_s"] > 0
+        assert r["ratio_train"] > 0
