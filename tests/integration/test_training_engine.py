@@ -86,3 +86,20 @@ def test_ddp_two_cpu_processes_train_like_one(prepared: Path):
     # same kind of result: half the steps per epoch, so a somewhat higher but close loss
     assert ddp["best_val_loss"] < 1.5 * single["best_val_loss"]
     assert (prepared / "models/dense/model.pt").exists()
+
+
+def test_dvc_experiment_is_tagged_in_mlflow(prepared: Path):
+    set_params(prepared, {"train": {"max_epochs": 2, "strategy": "auto", "devices": 1,
+                                    "accelerator": "auto"}})
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "params"],
+        prepared, check=False)
+    run(["dvc", "exp", "run", "train@dense", "-n", "tiny-exp", "-S", "models.dense.latent=3"],
+        prepared)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], prepared).stdout)
+    assert "tiny-exp" in json.dumps(shown)
+    info = json.loads((prepared / "models/dense/run.json").read_text())
+    run_ = mlflow.MlflowClient(project_env(prepared)["MLFLOW_TRACKING_URI"]).get_run(
+        info["run_id"])
+    assert run_.data.tags.get("dvc_exp_name") == "tiny-exp"
+    assert run_.data.params["model/latent"] == "3"
+    assert run_.data.tags.get("git_commit")

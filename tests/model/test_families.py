@@ -143,3 +143,21 @@ def test_changed_fingerprint_discards_old_checkpoints(tmp_path):
                                                                       "r1")
     assert _prepare_checkpoints(ckpt_dir, messages.append, "bbb") == (None, None)
     assert not ckpt_dir.exists() and "starting afresh" in messages[0]
+
+
+def test_dataloader_path_trains_like_the_in_memory_path():
+    x = low_rank_data(128, dim=16, seed=2)
+    losses = {}
+    for in_memory in (True, False):
+        pl.seed_everything(0)
+        net = build_model("dense", small_config(), TABLE_META)
+        module = AutoencoderModule(net, Objective(), lr=5e-3)
+        data = FoldDataModule(x, x[:32], np.zeros(32, bool), batch_size=32, seed=0,
+                              in_memory=in_memory)
+        trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, num_sanity_val_steps=0)
+        trainer.fit(module, datamodule=data)
+        losses[in_memory] = float(trainer.callback_metrics["val_loss"])
+    assert losses[False] == pytest.approx(losses[True], rel=0.5)
+    assert np.isfinite(list(losses.values())).all()

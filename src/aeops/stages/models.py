@@ -81,8 +81,7 @@ def evaluate(cfg: Config, family: str) -> dict:
     report["family"] = family
 
     out_dir = cfg.paths.family_eval_dir(family)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    shutil.rmtree(out_dir / PLOTS_DIR, ignore_errors=True)  # no stale figures from a last run
     write_parquet(out_dir / SCORES_FILE,
                   _scores_frame(prepared, {"val": val_scores, "test": test_scores}))
     curve_tables(test.is_anomaly, test_scores, out_dir)

@@ -10,6 +10,7 @@ from aeops.config import Config
 from aeops.evaluation.plots import plot_curves
 from aeops.io import read_json, write_json
 from aeops.stages.models import METRICS_FILE, MODEL_INFO_FILE, SCORES_FILE
+from aeops.tracking import setup_mlflow
 
 SUMMARY_COLUMNS = ["val_auroc", "test_auroc", "test_auroc_ci_low", "test_auroc_ci_high",
                    "test_average_precision", "test_recon_loss", "threshold", "test_f1",
@@ -69,14 +70,28 @@ def report(cfg: Config) -> dict:
     for name, part in base_scores[base_scores["split"] == "test"].groupby("model", sort=False):
         curves[f"{name} (baseline)"] = (part["is_anomaly"].to_numpy(bool),
                                         part["score"].to_numpy())
-    plot_curves(curves, Path(cfg.paths.plots_dir) / "roc_pr.png")
+    figure = plot_curves(curves, Path(cfg.paths.plots_dir) / "roc_pr.png")
     write_json(cfg.paths.metrics, metrics)
+    log_comparison(cfg, models, best_baseline["test_auroc"], figure)
     table = summary_table(models, baselines)
     with pd.option_context("display.width", 160, "display.float_format", "{:.4f}".format):
         print("\n" + table.to_string())
     print(f"\nbest by {cfg.register.metric}: {best}  (test AUROC {metrics['auroc']:.4f}, "
           f"lift over best baseline {metrics['lift_over_best_baseline']:+.4f})")
     return metrics
+
+
+def log_comparison(cfg: Config, models: dict[str, dict], baseline_auroc: float,
+                   figure: Path) -> None:
+    """Every family's MLflow run gets its lift over the best baseline and the shared figure."""
+    import mlflow
+
+    setup_mlflow(cfg)
+    for name, m in models.items():
+        run_id = read_json(cfg.paths.family_eval_dir(name) / MODEL_INFO_FILE)["run_id"]
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_metric("lift_over_best_baseline", m["test_auroc"] - baseline_auroc)
+            mlflow.log_artifact(str(figure), "plots")
 
 
 def _public(m: dict) -> dict:
