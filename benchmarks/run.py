@@ -34,9 +34,11 @@ def main() -> None:
     results["scoring"] = scoring_memory.flatness(score_rows, 64, 100_000 if not args.quick
                                                  else 10_000)
     s = results["scoring"]
-    print(f"scoring: {s['rows']} rows x 64 at {s['rows_per_s']:,.0f} rows/s; peak RSS growth "
-          f"{s['peak_rss_growth_mb']} MB ({s['peak_growth_over_chunk']}x one chunk's "
-          f"{s['chunk_mb']} MB; {s['peak_growth_vs_one_chunk_file']}x a one-chunk file)")
+    print(f"scoring: {s['rows']} rows x 64 at {s['rows_per_s']:,.0f} rows/s; chunk "
+          f"{s['chunk_mb']} MB of float64; peak RSS growth {s['peak_rss_growth_mb']} MB = "
+          f"{s['peak_growth_vs_one_chunk_file']}x that of a one-chunk file "
+          f"({s['one_chunk_file_peak_rss_growth_mb']} MB), {s['peak_growth_over_chunk']}x the "
+          f"chunk's bytes; after a first chunk {s['steady_peak_rss_growth_mb']} MB")
     for r in results["training"]:
         print(f"training {r['family']:5s}: aeops {r['engine_train_samples_per_s']:.0f}/s vs loop "
               f"{r['loop_samples_per_s']:.0f}/s -> ratio {r['ratio_train']:.3f} "

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from aeops.env import disable_telemetry
@@ -76,6 +77,33 @@ class ChunkWriter:
             self.writer.close()
 
 
+def parquet_feature_chunks(path: Path, features: list[str], chunk_rows: int
+                           ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """(float32 features, other columns) in chunks, reading one column of one row group at a
+    time: memory is bounded by one row group's features as float32, not by the file."""
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(path, pre_buffer=False)
+    names = handle.schema_arrow.names
+    missing = [c for c in features if c not in names]
+    if missing:
+        raise ScoringInputError(f"{path}: missing feature column(s) {missing[:10]}; the model "
+                                f"expects {features[0]} ... {features[-1]}")
+    others = [c for c in names if c not in set(features)]
+    sizes = [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)]
+    # one buffer for every row group: each chunk is scored before the next group is read
+    buffer = np.empty((max(sizes, default=0), len(features)), dtype=np.float32)
+    for group, n in enumerate(sizes):
+        values = buffer[:n]
+        for j, name in enumerate(features):
+            column = handle.read_row_group(group, columns=[name], use_threads=False).column(0)
+            values[:, j] = column.to_numpy()
+        kept = (handle.read_row_group(group, columns=others).to_pandas() if others
+                else pd.DataFrame(index=pd.RangeIndex(n)))
+        for start in range(0, n, chunk_rows):
+            yield values[start : start + chunk_rows], kept.iloc[start : start + chunk_rows]
+
+
 def score_file(model, input_path: Path, output_path: Path, chunk_rows: int = 100_000,
                threshold: float | None = None, explain: bool = False,
                progress: bool = True) -> int:
@@ -85,23 +113,34 @@ def score_file(model, input_path: Path, output_path: Path, chunk_rows: int = 100
     from tqdm.auto import tqdm
 
     fmt = "parquet" if output_path.suffix.lower() in (".parquet", ".pq") else "csv"
-    chunks, total = read_chunks(input_path, chunk_rows)
-    features = set(model.info.features) if isinstance(model, Detector) else set()
+    detector = model if isinstance(model, Detector) else None
+    if detector is not None and input_path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        total = pq.ParquetFile(input_path).metadata.num_rows
+        pieces = parquet_feature_chunks(input_path, detector.info.features, chunk_rows)
+    else:
+        chunks, total = read_chunks(input_path, chunk_rows)
+        pieces = ((None, chunk) for chunk in chunks)
+    features = set(detector.info.features) if detector is not None else set()
     with atomic_path(output_path) as tmp:
         tmp.unlink()
         writer = ChunkWriter(tmp, fmt)
         try:
             with tqdm(total=total, unit="rows", disable=not progress, desc="score") as bar:
-                for chunk in chunks:
-                    chunk.index = pd.RangeIndex(writer.rows, writer.rows + len(chunk))
-                    if isinstance(model, Detector):
-                        scored = model.predict(chunk, threshold=threshold, explain=explain)
+                for values, chunk in pieces:
+                    index = pd.RangeIndex(writer.rows, writer.rows + len(chunk))
+                    chunk = chunk.set_axis(index)
+                    if values is not None:
+                        scored = detector.predict_values(values, index, threshold, explain)
+                    elif detector is not None:
+                        scored = detector.predict(chunk, threshold=threshold, explain=explain)
                     else:
                         params = {"explain": explain} | (
                             {"threshold": threshold} if threshold is not None else {})
-                        scored = model.predict(chunk, params=params)
+                        scored = model.predict(chunk, params=params).set_axis(index)
                     kept = chunk[[c for c in chunk.columns if c not in features]]
-                    writer.write(pd.concat([kept, scored.set_index(chunk.index)], axis=1))
+                    writer.write(pd.concat([kept, scored], axis=1))
                     bar.update(len(chunk))
         finally:
             writer.close()

@@ -66,7 +66,7 @@ class Detector:
 
     def features_of(self, frame: pd.DataFrame) -> np.ndarray:
         """The float32 feature matrix of ``frame`` in training order; a clear error naming the
-        missing columns, or the row and column of a value that is not a finite number."""
+        missing columns when they differ."""
         expected = self.info.features
         missing = [c for c in expected if c not in frame.columns]
         if missing and not (len(frame.columns) == len(expected)
@@ -78,17 +78,18 @@ class Detector:
                 f"({expected[0]} ... {expected[-1]})"
             )
         if missing:  # unnamed columns in training order
-            values = frame.to_numpy(np.float32)
-        else:  # column by column: no intermediate copy of the whole frame
-            values = np.empty((len(frame), len(expected)), dtype=np.float32)
-            for j, column in enumerate(expected):
-                values[:, j] = frame[column].to_numpy()
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise ScoringInputError(f"row {frame.index[row]}, column '{expected[col]}': value "
-                                    f"{values[row, col]} is not a finite number")
+            return frame.to_numpy(np.float32)
+        values = np.empty((len(frame), len(expected)), dtype=np.float32)
+        for j, column in enumerate(expected):  # column by column: no copy of the whole frame
+            values[:, j] = frame[column].to_numpy()
         return values
+
+    def check_finite(self, values: np.ndarray, index: pd.Index) -> None:
+        if np.isfinite(values).all():
+            return
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        raise ScoringInputError(f"row {index[row]}, column '{self.info.features[col]}': "
+                                f"value {values[row, col]} is not a finite number")
 
     def score_array(self, raw: np.ndarray,
                     explain: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -105,17 +106,22 @@ class Detector:
                     errors[start:stop] = per_feature.numpy()
         return scores, errors
 
+    def predict_values(self, values: np.ndarray, index: pd.Index, threshold: float | None = None,
+                       explain: bool = False) -> pd.DataFrame:
+        """Score a float32 feature matrix (columns in training order)."""
+        self.check_finite(values, index)
+        scores, errors = self.score_array(values, explain)
+        cut = self.info.threshold if threshold is None else float(threshold)
+        out = pd.DataFrame({SCORE_COLUMN: scores, FLAG_COLUMN: scores > cut}, index=index)
+        if errors is not None:
+            columns = [f"error_{c}" for c in self.info.features]
+            out = pd.concat([out, pd.DataFrame(errors, columns=columns, index=index)], axis=1)
+        return out
+
     def predict(self, frame: pd.DataFrame, threshold: float | None = None,
                 explain: bool = False) -> pd.DataFrame:
         """``anomaly_score`` and ``is_anomaly`` per row; with ``explain``, per-feature errors."""
-        scores, errors = self.score_array(self.features_of(frame), explain)
-        cut = self.info.threshold if threshold is None else float(threshold)
-        out = pd.DataFrame({SCORE_COLUMN: scores, FLAG_COLUMN: scores > cut}, index=frame.index)
-        if errors is not None:
-            columns = [f"error_{c}" for c in self.info.features]
-            out = pd.concat([out, pd.DataFrame(errors, columns=columns, index=frame.index)],
-                            axis=1)
-        return out
+        return self.predict_values(self.features_of(frame), frame.index, threshold, explain)
 
 
 def model_signature(info: DetectorInfo):

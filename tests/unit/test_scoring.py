@@ -93,3 +93,29 @@ def test_bad_file_leaves_no_partial_output(detector, rows, tmp_path: Path):
         score_file(detector, src, out, chunk_rows=10, progress=False)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [src]
+
+
+def test_parquet_errors_name_the_file_column_and_row(detector, rows, tmp_path: Path):
+    src = tmp_path / "in.parquet"
+    rows.drop(columns=["f4"]).to_parquet(src)
+    with pytest.raises(ScoringInputError, match=r"in.parquet: missing feature column.*'f4'"):
+        score_file(detector, src, tmp_path / "out.parquet", chunk_rows=8, progress=False)
+    bad = rows.copy()
+    bad.loc[21, "f0"] = np.nan
+    bad.to_parquet(src, row_group_size=10)
+    with pytest.raises(ScoringInputError, match="row 21, column 'f0'"):
+        score_file(detector, src, tmp_path / "out.parquet", chunk_rows=8, progress=False)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_row_groups_larger_and_smaller_than_chunks_give_the_same_scores(detector, rows,
+                                                                       tmp_path: Path):
+    expected = detector.predict(rows)["anomaly_score"].to_numpy()
+    for group, chunk in ((7, 10), (30, 4), (4, 30)):
+        src = tmp_path / f"in_{group}.parquet"
+        rows.to_parquet(src, row_group_size=group)
+        out = tmp_path / f"out_{group}.parquet"
+        score_file(detector, src, out, chunk_rows=chunk, progress=False)
+        scored = pd.read_parquet(out)
+        assert scored["id"].tolist() == list(range(30))
+        np.testing.assert_allclose(scored["anomaly_score"], expected, rtol=1e-6)
