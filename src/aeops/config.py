@@ -137,19 +137,14 @@ class ConvConfig:
 
 
 @dataclass(frozen=True)
-class DenoisingConfig:
-    hidden: list[int] = field(default_factory=lambda: [64, 32])
-    latent: int = 8
-    dropout: float = 0.0
+class DenoisingConfig(DenseConfig):
     noise: Literal["gaussian", "mask"] = "gaussian"
     noise_level: float = 0.2
 
 
 @dataclass(frozen=True)
-class SparseConfig:
-    hidden: list[int] = field(default_factory=lambda: [64, 32])
+class SparseConfig(DenseConfig):
     latent: int = 16
-    dropout: float = 0.0
     penalty: Literal["l1", "kl"] = "l1"
     sparsity_weight: float = 1e-3
     sparsity_target: float = 0.05

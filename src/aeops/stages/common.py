@@ -60,6 +60,16 @@ def load_prepared(cfg: Config) -> Prepared:
     )
 
 
+def run_family_stage(name: str, body: Callable[[Config, str], object]) -> None:
+    """``python pipeline/<name>.py <family>``: run ``body`` for one model family."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=f"DVC stage {name}@<family>")
+    parser.add_argument("family", help="model family, one of models.families in params.yaml")
+    family = parser.parse_args().family
+    run_stage(f"{name}@{family}", lambda cfg: body(cfg, family))
+
+
 def run_stage(name: str, body: Callable[[Config], object], params: str = "params.yaml") -> None:
     """Run one stage: telemetry off, params parsed, user errors printed without a traceback."""
     disable_telemetry()
