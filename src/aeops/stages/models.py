@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from aeops.config import Config
+from aeops.data.split import Fold
 from aeops.evaluation.baselines import BASELINES, fit_baseline
 from aeops.evaluation.metrics import score_report
 from aeops.evaluation.plots import (
@@ -21,7 +22,7 @@ from aeops.evaluation.plots import (
 from aeops.io import read_json, write_json, write_parquet
 from aeops.models.store import MODEL_FILE, load_model
 from aeops.scoring import DETECTOR_FILE, DetectorInfo
-from aeops.stages.common import Prepared, load_prepared
+from aeops.stages.common import load_prepared
 from aeops.tracking import log_detector, setup_mlflow
 from aeops.training import RUN_FILE, TrainResult, train_family
 
@@ -55,12 +56,10 @@ def _score_fold(net: torch.nn.Module, x: np.ndarray, batch_size: int):
     return np.concatenate(scores), np.concatenate(recons), np.concatenate(codes)
 
 
-def _scores_frame(prepared: Prepared, fold_scores: dict[str, np.ndarray]) -> pd.DataFrame:
-    frames = []
-    for split, scores in fold_scores.items():
-        fold = prepared.fold(split)
-        frames.append(pd.DataFrame({"split": split, "label": fold.label,
-                                    "is_anomaly": fold.is_anomaly, "score": scores}))
+def _scores_frame(scored: dict[str, tuple[Fold, np.ndarray]]) -> pd.DataFrame:
+    frames = [pd.DataFrame({"split": split, "label": fold.label, "is_anomaly": fold.is_anomaly,
+                            "score": scores})
+              for split, (fold, scores) in scored.items()]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -83,7 +82,7 @@ def evaluate(cfg: Config, family: str) -> dict:
     out_dir = cfg.paths.family_eval_dir(family)
     shutil.rmtree(out_dir / PLOTS_DIR, ignore_errors=True)  # no stale figures from a last run
     write_parquet(out_dir / SCORES_FILE,
-                  _scores_frame(prepared, {"val": val_scores, "test": test_scores}))
+                  _scores_frame({"val": (val, val_scores), "test": (test, test_scores)}))
     curve_tables(test.is_anomaly, test_scores, out_dir)
     plots = [
         plot_score_histogram(test_scores, test.is_anomaly, report["threshold"],
@@ -146,7 +145,7 @@ def baselines(cfg: Config) -> dict:
                               cfg.evaluate.ci, cfg.seed)
         report["family"] = name
         results[name] = report
-        frame = _scores_frame(prepared, {"val": val_scores, "test": test_scores})
+        frame = _scores_frame({"val": (val, val_scores), "test": (test, test_scores)})
         frames.append(frame.assign(model=name))
         with mlflow.start_run(run_name=name, tags={**run_tags(name), "baseline": "true"}):
             mlflow.log_params({"family": name, **model.params})

@@ -13,8 +13,7 @@ from typing import Any
 from aeops.config import Config
 from aeops.evaluation.metrics import auroc, average_precision
 from aeops.io import read_json, write_json
-from aeops.scoring import ScoringInputError
-from aeops.stages.common import load_prepared
+from aeops.stages.common import Prepared, load_prepared
 from aeops.stages.models import MODEL_INFO_FILE
 from aeops.tracking import (
     CHALLENGER,
@@ -27,11 +26,10 @@ from aeops.tracking import (
 )
 
 
-def score_on_validation(model_uri: str, cfg: Config, metric: str) -> float:
+def score_on_validation(model_uri: str, prepared: Prepared, metric: str) -> float:
     """Load a registered detector and compute ``metric`` on this run's validation fold."""
     import mlflow
 
-    prepared = load_prepared(cfg)
     val = prepared.splits[prepared.splits["split"] == "val"]
     model = mlflow.pyfunc.load_model(model_uri)
     scores = model.predict(val[prepared.meta.features])["anomaly_score"].to_numpy()
@@ -46,7 +44,10 @@ def decide(candidate: float, champion: float | None, margin: float) -> bool:
 
 
 def register(cfg: Config) -> dict[str, Any]:
+    import mlflow
+
     setup_mlflow(cfg)
+    prepared = load_prepared(cfg)
     metrics = read_json(cfg.paths.metrics)
     family = metrics["family"]
     info = read_json(cfg.paths.family_eval_dir(family) / MODEL_INFO_FILE)
@@ -57,21 +58,21 @@ def register(cfg: Config) -> dict[str, Any]:
     champion_score, note = None, "no champion yet"
     if champion is not None:
         try:
-            champion_score = score_on_validation(f"models:/{name}@{CHAMPION}", cfg, metric)
+            champion_score = score_on_validation(f"models:/{name}@{CHAMPION}", prepared, metric)
             note = f"champion v{champion.version} scores {metric}={champion_score:.4f} here"
-        except (ScoringInputError, Exception) as exc:  # noqa: BLE001 - any failure to score
+        except Exception as exc:  # noqa: BLE001 - any failure to score means "cannot compare"
             note = f"champion v{champion.version} cannot score this data ({exc})"
     promote = decide(candidate_score, champion_score, cfg.register.margin)
     reason = (f"{family} chosen among {cfg.models.families} by {metric}="
               f"{candidate_score:.4f}; {note}; margin {cfg.register.margin}: "
               f"{'promoted to champion' if promote else 'kept as challenger'}")
-    prepared = load_prepared(cfg)
     model_metrics = metrics["models"][family]
+    run_tags = mlflow.MlflowClient().get_run(info["run_id"]).data.tags
     tags = {
         "family": family,
         "selected_by": metric,
         "data_hash": prepared.data_hash,
-        "git_commit": _tag_value(info, "git_commit"),
+        "git_commit": run_tags.get("git_commit", "unknown"),  # the commit that trained it
         "params": json.dumps(flatten(cfg.to_dict()), default=str),
         "metrics": json.dumps({k: v for k, v in model_metrics.items()
                                if isinstance(v, (int, float))}),
@@ -97,8 +98,3 @@ def register(cfg: Config) -> dict[str, Any]:
     print(f"register: {name} v{version.version} -> @{decision['alias']}: {reason}")
     return decision
 
-
-def _tag_value(info: dict, key: str) -> str:
-    from aeops.env import git_commit
-
-    return info.get(key) or git_commit() or "unknown"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,7 @@ def select_best(models: dict[str, dict], metric: str) -> str:
     """The family with the best validation metric (never a test metric); ties go to the
     first in ``models.families`` order."""
     ranked = [(m[metric], -i, name) for i, (name, m) in enumerate(models.items())
-              if m.get(metric) == m.get(metric)]
+              if m.get(metric) is not None and not math.isnan(m[metric])]
     if not ranked:
         raise ValueError(f"no model has a valid {metric}; the validation fold needs anomalies")
     return max(ranked)[2]
