@@ -1,7 +1,7 @@
 """DVC stage `baselines`: see README.md. Reads params.yaml, calls the library, writes outputs."""
 
 from aeops.stages.common import run_stage
-from aeops.stages.models import baselines
+from aeops.stages.evaluation import baselines
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """DVC stage `evaluate@<family>`: see README.md. Reads params.yaml, calls the library."""
 
 from aeops.stages.common import run_family_stage
-from aeops.stages.models import evaluate
+from aeops.stages.evaluation import evaluate
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """DVC stage `train@<family>`: see README.md. Reads params.yaml, calls the library."""
 
 from aeops.stages.common import run_family_stage
-from aeops.stages.models import train
+from aeops.stages.train import train
 
 
 def main() -> None:

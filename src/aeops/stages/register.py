@@ -14,7 +14,7 @@ from aeops.config import Config
 from aeops.evaluation.metrics import auroc, average_precision
 from aeops.io import read_json, write_json
 from aeops.stages.common import Prepared, load_prepared
-from aeops.stages.models import MODEL_INFO_FILE
+from aeops.stages.evaluation import MODEL_INFO_FILE
 from aeops.tracking import (
     CHALLENGER,
     CHAMPION,

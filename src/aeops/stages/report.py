@@ -10,7 +10,7 @@ import pandas as pd
 from aeops.config import Config
 from aeops.evaluation.plots import plot_curves
 from aeops.io import read_json, write_json
-from aeops.stages.models import METRICS_FILE, MODEL_INFO_FILE, SCORES_FILE
+from aeops.stages.evaluation import METRICS_FILE, MODEL_INFO_FILE, SCORES_FILE
 from aeops.tracking import setup_mlflow
 
 SUMMARY_COLUMNS = ["val_auroc", "test_auroc", "test_auroc_ci_low", "test_auroc_ci_high",

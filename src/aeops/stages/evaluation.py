@@ -1,4 +1,4 @@
-"""The model stages: train one family, evaluate it, score the classical baselines."""
+"""The evaluation stages: score a trained family, and the classical baselines, on val and test."""
 
 from __future__ import annotations
 
@@ -24,22 +24,12 @@ from aeops.models.store import MODEL_FILE, load_model
 from aeops.scoring import DETECTOR_FILE, DetectorInfo
 from aeops.stages.common import load_prepared
 from aeops.tracking import log_detector, setup_mlflow
-from aeops.training import RUN_FILE, TrainResult, train_family
+from aeops.training import RUN_FILE
 
 METRICS_FILE = "metrics.json"
 SCORES_FILE = "scores.parquet"
 MODEL_INFO_FILE = "model_info.json"
 PLOTS_DIR = "plots"
-
-
-def train(cfg: Config, family: str) -> TrainResult:
-    prepared = load_prepared(cfg)
-    out_dir = cfg.paths.model_dir(family)
-    result = train_family(cfg, family, prepared.meta, prepared.fold("train"),
-                          prepared.fold("val"), out_dir, prepared.data_hash)
-    print(f"train[{family}]: {result.epochs} epochs, best val_loss {result.best_val_loss} "
-          f"-> {out_dir / MODEL_FILE} (MLflow run {result.run_id})")
-    return result
 
 
 def _score_fold(net: torch.nn.Module, x: np.ndarray, batch_size: int):
