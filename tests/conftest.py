@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aeops.config import Config, parse_config
+from aeops.config import Config, DataConfig, parse_config
 from aeops.env import TELEMETRY_OFF
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,15 +42,24 @@ def deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def make_config(tmp_path: Path | None = None, **override: Any) -> Config:
-    """The project's params.yaml with overrides; paths moved under ``tmp_path`` when given."""
+def project_params(**override: Any) -> dict[str, Any]:
+    """The project's params.yaml as a mapping, with overrides."""
     import yaml
 
-    data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data = deep_update(data, override)
+    return deep_update(yaml.safe_load((ROOT / "params.yaml").read_text()), override)
+
+
+def make_config(tmp_path: Path | None = None, **override: Any) -> Config:
+    """The project's params.yaml with overrides; paths moved under ``tmp_path`` when given."""
+    data = project_params(**override)
     if tmp_path is not None:
         data["paths"] = {k: str(tmp_path / v) for k, v in data["paths"].items()}
     return parse_config(data)
+
+
+def data_config(**override: Any) -> DataConfig:
+    """``data:`` of the project's params.yaml with overrides."""
+    return make_config(data=override).data
 
 
 def low_rank_data(n: int, dim: int = 16, rank: int = 3, seed: int = 0) -> np.ndarray:

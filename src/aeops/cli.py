@@ -1,4 +1,5 @@
-"""The ``aeops`` command: score files with a registered detector, show the registry."""
+"""The ``aeops`` command: score, encode or reconstruct files with a registered detector; show
+the registry."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from aeops.env import disable_telemetry
-from aeops.io import atomic_path
+from aeops.errors import AeopsError
+from aeops.io import atomic_path, read_json
 from aeops.scoring import Detector, ScoringInputError
 
 
@@ -104,17 +106,34 @@ def parquet_feature_chunks(path: Path, features: list[str], chunk_rows: int
             yield values[start : start + chunk_rows], kept.iloc[start : start + chunk_rows]
 
 
+def check_input_columns(detector: Detector, path: Path) -> None:
+    """Refuse a file whose header does not fit the model's schema, before writing anything."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        columns = pq.ParquetFile(path).schema_arrow.names
+    else:
+        columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    detector.check_columns(columns, where=str(path))
+
+
 def score_file(model, input_path: Path, output_path: Path, chunk_rows: int = 100_000,
                threshold: float | None = None, explain: bool = False,
-               progress: bool = True) -> int:
-    """Score ``input_path`` chunk by chunk into ``output_path``; returns the row count.
+               progress: bool = True, output: str = "score") -> int:
+    """Score (or encode, or reconstruct) ``input_path`` chunk by chunk into ``output_path``;
+    returns the row count.
 
     Columns that are not model features (ids, labels) are carried through to the output."""
     from tqdm.auto import tqdm
 
+    check_paths(input_path, output_path)
     fmt = "parquet" if output_path.suffix.lower() in (".parquet", ".pq") else "csv"
     detector = model if isinstance(model, Detector) else None
-    if detector is not None and input_path.suffix.lower() in (".parquet", ".pq"):
+    if detector is not None:
+        check_input_columns(detector, input_path)
+    if (detector is not None and detector.numeric_only and output == "score"
+            and input_path.suffix.lower() in (".parquet", ".pq")):
         import pyarrow.parquet as pq
 
         total = pq.ParquetFile(input_path).metadata.num_rows
@@ -127,36 +146,66 @@ def score_file(model, input_path: Path, output_path: Path, chunk_rows: int = 100
         tmp.unlink()
         writer = ChunkWriter(tmp, fmt)
         try:
-            with tqdm(total=total, unit="rows", disable=not progress, desc="score") as bar:
+            with tqdm(total=total, unit="rows", disable=not progress, desc=output) as bar:
                 for values, chunk in pieces:
                     index = pd.RangeIndex(writer.rows, writer.rows + len(chunk))
                     chunk = chunk.set_axis(index)
                     if values is not None:
-                        scored = detector.predict_values(values, index, threshold, explain)
+                        result = detector.predict_values(values, index, threshold, explain)
                     elif detector is not None:
-                        scored = detector.predict(chunk, threshold=threshold, explain=explain)
+                        result = detector.predict(chunk, threshold=threshold, explain=explain,
+                                                  output=output)
                     else:
-                        params = {"explain": explain} | (
+                        params = {"explain": explain, "output": output} | (
                             {"threshold": threshold} if threshold is not None else {})
-                        scored = model.predict(chunk, params=params).set_axis(index)
+                        result = model.predict(chunk, params=params).set_axis(index)
                     kept = chunk[[c for c in chunk.columns if c not in features]]
-                    writer.write(pd.concat([kept, scored], axis=1))
+                    writer.write(pd.concat([kept, result], axis=1))
                     bar.update(len(chunk))
         finally:
             writer.close()
     return writer.rows
 
 
+def check_paths(input_path: Path, output_path: Path) -> None:
+    """The input must be a file; the output must not be the input or a folder."""
+    if not input_path.exists():
+        raise ScoringInputError(f"{input_path}: input file not found")
+    if input_path.is_dir():
+        raise ScoringInputError(f"{input_path}: is a folder; give a .csv or .parquet file")
+    if output_path.is_dir():
+        raise ScoringInputError(f"{output_path}: is a folder; give the output file's name "
+                                "(.csv or .parquet)")
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise ScoringInputError(f"{output_path}: is the input file; writing it would destroy "
+                                "the input. Choose another output path")
+
+
+def default_model(params: Path = Path("params.yaml")) -> str:
+    """This project's champion, from the register stage's report."""
+    from aeops.config import load_config
+
+    report = Path(load_config(params).paths.registry_report) if params.exists() else None
+    if report is None or not report.exists():
+        raise ScoringInputError("no --model given and no registered champion in this project "
+                                "(run `make train`, or pass --model models:/<name>@champion; "
+                                "`aeops show` lists the registered models)")
+    return read_json(report)["model_uri"]
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     import time
 
-    model = load_detector(args.model)
+    uri = args.model or default_model()
+    model = load_detector(uri)
     start = time.perf_counter()
     rows = score_file(model, Path(args.input), Path(args.output), args.chunk_rows,
-                      args.threshold, args.explain, progress=not args.quiet)
+                      args.threshold, getattr(args, "explain", False), progress=not args.quiet,
+                      output=args.output_kind)
     seconds = time.perf_counter() - start
-    print(f"scored {rows} rows from {args.input} -> {args.output} in {seconds:.1f}s "
-          f"({rows / max(seconds, 1e-9):,.0f} rows/s)", file=sys.stderr)
+    verb = {"score": "scored", "latent": "encoded", "reconstruction": "reconstructed"}
+    print(f"{verb[args.output_kind]} {rows} rows from {args.input} -> {args.output} with "
+          f"{uri} in {seconds:.1f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)", file=sys.stderr)
     return 0
 
 
@@ -164,30 +213,59 @@ def cmd_show(args: argparse.Namespace) -> int:
     import mlflow
 
     client = mlflow.MlflowClient()
-    model = client.get_registered_model(args.name)
-    print(f"{model.name}: aliases {model.aliases}")
-    for version in client.search_model_versions(f"name='{args.name}'"):
-        tags = version.tags
-        print(f"  v{version.version}: family={tags.get('family')} decision="
-              f"{tags.get('decision')} threshold={tags.get('threshold')} -- "
-              f"{version.description}")
+    names = [args.name] if args.name else [m.name for m in client.search_registered_models()]
+    if not names:
+        print("no registered models yet; run `make train`")
+    for name in names:
+        model = client.get_registered_model(name)
+        print(f"{model.name}: aliases {model.aliases}")
+        for version in client.search_model_versions(f"name='{name}'"):
+            tags = version.tags
+            print(f"  v{version.version}: {tags.get('kind', 'autoencoder')} "
+                  f"{tags.get('family')} decision={tags.get('decision')} "
+                  f"threshold={tags.get('threshold')} -- {version.description}")
     return 0
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def add_file_command(sub, name: str, output_kind: str, help_text: str):
+    cmd = sub.add_parser(name, help=help_text)
+    cmd.add_argument("--model", help="a model URI, e.g. models:/<name>@champion (default: this "
+                                     "project's champion)")
+    cmd.add_argument("--input", required=True, help="CSV or Parquet with the feature columns")
+    cmd.add_argument("--output", required=True, help="CSV or Parquet to write")
+    cmd.add_argument("--chunk-rows", type=positive_int, default=100_000)
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    cmd.set_defaults(func=cmd_score, output_kind=output_kind, threshold=None)
+    return cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aeops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    score = sub.add_parser("score", help="score a CSV or Parquet file with a registered model")
-    score.add_argument("--model", required=True, help="e.g. models:/aeops-detector@champion")
-    score.add_argument("--input", required=True, help="CSV or Parquet with the feature columns")
-    score.add_argument("--output", required=True, help="CSV or Parquet to write")
-    score.add_argument("--threshold", type=float, help="override the stored threshold")
+    score = add_file_command(sub, "score", "score", "anomaly scores and flags for a CSV or "
+                             "Parquet file")
+    score.add_argument("--threshold", type=finite_float, help="override the stored threshold")
     score.add_argument("--explain", action="store_true", help="add per-feature errors")
-    score.add_argument("--chunk-rows", type=int, default=100_000)
-    score.add_argument("--quiet", action="store_true", help="no progress bar")
-    score.set_defaults(func=cmd_score)
-    show = sub.add_parser("show", help="list a registered model's versions and aliases")
-    show.add_argument("--name", default="aeops-detector")
+    add_file_command(sub, "encode", "latent", "latent codes (dimensionality reduction, "
+                     "compression) for a CSV or Parquet file")
+    add_file_command(sub, "reconstruct", "reconstruction", "reconstructions (denoised rows, in "
+                     "the input's units) for a CSV or Parquet file")
+    show = sub.add_parser("show", help="list registered models, their versions and aliases")
+    show.add_argument("--name", help="one registered model (default: all)")
     show.set_defaults(func=cmd_show)
     return parser
 
@@ -198,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ScoringInputError, FileNotFoundError) as exc:
+    except (AeopsError, FileNotFoundError) as exc:
         print(f"aeops {args.command}: {exc}", file=sys.stderr)
         return 1
 

@@ -1,180 +1,203 @@
-"""``params.yaml`` parsed once into typed, validated configuration.
+"""``params.yaml`` parsed once into typed, validated configuration (pydantic v2 models).
 
-Every key is declared here with its type and default; an unknown key, a wrong type or a value
-outside the allowed set fails at start with the key's dotted name and what is allowed.
-Every path the pipeline reads or writes is declared once, in :class:`Paths`.
+The models declare types and bounds only: every value lives in ``params.yaml``, so a key that
+is missing there, unknown, of the wrong type or out of bounds fails at start with its dotted
+name and what is allowed. ``aeops.config.json_schema()`` gives the JSON Schema an editor can
+validate ``params.yaml`` against.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from aeops.errors import ConfigError
+
+__all__ = ["Config", "ConfigError", "FAMILIES", "SOURCES", "load_config", "parse_config"]
 
 FAMILIES = ("dense", "conv", "denoising", "sparse", "vae")
-SOURCES = ("digits", "mnist", "table", "npz")
+SOURCES = ("digits", "mnist", "table", "npz", "image_folder")
+FILE_SOURCES = ("mnist", "table", "npz", "image_folder")
+
+Family = Literal["dense", "conv", "denoising", "sparse", "vae"]
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Label = int | str
+Auto = Literal["auto"]
 
 
-class ConfigError(ValueError):
-    """A bad key or value in params.yaml."""
+class Section(BaseModel):
+    """A block of params.yaml: every key required, no unknown keys, no type coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-@dataclass(frozen=True)
-class Paths:
-    interim_data: str = "data/interim/dataset.parquet"
-    interim_meta: str = "data/interim/meta.json"
-    validation_dir: str = "reports/validation"
-    splits: str = "data/processed/splits.parquet"
-    preprocessor: str = "data/processed/preprocessor.joblib"
-    models_dir: str = "models"
-    eval_dir: str = "reports/eval"
-    baselines_dir: str = "reports/baselines"
-    metrics: str = "reports/metrics.json"
-    plots_dir: str = "reports/plots"
-    registry_report: str = "reports/register.json"
-    mlflow_artifacts: str = "mlartifacts"
+class Paths(Section):
+    """Every file and folder the pipeline reads or writes, defined once (dvc.yaml reads these)."""
+
+    interim_data: str
+    interim_meta: str
+    validation_dir: str
+    splits: str
+    preprocessor: str
+    models_dir: str
+    checkpoints_dir: str
+    eval_dir: str
+    baselines_dir: str
+    metrics: str
+    plots_dir: str
+    curves_dir: str
+    registry_report: str
+    mlflow_artifacts: str
 
     def model_dir(self, family: str) -> Path:
         return Path(self.models_dir) / family
+
+    def checkpoint_dir(self, family: str) -> Path:
+        return Path(self.checkpoints_dir) / family
 
     def family_eval_dir(self, family: str) -> Path:
         return Path(self.eval_dir) / family
 
 
-@dataclass(frozen=True)
-class SplitConfig:
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
-    anomaly_val_fraction: float = 0.5
+class SplitConfig(Section):
+    val_fraction: Fraction
+    test_fraction: Fraction
+    anomaly_val_fraction: Fraction
 
-    def __post_init__(self) -> None:
-        _check_fraction("data.split.val_fraction", self.val_fraction)
-        _check_fraction("data.split.test_fraction", self.test_fraction)
-        _check_fraction("data.split.anomaly_val_fraction", self.anomaly_val_fraction)
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> SplitConfig:
         if self.val_fraction + self.test_fraction >= 1.0:
-            raise ConfigError(
-                "data.split: val_fraction + test_fraction must be < 1 so training keeps rows; "
-                f"got {self.val_fraction} + {self.test_fraction}"
-            )
+            raise ValueError("val_fraction + test_fraction must be < 1 so training keeps rows; "
+                             f"got {self.val_fraction} + {self.test_fraction}")
+        return self
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    source: Literal["digits", "mnist", "table", "npz"] = "digits"
-    path: str | None = None
-    label_column: str = "label"
-    features: list[str] | None = None
-    value_range: list[float] | None = None
-    image_shape: list[int] | None = None
-    labels: list[int] | None = None
-    normal_labels: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6, 7, 8])
-    scaler: Literal["none", "minmax", "standard"] = "none"
-    min_rows: int = 50
-    max_rows: int | None = None
-    split: SplitConfig = field(default_factory=SplitConfig)
+class DataConfig(Section):
+    source: Literal["digits", "mnist", "table", "npz", "image_folder"]
+    path: str | None
+    label_column: str | None
+    normal_labels: list[Label] | None
+    labels: list[Label] | None
+    features: list[str] | None
+    exclude: list[str]
+    categorical: list[str]
+    missing: Literal["fail", "impute"]
+    max_categories: Annotated[int, Field(ge=2)]
+    contamination: Annotated[float, Field(gt=0.0, lt=0.5)] | None
+    value_range: list[float] | None
+    image_shape: list[PositiveInt] | None
+    image_size: list[PositiveInt] | None
+    channels: Literal[1, 3] | None
+    on_bad_image: Literal["fail", "skip"]
+    scaler: Literal["auto", "none", "minmax", "standard"]
+    min_rows: PositiveInt
+    max_rows: PositiveInt | None
+    split: SplitConfig
 
-    def __post_init__(self) -> None:
-        if self.source in ("mnist", "table", "npz") and not self.path:
-            raise ConfigError(
-                f"data.path: source '{self.source}' reads a local file; set data.path to it"
-            )
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if self.source in FILE_SOURCES and not self.path:
+            raise ValueError(f"source '{self.source}' reads local files; set data.path to them")
         if self.value_range is not None and (
             len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]
         ):
-            raise ConfigError(f"data.value_range: expected [low, high] with low < high, got "
-                              f"{self.value_range}")
-        if not self.normal_labels:
-            raise ConfigError("data.normal_labels: name at least one normal label")
-        if self.min_rows < 1:
-            raise ConfigError(f"data.min_rows: must be >= 1, got {self.min_rows}")
+            raise ValueError(f"value_range: expected [low, high] with low < high, got "
+                             f"{self.value_range}")
+        if self.image_size is not None and len(self.image_size) != 2:
+            raise ValueError(f"image_size: expected [height, width], got {self.image_size}")
+        if self.normal_labels is not None and not self.normal_labels:
+            raise ValueError("normal_labels: name at least one normal label, or null when the "
+                             "data has no labels")
+        if self.contamination is not None and self.label_column is not None:
+            raise ValueError("contamination is the expected share of anomalies in unlabeled "
+                             "data; with data.label_column set, the labels say which rows are "
+                             "anomalies: set data.contamination: null")
+        return self
+
+    @property
+    def normal_label_values(self) -> list[str] | None:
+        """``normal_labels`` as the strings labels are stored as (``0`` and ``"0"`` match)."""
+        return None if self.normal_labels is None else [str(v) for v in self.normal_labels]
 
 
-@dataclass(frozen=True)
-class TrainerConfig:
-    max_epochs: int = 200
-    min_epochs: int = 1
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 20
-    loss: Literal["mse", "bce"] = "mse"
-    accelerator: str = "auto"
-    devices: Union[int, str, list[int]] = 1  # noqa: UP007 - runtime type inspection
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    compile: bool = False
-    deterministic: bool = True
-    in_memory: bool = True
-    num_workers: int = 0
-    limit_train_batches: Union[int, float] = 1.0  # noqa: UP007
-    progress_bar: bool = True
-
-    def __post_init__(self) -> None:
-        for key in ("max_epochs", "batch_size", "patience", "num_nodes"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"train.{key}: must be >= 1, got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
+class TrainerConfig(Section):
+    max_epochs: PositiveInt
+    min_epochs: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0.0)]
+    weight_decay: Annotated[float, Field(ge=0.0)]
+    patience: PositiveInt
+    loss: Literal["mse", "bce"]
+    accelerator: str
+    devices: int | str | list[int]
+    num_nodes: PositiveInt
+    strategy: str
+    precision: str
+    compile: bool
+    deterministic: bool
+    in_memory: bool
+    num_workers: Annotated[int, Field(ge=0)]
+    limit_train_batches: int | float
+    progress_bar: bool
 
 
-@dataclass(frozen=True)
-class DenseConfig:
-    hidden: list[int] = field(default_factory=lambda: [64, 32])
-    latent: int = 8
-    dropout: float = 0.0
+Hidden = list[PositiveInt] | Auto
+Latent = PositiveInt | Auto
 
 
-@dataclass(frozen=True)
-class ConvConfig:
-    channels: list[int] = field(default_factory=lambda: [16, 32])
-    latent: int = 8
+class DenseConfig(Section):
+    hidden: Hidden
+    latent: Latent
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
-@dataclass(frozen=True)
+class ConvConfig(Section):
+    channels: list[PositiveInt]
+    latent: Latent
+
+
 class DenoisingConfig(DenseConfig):
-    noise: Literal["gaussian", "mask"] = "gaussian"
-    noise_level: float = 0.2
+    noise: Literal["gaussian", "mask"]
+    noise_level: Annotated[float, Field(gt=0.0)]
 
 
-@dataclass(frozen=True)
 class SparseConfig(DenseConfig):
-    latent: int = 16
-    penalty: Literal["l1", "kl"] = "l1"
-    sparsity_weight: float = 1e-3
-    sparsity_target: float = 0.05
+    penalty: Literal["l1", "kl"]
+    sparsity_weight: Annotated[float, Field(ge=0.0)]
+    sparsity_target: Fraction
 
 
-@dataclass(frozen=True)
-class VAEConfig:
-    hidden: list[int] = field(default_factory=lambda: [64, 32])
-    latent: int = 8
-    beta: float = 1.0
-    score: Literal["recon", "elbo"] = "recon"
+class VAEConfig(Section):
+    hidden: Hidden
+    latent: Latent
+    beta: Annotated[float, Field(ge=0.0)]
+    score: Literal["recon", "elbo"]
 
 
-@dataclass(frozen=True)
-class ModelsConfig:
-    families: list[str] = field(default_factory=lambda: list(FAMILIES))
-    dense: DenseConfig = field(default_factory=DenseConfig)
-    conv: ConvConfig = field(default_factory=ConvConfig)
-    denoising: DenoisingConfig = field(default_factory=DenoisingConfig)
-    sparse: SparseConfig = field(default_factory=SparseConfig)
-    vae: VAEConfig = field(default_factory=VAEConfig)
+class AutoSizeConfig(Section):
+    """How ``auto`` hidden widths and latent sizes follow the data."""
 
-    def __post_init__(self) -> None:
-        unknown = [f for f in self.families if f not in FAMILIES]
-        if unknown:
-            raise ConfigError(
-                f"models.families: unknown family {unknown}; choose from {list(FAMILIES)}"
-            )
-        if not self.families:
-            raise ConfigError("models.families: enable at least one family")
+    latent_rule: Literal["kaiser", "variance"]
+    latent_variance: Fraction
+    min_latent: PositiveInt
+    width_factor: PositiveInt
+    max_width: Annotated[int, Field(ge=4)]
+    max_layers: PositiveInt
+
+
+class ModelsConfig(Section):
+    families: Annotated[list[Family], Field(min_length=1)]
+    auto_size: AutoSizeConfig
+    dense: DenseConfig
+    conv: ConvConfig
+    denoising: DenoisingConfig
+    sparse: SparseConfig
+    vae: VAEConfig
 
     def family(self, name: str) -> Any:
         if name not in FAMILIES:
@@ -182,141 +205,153 @@ class ModelsConfig:
         return getattr(self, name)
 
 
-@dataclass(frozen=True)
-class ThresholdConfig:
-    method: Literal["percentile", "max_f1", "fpr"] = "percentile"
-    percentile: float = 99.0
-    target_fpr: float = 0.01
-
-    def __post_init__(self) -> None:
-        if not 0 < self.percentile < 100:
-            raise ConfigError(f"evaluate.threshold.percentile: must be in (0, 100), got "
-                              f"{self.percentile}")
-        _check_fraction("evaluate.threshold.target_fpr", self.target_fpr)
+class ThresholdConfig(Section):
+    method: Literal["percentile", "max_f1", "fpr"]
+    percentile: Annotated[float, Field(gt=0.0, lt=100.0)]
+    target_fpr: Fraction
 
 
-@dataclass(frozen=True)
-class EvaluateConfig:
-    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
-    bootstrap: int = 500
-    ci: float = 0.95
-    batch_size: int = 4096
+class EvaluateConfig(Section):
+    threshold: ThresholdConfig
+    bootstrap: Annotated[int, Field(ge=0)]
+    ci: Fraction
+    batch_size: PositiveInt
 
 
-@dataclass(frozen=True)
-class BaselinesConfig:
-    pca_components: Union[int, float] = 0.9  # noqa: UP007
-    iforest_estimators: int = 200
+class BaselinesConfig(Section):
+    pca_components: Annotated[int, Field(ge=1)] | Fraction
+    iforest_estimators: PositiveInt
 
 
-@dataclass(frozen=True)
-class RegisterConfig:
-    model_name: str = "aeops-detector"
-    metric: Literal["val_auroc", "val_average_precision"] = "val_auroc"
-    margin: float = 0.0
+class RegisterConfig(Section):
+    model_name: str | None
+    metric: Literal["val_auroc", "val_average_precision"]
+    margin: Annotated[float, Field(ge=0.0)]
+    candidates: Literal["autoencoders", "all"]
 
 
-@dataclass(frozen=True)
-class MlflowConfig:
-    experiment: str = "aeops"
-    tracking_uri: str = "sqlite:///mlflow.db"
+class MlflowConfig(Section):
+    experiment: str
+    tracking_uri: str
 
 
-@dataclass(frozen=True)
-class Config:
-    seed: int = 42
-    paths: Paths = field(default_factory=Paths)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainerConfig = field(default_factory=TrainerConfig)
-    models: ModelsConfig = field(default_factory=ModelsConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
-    register: RegisterConfig = field(default_factory=RegisterConfig)
-    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod: harmless
+    warnings.simplefilter("ignore", UserWarning)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    class Config(Section):
+        seed: Annotated[int, Field(ge=0)]
+        paths: Paths
+        data: DataConfig
+        train: TrainerConfig
+        models: ModelsConfig
+        evaluate: EvaluateConfig
+        baselines: BaselinesConfig
+        register: RegisterConfig = Field(...)  # required (shadows ABC.register)
+        mlflow: MlflowConfig
 
-
-def _check_fraction(key: str, value: float) -> None:
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"{key}: must be between 0 and 1 (exclusive), got {value}")
+        def to_dict(self) -> dict[str, Any]:
+            return self.model_dump(mode="json")
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model that holds the key at ``loc`` (for listing its allowed keys)."""
+    model: Any = Config
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type)
+                                 and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it (ints widen to floats)."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping of keys, got {value!r}")
-        return _build(tp, value, key)
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {list(allowed)}")
-        return value
-    if origin in (Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(tp):
-            if option is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{key}: {value!r} does not fit {_type_name(tp)}")
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        (item_tp,) = typing.get_args(tp)
-        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")  # pragma: no cover
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as ``dotted.key: what is wrong and what is allowed``."""
+    loc = tuple(error["loc"])
+    key = _dotted(loc)
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        parent = _model_at(tuple(p for p in loc[:-1] if not _is_branch(p)))
+        allowed = list(parent.model_fields) if parent is not None else []
+        return f"unknown key '{key}' in params; allowed keys here: {allowed}"
+    if kind == "missing":
+        return (f"missing key '{key}' in params; every key is set in params.yaml (copy it from "
+                "the project's params.yaml)")
+    if kind == "literal_error":
+        return f"{key}: {value!r} is not allowed; choose one of {ctx.get('expected')}"
+    if kind in ("int_type", "int_from_float"):
+        return f"{key}: expected an integer, got {value!r}"
+    if kind == "float_type":
+        return f"{key}: expected a number, got {value!r}"
+    if kind == "bool_type":
+        return f"{key}: expected true or false, got {value!r}"
+    if kind == "string_type":
+        return f"{key}: expected a string, got {value!r}"
+    if kind == "list_type":
+        return f"{key}: expected a list, got {value!r}"
+    if kind in ("model_type", "dict_type"):
+        return f"{key}: expected a mapping of keys, got {value!r}"
+    if kind == "value_error":
+        return f"{key + ': ' if key else ''}{str(error['msg']).removeprefix('Value error, ')}"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+              "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"{key}: must be {bounds[kind]} {limit}, got {value!r}"
+    if kind == "too_short":
+        return f"{key}: must not be empty"
+    return f"{key}: {error['msg']} (got {value!r})"
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise ConfigError(
-            f"unknown key '{where}{unknown[0]}' in params; allowed keys here: {names}"
-        )
-    kwargs = {}
-    for name in names:
-        if name in data:
-            key = f"{prefix}.{name}" if prefix else name
-            kwargs[name] = _coerce(data[name], hints[name], key)
-    return cls(**kwargs)
+BRANCH_NAMES = {"int": "an integer", "float": "a number", "str": "a string",
+                "bool": "true/false", "none": "null"}
+
+
+def _is_branch(part: Any) -> bool:
+    """pydantic names union branches in ``loc`` (``int``, ``literal['auto']``): not keys."""
+    return isinstance(part, str) and (part in BRANCH_NAMES or part.startswith(
+        ("literal[", "list[", "constrained-", "function-")))
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """``('data', 'split', 'val_fraction')`` -> ``data.split.val_fraction``; indexes as [i]."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _is_branch(part):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(exc: ValidationError) -> str:
+    errors = exc.errors()
+    # a union reports one error per branch; the first branch's error speaks for the key
+    first = errors[0]
+    same_key = [e for e in errors if e["loc"][: len(first["loc"]) - 1] == first["loc"][:-1]
+                and e is not first and e.get("input") is first.get("input")]
+    if same_key and first["type"] not in ("extra_forbidden", "missing"):
+        key = _dotted(tuple(first["loc"]))
+        options = sorted({_branch(e) for e in [first, *same_key]})
+        return f"{key}: {first.get('input')!r} is not allowed; expected {' or '.join(options)}"
+    return _describe(first)
+
+
+def _branch(error: dict[str, Any]) -> str:
+    last = str(error["loc"][-1])
+    if last.startswith("literal["):
+        return error.get("ctx", {}).get("expected", last)
+    if last.startswith("list["):
+        return "a list"
+    return BRANCH_NAMES.get(last.removeprefix("constrained-"), last)
 
 
 def parse_config(data: dict[str, Any] | None) -> Config:
     """Build a :class:`Config` from a parsed params mapping, failing on the first bad key."""
-    return _build(Config, data or {})
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_message(exc)) from None
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:
@@ -324,12 +359,16 @@ def load_config(path: str | Path = "params.yaml") -> Config:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: params file not found; run from the project root")
-    with path.open() as handle:
-        try:
-            data = yaml.safe_load(handle)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     try:
         return parse_config(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of params.yaml (``aeops schema`` writes it for editors)."""
+    return Config.model_json_schema()

@@ -7,11 +7,14 @@ from aeops.scoring import Detector
 
 
 class AnomalyDetectorModel(PythonModel):
-    """``predict(rows, params={"threshold": ..., "explain": ...})`` on raw feature rows.
+    """``predict(rows, params={"threshold": ..., "explain": ..., "output": ...})`` on raw rows.
 
-    The input is checked against the logged signature by MLflow, then by the detector itself
-    (feature names and finite values). The ``pd.DataFrame`` hint tells MLflow to hand over
-    the frame as it is (no type-hint schema inference on top of the signature)."""
+    ``output`` is ``score`` (``anomaly_score``, ``is_anomaly``), ``latent`` (the code, for
+    dimensionality reduction or compression) or ``reconstruction`` (denoised rows in the
+    input's units). The input is checked against the logged signature by MLflow, then by the
+    detector itself (schema, numbers, finite values). The ``pd.DataFrame`` hint tells MLflow
+    to hand over the frame as it is (no type-hint schema inference on top of the signature).
+    """
 
     def load_context(self, context) -> None:
         artifacts = context.artifacts
@@ -23,4 +26,5 @@ class AnomalyDetectorModel(PythonModel):
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         return self.detector.predict(model_input, threshold=params.get("threshold"),
-                                     explain=bool(params.get("explain", False)))
+                                     explain=bool(params.get("explain", False)),
+                                     output=str(params.get("output") or "score"))

@@ -1,144 +1,302 @@
 """Scoring rows with a trained detector; the MLflow pyfunc wrapper is in :mod:`aeops.pyfunc`.
 
 A :class:`Detector` is everything needed to score raw feature rows in ingest's form: the
-preprocessing fit on the training fold, the autoencoder, the feature order and the decision
-threshold (with the method that chose it). The pyfunc carries all three files as artifacts,
-so loading ``models:/<name>@champion`` needs nothing but the registry.
+preprocessing fit on the training fold, a scorer (an autoencoder, or a PCA / Isolation Forest
+baseline), the input schema and the decision threshold (with the method that chose it). It
+also encodes rows to their latent code and reconstructs them, for an autoencoder (and PCA).
+The pyfunc carries all of it as artifacts, so loading ``models:/<name>@champion`` needs
+nothing but the registry.
+
+Every input is checked against the schema first: a missing feature column, an extra column
+that belongs to the same feature family (``pixel_64`` for a 64-pixel model), a value that is
+not a number, or a non-finite value is refused with a message naming it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import joblib
 import numpy as np
 import pandas as pd
-import torch
 
+from aeops.data.preprocess import Preprocessor
+from aeops.data.schema import CATEGORICAL, describe_schema, feature_families
+from aeops.errors import ScoringInputError
 from aeops.io import read_json, write_json
+
+__all__ = ["ScoringInputError", "Detector", "DetectorInfo", "AutoencoderScorer", "OUTPUTS"]
 
 DETECTOR_FILE = "detector.json"
 ARTIFACT_KEYS = ("model", "preprocessor", "detector")
 SCORE_COLUMN = "anomaly_score"
 FLAG_COLUMN = "is_anomaly"
+UNKNOWN_COLUMN = "unknown_categories"
+OUTPUTS = ("score", "latent", "reconstruction")
+WANTED = ("score", "per_feature", "recon", "z")
 
 
-class ScoringInputError(ValueError):
-    """Rows that do not match the detector's features."""
+class Scorer(Protocol):
+    """What a detector's model does on model-input rows (float32, preprocessed)."""
+
+    def run(self, x: np.ndarray, want: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Arrays named in ``want``: ``score`` (rows), ``per_feature`` (rows x inputs),
+        ``z`` (the latent code), ``recon`` (the reconstruction, model space)."""
+        ...
+
+
+class AutoencoderScorer:
+    """A trained autoencoder, run in batches in eval mode on the CPU: one forward pass gives
+    every output that is asked for."""
+
+    def __init__(self, net, batch_size: int = 4096) -> None:
+        self.net = net.eval()
+        self.batch_size = batch_size
+
+    def run(self, x: np.ndarray, want: tuple[str, ...] = ("score",)) -> dict[str, np.ndarray]:
+        import torch
+
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in want}
+        with torch.inference_mode():
+            for start in range(0, len(x), self.batch_size):
+                out = self.net.inspect(torch.from_numpy(x[start : start + self.batch_size]))
+                for key in want:
+                    parts[key].append(out[key].float().numpy())
+        width = {"score": None, "per_feature": x.shape[1], "recon": x.shape[1], "z": 0}
+        return {k: np.concatenate(v) if v else np.zeros((0,) if width[k] is None else
+                                                          (0, width[k]), np.float32)
+                for k, v in parts.items()}
 
 
 @dataclass(frozen=True)
 class DetectorInfo:
-    family: str
-    features: list[str]
+    kind: str  # "autoencoder" or "baseline"
+    family: str  # dense, conv, denoising, sparse, vae, pca, iforest
+    schema: dict[str, Any]  # the input schema (aeops.data.schema.input_schema)
     threshold: float
     threshold_method: str
     threshold_detail: str
-    image_shape: list[int] | None = None
+
+    @property
+    def features(self) -> list[str]:
+        return [f["name"] for f in self.schema["features"]]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [f["name"] for f in self.schema["features"] if f["dtype"] == CATEGORICAL]
+
+    @property
+    def image_shape(self) -> list[int] | None:
+        return self.schema.get("image_shape")
 
     def save(self, path: str | Path) -> None:
         write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: str | Path) -> DetectorInfo:
-        return cls(**read_json(path))
+        data = read_json(path)
+        if "schema" not in data:
+            raise ScoringInputError(f"{path}: a detector from an older aeops (no input schema "
+                                    "recorded); retrain and register it again")
+        return cls(**data)
+
+
+def load_scorer(info: DetectorInfo, model_path: str | Path) -> Scorer:
+    if info.kind == "baseline":
+        from aeops.evaluation.baselines import load_baseline
+
+        return load_baseline(model_path)
+    from aeops.models.store import load_model
+
+    net, _ = load_model(model_path)
+    return AutoencoderScorer(net)
 
 
 class Detector:
-    """Preprocessing + autoencoder + threshold: raw rows in, scores and flags out."""
+    """Preprocessing + scorer + threshold: raw rows in; scores and flags, latent codes or
+    reconstructions out."""
 
-    def __init__(self, net: torch.nn.Module, preprocessor: Any, info: DetectorInfo,
-                 batch_size: int = 4096) -> None:
-        self.net = net.eval()
+    def __init__(self, scorer: Scorer, preprocessor: Preprocessor, info: DetectorInfo) -> None:
+        self.scorer = scorer
         self.preprocessor = preprocessor
         self.info = info
-        self.batch_size = batch_size
+        self._families = feature_families(info.features)
+        groups = preprocessor.output_groups()
+        self._grouping = np.zeros((len(groups), len(info.features)), dtype=np.float32)
+        self._grouping[np.arange(len(groups)), groups] = 1.0
 
     @classmethod
     def from_files(cls, model: str | Path, preprocessor: str | Path,
                    detector: str | Path) -> Detector:
-        from aeops.models.store import load_model
+        info = DetectorInfo.load(detector)
+        return cls(load_scorer(info, model), Preprocessor.load(preprocessor), info)
 
-        net, _ = load_model(model)
-        return cls(net, joblib.load(preprocessor), DetectorInfo.load(detector))
+    @property
+    def numeric_only(self) -> bool:
+        return not self.info.categorical
 
-    def features_of(self, frame: pd.DataFrame) -> np.ndarray:
-        """The float32 feature matrix of ``frame`` in training order; a clear error naming the
-        missing columns when they differ."""
+    # -- input checks -------------------------------------------------------------------
+    def check_columns(self, columns: list[Any], where: str = "input") -> None:
+        """Refuse missing feature columns and extra ones of the same feature family."""
         expected = self.info.features
-        missing = [c for c in expected if c not in frame.columns]
-        if missing and not (len(frame.columns) == len(expected)
-                            and all(isinstance(c, int) for c in frame.columns)):
+        present = set(columns)
+        missing = [c for c in expected if c not in present]
+        known = set(expected)
+        foreign = [c for c in columns if isinstance(c, str) and c not in known
+                   and any(p.fullmatch(c) for p in self._families)]
+        if missing or foreign:
+            parts = []
+            if missing:
+                parts.append(f"missing feature column(s) {_few(missing)}")
+            if foreign:
+                parts.append(f"extra column(s) {_few(foreign)} that look like features of "
+                             "another schema")
             raise ScoringInputError(
-                f"input has {len(frame.columns)} columns but the model expects "
-                f"{len(expected)} features; missing {missing[:10]}"
-                f"{' ...' if len(missing) > 10 else ''}. Send the feature columns ingest wrote "
-                f"({expected[0]} ... {expected[-1]})"
-            )
-        if missing:  # unnamed columns in training order
-            return frame.to_numpy(np.float32)
-        values = np.empty((len(frame), len(expected)), dtype=np.float32)
-        for j, column in enumerate(expected):  # column by column: no copy of the whole frame
-            values[:, j] = frame[column].to_numpy()
-        return values
+                f"{where}: {' and '.join(parts)}; this model expects "
+                f"{describe_schema(self.info.schema)}. Score it with files of that schema, "
+                "or use the model registered for this data's schema (`aeops show`)")
 
-    def check_finite(self, values: np.ndarray, index: pd.Index) -> None:
-        if np.isfinite(values).all():
+    def features_of(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The raw feature columns of ``frame`` in training order and types."""
+        expected = self.info.features
+        if (len(frame.columns) == len(expected) and all(isinstance(c, int)
+                                                         for c in frame.columns)):
+            frame = frame.set_axis(expected, axis=1)  # unnamed columns in training order
+        self.check_columns(list(frame.columns))
+        out = {}
+        categorical = set(self.info.categorical)
+        for name in expected:
+            column = frame[name]
+            if name in categorical:
+                out[name] = column.astype(object).where(column.notna(), None).map(
+                    lambda v: v if v is None else _as_text(v))
+            else:
+                out[name] = _as_numbers(column, name, frame.index)
+        return pd.DataFrame(out, index=frame.index)
+
+    def check_values(self, values: np.ndarray, index: pd.Index, names: list[str]) -> None:
+        """Numeric values must be finite (NaN allowed only when the model imputes)."""
+        bad = ~np.isfinite(values)
+        if self.preprocessor.impute:
+            bad &= ~np.isnan(values)
+        if not bad.any():
             return
-        row, col = np.argwhere(~np.isfinite(values))[0]
-        raise ScoringInputError(f"row {index[row]}, column '{self.info.features[col]}': "
-                                f"value {values[row, col]} is not a finite number")
+        row, col = np.argwhere(bad)[0]
+        hint = "" if self.preprocessor.impute else " (this model was trained with " \
+            "data.missing: fail, so values must be present)"
+        raise ScoringInputError(f"row {index[row]}, column '{names[col]}': value "
+                                f"{values[row, col]} is not a finite number{hint}")
 
-    def score_array(self, raw: np.ndarray,
-                    explain: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-row scores (and, with ``explain``, per-feature squared errors) for raw rows."""
-        x = np.require(self.preprocessor.transform(raw), np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
-        scores = np.empty(len(x), dtype=np.float64)
-        errors = np.empty(x.shape, dtype=np.float32) if explain else None
-        with torch.inference_mode():
-            for start in range(0, len(x), self.batch_size):
-                stop = start + self.batch_size
-                score, per_feature = self.net.score(torch.from_numpy(x[start:stop]))
-                scores[start:stop] = score.numpy()
-                if errors is not None:
-                    errors[start:stop] = per_feature.numpy()
-        return scores, errors
+    def model_input(self, raw: pd.DataFrame) -> np.ndarray:
+        numeric = self.preprocessor.numeric
+        if numeric:
+            self.check_values(raw[numeric].to_numpy(np.float64), raw.index, numeric)
+        self.preprocessor.check_categories(raw, raw.index)
+        return self.preprocessor.transform(raw)
+
+    # -- outputs ------------------------------------------------------------------------
+    def predict(self, frame: pd.DataFrame, threshold: float | None = None,
+                explain: bool = False, output: str = "score") -> pd.DataFrame:
+        """``anomaly_score`` and ``is_anomaly`` per row (with ``explain``, per-feature errors),
+        or the latent code (``output="latent"``) or reconstruction (``"reconstruction"``)."""
+        if output not in OUTPUTS:
+            raise ScoringInputError(f"output '{output}' is not one of {list(OUTPUTS)}")
+        raw = self.features_of(frame)
+        if output == "latent":
+            return self.encode_raw(raw)
+        if output == "reconstruction":
+            return self.reconstruct_raw(raw)
+        scored = self._score(self.model_input(raw), raw.index, threshold, explain)
+        if self.info.categorical:
+            scored[UNKNOWN_COLUMN] = self.preprocessor.unknown_categories(raw)
+        return scored
 
     def predict_values(self, values: np.ndarray, index: pd.Index, threshold: float | None = None,
                        explain: bool = False) -> pd.DataFrame:
-        """Score a float32 feature matrix (columns in training order)."""
-        self.check_finite(values, index)
-        scores, errors = self.score_array(values, explain)
-        cut = self.info.threshold if threshold is None else float(threshold)
-        out = pd.DataFrame({SCORE_COLUMN: scores, FLAG_COLUMN: scores > cut}, index=index)
-        if errors is not None:
+        """Score a numeric feature matrix (columns in training order): the fast path for
+        numeric-only models reading Parquet column by column."""
+        self.check_values(values, index, self.info.features)
+        x = self.preprocessor.transform(self.preprocessor.frame(values))
+        return self._score(x, index, threshold, explain)
+
+    def _score(self, x: np.ndarray, index: pd.Index, threshold: float | None,
+               explain: bool) -> pd.DataFrame:
+        threshold = self.info.threshold if threshold is None else _finite(threshold)
+        result = self.scorer.run(x, ("score", "per_feature") if explain else ("score",))
+        scores = result["score"].astype(np.float64)
+        out = pd.DataFrame({SCORE_COLUMN: scores, FLAG_COLUMN: scores > threshold}, index=index)
+        if explain:
+            errors = result["per_feature"] @ self._grouping
             columns = [f"error_{c}" for c in self.info.features]
             out = pd.concat([out, pd.DataFrame(errors, columns=columns, index=index)], axis=1)
         return out
 
-    def predict(self, frame: pd.DataFrame, threshold: float | None = None,
-                explain: bool = False) -> pd.DataFrame:
-        """``anomaly_score`` and ``is_anomaly`` per row; with ``explain``, per-feature errors."""
-        return self.predict_values(self.features_of(frame), frame.index, threshold, explain)
+    def encode_raw(self, raw: pd.DataFrame) -> pd.DataFrame:
+        z = self.scorer.run(self.model_input(raw), ("z",))["z"]
+        return pd.DataFrame(z, columns=[f"z_{i}" for i in range(z.shape[1])], index=raw.index)
+
+    def reconstruct_raw(self, raw: pd.DataFrame) -> pd.DataFrame:
+        recon = self.scorer.run(self.model_input(raw), ("recon",))["recon"]
+        out = self.preprocessor.inverse_transform(recon)
+        return out.set_axis(raw.index)
+
+    def encode(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.predict(frame, output="latent")
+
+    def reconstruct(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.predict(frame, output="reconstruction")
+
+
+def _finite(value: Any) -> float:
+    value = float(value)
+    if not np.isfinite(value):
+        raise ScoringInputError(f"threshold {value} is not a finite number")
+    return value
+
+
+def _few(names: list[Any], n: int = 8) -> str:
+    shown = [str(c) for c in names[:n]]
+    return str(shown)[:-1] + (f", ... {len(names) - n} more]" if len(names) > n else "]")
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_numbers(column: pd.Series, name: str, index: pd.Index) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(np.float64)
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = converted.isna() & column.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ScoringInputError(f"row {index[row]}, column '{name}': {column.iloc[row]!r} is "
+                                "not a number; the model expects numbers in this column")
+    return converted.to_numpy(np.float64)
 
 
 def model_signature(info: DetectorInfo):
+    """Outputs and params only. The input schema is checked by the detector itself: MLflow's
+    own input enforcement silently drops columns it does not know, which would let a
+    784-pixel row be scored by a 64-pixel model on its first 64 pixels. The schema is
+    recorded in ``detector.json`` and on the registered model instead."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-    inputs = Schema([ColSpec("double", name) for name in info.features])
     outputs = Schema([ColSpec("double", SCORE_COLUMN), ColSpec("boolean", FLAG_COLUMN)])
     params = ParamSchema([ParamSpec("threshold", "double", info.threshold),
-                          ParamSpec("explain", "boolean", False)])
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+                          ParamSpec("explain", "boolean", False),
+                          ParamSpec("output", "string", "score")])
+    return ModelSignature(inputs=None, outputs=outputs, params=params)
 
 
 def pip_requirements() -> list[str]:
     """Pinned to what trained the model, so ``mlflow models serve`` rebuilds the same stack."""
     from importlib.metadata import version
 
-    packages = ["torch", "scikit-learn", "pandas", "numpy", "joblib", "mlflow", "pyyaml",
-                "pytorch-lightning", "torchmetrics"]
+    packages = ["torch", "scikit-learn", "skops", "pandas", "numpy", "mlflow", "pyyaml",
+                "pytorch-lightning", "torchmetrics", "pydantic", "pillow"]
     return [f"{name}=={version(name)}" for name in packages]

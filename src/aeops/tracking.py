@@ -9,9 +9,11 @@ from typing import Any
 
 from aeops.config import Config
 from aeops.env import git_commit
+from aeops.errors import RegistryError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+SCHEMA_TAG = "input_schema"
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -103,6 +105,50 @@ def log_detector(run_id: str, report: dict[str, Any], plots: list[Path], model_p
     return model_info.model_uri, model_info.model_id
 
 
+def model_name(cfg: Config, source: str, schema: dict[str, Any]) -> str:
+    """``register.model_name``, or ``aeops-<source>-<schema hash>`` derived from the data."""
+    from aeops.data.schema import schema_hash
+
+    if cfg.register.model_name:
+        return cfg.register.model_name
+    return f"aeops-{source.replace('_', '-')}-{schema_hash(schema)}"
+
+
+def registered_schema(name: str) -> dict[str, Any] | None:
+    """The input schema the registered model ``name`` was trained on (None if no model)."""
+    import json
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return None
+    text = model.tags.get(SCHEMA_TAG)
+    if text is None:
+        raise RegistryError(f"registered model '{name}' has no recorded input schema (it was "
+                            "registered by an older aeops); set register.model_name to a new "
+                            "name, or null to derive one from the data")
+    return json.loads(text)
+
+
+def check_registered_schema(cfg: Config, name: str, schema: dict[str, Any]) -> None:
+    """Refuse to put a model of another input schema under an existing registered name."""
+    from aeops.data.schema import describe_schema
+
+    setup_mlflow(cfg)
+    existing = registered_schema(name)
+    if existing is not None and existing != schema:
+        raise RegistryError(
+            f"registered model '{name}' takes another input schema:\n"
+            f"  registered: {describe_schema(existing)}\n"
+            f"  this data:  {describe_schema(schema)}\n"
+            "A model of one schema cannot replace or be compared with the other. Set "
+            "register.model_name to a new name, or to null so the name follows the data.")
+
+
 def current_version(name: str, alias: str):
     """The model version behind ``alias``, or None when the model or alias does not exist."""
     import mlflow
@@ -114,22 +160,35 @@ def current_version(name: str, alias: str):
         return None
 
 
-def register_version(name: str, model_uri: str, run_id: str, tags: dict[str, Any],
-                     description: str):
-    """Register ``model_uri`` as a new version of ``name`` with tags and a description."""
+def register_version(name: str, model_uri: str, run_id: str, schema: dict[str, Any],
+                     tags: dict[str, Any], description: str):
+    """Register ``model_uri`` as a new version of ``name`` (created with its input schema)."""
+    import json
+
     import mlflow
+
+    from aeops.data.schema import describe_schema
 
     client = mlflow.MlflowClient()
     try:
         client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
         client.create_registered_model(
-            name, description="aeops autoencoder anomaly detector (pyfunc: anomaly_score, "
-                              "is_anomaly)")
+            name, tags={SCHEMA_TAG: json.dumps(schema, sort_keys=True)},
+            description="aeops anomaly detector (pyfunc: anomaly_score, is_anomaly; "
+                        f"output=latent|reconstruction) for input {describe_schema(schema)}")
     version = client.create_model_version(name, model_uri, run_id=run_id,
                                           tags={k: str(v)[:5000] for k, v in tags.items()},
                                           description=description)
     return version
+
+
+def set_version_tags(name: str, version: str, tags: dict[str, Any]) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value)[:5000])
 
 
 def set_alias(name: str, alias: str, version: str) -> None:

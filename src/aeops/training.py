@@ -1,9 +1,10 @@
 """Train one family with Lightning: seeded, MLflow-tracked, early-stopped and resumable.
 
-Resuming: checkpoints live in ``models/<family>/checkpoints`` beside a fingerprint of everything
-that shapes the run (params, data). A rerun with the same fingerprint, after a crash or a kill,
-continues from ``last.ckpt`` and keeps logging to the same MLflow run; any other fingerprint
-starts afresh. A finished run removes its checkpoints, so the next change starts clean.
+Resuming: checkpoints live in ``<paths.checkpoints_dir>/<family>`` beside a fingerprint of
+everything that shapes the run (params, data). A rerun with the same fingerprint, after a
+crash or a kill, continues from ``last.ckpt`` and keeps logging to the same MLflow run; any
+other fingerprint starts afresh. A finished run removes its checkpoints, so the next change
+starts clean.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from aeops.data.schema import DatasetMeta
 from aeops.data.split import Fold
 from aeops.io import write_json
 from aeops.models.lightning import AutoencoderModule
-from aeops.models.registry import build_model, build_objective
+from aeops.models.registry import architecture, build_model, build_objective
 from aeops.models.store import MODEL_FILE, save_model
 from aeops.tracking import run_tags, setup_mlflow, tracking_uri
 
 RUN_FILE = "run.json"
-CHECKPOINTS = "checkpoints"
 
 
 @dataclass
@@ -42,6 +42,7 @@ class TrainResult:
     epochs: int
     best_val_loss: float | None
     resumed_from_epoch: int | None
+    architecture: dict[str, Any]
 
 
 class EpochProgressBar(pl.Callback):
@@ -71,15 +72,22 @@ class EpochProgressBar(pl.Callback):
 
 
 def fingerprint(cfg: Config, family: str, data_hash: str) -> str:
-    parts = {"family": family, "model": asdict(cfg.models.family(family)),
-             "train": asdict(cfg.train), "seed": cfg.seed, "data": data_hash}
+    parts = {"family": family, "model": cfg.models.family(family).model_dump(mode="json"),
+             "auto_size": cfg.models.auto_size.model_dump(mode="json"),
+             "train": cfg.train.model_dump(mode="json"), "seed": cfg.seed, "data": data_hash}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def family_hparams(cfg: Config, family: str) -> dict[str, Any]:
-    return {"family": family, "seed": cfg.seed, "model": asdict(cfg.models.family(family)),
-            "train": asdict(cfg.train),
-            "data": {k: v for k, v in asdict(cfg.data).items() if k != "split"}}
+def family_hparams(cfg: Config, family: str, args: dict[str, Any]) -> dict[str, Any]:
+    """What the MLflow run records as params: the family's settings with ``auto`` sizes
+    resolved, training settings and the data settings."""
+    model = {**cfg.models.family(family).model_dump(mode="json"),
+             **{k: v for k, v in args.items() if k in ("hidden", "latent", "channels")}}
+    data = cfg.data.model_dump(mode="json")
+    data.pop("split")
+    return {"family": family, "seed": cfg.seed, "model": model,
+            "input_dim": args.get("input_dim"), "train": cfg.train.model_dump(mode="json"),
+            "data": data}
 
 
 def _prepare_checkpoints(ckpt_dir: Path, print_fn, fp: str) -> tuple[Path | None, str | None]:
@@ -96,19 +104,21 @@ def _prepare_checkpoints(ckpt_dir: Path, print_fn, fp: str) -> tuple[Path | None
     return None, None
 
 
-def train_family(cfg: Config, family: str, meta: DatasetMeta, train: Fold, val: Fold,
-                 out_dir: str | Path, data_hash: str, print_fn=print) -> TrainResult:
+def train_family(cfg: Config, family: str, meta: DatasetMeta, unit_range: bool, train: Fold,
+                 val: Fold, out_dir: str | Path, data_hash: str,
+                 print_fn=print) -> TrainResult:
     """Fit ``family`` on the normal training rows; write ``model.pt`` and ``run.json``."""
     pl.seed_everything(cfg.seed, workers=True)
     out_dir = Path(out_dir)
-    ckpt_dir = out_dir / CHECKPOINTS
+    ckpt_dir = cfg.paths.checkpoint_dir(family)
     fp = fingerprint(cfg, family, data_hash)
     resume_from, run_id = _prepare_checkpoints(ckpt_dir, print_fn, fp)
 
-    net = build_model(family, cfg, meta)
+    args = architecture(family, cfg, meta, train.x.shape[1], unit_range, train.normal)
+    net = build_model(family, args)
     module = AutoencoderModule(net, build_objective(family, cfg), lr=cfg.train.lr,
                                weight_decay=cfg.train.weight_decay, patience=cfg.train.patience,
-                               hparams=family_hparams(cfg, family))
+                               hparams=family_hparams(cfg, family, args))
     if cfg.train.compile:
         module.net = torch.compile(module.net)  # type: ignore[assignment]
     data = FoldDataModule(train.normal, val.x, val.is_anomaly, cfg.train.batch_size, cfg.seed,
@@ -154,10 +164,11 @@ def train_family(cfg: Config, family: str, meta: DatasetMeta, train: Fold, val: 
         module.load_state_dict(state)
     best_score = checkpoint.best_model_score
     result = TrainResult(family, logger.run_id, trainer.current_epoch,
-                         float(best_score) if best_score is not None else None, resumed_epoch)
+                         float(best_score) if best_score is not None else None, resumed_epoch,
+                         args)
     if trainer.is_global_zero:
         raw_net = getattr(module.net, "_orig_mod", module.net)
-        save_model(out_dir / MODEL_FILE, family, raw_net, cfg, meta)
+        save_model(out_dir / MODEL_FILE, family, args, raw_net)
         logger.experiment.log_artifact(logger.run_id, str(out_dir / MODEL_FILE), "weights")
         write_json(out_dir / RUN_FILE, asdict(result))
         shutil.rmtree(ckpt_dir, ignore_errors=True)

@@ -5,18 +5,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aeops.config import DataConfig
 from aeops.data.expectations import DataValidationError, validate_frame
 from aeops.data.sources import load_source
+from tests.conftest import data_config
+from tests.factories import sensor_table
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_source(DataConfig(), seed=0)
+    return load_source(data_config(), seed=0)
 
 
-def failures_of(frame, meta, min_rows=50):
-    report = validate_frame(frame, meta, min_rows)
+@pytest.fixture(scope="module")
+def sensors(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sensors") / "sensors.csv"
+    sensor_table(n=300).to_csv(path, index=False)
+    return load_source(data_config(source="table", path=str(path), label_column="status",
+                                   exclude=["unit_id", "timestamp"]), seed=0)
+
+
+def failures_of(frame, meta, min_rows=50, allow_missing=False):
+    report = validate_frame(frame, meta, min_rows, allow_missing=allow_missing)
     assert not report.success
     return report, str(DataValidationError("data/interim/dataset.parquet", report))
 
@@ -60,7 +69,7 @@ def test_missing_column_is_reported_once(digits):
 def test_unknown_label_and_too_few_rows(digits):
     frame, meta = digits
     bad = frame.head(30).copy()
-    bad.loc[0, "label"] = 42
+    bad.loc[0, "label"] = "42"
     report, _ = failures_of(bad, meta, min_rows=50)
     kinds = {(f.column, f.expectation) for f in report.failures}
     assert ("label", "expect_column_values_to_be_in_set") in kinds
@@ -73,3 +82,37 @@ def test_text_in_a_feature_column_fails_its_type_check(digits):
     bad["pixel_2"] = bad["pixel_2"].astype(str)
     report, _ = failures_of(bad, meta)
     assert any(f.column == "pixel_2" and "type" in f.expectation for f in report.failures)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinite_value_is_refused_naming_column_and_row(sensors, value):
+    frame, meta = sensors
+    bad = frame.copy()
+    bad.loc[11, "sensor_3"] = value
+    report, message = failures_of(bad, meta)
+    assert [f.column for f in report.failures] == ["sensor_3"]
+    assert "rows [11]" in message and "inf" in message
+
+
+def test_text_table_passes_and_missing_values_follow_the_policy(sensors):
+    frame, meta = sensors
+    assert validate_frame(frame, meta, 50).success
+    bad = frame.copy()
+    bad.loc[4, "line"] = None
+    bad.loc[9, "sensor_0"] = np.nan
+    report, message = failures_of(bad, meta)
+    assert {f.column for f in report.failures} == {"line", "sensor_0"}
+    assert "rows [4]" in message and "rows [9]" in message
+    assert validate_frame(bad, meta, 50, allow_missing=True).success
+    bad.loc[5, "status"] = None  # a missing label is never allowed
+    report, _ = failures_of(bad, meta, allow_missing=True)
+    assert [f.column for f in report.failures] == ["status"]
+
+
+def test_number_in_a_text_column_fails_its_type_check(sensors):
+    frame, meta = sensors
+    bad = frame.copy().astype({"line": object})
+    bad.loc[2, "line"] = 7
+    report, message = failures_of(bad, meta)
+    assert any(f.column == "line" and "type" in f.expectation for f in report.failures)
+    assert "rows [2]" in message

@@ -15,7 +15,6 @@ import pytest
 from tests.integration.project import clone_project, make_project, project_env, run, set_params
 
 pytestmark = pytest.mark.integration
-MODEL = "aeops-detector"
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +24,24 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def champion_version(root: Path) -> str:
+def model_name(root: Path) -> str:
+    return json.loads((root / "reports/register.json").read_text())["model_name"]
+
+
+def champion_version(root: Path, name: str | None = None) -> str:
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-    return str(client.get_model_version_by_alias(MODEL, "champion").version)
+    return str(client.get_model_version_by_alias(name or model_name(root), "champion").version)
 
 
 def test_repro_writes_metrics_and_registers_a_champion(project: Path):
     metrics = json.loads((project / "reports/metrics.json").read_text())
-    for key in ("auroc", "average_precision", "threshold", "recon_loss"):
+    for key in ("test_auroc", "test_average_precision", "threshold", "test_recon_loss"):
         assert isinstance(metrics[key], float), key
     assert set(metrics["models"]) == {"dense", "vae"}
     assert set(metrics["baselines"]) == {"pca", "iforest"}
     decision = json.loads((project / "reports/register.json").read_text())
     assert decision["alias"] == "champion" and decision["promoted"]
+    assert decision["model_name"].startswith("aeops-digits-")  # named after the data's schema
     assert champion_version(project) == str(decision["version"])
     assert (project / "reports/plots/roc_pr.png").stat().st_size > 1000
     assert (project / "reports/validation/data_docs/index.html").exists()
@@ -52,7 +56,7 @@ def test_second_repro_changes_nothing(project: Path):
 def test_champion_scores_ingested_rows_in_a_fresh_process(project: Path):
     script = f"""
 import json, mlflow, pandas as pd
-model = mlflow.pyfunc.load_model("models:/{MODEL}@champion")
+model = mlflow.pyfunc.load_model("models:/{model_name(project)}@champion")
 frame = pd.read_parquet("data/interim/dataset.parquet").drop(columns=["label"]).head(50)
 out = model.predict(frame)
 print(json.dumps({{"columns": list(out.columns), "n": len(out),
@@ -70,6 +74,7 @@ print(json.dumps({{"columns": list(out.columns), "n": len(out),
 
 def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tmp_path: Path):
     root = clone_project(project, tmp_path / "corrupt")
+    name = model_name(root)
     before = champion_version(root)
     metrics_before = (root / "reports/metrics.json").read_text()
     frame = pd.read_parquet(root / "data/interim/dataset.parquet")
@@ -84,7 +89,7 @@ def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tm
     assert "[aeops:validate] FAILED" in log
     assert "column 'pixel_5'" in log and "not_be_null" in log and "rows [17]" in log
     assert "Running stage 'prepare'" not in log
-    assert champion_version(root) == before
+    assert champion_version(root, name) == before
     assert (root / "reports/metrics.json").read_text() == metrics_before
 
 
@@ -104,15 +109,16 @@ def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
     rows = pd.read_parquet(project / "data/interim/dataset.parquet").head(40)
     features = rows.drop(columns=["label"])
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    run(["aeops", "score", "--model", f"models:/{MODEL}@champion", "--input",
+    model = f"models:/{model_name(project)}@champion"
+    run(["aeops", "score", "--model", model, "--input",
          str(tmp_path / "rows.csv"), "--output", str(tmp_path / "scored.csv"), "--quiet"],
         project)
     expected = pd.read_csv(tmp_path / "scored.csv")
-    assert expected["label"].tolist() == rows["label"].tolist()  # non-features carried
+    assert expected["label"].astype(str).tolist() == rows["label"].tolist()  # carried along
 
     port = free_port()
     server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", f"models:/{MODEL}@champion", "--env-manager",
+        ["mlflow", "models", "serve", "-m", model, "--env-manager",
          "local", "-h", "127.0.0.1", "-p", str(port)],
         cwd=project, env=project_env(project), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -165,7 +171,7 @@ def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_pa
     assert decision["champion_version"] == int(before)
     assert champion_version(root) == before
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
-    challenger = client.get_model_version_by_alias(MODEL, "challenger")
+    challenger = client.get_model_version_by_alias(model_name(root), "challenger")
     assert str(challenger.version) == str(decision["version"]) != before
     for tag in ("data_hash", "git_commit", "params", "metrics", "family", "threshold"):
         assert challenger.tags.get(tag), tag

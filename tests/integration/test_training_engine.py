@@ -36,7 +36,7 @@ def checkpoint_epoch(path: Path) -> int:
 
 def kill_after_epoch(root: Path, epoch: int) -> int:
     """Start `dvc repro train@dense`, SIGKILL it once last.ckpt holds ``epoch``."""
-    ckpt = root / "models/dense/checkpoints/last.ckpt"
+    ckpt = root / "checkpoints/dense/last.ckpt"
     proc = subprocess.Popen(["dvc", "repro", "train@dense"], cwd=root, env=project_env(root),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -56,7 +56,7 @@ def test_killed_training_resumes_from_last_checkpoint(prepared: Path):
     killed_at = kill_after_epoch(prepared, 2)
     assert killed_at >= 2, "training finished or never checkpointed before the kill"
     assert not (prepared / "models/dense/model.pt").exists()
-    marker = json.loads((prepared / "models/dense/checkpoints/fingerprint.json").read_text())
+    marker = json.loads((prepared / "checkpoints/dense/fingerprint.json").read_text())
 
     result = run(["dvc", "repro", "train@dense"], prepared)
     log = result.stdout + result.stderr
@@ -68,7 +68,7 @@ def test_killed_training_resumes_from_last_checkpoint(prepared: Path):
     client = mlflow.MlflowClient(project_env(prepared)["MLFLOW_TRACKING_URI"])
     history = client.get_metric_history(info["run_id"], "val_loss")
     assert len({m.step for m in history}) >= 38  # one curve across the interruption
-    assert not (prepared / "models/dense/checkpoints").exists()
+    assert not (prepared / "checkpoints/dense").exists()
 
 
 def test_ddp_two_cpu_processes_train_like_one(prepared: Path):

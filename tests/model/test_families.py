@@ -11,13 +11,20 @@ from aeops.data.schema import DatasetMeta, pixel_columns
 from aeops.models.families import VAE
 from aeops.models.lightning import AutoencoderModule
 from aeops.models.losses import Objective, gaussian_kl, objective_loss
-from aeops.models.registry import ModelConfigError, build_model, build_objective
+from aeops.models.registry import (
+    ModelConfigError,
+    architecture,
+    build_objective,
+    unusable_reason,
+)
+from aeops.models.registry import build_model as build_from_args
+from aeops.models.sizing import hidden_widths, latent_size
 from tests.conftest import low_rank_data, make_config
 
-IMAGE_META = DatasetMeta("test", "memory", pixel_columns(64), "label", [0, 1], 10,
+IMAGE_META = DatasetMeta("test", "memory", pixel_columns(64), "label", ["0", "1"], 10,
                          image_shape=[1, 8, 8], value_range=[0.0, 1.0])
-TABLE_META = DatasetMeta("test", "memory", [f"f{i}" for i in range(16)], "label", [0, 1], 10,
-                         value_range=[0.0, 1.0])
+TABLE_META = DatasetMeta("test", "memory", [f"f{i}" for i in range(16)], "label", ["0", "1"],
+                         10, value_range=[0.0, 1.0])
 
 
 def small_config(**override):
@@ -25,7 +32,13 @@ def small_config(**override):
     for f in ("dense", "denoising", "sparse", "vae"):
         models[f]["hidden"] = [32]
     models["conv"]["channels"] = [8, 16]
-    return make_config(models=models, **override)
+    return make_config(**{"models": models, **override})
+
+
+def build_model(family, cfg, meta, unit_range=True):
+    x = np.random.default_rng(0).random((20, meta.n_features)).astype(np.float32)
+    return build_from_args(family, architecture(family, cfg, meta, meta.n_features, unit_range,
+                                                x))
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -49,15 +62,37 @@ def test_conv_handles_odd_and_even_sizes(shape):
     assert net(x)["recon"].shape == x.shape
 
 
-def test_conv_refuses_tables_with_a_clear_message():
-    with pytest.raises(ModelConfigError, match="needs image data.*image_shape"):
-        build_model("conv", small_config(), TABLE_META)
+def test_conv_is_skipped_on_tables_with_a_reason():
+    assert "conv needs images" in unusable_reason("conv", TABLE_META)
+    assert unusable_reason("conv", IMAGE_META) is None
+    assert unusable_reason("dense", TABLE_META) is None
 
 
 def test_bce_needs_unit_range_inputs():
-    meta = DatasetMeta("t", "m", ["a", "b"], "label", [0], 1)
-    with pytest.raises(ModelConfigError, match="bce needs inputs in \\[0, 1\\]"):
-        build_model("dense", small_config(train={"loss": "bce"}), meta)
+    meta = DatasetMeta("t", "m", ["a", "b"], "label", ["0"], 1)
+    with pytest.raises(ModelConfigError, match="bce needs model inputs in \\[0, 1\\]"):
+        build_model("dense", small_config(train={"loss": "bce"}), meta, unit_range=False)
+
+
+def test_auto_sizes_follow_the_data():
+    rng = np.random.default_rng(0)
+    factors = rng.normal(size=(400, 4)) * np.array([3.0, 2.5, 2.0, 1.5])
+    mixing = np.linalg.qr(rng.normal(size=(12, 4)))[0].T  # four orthonormal directions
+    four = factors @ mixing + 0.1 * rng.normal(size=(400, 12))
+    assert latent_size(four, "kaiser", 0.9, 2) == 4  # the four strong directions
+    assert latent_size(four, "variance", 0.5, 2) < 4
+    noise = rng.normal(size=(300, 16))
+    assert latent_size(noise, "variance", 0.8, 2) >= 11  # no structure: most directions
+    assert latent_size(noise[:, :3], "variance", 0.99, 2) == 2  # never the full width
+    assert hidden_widths(13, 4, 4, 512, 3) == [64, 32, 16]
+    assert hidden_widths(64, 14, 4, 512, 3) == [256, 128, 64]
+    assert hidden_widths(784, 40, 4, 512, 3) == [512, 256, 128]
+    assert hidden_widths(13, 5, 1, 512, 3) == [16]
+    cfg = make_config()  # params.yaml: auto sizes
+    table = build_model("dense", cfg, DatasetMeta("t", "m", [f"f{i}" for i in range(13)],
+                                                   None, [], 10))
+    widths = [m.out_features for m in table.encoder if hasattr(m, "out_features")]
+    assert widths[0] == 64 and widths[-1] < 13
 
 
 def recon_loss(net, x, objective):

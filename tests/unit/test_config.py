@@ -1,52 +1,97 @@
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
-from aeops.config import FAMILIES, ConfigError, load_config, parse_config
-from tests.conftest import ROOT
+from aeops.config import FAMILIES, Config, ConfigError, json_schema, load_config, parse_config
+from tests.conftest import ROOT, project_params
+
+
+def parse(**override):
+    return parse_config(project_params(**override))
 
 
 def test_project_params_parse_with_every_family():
     cfg = load_config(ROOT / "params.yaml")
     assert cfg.data.source == "digits"
     assert cfg.models.families == list(FAMILIES)
-    assert 9 not in cfg.data.normal_labels
+    assert "9" not in cfg.data.normal_label_values
     assert cfg.train.accelerator == "auto"
 
 
 def test_unknown_key_is_named_with_its_path():
     with pytest.raises(ConfigError, match=r"unknown key 'train\.lrr'.*allowed keys"):
-        parse_config({"train": {"lrr": 0.1}})
+        parse(train={"lrr": 0.1})
+
+
+def test_missing_key_is_named():
+    params = project_params()
+    del params["data"]["exclude"]
+    with pytest.raises(ConfigError, match=r"missing key 'data\.exclude'"):
+        parse_config(params)
 
 
 def test_bad_choice_lists_allowed_values():
     with pytest.raises(ConfigError, match=r"data\.scaler: 'robust' is not allowed.*minmax"):
-        parse_config({"data": {"scaler": "robust"}})
+        parse(data={"scaler": "robust"})
 
 
 def test_wrong_type_names_key():
     with pytest.raises(ConfigError, match=r"train\.batch_size: expected an integer"):
-        parse_config({"train": {"batch_size": "big"}})
+        parse(train={"batch_size": "big"})
 
 
-def test_unknown_family_is_refused():
-    with pytest.raises(ConfigError, match="unknown family.*'gan'"):
-        parse_config({"models": {"families": ["dense", "gan"]}})
+@pytest.mark.parametrize(("override", "pattern"), [
+    ({"models": {"families": ["dense", "gan"]}}, r"models\.families\[1\]: 'gan'.*'dense'"),
+    ({"evaluate": {"threshold": {"method": "magic"}}}, r"threshold\.method: 'magic'.*max_f1"),
+    ({"register": {"metric": "test_auroc"}}, r"register\.metric: 'test_auroc'.*val_auroc"),
+    ({"register": {"candidates": "everything"}}, r"register\.candidates.*autoencoders"),
+    ({"data": {"source": "hdf5"}}, r"data\.source: 'hdf5'.*image_folder"),
+])
+def test_unknown_names_fail_with_the_allowed_ones(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        parse(**override)
+
+
+@pytest.mark.parametrize(("override", "pattern"), [
+    ({"register": {"margin": -1}}, r"register\.margin: must be >= 0"),
+    ({"data": {"max_rows": -10}}, r"data\.max_rows: must be >= 1"),
+    ({"train": {"lr": 0}}, r"train\.lr: must be > 0"),
+    ({"data": {"contamination": 0.7, "label_column": None}}, r"data\.contamination: must be <"),
+    ({"models": {"dense": {"latent": "big"}}}, r"models\.dense\.latent: 'big'.*auto"),
+])
+def test_out_of_bounds_values_are_refused(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        parse(**override)
 
 
 def test_split_fractions_must_leave_training_rows():
     with pytest.raises(ConfigError, match="val_fraction \\+ test_fraction"):
-        parse_config({"data": {"split": {"val_fraction": 0.5, "test_fraction": 0.5}}})
+        parse(data={"split": {"val_fraction": 0.5, "test_fraction": 0.5}})
 
 
 def test_file_sources_need_a_path():
     with pytest.raises(ConfigError, match="data.path"):
-        parse_config({"data": {"source": "table"}})
+        parse(data={"source": "table"})
 
 
-def test_ints_widen_to_floats():
-    cfg = parse_config({"train": {"lr": 1}})
-    assert isinstance(cfg.train.lr, float)
+def test_contamination_is_for_unlabeled_data_only():
+    with pytest.raises(ConfigError, match="contamination.*label_column"):
+        parse(data={"contamination": 0.05})
+    cfg = parse(data={"contamination": 0.05, "label_column": None})
+    assert cfg.data.contamination == 0.05
+
+
+def test_labels_may_be_words_or_numbers():
+    cfg = parse(data={"normal_labels": ["ok", 3]})
+    assert cfg.data.normal_label_values == ["ok", "3"]
+
+
+def test_ints_widen_to_floats_but_bools_are_not_numbers():
+    assert isinstance(parse(train={"lr": 1}).train.lr, float)
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        parse(train={"batch_size": True})
 
 
 def test_missing_file_says_so(tmp_path: Path):
@@ -56,6 +101,37 @@ def test_missing_file_says_so(tmp_path: Path):
 
 def test_typo_in_yaml_file_names_the_file(tmp_path: Path):
     path = tmp_path / "params.yaml"
-    path.write_text("seed: 1\nmodels:\n  dense:\n    latnet: 4\n")
+    params = project_params()
+    params["models"]["dense"]["latnet"] = 4
+    path.write_text(yaml.safe_dump(params))
     with pytest.raises(ConfigError, match=r"params.yaml: unknown key 'models\.dense\.latnet'"):
         load_config(path)
+
+
+def test_json_schema_describes_every_section():
+    schema = json_schema()
+    assert set(schema["properties"]) == set(Config.model_fields)
+    json.dumps(schema)  # serialisable for editors
+
+
+def _sections(model):
+    yield model
+    for field in model.model_fields.values():
+        annotation = field.annotation
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            yield from _sections(annotation)
+
+
+def test_values_live_in_params_yaml_only():
+    """No config model carries a default: every key must be written in params.yaml."""
+    with_defaults = [f"{model.__name__}.{name}" for model in _sections(Config)
+                     for name, field in model.model_fields.items() if not field.is_required()]
+    assert with_defaults == []
+
+
+@pytest.mark.parametrize("section", list(Config.model_fields))
+def test_every_section_is_required(section):
+    params = project_params()
+    del params[section]
+    with pytest.raises(ConfigError, match=f"missing key '{section}'"):
+        parse_config(params)

@@ -2,15 +2,22 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from aeops.config import ThresholdConfig
+from aeops.data.split import Fold
+from aeops.errors import ModelConfigError
 from aeops.evaluation.metrics import (
     auroc,
     bootstrap_auroc_ci,
     choose_threshold,
-    per_class_auroc,
+    per_group_auroc,
     score_report,
+    selection_metric,
     threshold_metrics,
 )
+from tests.conftest import make_config
+
+
+def threshold_config(**override):
+    return make_config(evaluate={"threshold": override}).evaluate.threshold
 
 
 @pytest.fixture
@@ -36,21 +43,21 @@ def test_perfect_separation():
 
 def test_percentile_threshold_uses_only_normal_validation_scores(scored):
     scores, is_anomaly = scored
-    t = choose_threshold(ThresholdConfig(method="percentile", percentile=95), scores, is_anomaly)
+    t = choose_threshold(threshold_config(method="percentile", percentile=95), scores, is_anomaly)
     assert t.value == pytest.approx(np.percentile(scores[~is_anomaly], 95))
     assert t.method == "percentile"
 
 
 def test_fpr_threshold_hits_target_on_validation(scored):
     scores, is_anomaly = scored
-    t = choose_threshold(ThresholdConfig(method="fpr", target_fpr=0.05), scores, is_anomaly)
+    t = choose_threshold(threshold_config(method="fpr", target_fpr=0.05), scores, is_anomaly)
     fpr = (scores[~is_anomaly] > t.value).mean()
     assert fpr == pytest.approx(0.05, abs=0.01)
 
 
 def test_max_f1_threshold_is_best_on_validation(scored):
     scores, is_anomaly = scored
-    t = choose_threshold(ThresholdConfig(method="max_f1"), scores, is_anomaly)
+    t = choose_threshold(threshold_config(method="max_f1"), scores, is_anomaly)
     best = threshold_metrics(is_anomaly, scores, t.value - 1e-12)["f1"]
     for other in np.quantile(scores, [0.5, 0.7, 0.9, 0.95]):
         assert threshold_metrics(is_anomaly, scores, other)["f1"] <= best + 1e-9
@@ -73,21 +80,67 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate(scored):
     assert a[0] < auroc(is_anomaly, scores) < a[1]
 
 
-def test_per_class_auroc_only_with_several_anomaly_classes():
-    labels = np.array([0, 0, 0, 7, 8])
-    is_anomaly = labels >= 7
+def test_per_group_auroc_only_with_several_anomaly_groups():
+    labels = np.array(["0", "0", "0", "7", "8"])
+    is_anomaly = np.isin(labels, ["7", "8"])
     scores = np.array([0.1, 0.2, 0.3, 0.9, 0.25])
-    per_class = per_class_auroc(labels, is_anomaly, scores)
+    per_class = per_group_auroc(labels, is_anomaly, scores)
     assert per_class["7"] == 1.0
     assert per_class["8"] == pytest.approx(2 / 3)
-    assert per_class_auroc(labels[:4], is_anomaly[:4], scores[:4]) == {}
+    assert per_group_auroc(labels[:4], is_anomaly[:4], scores[:4]) == {}
+
+
+def fold(is_anomaly, synthetic=None, group=None):
+    n = len(is_anomaly)
+    synthetic = np.zeros(n, bool) if synthetic is None else synthetic
+    group = np.where(is_anomaly, "9", "0").astype(object) if group is None else group
+    return Fold(np.zeros((n, 1), np.float32), group, is_anomaly, synthetic)
 
 
 def test_score_report_has_stable_names(scored):
     scores, is_anomaly = scored
-    report = score_report(scores, is_anomaly, scores, is_anomaly, is_anomaly.astype(int),
-                          ThresholdConfig(), 20, 0.9, 0)
+    report = score_report(fold(is_anomaly), scores, fold(is_anomaly), scores,
+                          threshold_config(), 20, 0.9, 0)
     for key in ("val_auroc", "test_auroc", "test_average_precision", "test_recon_loss",
-                "threshold", "threshold_method", "test_f1", "test_fpr", "test_auroc_ci_low"):
+                "threshold", "threshold_method", "test_f1", "test_fpr", "test_auroc_ci_low",
+                "test_flagged_share", "test_score_q99"):
         assert key in report
     assert report["test_recon_loss"] == pytest.approx(scores[~is_anomaly].mean())
+    assert not any("synthetic" in key for key in report)
+
+
+def test_without_labelled_anomalies_no_auroc_is_reported(scored):
+    scores, is_anomaly = scored
+    normal_only = fold(np.zeros(400, bool))
+    report = score_report(normal_only, scores[:400], normal_only, scores[:400],
+                          threshold_config(), 20, 0.9, 0)
+    assert not any("auroc" in key or "precision" in key for key in report)
+    assert report["test_flagged_share"] == pytest.approx(0.01, abs=0.005)
+    assert all(isinstance(v, (float, str)) and v == v for v in report.values())  # no NaN
+
+
+def test_synthetic_anomalies_are_reported_under_their_own_names(scored):
+    scores, is_anomaly = scored
+    synthetic = fold(is_anomaly, synthetic=is_anomaly,
+                     group=np.where(is_anomaly, "synthetic:swap", "").astype(object))
+    report = score_report(synthetic, scores, synthetic, scores, threshold_config(), 20, 0.9, 0)
+    assert "val_auroc" not in report and "test_auroc" not in report
+    assert report["val_synthetic_auroc"] == pytest.approx(auroc(is_anomaly, scores))
+    # the threshold and the flagged share look at real rows only
+    assert report["threshold"] == pytest.approx(np.percentile(scores[~is_anomaly], 99))
+    assert selection_metric("val_auroc", {"m": report}) == "val_synthetic_auroc"
+    assert selection_metric("val_auroc", {"m": {"val_auroc": 0.9}}) == "val_auroc"
+
+
+def test_contamination_flags_that_share_of_validation(scored):
+    scores, _ = scored
+    unlabeled = np.zeros(len(scores), bool)
+    t = choose_threshold(threshold_config(), scores, unlabeled, contamination=0.1)
+    assert (scores > t.value).mean() == pytest.approx(0.1, abs=0.01)
+    assert t.method == "contamination"
+
+
+def test_max_f1_without_labelled_anomalies_says_what_to_do(scored):
+    scores, _ = scored
+    with pytest.raises(ModelConfigError, match="max_f1 needs labelled anomalies.*percentile"):
+        choose_threshold(threshold_config(method="max_f1"), scores, np.zeros(500, bool))

@@ -1,4 +1,4 @@
-"""The Detector and the `aeops score` CLI on a tiny real model."""
+"""The Detector and the `aeops score|encode|reconstruct` file commands on tiny real models."""
 
 from __future__ import annotations
 
@@ -8,23 +8,35 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.preprocessing import MinMaxScaler
 
-from aeops.cli import score_file
+from aeops.cli import main, score_file
+from aeops.data.preprocess import Preprocessor
+from aeops.data.schema import DatasetMeta
+from aeops.evaluation.baselines import fit_baseline
 from aeops.models.families import DenseAE
-from aeops.scoring import Detector, DetectorInfo, ScoringInputError
+from aeops.scoring import AutoencoderScorer, Detector, DetectorInfo, ScoringInputError
 
 FEATURES = [f"f{i}" for i in range(6)]
+META = DatasetMeta("table", "t.csv", FEATURES, "label", ["0"], 50)
+
+
+def make_detector(meta: DatasetMeta, train: pd.DataFrame, scaler="minmax", impute=False,
+                  kind="autoencoder", family="dense") -> Detector:
+    torch.manual_seed(0)
+    pre = Preprocessor.fit(train, meta, scaler, impute, 20)
+    x = pre.transform(train)
+    if kind == "baseline":
+        scorer = fit_baseline(family, x, 0.9, 20, 0)
+    else:
+        scorer = AutoencoderScorer(DenseAE(x.shape[1], [8], 2, "sigmoid"), batch_size=7)
+    info = DetectorInfo(kind, family, meta.schema(), 0.05, "fixed", "test")
+    return Detector(scorer, pre, info)
 
 
 @pytest.fixture
 def detector() -> Detector:
-    torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    scaler = MinMaxScaler().fit(rng.random((50, 6)))
-    info = DetectorInfo("dense", FEATURES, threshold=0.05, threshold_method="fixed",
-                        threshold_detail="test")
-    return Detector(DenseAE(6, [8], 2, "sigmoid"), scaler, info, batch_size=7)
+    return make_detector(META, pd.DataFrame(rng.random((50, 6)), columns=FEATURES))
 
 
 @pytest.fixture
@@ -39,18 +51,19 @@ def test_predict_scores_flags_and_batches_consistently(detector, rows):
     out = detector.predict(rows)
     assert list(out.columns) == ["anomaly_score", "is_anomaly"]
     assert (out["is_anomaly"] == (out["anomaly_score"] > 0.05)).all()
-    # batching (7 rows) gives the same scores as one pass
-    single = Detector(detector.net, detector.preprocessor, detector.info, batch_size=1000)
+    single = Detector(AutoencoderScorer(detector.scorer.net, batch_size=1000),
+                      detector.preprocessor, detector.info)
     np.testing.assert_allclose(single.predict(rows)["anomaly_score"], out["anomaly_score"],
                                rtol=1e-6)
 
 
 def test_threshold_override_and_explanation(detector, rows):
-    flagged = detector.predict(rows, threshold=-1.0)
-    assert flagged["is_anomaly"].all()
+    assert detector.predict(rows, threshold=-1.0)["is_anomaly"].all()
     explained = detector.predict(rows, explain=True)
     errors = explained[[f"error_{c}" for c in FEATURES]].to_numpy()
     np.testing.assert_allclose(errors.mean(axis=1), explained["anomaly_score"], rtol=1e-5)
+    with pytest.raises(ScoringInputError, match="threshold nan is not a finite number"):
+        detector.predict(rows, threshold=float("nan"))
 
 
 def test_tiny_perturbation_barely_moves_a_score(detector, rows):
@@ -62,12 +75,66 @@ def test_tiny_perturbation_barely_moves_a_score(detector, rows):
 
 
 def test_missing_column_and_bad_values_are_named(detector, rows):
-    with pytest.raises(ScoringInputError, match=r"missing \['f3'\]"):
+    with pytest.raises(ScoringInputError, match=r"missing feature column\(s\) \['f3'\]"):
         detector.predict(rows.drop(columns=["f3"]))
     bad = rows.copy()
     bad.loc[4, "f2"] = np.nan
-    with pytest.raises(ScoringInputError, match="row 4, column 'f2'"):
+    with pytest.raises(ScoringInputError, match="row 4, column 'f2'.*data.missing: fail"):
         detector.predict(bad)
+    text = rows.astype({"f1": object})
+    text.loc[7, "f1"] = "n/a"
+    with pytest.raises(ScoringInputError, match="row 7, column 'f1': 'n/a' is not a number"):
+        detector.predict(text)
+
+
+def test_columns_of_another_schema_are_refused_by_name():
+    pixels = [f"pixel_{i}" for i in range(4)]
+    meta = DatasetMeta("digits", "d", pixels, "label", ["0"], 10, image_shape=[1, 2, 2])
+    rng = np.random.default_rng(0)
+    det = make_detector(meta, pd.DataFrame(rng.random((10, 4)), columns=pixels))
+    wider = pd.DataFrame(rng.random((3, 9)), columns=[f"pixel_{i}" for i in range(9)])
+    with pytest.raises(ScoringInputError, match=r"extra column\(s\) \['pixel_4', 'pixel_5'.*"
+                                                r"another schema.*pixel_0, pixel_1, pixel_2"):
+        det.predict(wider)
+    carried = wider.iloc[:, :4].assign(row_id=1, pixel_note="x")  # not of the pixel family
+    assert len(det.predict(carried)) == 3
+
+
+def test_encode_and_reconstruct(detector, rows):
+    z = detector.encode(rows)
+    assert list(z.columns) == ["z_0", "z_1"] and len(z) == 30
+    recon = detector.reconstruct(rows)
+    assert list(recon.columns) == FEATURES
+    raw = detector.preprocessor.inverse_transform(detector.preprocessor.transform(rows))
+    assert np.isfinite(recon.to_numpy(float)).all() and raw.shape == recon.shape
+
+
+def test_categorical_model_counts_unknown_values_and_reconstructs_categories(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"a": rng.normal(size=40), "colour": rng.choice(["r", "g"], 40)})
+    meta = DatasetMeta("table", "t", ["a", "colour"], None, [], 40, categorical=["colour"])
+    det = make_detector(meta, train, scaler="standard")
+    new = pd.DataFrame({"a": [0.0, 1.0], "colour": ["r", "purple"]})
+    out = det.predict(new, explain=True)
+    assert out["unknown_categories"].tolist() == [0, 1]
+    assert list(out.columns[2:4]) == ["error_a", "error_colour"]
+    assert set(det.reconstruct(new)["colour"]) <= {"r", "g"}
+    with pytest.raises(ScoringInputError, match="row 0, column 'colour': missing value"):
+        det.predict(new.assign(colour=[None, "r"]))
+
+
+@pytest.mark.parametrize("family", ["pca", "iforest"])
+def test_baselines_score_and_explain_like_autoencoders(family, rows):
+    rng = np.random.default_rng(0)
+    det = make_detector(META, pd.DataFrame(rng.random((50, 6)), columns=FEATURES),
+                        kind="baseline", family=family)
+    out = det.predict(rows, explain=True)
+    assert out.shape == (30, 2 + 6) and np.isfinite(out["anomaly_score"]).all()
+    if family == "pca":
+        assert det.encode(rows).shape[0] == 30
+    else:
+        with pytest.raises(ScoringInputError, match="no latent code"):
+            det.encode(rows)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -83,6 +150,19 @@ def test_score_file_in_chunks_keeps_other_columns(detector, rows, tmp_path: Path
                                rtol=1e-6)
 
 
+@pytest.mark.parametrize("output", ["latent", "reconstruction"])
+def test_encode_and_reconstruct_files_in_chunks(detector, rows, tmp_path: Path, output):
+    src = tmp_path / "in.parquet"
+    rows.to_parquet(src)
+    out = tmp_path / "out.csv"
+    score_file(detector, src, out, chunk_rows=7, progress=False, output=output)
+    written = pd.read_csv(out)
+    expected = detector.predict(rows, output=output)
+    assert written["id"].tolist() == list(range(30))
+    np.testing.assert_allclose(written[expected.columns].to_numpy(float),
+                               expected.to_numpy(float), rtol=1e-5, atol=1e-6)
+
+
 def test_bad_file_leaves_no_partial_output(detector, rows, tmp_path: Path):
     bad = rows.copy()
     bad.loc[25, "f1"] = np.inf
@@ -93,6 +173,17 @@ def test_bad_file_leaves_no_partial_output(detector, rows, tmp_path: Path):
         score_file(detector, src, out, chunk_rows=10, progress=False)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [src]
+
+
+def test_output_may_not_be_the_input_or_a_folder(detector, rows, tmp_path: Path):
+    src = tmp_path / "in.csv"
+    rows.to_csv(src, index=False)
+    before = src.read_bytes()
+    with pytest.raises(ScoringInputError, match="is the input file"):
+        score_file(detector, src, tmp_path / "." / "in.csv", progress=False)
+    with pytest.raises(ScoringInputError, match="is a folder"):
+        score_file(detector, src, tmp_path, progress=False)
+    assert src.read_bytes() == before
 
 
 def test_parquet_errors_name_the_file_column_and_row(detector, rows, tmp_path: Path):
@@ -119,3 +210,16 @@ def test_row_groups_larger_and_smaller_than_chunks_give_the_same_scores(detector
         scored = pd.read_parquet(out)
         assert scored["id"].tolist() == list(range(30))
         np.testing.assert_allclose(scored["anomaly_score"], expected, rtol=1e-6)
+
+
+def test_cli_refuses_bad_options_without_a_traceback(capsys, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["score", "--input", "a.csv", "--output", "b.csv", "--threshold", "nan"],
+                 ["score", "--input", "a.csv", "--output", "b.csv", "--chunk-rows", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    assert main(["encode", "--input", "a.csv", "--output", "b.csv"]) == 1
+    err = capsys.readouterr().err
+    assert "must be a finite number" in err and "must be at least 1" in err
+    assert "no --model given" in err and "Traceback" not in err

@@ -6,14 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from aeops.data.schema import DatasetMeta
+from aeops.errors import AeopsError
 
 SUITE_NAME = "aeops_dataset"
 FLOAT_TYPES = ["float64", "float32", "float16", "Float64", "Float32"]
-INT_TYPES = ["int64", "int32", "int16", "int8", "Int64", "Int32", "uint8"]
-
+# Text columns are handed to GX as `object`, so its type check looks at every value's type (with
+# pandas 3 they load as dtype `str`, which GX's dtype-level check does not recognise).
+TEXT_TYPES = ["str"]
+FINITE = float(np.finfo(np.float64).max)  # a between-check up to here rejects +-inf
 
 @dataclass
 class Failure:
@@ -43,11 +47,7 @@ class ValidationReport:
         }
 
 
-class NotValidatedError(ValueError):
-    """A later stage was asked to use data that has not passed validation."""
-
-
-class DataValidationError(ValueError):
+class DataValidationError(AeopsError, ValueError):
     """The data broke the expectation suite."""
 
     def __init__(self, source: str, report: ValidationReport) -> None:
@@ -60,29 +60,46 @@ class DataValidationError(ValueError):
         super().__init__("\n".join(lines))
 
 
-def build_expectations(meta: DatasetMeta, min_rows: int) -> list[Any]:
-    """One expectation per contract the dataset must keep, derived from its schema."""
+def build_expectations(meta: DatasetMeta, min_rows: int, allow_missing: bool = False
+                       ) -> list[Any]:
+    """One expectation per contract the dataset must keep, derived from its schema.
+
+    Numeric features: float dtype, finite (inf is refused in every source), within
+    ``value_range`` when one is known, and not null unless ``data.missing: impute``.
+    Categorical features: text, not null unless imputing. The label: text, never null, and
+    one of the known labels."""
     import great_expectations.expectations as gxe
 
     expectations: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=min_rows)]
-    for column in [*meta.features, meta.label_column]:
+    label = [meta.label_column] if meta.label_column else []
+    for column in [*meta.features, *label]:
         expectations.append(gxe.ExpectColumnToExist(column=column))
-        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
-    for column in meta.features:
+        if column in label or not allow_missing:
+            expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    low, high = meta.value_range or (-FINITE, FINITE)
+    for column in meta.numeric:
         expectations.append(gxe.ExpectColumnValuesToBeInTypeList(column=column,
                                                                  type_list=FLOAT_TYPES))
-        if meta.value_range is not None:
-            low, high = meta.value_range
-            expectations.append(
-                gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
-            )
-    expectations.append(
-        gxe.ExpectColumnValuesToBeInTypeList(column=meta.label_column, type_list=INT_TYPES)
-    )
-    expectations.append(
-        gxe.ExpectColumnValuesToBeInSet(column=meta.label_column, value_set=list(meta.labels))
-    )
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+        )
+    for column in [*meta.categorical, *label]:
+        expectations.append(gxe.ExpectColumnValuesToBeInTypeList(column=column,
+                                                                 type_list=TEXT_TYPES))
+    if label:
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(column=label[0], value_set=list(meta.labels))
+        )
     return expectations
+
+
+def _for_gx(frame: pd.DataFrame, meta: DatasetMeta) -> pd.DataFrame:
+    """Text columns as `object` dtype, whose values GX's type check inspects one by one."""
+    text = [*meta.categorical, *([meta.label_column] if meta.label_column else [])]
+    present = [c for c in text if c in frame.columns]
+    if not present:
+        return frame
+    return frame.assign(**{c: frame[c].astype(object) for c in present})
 
 
 def _describe(result: Any) -> Failure:
@@ -112,7 +129,8 @@ def _describe(result: Any) -> Failure:
 
 
 def validate_frame(
-    frame: pd.DataFrame, meta: DatasetMeta, min_rows: int, docs_dir: str | Path | None = None
+    frame: pd.DataFrame, meta: DatasetMeta, min_rows: int, docs_dir: str | Path | None = None,
+    allow_missing: bool = False,
 ) -> ValidationReport:
     """Run the suite on ``frame`` with an ephemeral GX context; write Data Docs to ``docs_dir``."""
     import great_expectations as gx
@@ -135,7 +153,8 @@ def validate_frame(
         "all_rows"
     )
     suite = context.suites.add(
-        gx.ExpectationSuite(name=SUITE_NAME, expectations=build_expectations(meta, min_rows))
+        gx.ExpectationSuite(name=SUITE_NAME,
+                            expectations=build_expectations(meta, min_rows, allow_missing))
     )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="dataset", data=batch_definition, suite=suite)
@@ -149,7 +168,7 @@ def validate_frame(
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
         )
     )
-    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    result = checkpoint.run(batch_parameters={"dataframe": _for_gx(frame, meta)})
     evaluated, failures = 0, []
     for run_result in result.run_results.values():
         evaluated += run_result.statistics["evaluated_expectations"]

@@ -1,7 +1,9 @@
-"""Readers that turn every supported source into one frame: feature columns plus ``label``.
+"""Readers that turn every supported source into one frame: feature columns plus the label.
 
 Sources: scikit-learn's embedded ``digits`` (the offline default), MNIST IDX files, CSV/Parquet
-tables and NumPy ``.npz``/``.npy`` files, all read from local paths; nothing is downloaded.
+tables, NumPy ``.npz`` files and folders of images, all read from local paths; nothing is
+downloaded. Numeric features come out as float64, categorical (text) features as strings, and
+labels, when the data has them, as strings exactly as the file writes them (``0``, ``"ok"``).
 """
 
 from __future__ import annotations
@@ -9,58 +11,90 @@ from __future__ import annotations
 import gzip
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from aeops.config import DataConfig
-from aeops.data.schema import DatasetMeta, pixel_columns
+from aeops.data.schema import RESERVED_COLUMNS, DatasetMeta, pixel_columns
+from aeops.errors import SourceError
 
+__all__ = ["SourceError", "load_source"]
 
-class SourceError(ValueError):
-    """The source cannot be read; the message names the file and the fix."""
+# a text column with more distinct values than this share of rows (and than 50) is an id
+ID_LIKE_SHARE = 0.5
+ID_LIKE_MIN = 50
 
 
 def load_source(cfg: DataConfig, seed: int) -> tuple[pd.DataFrame, DatasetMeta]:
-    """Read the configured source into ``(frame, meta)``; features are float64, label int64."""
+    """Read the configured source into ``(frame, meta)``."""
     readers: dict[str, Callable[[DataConfig], tuple[pd.DataFrame, DatasetMeta]]] = {
         "digits": read_digits,
         "mnist": read_mnist,
         "table": read_table,
         "npz": read_npz,
+        "image_folder": read_image_folder,
     }
     frame, meta = readers[cfg.source](cfg)
     if cfg.max_rows is not None and len(frame) > cfg.max_rows:
         frame = frame.sample(n=cfg.max_rows, random_state=seed).sort_index().reset_index(drop=True)
-    meta = DatasetMeta(**{**meta.__dict__, "n_rows": len(frame)})
-    return frame, meta
+    labels = meta.labels
+    if meta.label_column is not None and cfg.labels is None:
+        labels = sorted_labels(frame[meta.label_column].dropna().unique())
+    return frame, replace(meta, n_rows=len(frame), labels=labels)
 
 
-def _image_frame(
-    images: np.ndarray, labels: np.ndarray, cfg: DataConfig, source: str, origin: str, scale: float
-) -> tuple[pd.DataFrame, DatasetMeta]:
+def label_strings(values: pd.Series | np.ndarray) -> pd.Series:
+    """Labels as strings as the user wrote them: ``3`` (not ``3.0``), ``"ok"``; missing kept."""
+    series = pd.Series(values)
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(str).astype(object)
+    if pd.api.types.is_numeric_dtype(series):
+        present = series.dropna()
+        if len(present) and (present == present.round()).all():
+            out = series.astype(object)
+            out[series.notna()] = present.astype(np.int64).astype(str)
+            return out.where(series.notna(), None)
+    return series.astype(object).where(series.notna(), None).map(
+        lambda v: v if v is None else str(v))
+
+
+def sorted_labels(values) -> list[str]:
+    """Label strings in natural order: numerically when they are all integers."""
+    strings = sorted({str(v) for v in values})
+    try:
+        return sorted(strings, key=int)
+    except ValueError:
+        return strings
+
+
+def _known_labels(cfg: DataConfig, seen) -> list[str]:
+    return [str(v) for v in cfg.labels] if cfg.labels is not None else sorted_labels(seen)
+
+
+def _image_frame(images: np.ndarray, labels: np.ndarray | None, cfg: DataConfig, source: str,
+                 origin: str, scale: float) -> tuple[pd.DataFrame, DatasetMeta]:
     """Flatten images (N, H, W) or (N, C, H, W) into pixel columns scaled to [0, 1]."""
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4:
         raise SourceError(f"{origin}: expected images of shape (N, H, W) or (N, C, H, W), "
                           f"got {images.shape}")
-    if len(images) != len(labels):
+    if labels is not None and len(images) != len(labels):
         raise SourceError(f"{origin}: {len(images)} images but {len(labels)} labels; "
                           "the image and label files must come from the same set")
     flat = images.reshape(len(images), -1).astype(np.float64) / scale
     features = pixel_columns(flat.shape[1])
     frame = pd.DataFrame(flat, columns=features)
-    frame[cfg.label_column] = labels.astype(np.int64)
+    label_column = cfg.label_column if labels is not None else None
+    if label_column is not None:
+        frame[label_column] = label_strings(labels).to_numpy()
     meta = DatasetMeta(
-        source=source,
-        origin=origin,
-        features=features,
-        label_column=cfg.label_column,
-        labels=cfg.labels or sorted(int(v) for v in np.unique(labels)),
-        n_rows=len(frame),
-        image_shape=list(images.shape[1:]),
+        source=source, origin=origin, features=features, label_column=label_column,
+        labels=_known_labels(cfg, frame[label_column]) if label_column else [],
+        n_rows=len(frame), image_shape=list(images.shape[1:]),
         value_range=cfg.value_range or [0.0, 1.0],
     )
     return frame, meta
@@ -71,11 +105,9 @@ def read_digits(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    labels = cfg.labels or list(range(10))
-    cfg_known = DataConfig(**{**cfg.__dict__, "labels": labels})
-    return _image_frame(
-        bunch.images, bunch.target, cfg_known, "digits", "sklearn.datasets.load_digits", 16.0
-    )
+    labels = bunch.target if cfg.label_column is not None else None
+    return _image_frame(bunch.images, labels, cfg, "digits", "sklearn.datasets.load_digits",
+                        16.0)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -113,20 +145,23 @@ def read_mnist(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
                           "files there (nothing is downloaded)")
     images, labels = [], []
     for image_file in image_files:
+        images.append(read_idx(image_file))
+        if cfg.label_column is None:
+            continue
         label_file = Path(str(image_file).replace("images-idx3", "labels-idx1"))
         if not label_file.exists():
-            raise SourceError(f"{image_file}: no matching label file {label_file.name}")
-        images.append(read_idx(image_file))
+            raise SourceError(f"{image_file}: no matching label file {label_file.name}; add it "
+                              "or set data.label_column: null for unlabeled images")
         labels.append(read_idx(label_file))
-    return _image_frame(
-        np.concatenate(images), np.concatenate(labels), cfg, "mnist", str(folder), 255.0
-    )
+    return _image_frame(np.concatenate(images), np.concatenate(labels) if labels else None, cfg,
+                        "mnist", str(folder), 255.0)
 
 
 def read_npz(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
-    """A NumPy ``.npz`` holding ``x`` (N, features) or images (N, H, W[, C]) and ``y`` (N,)."""
+    """A NumPy ``.npz`` holding ``x`` (N, features) or images (N, H, W[, C]) and, when the data
+    is labeled, ``y`` (N,)."""
     path = Path(cfg.path or "")
-    if not path.exists():
+    if not path.is_file():
         raise SourceError(f"{path}: file not found; set data.path to a .npz file with arrays "
                           "'x' and 'y'")
     try:
@@ -134,10 +169,15 @@ def read_npz(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
             keys = set(archive.files)
             x_key = next((k for k in ("x", "X", "images") if k in keys), None)
             y_key = next((k for k in ("y", "labels", "label") if k in keys), None)
-            if x_key is None or y_key is None:
-                raise SourceError(f"{path}: expected arrays 'x' and 'y', found {sorted(keys)}; "
+            if x_key is None:
+                raise SourceError(f"{path}: expected an array 'x', found {sorted(keys)}; "
                                   "save with np.savez(path, x=..., y=...)")
-            x, y = archive[x_key], archive[y_key]
+            if y_key is None and cfg.label_column is not None:
+                raise SourceError(f"{path}: no label array 'y' (found {sorted(keys)}); save "
+                                  "labels as y=..., or set data.label_column: null for "
+                                  "unlabeled data")
+            x = archive[x_key]
+            y = archive[y_key] if (y_key is not None and cfg.label_column is not None) else None
     except (OSError, ValueError) as exc:
         if isinstance(exc, SourceError):
             raise
@@ -148,14 +188,17 @@ def read_npz(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     if x.ndim != 2:
         raise SourceError(f"{path}: 'x' must be 2-D (rows, features) or images, got {x.shape}")
     frame = pd.DataFrame(x.astype(np.float64), columns=[f"f{i}" for i in range(x.shape[1])])
-    frame[cfg.label_column] = y
+    if y is not None:
+        if len(y) != len(frame):
+            raise SourceError(f"{path}: {len(frame)} rows in 'x' but {len(y)} labels in 'y'")
+        frame[cfg.label_column] = y
     return _table_meta(frame, cfg, "npz", str(path))
 
 
 def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
-    """A CSV or Parquet table: numeric feature columns plus an integer label column."""
+    """A CSV or Parquet table: numeric and text feature columns, plus an optional label."""
     path = Path(cfg.path or "")
-    if not path.exists():
+    if not path.is_file():
         raise SourceError(f"{path}: file not found; set data.path to a .csv or .parquet file")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
@@ -169,54 +212,165 @@ def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
         if isinstance(exc, SourceError):
             raise
         raise SourceError(f"{path}: cannot read table ({exc})") from exc
+    if frame.empty:
+        raise SourceError(f"{path}: the table has no rows")
     return _table_meta(frame, cfg, "table", str(path))
 
 
-def _table_meta(
-    frame: pd.DataFrame, cfg: DataConfig, source: str, origin: str
-) -> tuple[pd.DataFrame, DatasetMeta]:
+def _table_meta(frame: pd.DataFrame, cfg: DataConfig, source: str,
+                origin: str) -> tuple[pd.DataFrame, DatasetMeta]:
+    frame.columns = [str(c) for c in frame.columns]
     label = cfg.label_column
-    if label not in frame.columns:
+    if label is not None and label not in frame.columns:
         raise SourceError(f"{origin}: no label column '{label}' (columns: "
-                          f"{list(frame.columns)[:10]}...); set data.label_column")
-    features = cfg.features or [c for c in frame.columns if c != label]
-    missing = [c for c in features if c not in frame.columns]
-    if missing:
-        raise SourceError(f"{origin}: missing feature column(s) {missing}; add them to the "
-                          "file or remove them from data.features")
+                          f"{_some(frame.columns)}); set data.label_column to the column that "
+                          "holds the labels, or to null for unlabeled data")
+    _require_columns(frame, cfg.exclude, origin, "data.exclude")
+    dropped = {*cfg.exclude, *([label] if label else [])}
+    features = cfg.features or [c for c in frame.columns if c not in dropped]
+    _require_columns(frame, features, origin, "data.features")
+    _require_columns(frame, cfg.categorical, origin, "data.categorical")
+    not_features = [c for c in cfg.categorical if c not in features]
+    if not_features:
+        raise SourceError(f"{origin}: data.categorical lists {not_features}, which are not "
+                          "features (excluded or the label); remove them from data.categorical")
+    if not features:
+        raise SourceError(f"{origin}: no feature columns left after the label and "
+                          "data.exclude; check data.features and data.exclude")
+    reserved = [c for c in [*features, *([label] if label else [])] if c in RESERVED_COLUMNS]
+    if reserved:
+        raise SourceError(f"{origin}: column(s) {reserved} have names aeops uses for its own "
+                          f"columns {list(RESERVED_COLUMNS)}; rename them or add them to "
+                          "data.exclude")
+    out = pd.DataFrame(index=frame.index)
+    categorical = []
     for column in features:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise SourceError(f"{origin}: column '{column}' is not numeric "
-                              f"(dtype {frame[column].dtype}); encode it as numbers or leave it "
-                              "out of data.features")
-    labels = pd.to_numeric(frame[label], errors="coerce")
-    bad = labels.isna() | (labels != labels.round())
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise SourceError(f"{origin}: label column '{label}' has a non-integer value "
-                          f"{frame[label].iloc[row]!r} at row {row}; labels must be integers")
-    out = frame[features].astype(np.float64)
-    out[label] = labels.astype(np.int64)
-    image_shape = _checked_image_shape(cfg.image_shape, len(features), origin)
+        kind = _feature_kind(frame[column], column, cfg, origin)
+        if kind == "numeric":
+            out[column] = pd.to_numeric(frame[column]).astype(np.float64)
+        else:
+            categorical.append(column)
+            out[column] = label_strings(frame[column]).astype("str").where(
+                frame[column].notna(), None)
+    if label is not None:
+        out[label] = label_strings(frame[label]).to_numpy()
+    image_shape = _checked_image_shape(cfg.image_shape, features, categorical, origin)
     meta = DatasetMeta(
-        source=source,
-        origin=origin,
-        features=list(features),
-        label_column=label,
-        labels=cfg.labels or sorted(int(v) for v in labels.unique()),
-        n_rows=len(out),
-        image_shape=image_shape,
+        source=source, origin=origin, features=list(features), label_column=label,
+        labels=_known_labels(cfg, out[label].dropna().unique()) if label else [],
+        n_rows=len(out), categorical=categorical, image_shape=image_shape,
         value_range=cfg.value_range,
     )
-    return out, meta
+    return out.reset_index(drop=True), meta
 
 
-def _checked_image_shape(shape: list[int] | None, n_features: int, origin: str) -> list[int] | None:
+def _feature_kind(column: pd.Series, name: str, cfg: DataConfig, origin: str) -> str:
+    """``numeric`` or ``categorical``; timestamps and id-like text are refused with the fix."""
+    if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
+        raise SourceError(f"{origin}: column '{name}' holds timestamps (dtype {column.dtype}); "
+                          "add it to data.exclude, or turn it into numbers (e.g. hour of day) "
+                          "first")
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if numeric and name not in cfg.categorical:
+        return "numeric"
+    distinct = column.nunique(dropna=True)
+    explicit = name in cfg.categorical or (cfg.features is not None and name in cfg.features)
+    if not explicit and distinct > ID_LIKE_MIN and distinct > ID_LIKE_SHARE * len(column):
+        raise SourceError(f"{origin}: text column '{name}' has {distinct} distinct values in "
+                          f"{len(column)} rows, so it looks like an identifier; add it to "
+                          "data.exclude (or list it in data.features to use it anyway)")
+    return "categorical"
+
+
+def _require_columns(frame: pd.DataFrame, columns: list[str], origin: str, key: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SourceError(f"{origin}: {key} names column(s) {missing} that the file does not "
+                          f"have (columns: {_some(frame.columns)}); fix {key}")
+
+
+def _some(columns, n: int = 12) -> str:
+    names = [str(c) for c in columns]
+    return str(names[:n])[:-1] + (f", ... {len(names) - n} more]" if len(names) > n else "]")
+
+
+def _checked_image_shape(shape: list[int] | None, features: list[str], categorical: list[str],
+                         origin: str) -> list[int] | None:
     """``data.image_shape`` as [channels, height, width], checked against the feature count."""
     if shape is None:
         return None
+    if categorical:
+        raise SourceError(f"{origin}: data.image_shape is set but column(s) {categorical[:5]} "
+                          "are text; pixel tables must be all numeric")
     full = [1, *shape] if len(shape) == 2 else list(shape)
-    if len(full) != 3 or int(np.prod(full)) != n_features:
-        raise SourceError(f"{origin}: data.image_shape {shape} does not fit {n_features} "
+    if len(full) != 3 or int(np.prod(full)) != len(features):
+        raise SourceError(f"{origin}: data.image_shape {shape} does not fit {len(features)} "
                           "feature columns; give [height, width] or [channels, height, width]")
     return full
+
+
+def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
+    """Images under ``data.path``: class subfolders (the folder name is the label) or, with
+    ``data.label_column: null``, any layout. Resized to ``data.image_size``, grayscale or RGB."""
+    from aeops.data import images
+
+    root = Path(cfg.path or "")
+    if not root.is_dir():
+        raise SourceError(f"{root}: data.path must be a folder of images "
+                          f"({', '.join(images.IMAGE_SUFFIXES)})")
+    files = images.image_files(root)
+    if not files:
+        raise SourceError(f"{root}: no image files ({', '.join(images.IMAGE_SUFFIXES)}) found")
+    labels = None
+    if cfg.label_column is not None:
+        loose = [f for f in files if len(f.relative_to(root).parts) == 1]
+        if len(loose) == len(files):
+            raise SourceError(f"{root}: the images are not in class subfolders (good/, "
+                              "defect/, ...); put them there, or set data.label_column: null "
+                              "for unlabeled images")
+        if loose:
+            raise SourceError(f"{root}: {len(loose)} image(s) lie outside the class subfolders "
+                              f"(e.g. {loose[0].name}); move them into a class folder")
+        labels = [f.relative_to(root).parts[0] for f in files]
+    scanned = images.scan(files, labels)
+    if scanned.bad:
+        shown = [f"{p} ({why})" for p, why in list(scanned.bad.items())[:10]]
+        if cfg.on_bad_image == "fail":
+            raise SourceError(f"{root}: {len(scanned.bad)} image(s) cannot be read:\n  "
+                              + "\n  ".join(shown) + "\nRemove or replace them, or set "
+                              "data.on_bad_image: skip to leave them out")
+        print(f"ingest: skipped {len(scanned.bad)} unreadable image(s) "
+              f"(data.on_bad_image: skip): " + "; ".join(shown[:3]))
+    good = [i for i, f in enumerate(files) if f not in scanned.bad]
+    if not good:
+        raise SourceError(f"{root}: none of the {len(files)} image files can be read")
+    good_files = [files[i] for i in good]
+    size = _image_size(cfg, scanned, good_files, root)
+    channels = cfg.channels or (3 if any(scanned.colour[f] for f in good_files) else 1)
+    pixels = images.load_pixels(good_files, size, channels)
+    frame = pd.DataFrame(pixels, columns=pixel_columns(pixels.shape[1]))
+    if labels is not None:
+        frame[cfg.label_column] = [labels[i] for i in good]
+    frame["path"] = [str(f.relative_to(root)) for f in good_files]
+    meta = DatasetMeta(
+        source="image_folder", origin=str(root), features=pixel_columns(pixels.shape[1]),
+        label_column=cfg.label_column,
+        labels=_known_labels(cfg, [labels[i] for i in good]) if labels is not None else [],
+        n_rows=len(frame), image_shape=[channels, *size], value_range=[0.0, 1.0],
+        extra_columns=["path"], skipped=[str(p) for p in scanned.bad],
+    )
+    return frame, meta
+
+
+def _image_size(cfg: DataConfig, scanned, files: list[Path], root: Path) -> tuple[int, int]:
+    if cfg.image_size is not None:
+        return int(cfg.image_size[0]), int(cfg.image_size[1])
+    sizes = {scanned.sizes[f] for f in files}
+    if len(sizes) == 1:
+        return sizes.pop()
+    examples = {}
+    for f in files:
+        examples.setdefault(scanned.sizes[f], f)
+    shown = ", ".join(f"{h}x{w} ({p.name})" for (h, w), p in list(examples.items())[:3])
+    raise SourceError(f"{root}: the images have {len(sizes)} different sizes (e.g. {shown}); "
+                      "set data.image_size: [height, width] to resize them all")

@@ -1,9 +1,12 @@
-"""Deterministic novel-class split and the preprocessing fit on the training fold only.
+"""Deterministic novel-class split, and synthetic anomalies when no labelled one is held out.
 
-Protocol: rows whose label is in ``data.normal_labels`` are normal, all others anomalies.
-Normal rows are split (stratified by label) into train / val / test; anomalies go only to val
-and test. Training and early stopping see normal rows only; val and test carry both, for
-threshold choice (val) and the honest final numbers (test).
+Protocol: rows whose label is in ``data.normal_labels`` are normal, all others anomalies; with
+``data.label_column: null`` every row is taken as normal. Normal rows are split (stratified by
+label) into train / val / test; anomalies go only to val and test. Training and early stopping
+see normal rows only; val and test carry both, for threshold and model choice (val) and the
+honest final numbers (test). When the validation fold holds no labelled anomaly, val and test
+get synthetic anomalies made from their own normal rows (:mod:`aeops.data.synthetic`), marked in
+the ``synthetic`` column, so the choice of model still rests on held-out data.
 """
 
 from __future__ import annotations
@@ -12,54 +15,69 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import TransformerMixin
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
 
 from aeops.config import DataConfig
+from aeops.data.schema import DatasetMeta
+from aeops.data.synthetic import SYNTHETIC_COLUMN, make_synthetic
+from aeops.errors import SplitError
+
+__all__ = ["ANOMALY_COLUMN", "SPLIT_COLUMN", "SPLITS", "SYNTHETIC_COLUMN", "Fold", "SplitError",
+           "assign_splits", "add_synthetic", "load_fold"]
 
 SPLIT_COLUMN = "split"
 ANOMALY_COLUMN = "is_anomaly"
 SPLITS = ("train", "val", "test")
 
 
-class SplitError(ValueError):
-    """The data cannot be split as configured."""
-
-
-def _stratify(labels: np.ndarray) -> np.ndarray | None:
+def _stratify(labels: np.ndarray | None) -> np.ndarray | None:
     """Stratify by label when every label has at least two rows to share out."""
+    if labels is None or len(labels) == 0:
+        return None
     _, counts = np.unique(labels, return_counts=True)
     return labels if counts.min() >= 2 else None
 
 
-def assign_splits(frame: pd.DataFrame, cfg: DataConfig, seed: int) -> pd.DataFrame:
+def normal_mask(frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig) -> np.ndarray:
+    """Which rows are normal: labels in ``data.normal_labels`` (as strings), or all rows."""
+    if meta.label_column is None:
+        return np.ones(len(frame), dtype=bool)
+    wanted = cfg.normal_label_values
+    if wanted is None:
+        raise SplitError(f"{meta.origin}: data.normal_labels is not set; the labels in the data "
+                         f"are {meta.labels}: set data.normal_labels to the normal ones")
+    unknown = [v for v in wanted if v not in set(meta.labels)]
+    if unknown:
+        raise SplitError(f"{meta.origin}: data.normal_labels {unknown} do not occur in column "
+                         f"'{meta.label_column}' (labels there: {meta.labels}); labels match as "
+                         "written in the file")
+    return frame[meta.label_column].astype(str).isin(wanted).to_numpy()
+
+
+def assign_splits(frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig,
+                  seed: int) -> pd.DataFrame:
     """Return ``frame`` with ``is_anomaly`` and ``split`` columns added (row order kept)."""
-    labels = frame[cfg.label_column].to_numpy()
-    normal = np.isin(labels, cfg.normal_labels)
+    normal = normal_mask(frame, meta, cfg)
     if normal.sum() < 3:
-        raise SplitError(f"only {int(normal.sum())} rows have a normal label "
-                         f"{cfg.normal_labels}; check data.normal_labels")
+        raise SplitError(f"only {int(normal.sum())} rows are normal "
+                         f"({cfg.normal_labels}); check data.normal_labels")
+    labels = (frame[meta.label_column].astype(str).to_numpy() if meta.label_column else None)
     split = np.full(len(frame), "", dtype=object)
     normal_idx = np.flatnonzero(normal)
     holdout = cfg.split.val_fraction + cfg.split.test_fraction
-    train_idx, rest_idx = train_test_split(
-        normal_idx, test_size=holdout, random_state=seed, stratify=_stratify(labels[normal_idx])
-    )
+    strat = labels[normal_idx] if labels is not None else None
+    train_idx, rest_idx = train_test_split(normal_idx, test_size=holdout, random_state=seed,
+                                           stratify=_stratify(strat))
     val_idx, test_idx = train_test_split(
-        rest_idx,
-        test_size=cfg.split.test_fraction / holdout,
-        random_state=seed,
-        stratify=_stratify(labels[rest_idx]),
+        rest_idx, test_size=cfg.split.test_fraction / holdout, random_state=seed,
+        stratify=_stratify(labels[rest_idx] if labels is not None else None),
     )
     split[train_idx], split[val_idx], split[test_idx] = "train", "val", "test"
     anomaly_idx = np.flatnonzero(~normal)
     if len(anomaly_idx) >= 2:
         a_val, a_test = train_test_split(
-            anomaly_idx,
-            test_size=1 - cfg.split.anomaly_val_fraction,
-            random_state=seed,
-            stratify=_stratify(labels[anomaly_idx]),
+            anomaly_idx, test_size=1 - cfg.split.anomaly_val_fraction, random_state=seed,
+            stratify=_stratify(labels[anomaly_idx] if labels is not None else None),
         )
         split[a_val], split[a_test] = "val", "test"
     elif len(anomaly_idx) == 1:
@@ -70,39 +88,71 @@ def assign_splits(frame: pd.DataFrame, cfg: DataConfig, seed: int) -> pd.DataFra
     return out
 
 
-def make_scaler(kind: str) -> TransformerMixin:
-    if kind == "minmax":
-        return MinMaxScaler()
-    if kind == "standard":
-        return StandardScaler()
-    if kind == "none":
-        return FunctionTransformer(validate=False, check_inverse=False)
-    raise ValueError(f"unknown scaler '{kind}'; choose none, minmax or standard")
+def add_synthetic(frame: pd.DataFrame, meta: DatasetMeta, seed: int) -> pd.DataFrame:
+    """Append synthetic anomalies to val and test when val holds no labelled anomaly.
 
-
-def fit_preprocessor(train_features: np.ndarray, kind: str) -> TransformerMixin:
-    """Fit the scaler on the training fold only (no leakage into val or test)."""
-    scaler = make_scaler(kind)
-    scaler.fit(train_features)
-    return scaler
+    Each split's synthetic rows are made from that split's normal rows (values swapped in
+    come from normal training rows), one per normal row."""
+    out = frame.assign(**{SYNTHETIC_COLUMN: ""})
+    val = out[SPLIT_COLUMN] == "val"
+    if out.loc[val, ANOMALY_COLUMN].any():
+        return out
+    rng = np.random.default_rng(seed)
+    pool = out[(out[SPLIT_COLUMN] == "train") & ~out[ANOMALY_COLUMN]]
+    parts = [out]
+    for name in ("val", "test"):
+        base = out[(out[SPLIT_COLUMN] == name) & ~out[ANOMALY_COLUMN]]
+        if base.empty:
+            continue
+        fake = make_synthetic(base, pool, meta, rng)
+        fake[ANOMALY_COLUMN] = True
+        if meta.label_column:
+            fake[meta.label_column] = "synthetic:" + fake[SYNTHETIC_COLUMN].astype(str)
+        for column in meta.extra_columns:
+            fake[column] = "synthetic:" + fake[column].astype(str)
+        parts.append(fake)
+    return pd.concat(parts, ignore_index=True)
 
 
 @dataclass
 class Fold:
-    """One split as arrays: features (already preprocessed), labels and anomaly flags."""
+    """One split as arrays: model input, group names, anomaly and synthetic flags."""
 
     x: np.ndarray
-    label: np.ndarray
+    group: np.ndarray  # the label as written, "synthetic:<kind>", or "" (unlabeled)
     is_anomaly: np.ndarray
+    synthetic: np.ndarray  # bool: a synthetic anomaly
 
     @property
     def normal(self) -> np.ndarray:
         return self.x[~self.is_anomaly]
 
+    @property
+    def real(self) -> np.ndarray:
+        return ~self.synthetic
 
-def load_fold(
-    splits: pd.DataFrame, name: str, features: list[str], label: str, preprocessor
-) -> Fold:
-    part = splits[splits[SPLIT_COLUMN] == name]
-    x = preprocessor.transform(part[features].to_numpy(dtype=np.float64)).astype(np.float32)
-    return Fold(x, part[label].to_numpy(), part[ANOMALY_COLUMN].to_numpy(dtype=bool))
+    @property
+    def has_real_anomalies(self) -> bool:
+        return bool((self.is_anomaly & self.real).any())
+
+    @property
+    def has_synthetic(self) -> bool:
+        return bool(self.synthetic.any())
+
+
+def fold_rows(splits: pd.DataFrame, name: str) -> pd.DataFrame:
+    return splits[splits[SPLIT_COLUMN] == name]
+
+
+def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta, preprocessor) -> Fold:
+    part = fold_rows(splits, name)
+    synthetic = (part[SYNTHETIC_COLUMN].astype(str) != "").to_numpy() \
+        if SYNTHETIC_COLUMN in part else np.zeros(len(part), dtype=bool)
+    if meta.label_column:
+        group = part[meta.label_column].astype(str).to_numpy(dtype=object)
+    else:
+        group = np.where(synthetic, "synthetic:" + part.get(SYNTHETIC_COLUMN, "").astype(str),
+                         "").astype(object)
+    x = preprocessor.transform(part) if len(part) else np.zeros(
+        (0, preprocessor.n_outputs), dtype=np.float32)
+    return Fold(x, group, part[ANOMALY_COLUMN].to_numpy(dtype=bool), synthetic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import (
@@ -15,6 +16,7 @@ from sklearn.metrics import (
 )
 
 from aeops.config import ThresholdConfig
+from aeops.errors import ModelConfigError
 
 
 def has_both_classes(is_anomaly: np.ndarray) -> bool:
@@ -56,12 +58,22 @@ class Threshold:
     detail: str
 
 
-def choose_threshold(cfg: ThresholdConfig, val_scores: np.ndarray,
-                     val_is_anomaly: np.ndarray) -> Threshold:
-    """Pick the decision threshold from validation data only (never from test)."""
+def choose_threshold(cfg: ThresholdConfig, val_scores: np.ndarray, val_is_anomaly: np.ndarray,
+                     contamination: float | None = None) -> Threshold:
+    """Pick the decision threshold from validation data only (never from test).
+
+    ``val_*`` hold real rows only (no synthetic anomalies). With ``contamination`` (unlabeled
+    data), the threshold flags that share of the validation rows."""
+    if len(val_scores) == 0:
+        raise ModelConfigError("the validation fold is empty; lower data.split.test_fraction "
+                               "or add rows")
+    if contamination is not None:
+        value = float(np.quantile(val_scores, 1 - contamination))
+        return Threshold(value, "contamination", f"flags the top {contamination:.1%} of "
+                         "validation scores (data.contamination)")
     normal = val_scores[~val_is_anomaly]
     if len(normal) == 0:
-        raise ValueError("the validation fold has no normal rows to set a threshold from")
+        raise ModelConfigError("the validation fold has no normal rows to set a threshold from")
     if cfg.method == "percentile":
         value = float(np.percentile(normal, cfg.percentile))
         return Threshold(value, "percentile", f"{cfg.percentile}th percentile of validation "
@@ -70,9 +82,13 @@ def choose_threshold(cfg: ThresholdConfig, val_scores: np.ndarray,
         value = float(np.quantile(normal, 1 - cfg.target_fpr))
         return Threshold(value, "fpr", f"target false-positive rate {cfg.target_fpr} on "
                                        "validation normals")
+    if cfg.method != "max_f1":
+        raise ModelConfigError(f"unknown threshold method '{cfg.method}'; choose percentile, "
+                               "fpr or max_f1")
     if not has_both_classes(val_is_anomaly):
-        raise ValueError("threshold method max_f1 needs anomalies in the validation fold; "
-                         "use evaluate.threshold.method: percentile")
+        raise ModelConfigError("evaluate.threshold.method max_f1 needs labelled anomalies in "
+                               "the validation fold, and this data has none; use percentile "
+                               "or fpr")
     precision, recall, thresholds = precision_recall_curve(val_is_anomaly, val_scores)
     f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
     best = int(np.argmax(f1[:-1]))
@@ -92,42 +108,88 @@ def threshold_metrics(is_anomaly: np.ndarray, scores: np.ndarray,
     }
 
 
-def per_class_auroc(labels: np.ndarray, is_anomaly: np.ndarray,
+def per_group_auroc(groups: np.ndarray, is_anomaly: np.ndarray,
                     scores: np.ndarray) -> dict[str, float]:
-    """AUROC of each anomaly class against all normal rows (only with several classes)."""
-    classes = sorted(set(labels[is_anomaly].tolist()))
-    if len(classes) < 2:
+    """AUROC of each anomaly group (label, or synthetic kind) against all normal rows (only
+    when there are several groups)."""
+    names = sorted({str(g) for g in groups[is_anomaly]})
+    if len(names) < 2:
         return {}
     normal = ~is_anomaly
-    out = {}
-    for cls in classes:
-        mask = normal | (labels == cls)
-        out[str(cls)] = auroc(is_anomaly[mask], scores[mask])
+    return {name: auroc(is_anomaly[normal | (groups == name)],
+                        scores[normal | (groups == name)]) for name in names}
+
+
+def _ranking(prefix: str, is_anomaly: np.ndarray, scores: np.ndarray, groups: np.ndarray,
+             n_boot: int, ci: float, seed: int) -> dict[str, object]:
+    """AUROC (with a bootstrap interval on test), AP and per-group AUROC under ``prefix``."""
+    out: dict[str, object] = {f"{prefix}_auroc": auroc(is_anomaly, scores),
+                              f"{prefix}_average_precision":
+                                  average_precision(is_anomaly, scores)}
+    if prefix.startswith("test"):
+        low, high = bootstrap_auroc_ci(is_anomaly, scores, n_boot, ci, seed)
+        if np.isfinite(low):
+            out[f"{prefix}_auroc_ci_low"], out[f"{prefix}_auroc_ci_high"] = low, high
+        per_group = per_group_auroc(groups, is_anomaly, scores)
+        if per_group:
+            out[f"{prefix}_auroc_per_class"] = per_group
     return out
 
 
-def score_report(val_scores: np.ndarray, val_is_anomaly: np.ndarray, test_scores: np.ndarray,
-                 test_is_anomaly: np.ndarray, test_labels: np.ndarray,
-                 threshold_cfg: ThresholdConfig, n_boot: int, ci: float,
-                 seed: int) -> dict[str, object]:
-    """Every number ``evaluate`` and ``baselines`` report, under stable names."""
-    threshold = choose_threshold(threshold_cfg, val_scores, val_is_anomaly)
-    low, high = bootstrap_auroc_ci(test_is_anomaly, test_scores, n_boot, ci, seed)
-    at_threshold = threshold_metrics(test_is_anomaly, test_scores, threshold.value)
+def score_report(val: Any, val_scores: np.ndarray, test: Any, test_scores: np.ndarray,
+                 threshold_cfg: ThresholdConfig, n_boot: int, ci: float, seed: int,
+                 contamination: float | None = None) -> dict[str, object]:
+    """Every number ``evaluate`` and ``baselines`` can honestly report, under stable names.
+
+    ``val``/``test`` are :class:`~aeops.data.split.Fold` s. Metrics on labelled anomalies
+    (``val_auroc``, ``test_auroc``, precision, recall, ...) appear only when the fold holds
+    some; metrics on synthetic anomalies carry ``synthetic`` in their name; what needs no
+    anomaly at all (losses, score quantiles, flagged share at the threshold) is always there.
+    Nothing that was not measured is reported (no NaN stand-ins)."""
+    v_real, t_real = val.real, test.real
+    threshold = choose_threshold(threshold_cfg, val_scores[v_real], val.is_anomaly[v_real],
+                                 contamination)
+    v_normal = v_real & ~val.is_anomaly
+    t_normal = t_real & ~test.is_anomaly
     report: dict[str, object] = {
-        "val_auroc": auroc(val_is_anomaly, val_scores),
-        "val_average_precision": average_precision(val_is_anomaly, val_scores),
-        "test_auroc": auroc(test_is_anomaly, test_scores),
-        "test_auroc_ci_low": low,
-        "test_auroc_ci_high": high,
-        "test_average_precision": average_precision(test_is_anomaly, test_scores),
-        "test_recon_loss": float(np.mean(test_scores[~test_is_anomaly])),
         "threshold": threshold.value,
         "threshold_method": threshold.method,
         "threshold_detail": threshold.detail,
-        **{f"test_{k}": v for k, v in at_threshold.items()},
+        "val_recon_loss": _mean(val_scores[v_normal]),
+        "test_recon_loss": _mean(test_scores[t_normal]),
+        "val_flagged_share": _mean(val_scores[v_real] > threshold.value),
+        "test_flagged_share": _mean(test_scores[t_real] > threshold.value),
     }
-    per_class = per_class_auroc(test_labels, test_is_anomaly, test_scores)
-    if per_class:
-        report["test_auroc_per_class"] = per_class
-    return report
+    for q in (50, 90, 99):
+        if t_normal.any():
+            report[f"test_score_q{q}"] = float(np.percentile(test_scores[t_normal], q))
+    if val.has_real_anomalies:
+        report.update(_ranking("val", val.is_anomaly[v_real], val_scores[v_real],
+                               val.group[v_real], n_boot, ci, seed))
+    if test.has_real_anomalies:
+        report.update(_ranking("test", test.is_anomaly[t_real], test_scores[t_real],
+                               test.group[t_real], n_boot, ci, seed))
+        at = threshold_metrics(test.is_anomaly[t_real], test_scores[t_real], threshold.value)
+        report.update({f"test_{k}": v for k, v in at.items()})
+    for name, fold, scores in (("val", val, val_scores), ("test", test, test_scores)):
+        if fold.has_synthetic:
+            rows = (fold.real & ~fold.is_anomaly) | fold.synthetic
+            report.update(_ranking(f"{name}_synthetic", fold.is_anomaly[rows], scores[rows],
+                                   fold.group[rows], n_boot, ci, seed))
+    return {k: v for k, v in report.items() if not _is_nan(v)}
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and not np.isfinite(value)
+
+
+def selection_metric(configured: str, models: dict[str, dict]) -> str:
+    """The validation metric that chooses between models: ``register.metric`` on labelled
+    anomalies when validation has any, else the same metric on synthetic anomalies."""
+    if any(configured in m for m in models.values()):
+        return configured
+    return configured.replace("val_", "val_synthetic_", 1)

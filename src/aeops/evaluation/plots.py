@@ -27,19 +27,22 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def curve_tables(is_anomaly: np.ndarray, scores: np.ndarray, out_dir: Path) -> list[Path]:
-    """``roc.json`` and ``pr.json`` rows that ``dvc plots`` draws."""
+def curve_tables(name: str, is_anomaly: np.ndarray, scores: np.ndarray,
+                 out_dir: Path) -> list[Path]:
+    """``roc/<name>.json`` and ``pr/<name>.json`` rows that ``dvc plots`` draws."""
     fpr, tpr, _ = roc_curve(is_anomaly, scores)
     precision, recall, _ = precision_recall_curve(is_anomaly, scores)
     roc = [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr, tpr, strict=True)]
     pr = [{"recall": float(a), "precision": float(b)}
           for a, b in zip(recall, precision, strict=True)]
-    write_json(out_dir / "roc.json", roc)
-    write_json(out_dir / "pr.json", pr)
-    return [out_dir / "roc.json", out_dir / "pr.json"]
+    paths = [out_dir / "roc" / f"{name}.json", out_dir / "pr" / f"{name}.json"]
+    write_json(paths[0], roc)
+    write_json(paths[1], pr)
+    return paths
 
 
-def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path) -> Path:
+def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
+                note: str = "test") -> Path:
     """ROC and precision-recall curves of several models on one figure."""
     plt = _pyplot()
     fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -51,20 +54,24 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Pa
         ax_roc.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
         ax_pr.plot(recall, precision, label=name)
     ax_roc.plot([0, 1], [0, 1], "k--", linewidth=0.8)
-    ax_roc.set(xlabel="false-positive rate", ylabel="true-positive rate", title="ROC (test)")
-    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+    ax_roc.set(xlabel="false-positive rate", ylabel="true-positive rate", title=f"ROC ({note})")
+    ax_pr.set(xlabel="recall", ylabel="precision", title=f"Precision-recall ({note})")
     ax_roc.legend(fontsize=8, loc="lower right")
     ax_pr.legend(fontsize=8, loc="lower left")
     return _save(fig, path)
 
 
-def plot_score_histogram(scores: np.ndarray, is_anomaly: np.ndarray, threshold: float,
-                         title: str, path: str | Path) -> Path:
+def plot_score_histogram(scores: np.ndarray, is_anomaly: np.ndarray, synthetic: np.ndarray,
+                         threshold: float, title: str, path: str | Path) -> Path:
+    """Normal, labelled-anomaly and synthetic-anomaly scores, with the threshold."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     bins = np.histogram_bin_edges(scores, bins=40)
-    ax.hist(scores[~is_anomaly], bins=bins, alpha=0.6, label="normal", density=True)
-    ax.hist(scores[is_anomaly], bins=bins, alpha=0.6, label="anomaly", density=True)
+    groups = (("normal", ~is_anomaly), ("anomaly", is_anomaly & ~synthetic),
+              ("synthetic anomaly", synthetic))
+    for label, rows in groups:
+        if rows.any():
+            ax.hist(scores[rows], bins=bins, alpha=0.55, label=label, density=True)
     ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.4g}")
     ax.set(xlabel="anomaly score", ylabel="density", title=title)
     ax.legend()
@@ -98,6 +105,7 @@ def plot_reconstructions(x: np.ndarray, recon: np.ndarray, scores: np.ndarray,
 def plot_latent(z: np.ndarray, labels: np.ndarray, is_anomaly: np.ndarray,
                 path: str | Path) -> Path:
     """The latent codes in 2-D (first two principal components when wider), by label."""
+    labels = np.unique(np.asarray(labels, dtype=str), return_inverse=True)[1]
     plt = _pyplot()
     if z.shape[1] > 2:
         from sklearn.decomposition import PCA

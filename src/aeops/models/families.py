@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from aeops.models.components import ConvDecoder, ConvEncoder, mlp
+from aeops.models.losses import gaussian_kl_per_row
 
 
 class Autoencoder(nn.Module, metaclass=abc.ABCMeta):
@@ -35,11 +36,20 @@ class Autoencoder(nn.Module, metaclass=abc.ABCMeta):
         return {"recon": self.decode(z), "z": z}
 
     @torch.no_grad()
-    def score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-row anomaly score and per-feature squared error, at the deterministic code."""
+    def inspect(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One forward pass: reconstruction, code, per-feature squared error and row score."""
         out = self(x)
         per_feature = (out["recon"].float() - x.float()) ** 2
-        return per_feature.mean(dim=1), per_feature
+        return {**out, "per_feature": per_feature, "score": self.row_score(out, per_feature)}
+
+    def row_score(self, out: dict[str, torch.Tensor], per_feature: torch.Tensor) -> torch.Tensor:
+        """The anomaly score of each row: its mean squared reconstruction error."""
+        return per_feature.mean(dim=1)
+
+    def score(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-row anomaly score and per-feature squared error, at the deterministic code."""
+        out = self.inspect(x)
+        return out["score"], out["per_feature"]
 
 
 class DenseAE(Autoencoder):
@@ -120,13 +130,9 @@ class VAE(Autoencoder):
         z = q.rsample() if self.training else q.mean
         return {"recon": self.decode(z), "z": z, "mu": q.mean, "logvar": 2 * q.scale.log()}
 
-    @torch.no_grad()
-    def score(self, x):
-        recon_score, per_feature = super().score(x)
+    def row_score(self, out, per_feature):
         if self.score_kind == "recon":
-            return recon_score, per_feature
-        q = self.posterior(x)
-        prior = torch.distributions.Normal(torch.zeros_like(q.mean), torch.ones_like(q.scale))
-        kl = torch.distributions.kl_divergence(q, prior).sum(dim=1)
+            return per_feature.mean(dim=1)
         # negative ELBO at the posterior mean: summed squared error plus beta * KL.
-        return per_feature.sum(dim=1) + self.beta * kl, per_feature
+        kl = gaussian_kl_per_row(out["mu"], out["logvar"])
+        return per_feature.sum(dim=1) + self.beta * kl

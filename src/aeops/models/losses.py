@@ -37,11 +37,16 @@ def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor, kind: str) -> torc
     return per_row.mean()
 
 
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)), summed over latent dims, averaged over the batch."""
+def gaussian_kl_per_row(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) of each row, summed over latent dims."""
     q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
-    return torch.distributions.kl_divergence(q, p).sum(dim=1).mean()
+    return torch.distributions.kl_divergence(q, p).sum(dim=1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL summed over latent dims, averaged over the batch."""
+    return gaussian_kl_per_row(mu, logvar).mean()
 
 
 def sparsity_penalty(z: torch.Tensor, kind: str, target: float) -> torch.Tensor:

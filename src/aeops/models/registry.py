@@ -1,61 +1,97 @@
-"""Build a family's ``nn.Module`` and its objective from params and the dataset schema."""
+"""The family registry: one entry per family maps its name to its network, the constructor
+arguments it is built with, its training objective and the data it can use.
+
+Sizes written ``auto`` in params.yaml are resolved here from the data (:mod:`sizing`), and the
+resolved arguments are what a saved model records, so loading never re-reads params.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from aeops.config import FAMILIES, Config
+import numpy as np
+
+from aeops.config import Config
 from aeops.data.schema import DatasetMeta
+from aeops.errors import ModelConfigError
 from aeops.models.families import VAE, Autoencoder, ConvAE, DenoisingAE, DenseAE, SparseAE
 from aeops.models.losses import Objective
+from aeops.models.sizing import hidden_widths, latent_size
 
 
-class ModelConfigError(ValueError):
-    """A family cannot be built for this data."""
+@dataclass(frozen=True)
+class Family:
+    name: str
+    network: type[Autoencoder]
+    needs_image: bool
+    extra_args: Callable[[Any], dict[str, Any]]
+    objective: Callable[[Any, str], Objective]
 
 
-def output_activation(meta: DatasetMeta, scaler: str) -> str:
-    """Sigmoid when model inputs are known to lie in [0, 1], identity otherwise."""
-    in_unit_range = scaler == "minmax" or (scaler == "none" and meta.value_range == [0.0, 1.0])
-    return "sigmoid" if in_unit_range else "identity"
+FAMILIES: dict[str, Family] = {
+    "dense": Family("dense", DenseAE, False, lambda p: {"dropout": p.dropout},
+                    lambda p, loss: Objective(loss)),
+    "conv": Family("conv", ConvAE, True, lambda p: {"channels": list(p.channels)},
+                   lambda p, loss: Objective(loss)),
+    "denoising": Family("denoising", DenoisingAE, False, lambda p: {"dropout": p.dropout},
+                        lambda p, loss: Objective(loss, noise=p.noise,
+                                                  noise_level=p.noise_level)),
+    "sparse": Family("sparse", SparseAE, False,
+                     lambda p: {"dropout": p.dropout, "penalty": p.penalty},
+                     lambda p, loss: Objective(loss, sparsity=p.penalty,
+                                               sparsity_weight=p.sparsity_weight,
+                                               sparsity_target=p.sparsity_target)),
+    "vae": Family("vae", VAE, False, lambda p: {"score_kind": p.score, "beta": p.beta},
+                  lambda p, loss: Objective(loss, beta=p.beta)),
+}
 
 
-def build_model(family: str, cfg: Config, meta: DatasetMeta) -> Autoencoder:
-    """The plain ``nn.Module`` for ``family``, sized for ``meta``'s features."""
-    if family not in FAMILIES:
-        raise ModelConfigError(f"unknown family '{family}'; choose from {list(FAMILIES)}")
-    params: Any = cfg.models.family(family)
-    out_act = output_activation(meta, cfg.data.scaler)
-    if cfg.train.loss == "bce" and out_act != "sigmoid":
-        raise ModelConfigError(
-            "train.loss: bce needs inputs in [0, 1]; use data.scaler: minmax or train.loss: mse"
-        )
-    d = meta.n_features
-    if family == "dense":
-        return DenseAE(d, params.hidden, params.latent, out_act, params.dropout)
-    if family == "denoising":
-        return DenoisingAE(d, params.hidden, params.latent, out_act, params.dropout)
-    if family == "sparse":
-        return SparseAE(d, params.hidden, params.latent, out_act, params.dropout, params.penalty)
-    if family == "vae":
-        return VAE(d, params.hidden, params.latent, out_act, params.score, params.beta)
-    if not meta.is_image:
-        raise ModelConfigError(
-            f"family 'conv' needs image data, but source '{meta.source}' ({meta.origin}) is a "
-            "table; set data.image_shape if its columns are pixels, or remove 'conv' from "
-            "models.families"
-        )
-    return ConvAE(meta.image_shape, params.channels, params.latent, out_act)
+def family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise ModelConfigError(f"unknown family '{name}'; choose from {list(FAMILIES)}")
+    return FAMILIES[name]
 
 
-def build_objective(family: str, cfg: Config) -> Objective:
-    params: Any = cfg.models.family(family)
-    if family == "denoising":
-        return Objective(cfg.train.loss, noise=params.noise, noise_level=params.noise_level)
-    if family == "sparse":
-        return Objective(cfg.train.loss, sparsity=params.penalty,
-                         sparsity_weight=params.sparsity_weight,
-                         sparsity_target=params.sparsity_target)
-    if family == "vae":
-        return Objective(cfg.train.loss, beta=params.beta)
-    return Objective(cfg.train.loss)
+def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
+    """Why ``name`` cannot use this data (it is then skipped), or None."""
+    if family(name).needs_image and not meta.is_image:
+        return (f"{name} needs images, and {meta.origin} is a table of {meta.n_features} "
+                "columns (set data.image_shape if its columns are pixels)")
+    return None
+
+
+def architecture(name: str, cfg: Config, meta: DatasetMeta, input_dim: int, unit_range: bool,
+                 train_x: np.ndarray) -> dict[str, Any]:
+    """The constructor arguments of ``name`` for this data, ``auto`` sizes resolved."""
+    spec, params = family(name), cfg.models.family(name)
+    if cfg.train.loss == "bce" and not unit_range:
+        raise ModelConfigError("train.loss: bce needs model inputs in [0, 1]; use "
+                               "data.scaler: minmax or train.loss: mse")
+    auto = cfg.models.auto_size
+    latent = params.latent
+    if latent == "auto":
+        latent = latent_size(train_x, auto.latent_rule, auto.latent_variance, auto.min_latent,
+                             cfg.seed)
+    args: dict[str, Any] = {"latent": int(latent),
+                            "out_activation": "sigmoid" if unit_range else "identity",
+                            **spec.extra_args(params)}
+    if spec.needs_image:
+        args["image_shape"] = list(meta.image_shape or [])
+    else:
+        hidden = params.hidden
+        if hidden == "auto":
+            hidden = hidden_widths(input_dim, int(latent), auto.width_factor, auto.max_width,
+                                   auto.max_layers)
+        args.update(input_dim=input_dim, hidden=[int(h) for h in hidden])
+    return args
+
+
+def build_model(name: str, args: dict[str, Any]) -> Autoencoder:
+    """The plain ``nn.Module`` of family ``name`` from its recorded constructor arguments."""
+    return family(name).network(**args)
+
+
+def build_objective(name: str, cfg: Config) -> Objective:
+    return family(name).objective(cfg.models.family(name), cfg.train.loss)

@@ -9,33 +9,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import pandas as pd
 
-from aeops.config import Config, ConfigError, load_config
-from aeops.data.expectations import DataValidationError, NotValidatedError
+from aeops.config import Config, load_config
+from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.data.sources import SourceError
-from aeops.data.split import Fold, SplitError, load_fold
+from aeops.data.split import Fold, load_fold
 from aeops.env import disable_telemetry
-from aeops.models.registry import ModelConfigError
-from aeops.scoring import ScoringInputError
-
-USER_ERRORS = (ConfigError, SourceError, DataValidationError, NotValidatedError, SplitError,
-               ModelConfigError,
-               ScoringInputError, FileNotFoundError)
+from aeops.errors import AeopsError, MissingInputError
 
 
 @dataclass
 class Prepared:
     meta: DatasetMeta
     splits: pd.DataFrame
-    preprocessor: object
+    preprocessor: Preprocessor
     data_hash: str
 
     def fold(self, name: str) -> Fold:
-        return load_fold(self.splits, name, self.meta.features, self.meta.label_column,
-                         self.preprocessor)
+        return load_fold(self.splits, name, self.meta, self.preprocessor)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -46,16 +38,23 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def require(path: str | Path, stage: str) -> Path:
+    """``path``, or a clear error naming the stage that writes it."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path} is missing; run `dvc repro {stage}` first")
+    return path
+
+
 def load_prepared(cfg: Config) -> Prepared:
     """The outputs of ``ingest`` and ``prepare``, with a clear error when one is missing."""
-    for path, stage in ((cfg.paths.interim_meta, "ingest"), (cfg.paths.splits, "prepare"),
-                        (cfg.paths.preprocessor, "prepare")):
-        if not Path(path).exists():
-            raise FileNotFoundError(f"{path} is missing; run `dvc repro {stage}` first")
+    require(cfg.paths.interim_meta, "ingest")
+    require(cfg.paths.splits, "prepare")
+    require(cfg.paths.preprocessor, "prepare")
     return Prepared(
         meta=DatasetMeta.load(cfg.paths.interim_meta),
         splits=pd.read_parquet(cfg.paths.splits),
-        preprocessor=joblib.load(cfg.paths.preprocessor),
+        preprocessor=Preprocessor.load(cfg.paths.preprocessor),
         data_hash=file_sha256(cfg.paths.splits)[:16],
     )
 
@@ -75,7 +74,7 @@ def run_stage(name: str, body: Callable[[Config], object], params: str = "params
     disable_telemetry()
     try:
         body(load_config(params))
-    except USER_ERRORS as exc:
+    except AeopsError as exc:
         print(f"\n[aeops:{name}] FAILED: {exc}", file=sys.stderr)
         sys.exit(1)
     except Exception:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
-import numpy as np
 import pandas as pd
 
 from aeops.config import Config
-from aeops.data.expectations import DataValidationError, NotValidatedError, validate_frame
-from aeops.data.schema import DatasetMeta
+from aeops.data.expectations import DataValidationError, validate_frame
+from aeops.data.preprocess import Preprocessor
+from aeops.data.schema import DatasetMeta, describe_schema
 from aeops.data.sources import load_source
-from aeops.data.split import ANOMALY_COLUMN, SPLIT_COLUMN, SPLITS, assign_splits, fit_preprocessor
-from aeops.io import atomic_dir, atomic_path, read_json, write_json, write_parquet
+from aeops.data.split import ANOMALY_COLUMN, SPLIT_COLUMN, SPLITS, add_synthetic, assign_splits
+from aeops.data.synthetic import SYNTHETIC_COLUMN
+from aeops.errors import NotValidatedError
+from aeops.io import atomic_dir, read_json, write_json, write_parquet
 
 VALIDATION_SUMMARY = "summary.json"
 DATA_DOCS = "data_docs"
@@ -24,9 +25,14 @@ def ingest(cfg: Config) -> DatasetMeta:
     frame, meta = load_source(cfg.data, cfg.seed)
     write_parquet(cfg.paths.interim_data, frame)
     meta.save(cfg.paths.interim_meta)
-    shape = "x".join(map(str, meta.image_shape)) if meta.image_shape else "table"
-    print(f"ingest: {meta.n_rows} rows x {meta.n_features} features ({shape}) from "
-          f"{meta.origin} -> {cfg.paths.interim_data}")
+    print(f"ingest: {meta.n_rows} rows from {meta.origin} -> {cfg.paths.interim_data}")
+    print(f"ingest: schema {describe_schema(meta.schema())}")
+    if meta.label_column:
+        counts = frame[meta.label_column].value_counts(dropna=False)
+        shown = ", ".join(f"{k}: {v}" for k, v in counts.sort_index().items())
+        print(f"ingest: label column '{meta.label_column}' -> {shown}")
+    if meta.skipped:
+        print(f"ingest: {len(meta.skipped)} unreadable file(s) skipped")
     return meta
 
 
@@ -36,7 +42,8 @@ def validate(cfg: Config) -> dict:
     frame = pd.read_parquet(cfg.paths.interim_data)
     out_dir = Path(cfg.paths.validation_dir)
     with atomic_dir(out_dir) as tmp:
-        report = validate_frame(frame, meta, cfg.data.min_rows, tmp / DATA_DOCS)
+        report = validate_frame(frame, meta, cfg.data.min_rows, tmp / DATA_DOCS,
+                                allow_missing=cfg.data.missing == "impute")
         summary = {**report.summary(), "data": cfg.paths.interim_data,
                    "data_docs": str(out_dir / DATA_DOCS / "index.html")}
         write_json(tmp / VALIDATION_SUMMARY, summary)
@@ -48,23 +55,40 @@ def validate(cfg: Config) -> dict:
 
 
 def prepare(cfg: Config) -> pd.DataFrame:
-    """Seeded novel-class split; the scaler is fit on normal training rows only."""
+    """Seeded novel-class split (plus synthetic anomalies when validation has no labelled
+    one); the preprocessor is fit on normal training rows only."""
     summary_path = Path(cfg.paths.validation_dir) / VALIDATION_SUMMARY
     if not summary_path.exists() or not read_json(summary_path).get("success"):
         raise NotValidatedError(
             f"{summary_path}: the data has not passed validation; run `dvc repro validate`"
         )
     meta = DatasetMeta.load(cfg.paths.interim_meta)
-    frame = assign_splits(pd.read_parquet(cfg.paths.interim_data), cfg.data, cfg.seed)
+    if cfg.register.model_name:
+        from aeops.tracking import check_registered_schema
+
+        check_registered_schema(cfg, cfg.register.model_name, meta.schema())
+    frame = assign_splits(pd.read_parquet(cfg.paths.interim_data), meta, cfg.data, cfg.seed)
+    frame = add_synthetic(frame, meta, cfg.seed)
     train_rows = frame[(frame[SPLIT_COLUMN] == "train") & ~frame[ANOMALY_COLUMN]]
-    preprocessor = fit_preprocessor(train_rows[meta.features].to_numpy(np.float64),
-                                    cfg.data.scaler)
+    preprocessor = Preprocessor.fit(train_rows, meta, cfg.data.scaler,
+                                    cfg.data.missing == "impute", cfg.data.max_categories)
     write_parquet(cfg.paths.splits, frame)
-    with atomic_path(cfg.paths.preprocessor) as tmp:
-        joblib.dump(preprocessor, tmp)
-    counts = frame.groupby([SPLIT_COLUMN, ANOMALY_COLUMN]).size()
+    preprocessor.save(cfg.paths.preprocessor)
+    synthetic = frame[SYNTHETIC_COLUMN] != ""
     for split in SPLITS:
-        normal = int(counts.get((split, False), 0))
-        anomalies = int(counts.get((split, True), 0))
-        print(f"prepare: {split:5s} {normal:6d} normal {anomalies:6d} anomalies")
+        part = frame[frame[SPLIT_COLUMN] == split]
+        normal = int((~part[ANOMALY_COLUMN]).sum())
+        real = int((part[ANOMALY_COLUMN] & ~synthetic[part.index]).sum())
+        fake = int(synthetic[part.index].sum())
+        extra = f" + {fake:5d} synthetic" if fake else ""
+        print(f"prepare: {split:5s} {normal:6d} normal {real:6d} anomalies{extra}")
+    if synthetic.any():
+        print("prepare: no labelled anomaly in validation, so models will be compared on "
+              "synthetic anomalies made from held-out normal rows")
+    notes = [f"{preprocessor.scaler} scaling"]
+    if meta.categorical:
+        notes.append(f"{len(meta.categorical)} categorical column(s) one-hot encoded")
+    if preprocessor.impute:
+        notes.append("missing values imputed")
+    print(f"prepare: model input {preprocessor.n_outputs} columns ({', '.join(notes)})")
     return frame

@@ -1,99 +1,194 @@
-"""The report stage: every model and baseline side by side, the best candidate, one figure."""
+"""The report stage: every model and baseline side by side, the honest choice, the figures.
+
+The choice is made on validation only: on labelled anomalies when the validation fold holds
+some, else on synthetic anomalies (and the report says which). With
+``register.candidates: autoencoders`` a baseline that beats every autoencoder is not chosen,
+but the report says so plainly; with ``all`` it can be chosen. Families that could not use the
+data are listed with the reason.
+"""
 
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from aeops.config import Config
-from aeops.evaluation.plots import plot_curves
-from aeops.io import read_json, write_json
-from aeops.stages.evaluation import METRICS_FILE, MODEL_INFO_FILE, SCORES_FILE
-from aeops.tracking import setup_mlflow
+from aeops.errors import AeopsError
+from aeops.evaluation.baselines import BASELINES
+from aeops.evaluation.metrics import selection_metric
+from aeops.evaluation.plots import curve_tables, plot_curves
+from aeops.io import atomic_dir, read_json, write_json
+from aeops.stages.evaluation import METRICS_FILE, MODEL_INFO_FILE, PLOTS_DIR, SCORES_FILE
 
 SUMMARY_COLUMNS = ["val_auroc", "test_auroc", "test_auroc_ci_low", "test_auroc_ci_high",
-                   "test_average_precision", "test_recon_loss", "threshold", "test_f1",
-                   "test_fpr"]
+                   "test_average_precision", "val_synthetic_auroc", "test_synthetic_auroc",
+                   "test_recon_loss", "threshold", "test_flagged_share", "test_f1"]
+HEADLINE = ["test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_average_precision",
+            "test_precision", "test_recall", "test_f1", "test_fpr", "test_synthetic_auroc",
+            "val_synthetic_auroc", "val_auroc", "test_recon_loss", "test_flagged_share",
+            "test_score_q50", "test_score_q90", "test_score_q99", "threshold",
+            "threshold_method"]
 
 
 def select_best(models: dict[str, dict], metric: str) -> str:
-    """The family with the best validation metric (never a test metric); ties go to the
-    first in ``models.families`` order."""
+    """The model with the best validation metric (never a test metric); ties go to the first
+    in order (``models.families`` order, then baselines)."""
     ranked = [(m[metric], -i, name) for i, (name, m) in enumerate(models.items())
-              if m.get(metric) is not None and not math.isnan(m[metric])]
+              if isinstance(m.get(metric), float) and not math.isnan(m[metric])]
     if not ranked:
-        raise ValueError(f"no model has a valid {metric}; the validation fold needs anomalies")
+        raise AeopsError(f"no model has a {metric}; the validation fold needs anomalies "
+                         "(labelled or synthetic) to compare models")
     return max(ranked)[2]
 
 
-def summary_table(models: dict[str, dict], baselines: dict[str, dict]) -> pd.DataFrame:
-    rows = {**{name: m for name, m in models.items()},
-            **{f"{name} (baseline)": m for name, m in baselines.items()}}
-    table = pd.DataFrame({name: {c: m.get(c) for c in SUMMARY_COLUMNS}
-                          for name, m in rows.items()}).T
-    return table.sort_values("val_auroc", ascending=False)
+def selection_basis(metric: str, scores: pd.DataFrame) -> str:
+    """In words: what the choosing metric was measured on."""
+    val = scores[scores["split"] == "val"]
+    if "synthetic" in metric:
+        n = int(val["synthetic"].sum())
+        return (f"{metric} on {n} synthetic anomalies made from held-out normal rows (no "
+                "labelled anomaly in validation)")
+    n = int((val["is_anomaly"] & ~val["synthetic"]).sum())
+    return f"{metric} on {n} labelled validation anomalies"
+
+
+def load_metrics(cfg: Config) -> tuple[dict[str, dict], dict[str, str], dict[str, dict]]:
+    """(trained families, skipped families with reasons, baselines)."""
+    models, skipped = {}, {}
+    for family in cfg.models.families:
+        m = read_json(cfg.paths.family_eval_dir(family) / METRICS_FILE)
+        if m.get("skipped"):
+            skipped[family] = m["reason"]
+        else:
+            models[family] = m
+    baselines = {name: read_json(Path(cfg.paths.baselines_dir) / name / METRICS_FILE)
+                 for name in BASELINES}
+    return models, skipped, baselines
+
+
+def model_dir(cfg: Config, name: str, kind: str) -> Path:
+    return (Path(cfg.paths.baselines_dir) / name if kind == "baseline"
+            else cfg.paths.family_eval_dir(name))
 
 
 def report(cfg: Config) -> dict:
-    models = {f: read_json(cfg.paths.family_eval_dir(f) / METRICS_FILE)
-              for f in cfg.models.families}
-    baselines = read_json(Path(cfg.paths.baselines_dir) / METRICS_FILE)
-    best = select_best(models, cfg.register.metric)
-    chosen = models[best]
-    best_baseline = max(baselines.values(), key=lambda m: m["test_auroc"])
+    models, skipped, baselines = load_metrics(cfg)
+    if not models:
+        raise AeopsError("no model family could use this data: " + "; ".join(
+            f"{f}: {why}" for f, why in skipped.items()))
+    metric = selection_metric(cfg.register.metric, {**models, **baselines})
+    candidates = {**models, **(baselines if cfg.register.candidates == "all" else {})}
+    best = select_best(candidates, metric)
+    best_ae = select_best(models, metric)
+    best_baseline = select_best(baselines, metric)
+    kind = "baseline" if best in baselines and best not in models else "autoencoder"
+    chosen = candidates[best]
+    scores = {name: pd.read_parquet(model_dir(cfg, name, m["kind"]) / SCORES_FILE)
+              for name, m in {**models, **baselines}.items()}
+    basis = selection_basis(metric, scores[best])
+    baseline_note = None
+    if baselines[best_baseline][metric] > models[best_ae][metric]:
+        baseline_note = (f"baseline {best_baseline} beats every autoencoder on validation "
+                         f"({metric} {baselines[best_baseline][metric]:.4f} vs "
+                         f"{best_ae} {models[best_ae][metric]:.4f})")
+        if cfg.register.candidates == "autoencoders":
+            baseline_note += ("; the autoencoder is registered because register.candidates "
+                              "is autoencoders (set it to all to register the baseline)")
     metrics = {
         "family": best,
-        "selected_by": cfg.register.metric,
-        "auroc": chosen["test_auroc"],
-        "auroc_ci": [chosen["test_auroc_ci_low"], chosen["test_auroc_ci_high"]],
-        "average_precision": chosen["test_average_precision"],
-        "recon_loss": chosen["test_recon_loss"],
-        "threshold": chosen["threshold"],
-        "threshold_method": chosen["threshold_method"],
-        "precision": chosen["test_precision"],
-        "recall": chosen["test_recall"],
-        "f1": chosen["test_f1"],
-        "fpr": chosen["test_fpr"],
-        "val_auroc": chosen["val_auroc"],
-        "lift_over_best_baseline": chosen["test_auroc"] - best_baseline["test_auroc"],
-        "models": {name: _public(m) for name, m in models.items()},
-        "baselines": {name: _public(m) for name, m in baselines.items()},
-        "model_uri": read_json(cfg.paths.family_eval_dir(best) / MODEL_INFO_FILE)["model_uri"],
+        "kind": kind,
+        "selected_by": metric,
+        "selection_basis": basis,
+        "candidates": cfg.register.candidates,
+        "baseline_note": baseline_note,
+        "skipped": skipped,
+        **{k: chosen[k] for k in HEADLINE if k in chosen},
+        metric: chosen[metric],
+        "models": models,
+        "baselines": baselines,
+        "model_uri": read_json(model_dir(cfg, best, kind) / MODEL_INFO_FILE)["model_uri"],
     }
-    curves = {}
-    for name in models:
-        scores = pd.read_parquet(cfg.paths.family_eval_dir(name) / SCORES_FILE)
-        test = scores[scores["split"] == "test"]
-        curves[name] = (test["is_anomaly"].to_numpy(bool), test["score"].to_numpy())
-    base_scores = pd.read_parquet(Path(cfg.paths.baselines_dir) / SCORES_FILE)
-    for name, part in base_scores[base_scores["split"] == "test"].groupby("model", sort=False):
-        curves[f"{name} (baseline)"] = (part["is_anomaly"].to_numpy(bool),
-                                        part["score"].to_numpy())
-    figure = plot_curves(curves, Path(cfg.paths.plots_dir) / "roc_pr.png")
+    ranking = "test_auroc" if "test_auroc" in chosen else "test_synthetic_auroc"
+    if ranking in chosen and all(ranking in b for b in baselines.values()):
+        top = max(b[ranking] for b in baselines.values())
+        metrics["lift_over_best_baseline"] = chosen[ranking] - top
+    figures = write_figures(cfg, models, baselines, scores, ranking)
     write_json(cfg.paths.metrics, metrics)
-    log_comparison(cfg, models, best_baseline["test_auroc"], figure)
-    table = summary_table(models, baselines)
-    with pd.option_context("display.width", 160, "display.float_format", "{:.4f}".format):
-        print("\n" + table.to_string())
-    print(f"\nbest by {cfg.register.metric}: {best}  (test AUROC {metrics['auroc']:.4f}, "
-          f"lift over best baseline {metrics['lift_over_best_baseline']:+.4f})")
+    log_comparison(cfg, models, baselines, ranking, figures)
+    print_summary(models, baselines, skipped, metrics)
     return metrics
 
 
-def log_comparison(cfg: Config, models: dict[str, dict], baseline_auroc: float,
-                   figure: Path) -> None:
+def write_figures(cfg: Config, models: dict[str, dict], baselines: dict[str, dict],
+                  scores: dict[str, pd.DataFrame], ranking: str) -> Path:
+    """One ROC/PR figure of every model, the curve tables ``dvc plots`` draws, and each
+    family's PNGs gathered in ``paths.plots_dir``."""
+    synthetic = ranking == "test_synthetic_auroc"
+    curves = {}
+    with atomic_dir(cfg.paths.curves_dir) as curves_dir:
+        for name, frame in scores.items():
+            test = frame[frame["split"] == "test"]
+            test = test[test["synthetic"] | ~test["is_anomaly"]] if synthetic else \
+                test[~test["synthetic"]]
+            if not (test["is_anomaly"].any() and (~test["is_anomaly"]).any()):
+                continue
+            label = f"{name} (baseline)" if name in baselines else name
+            curves[label] = (test["is_anomaly"].to_numpy(bool), test["score"].to_numpy())
+            curve_tables(name, *curves[label], curves_dir)
+    with atomic_dir(cfg.paths.plots_dir) as plots_dir:
+        figure = plots_dir / "roc_pr.png"
+        if curves:
+            plot_curves(curves, figure, "test, synthetic anomalies" if synthetic else "test")
+        for name in models:
+            for png in sorted((cfg.paths.family_eval_dir(name) / PLOTS_DIR).glob("*.png")):
+                shutil.copy2(png, plots_dir / f"{name}_{png.name}")
+    return Path(cfg.paths.plots_dir) / "roc_pr.png"
+
+
+def summary_table(models: dict[str, dict], baselines: dict[str, dict]) -> pd.DataFrame:
+    rows = {**models, **{f"{name} (baseline)": m for name, m in baselines.items()}}
+    table = pd.DataFrame({name: {c: m.get(c) for c in SUMMARY_COLUMNS}
+                          for name, m in rows.items()}).T
+    return table.dropna(axis=1, how="all")
+
+
+def print_summary(models: dict[str, dict], baselines: dict[str, dict], skipped: dict[str, str],
+                  metrics: dict) -> None:
+    table = summary_table(models, baselines)
+    key = metrics["selected_by"]
+    if key in table.columns:
+        table = table.sort_values(key, ascending=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.float_format", "{:.4f}".format):
+        print("\n" + table.to_string())
+    for family, why in skipped.items():
+        print(f"skipped {family}: {why}")
+    print(f"\nchosen: {metrics['family']} ({metrics['kind']}) by {metrics['selection_basis']}")
+    for name in ("test_auroc", "test_synthetic_auroc"):
+        if name in metrics:
+            print(f"  {name} {metrics[name]:.4f}", end="")
+    print(f"  threshold {metrics['threshold']:.4g} ({metrics['threshold_method']}), flags "
+          f"{metrics['test_flagged_share']:.1%} of test rows")
+    if metrics["baseline_note"]:
+        print(f"WARNING: {metrics['baseline_note']}")
+
+
+def log_comparison(cfg: Config, models: dict[str, dict], baselines: dict[str, dict],
+                   ranking: str, figure: Path) -> None:
     """Every family's MLflow run gets its lift over the best baseline and the shared figure."""
     import mlflow
 
+    from aeops.tracking import setup_mlflow
+
     setup_mlflow(cfg)
+    tops = [b[ranking] for b in baselines.values() if ranking in b]
     for name, m in models.items():
         run_id = read_json(cfg.paths.family_eval_dir(name) / MODEL_INFO_FILE)["run_id"]
         with mlflow.start_run(run_id=run_id):
-            mlflow.log_metric("lift_over_best_baseline", m["test_auroc"] - baseline_auroc)
-            mlflow.log_artifact(str(figure), "plots")
-
-
-def _public(m: dict) -> dict:
-    return {k: v for k, v in m.items() if k not in ("model_uri",)}
+            if tops and ranking in m:
+                mlflow.log_metric("lift_over_best_baseline", m[ranking] - max(tops))
+            if figure.exists():
+                mlflow.log_artifact(str(figure), "plots")

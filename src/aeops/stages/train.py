@@ -1,18 +1,37 @@
-"""The train stage: fit one family on the prepared folds."""
+"""The train stage: fit one family on the prepared folds, or record why it cannot use them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aeops.config import Config
+from aeops.io import write_json
+from aeops.models.registry import unusable_reason
 from aeops.models.store import MODEL_FILE
 from aeops.stages.common import load_prepared
-from aeops.training import TrainResult, train_family
+from aeops.training import RUN_FILE, TrainResult, train_family
 
 
-def train(cfg: Config, family: str) -> TrainResult:
+def train(cfg: Config, family: str) -> TrainResult | dict:
     prepared = load_prepared(cfg)
     out_dir = cfg.paths.model_dir(family)
-    result = train_family(cfg, family, prepared.meta, prepared.fold("train"),
-                          prepared.fold("val"), out_dir, prepared.data_hash)
+    reason = unusable_reason(family, prepared.meta)
+    if reason is not None:
+        return skip(out_dir, family, reason)
+    result = train_family(cfg, family, prepared.meta, prepared.preprocessor.unit_range,
+                          prepared.fold("train"), prepared.fold("val"), out_dir,
+                          prepared.data_hash)
+    sizes = {k: v for k, v in result.architecture.items() if k in ("hidden", "latent",
+                                                                   "channels")}
     print(f"train[{family}]: {result.epochs} epochs, best val_loss {result.best_val_loss} "
-          f"-> {out_dir / MODEL_FILE} (MLflow run {result.run_id})")
+          f"-> {out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}")
     return result
+
+
+def skip(out_dir: Path, family: str, reason: str) -> dict:
+    """A family that cannot use this data leaves a record saying why, and the run goes on."""
+    record = {"family": family, "skipped": True, "reason": reason}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / RUN_FILE, record)
+    print(f"train[{family}]: skipped: {reason}")
+    return record

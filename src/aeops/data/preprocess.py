@@ -1,0 +1,197 @@
+"""Raw feature rows to model input, fit on normal training rows only.
+
+A scikit-learn ``ColumnTransformer`` does the work: numeric columns are imputed (median, with
+``data.missing: impute``) and scaled; categorical columns are imputed (most frequent) and
+one-hot encoded, with rare values grouped (``data.max_categories``) and unseen values at scoring
+time encoded as all zeros (or the rare group) and counted. It is saved with ``skops`` (data,
+not a pickle) and loaded with an explicit list of trusted types, so loading runs no code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aeops.data.schema import DatasetMeta
+from aeops.errors import ScoringInputError
+from aeops.io import atomic_path
+
+# The only non-default types a saved preprocessor or baseline may hold (skops refuses others).
+TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
+SCALERS = ("none", "minmax", "standard")
+
+
+def resolve_scaler(kind: str, meta: DatasetMeta) -> str:
+    """``auto``: images keep their [0, 1] pixels; tables are standardised."""
+    if kind != "auto":
+        return kind
+    return "none" if meta.is_image else "standard"
+
+
+def _numeric_steps(scaler: str, impute: bool) -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    scalers = {"minmax": MinMaxScaler, "standard": StandardScaler}
+    if scaler not in SCALERS:
+        raise ValueError(f"unknown scaler '{scaler}'; choose from {list(SCALERS)}")
+    steps = [SimpleImputer(strategy="median")] if impute else []
+    if scaler in scalers:
+        steps.append(scalers[scaler]())
+    return make_pipeline(*steps) if steps else "passthrough"
+
+
+def _categorical_steps(max_categories: int, impute: bool) -> Any:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,
+                            sparse_output=False, dtype=np.float32)
+    steps = [SimpleImputer(strategy="most_frequent")] if impute else []
+    return make_pipeline(*steps, encoder)
+
+
+@dataclass
+class Preprocessor:
+    """The fitted transformer plus what scoring needs to know about its inputs and outputs."""
+
+    numeric: list[str]
+    categorical: list[str]
+    scaler: str
+    impute: bool
+    unit_range: bool  # model inputs lie in [0, 1] (sigmoid output, bce allowed)
+    transformer: Any  # sklearn ColumnTransformer
+
+    @classmethod
+    def fit(cls, rows: pd.DataFrame, meta: DatasetMeta, scaler: str, impute: bool,
+            max_categories: int) -> Preprocessor:
+        from sklearn.compose import ColumnTransformer
+
+        scaler = resolve_scaler(scaler, meta)
+        parts = []
+        if meta.numeric:
+            parts.append(("numeric", _numeric_steps(scaler, impute), meta.numeric))
+        if meta.categorical:
+            parts.append(("categorical", _categorical_steps(max_categories, impute),
+                          meta.categorical))
+        transformer = ColumnTransformer(parts, verbose_feature_names_out=False,
+                                        sparse_threshold=0.0)
+        transformer.fit(rows[meta.features])
+        unit = scaler == "minmax" or (scaler == "none" and meta.value_range == [0.0, 1.0])
+        return cls(meta.numeric, meta.categorical, scaler, impute,
+                   bool(unit or not meta.numeric), transformer)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [str(n) for n in self.transformer.get_feature_names_out()]
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_names)
+
+    def _encoder(self):
+        if not self.categorical:
+            return None
+        return self.transformer.named_transformers_["categorical"][-1]
+
+    def output_groups(self) -> np.ndarray:
+        """For each model-input column, the index (in :attr:`features`) of the raw feature it
+        came from: one-hot columns point back at their categorical column."""
+        groups = list(range(len(self.numeric)))
+        encoder = self._encoder()
+        if encoder is not None:
+            for j, categories in enumerate(encoder.categories_):
+                infrequent = encoder.infrequent_categories_[j]
+                width = len(categories) - (len(infrequent) - 1 if infrequent is not None else 0)
+                groups += [len(self.numeric) + j] * width
+        return np.asarray(groups)
+
+    def frame(self, values: np.ndarray) -> pd.DataFrame:
+        """A numeric feature matrix (columns in :attr:`features` order) as the frame the
+        transformer expects (no copy for a single float block)."""
+        return pd.DataFrame(values, columns=self.features, copy=False)
+
+    def transform(self, rows: pd.DataFrame) -> np.ndarray:
+        """Model input (float32, C-contiguous) for raw rows holding the feature columns."""
+        out = self.transformer.transform(rows[self.features])
+        return np.require(out, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
+
+    def inverse_transform(self, x: np.ndarray) -> pd.DataFrame:
+        """Model-space rows back to raw features: numeric unscaled, one-hot blocks to the most
+        likely category."""
+        out = pd.DataFrame(index=pd.RangeIndex(len(x)))
+        n_num = len(self.numeric)
+        if self.numeric:
+            block = np.asarray(x[:, :n_num], dtype=np.float64)
+            steps = self.transformer.named_transformers_["numeric"]
+            scaler = steps[-1] if self.scaler != "none" else None
+            if scaler is not None:
+                block = scaler.inverse_transform(block)
+            for j, name in enumerate(self.numeric):
+                out[name] = block[:, j]
+        encoder = self._encoder()
+        if encoder is not None:
+            decoded = encoder.inverse_transform(np.asarray(x[:, n_num:], dtype=np.float64))
+            for j, name in enumerate(self.categorical):
+                out[name] = decoded[:, j]
+        return out[self.features]
+
+    def unknown_categories(self, rows: pd.DataFrame) -> np.ndarray:
+        """Per row, how many categorical values were never seen in training."""
+        counts = np.zeros(len(rows), dtype=np.int64)
+        encoder = self._encoder()
+        if encoder is None:
+            return counts
+        for name, categories in zip(self.categorical, encoder.categories_, strict=True):
+            values = rows[name]
+            counts += (~values.isin(list(categories)) & values.notna()).to_numpy()
+        return counts
+
+    def check_categories(self, rows: pd.DataFrame, index: pd.Index) -> None:
+        """Refuse missing categorical values unless the model imputes them."""
+        if self.impute:
+            return
+        for name in self.categorical:
+            missing = rows[name].isna().to_numpy()
+            if missing.any():
+                row = index[int(np.flatnonzero(missing)[0])]
+                raise ScoringInputError(f"row {row}, column '{name}': missing value; this model "
+                                        "was trained with data.missing: fail, so every "
+                                        "categorical value must be present")
+
+    def save(self, path: str | Path) -> None:
+        import skops.io as sio
+
+        state = {"numeric": self.numeric, "categorical": self.categorical,
+                 "scaler": self.scaler, "impute": self.impute, "unit_range": self.unit_range,
+                 "transformer": self.transformer}
+        with atomic_path(path) as tmp:
+            sio.dump(state, tmp)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Preprocessor:
+        state = load_trusted(path)
+        return cls(**state)
+
+
+def load_trusted(path: str | Path) -> Any:
+    """A skops file, loading only default-trusted types plus :data:`TRUSTED_TYPES`."""
+    import skops.io as sio
+
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    if untrusted:
+        from aeops.errors import AeopsError
+
+        raise AeopsError(f"{path}: holds types aeops does not trust {untrusted}; it was not "
+                         "written by aeops (or was tampered with), so it is not loaded")
+    return sio.load(path, trusted=TRUSTED_TYPES)

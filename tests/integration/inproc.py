@@ -1,0 +1,25 @@
+"""Run the pipeline's stages in this process, in dvc.yaml's order (fast tests of the library;
+the DVC wiring itself is tested with real `dvc repro` in test_pipeline.py)."""
+
+from __future__ import annotations
+
+from aeops.config import Config
+from aeops.stages.data import ingest, prepare, validate
+from aeops.stages.evaluation import baselines, evaluate
+from aeops.stages.register import register
+from aeops.stages.report import report
+from aeops.stages.train import train
+
+
+def run_pipeline(cfg: Config) -> dict:
+    """ingest -> validate -> prepare -> train/evaluate each family -> baselines -> report ->
+    register; returns the register stage's decision."""
+    ingest(cfg)
+    validate(cfg)
+    prepare(cfg)
+    for family in cfg.models.families:
+        train(cfg, family)
+        evaluate(cfg, family)
+    baselines(cfg)
+    report(cfg)
+    return register(cfg)
