@@ -41,4 +41,4 @@ bench: ## speed benchmarks -> reports/bench.json
 	$(PY) benchmarks/run.py --output reports/bench.json
 
 clean: ## remove generated data, models, reports and the MLflow store (keeps .venv)
-	rm -rf data/interim data/processed models reports mlruns mlartifacts mlflow.db
+	rm -rf data/interim data/processed models checkpoints reports mlruns mlartifacts mlflow.db

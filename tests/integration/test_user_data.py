@@ -238,3 +238,23 @@ def test_with_autoencoders_only_a_better_baseline_is_reported_plainly(tmp_path: 
     _, version = champion(cfg)
     assert version.tags["baseline_beats_autoencoders"] == metrics["baseline_note"]
     assert "beats every autoencoder" in version.description
+
+
+def test_dvc_repro_on_a_table_skips_conv_and_finishes(tmp_path: Path):
+    """The DVC wiring of a skipped family: its stages succeed with a record of why."""
+    from tests.integration.project import make_project, run
+
+    data = {"source": "table", "path": "data/raw/sensors.csv", "label_column": "status",
+            "normal_labels": ["ok"], "exclude": ["unit_id", "timestamp"], "max_rows": None}
+    root = make_project(tmp_path / "project",
+                        {"data": data, "models": {"families": ["dense", "conv"]}})
+    sensor_table(n=200).to_csv(root / "data" / "raw" / "sensors.csv", index=False)
+    result = run(["dvc", "repro"], root)
+    log = result.stdout + result.stderr
+    assert "train[conv]: skipped: conv needs images" in log
+    skipped = json.loads((root / "reports/eval/conv/metrics.json").read_text())
+    assert skipped["skipped"] and "needs images" in skipped["reason"]
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert metrics["family"] == "dense" and set(metrics["skipped"]) == {"conv"}
+    assert json.loads((root / "reports/register.json").read_text())["promoted"]
+    assert "Running stage" not in run(["dvc", "repro"], root).stdout
