@@ -265,6 +265,11 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+EXPECTED = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
+            "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
+            "model_type": "a mapping of keys", "dict_type": "a mapping of keys"}
+
+
 def _describe(error: dict[str, Any]) -> str:
     """One pydantic error as ``dotted.key: what is wrong and what is allowed``."""
     loc = tuple(error["loc"])
@@ -279,18 +284,8 @@ def _describe(error: dict[str, Any]) -> str:
                 "the project's params.yaml)")
     if kind == "literal_error":
         return f"{key}: {value!r} is not allowed; choose one of {ctx.get('expected')}"
-    if kind in ("int_type", "int_from_float"):
-        return f"{key}: expected an integer, got {value!r}"
-    if kind == "float_type":
-        return f"{key}: expected a number, got {value!r}"
-    if kind == "bool_type":
-        return f"{key}: expected true or false, got {value!r}"
-    if kind == "string_type":
-        return f"{key}: expected a string, got {value!r}"
-    if kind == "list_type":
-        return f"{key}: expected a list, got {value!r}"
-    if kind in ("model_type", "dict_type"):
-        return f"{key}: expected a mapping of keys, got {value!r}"
+    if kind in EXPECTED:
+        return f"{key}: expected {EXPECTED[kind]}, got {value!r}"
     if kind == "value_error":
         return f"{key + ': ' if key else ''}{str(error['msg']).removeprefix('Value error, ')}"
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
