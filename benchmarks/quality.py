@@ -23,8 +23,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import deep_update  # noqa: E402
 from tests.factories import sensor_table, wine_table, write_part_images  # noqa: E402
+from tests.helpers import deep_update  # noqa: E402
 
 QUIET = {"train": {"progress_bar": False}}
 

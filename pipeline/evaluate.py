@@ -1,11 +1,11 @@
-"""DVC stage `evaluate@<family>`: see README.md. Reads params.yaml, calls the library."""
+"""DVC stage `evaluate`: see README.md. Reads params.yaml, calls the library, writes outputs."""
 
-from aeops.stages.common import run_family_stage
+from aeops.stages.common import run_stage
 from aeops.stages.evaluation import evaluate
 
 
 def main() -> None:
-    run_family_stage("evaluate", evaluate)
+    run_stage("evaluate", evaluate)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# GPU check: run on a machine with an NVIDIA GPU (needs only PyTorch, Lightning and NumPy).
-# Trains `dense` and `conv` on 60,000 synthetic 28x28 images for 3 epochs with bf16, and prints
-# samples/s for aeops' engine and for a minimal hand-written PyTorch loop, side by side.
-# Writes gpu_check.json to $OUT (or the current folder). Finishes well inside 5 minutes.
+# GPU check, run on the device machine (see README "GPU check"). Prepare first, here:
+#     bash scripts/gpu_wheels.sh        # -> .gpu-wheels/ (what the device lacks)
+# then through the device tool, carrying that folder:
+#     run(command="OUT=$OUT bash scripts/gpu_check.sh", carry=[".gpu-wheels"], timeout_s=540)
+# It installs the carried wheels with --no-deps into a temporary folder, runs the default
+# `dvc repro` on the GPU, a 60,000-row MNIST-sized run and engine-vs-loop (warmed,
+# alternating, eager and CUDA graphs), and writes $OUT/gpu_check.json (about 5 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-"$PY" - <<'PY'
-import torch
-assert torch.cuda.is_available(), "no CUDA GPU visible to PyTorch"
-print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__)
-PY
-timeout 280 "$PY" benchmarks/engine_vs_loop.py --rows 60000 --epochs 3 --batch-size 256 \
-  --accelerator gpu --precision bf16-mixed --families dense,conv \
-  --output "${OUT:-.}/gpu_check.json"
+if [[ "${GPU_CHECK_ARGS:-}" != *--accelerator* ]]; then
+  "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible to PyTorch'"
+fi
+SITE=$(mktemp -d)/site
+"$PY" -m pip install -q --no-deps --no-index --target "$SITE" .gpu-wheels/*.whl
+mkdir -p "$SITE/bin"
+command -v python >/dev/null || ln -s "$(command -v "$PY")" "$SITE/bin/python"  # dvc.yaml's
+# the carried packages and aeops from source; their console scripts (dvc, mlflow) first
+export PYTHONPATH="$SITE:$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PATH="$SITE/bin:$(dirname "$(command -v "$PY")"):$PATH"
+export DVC_NO_ANALYTICS=1 MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 GX_ANALYTICS_ENABLED=false
+git config --global user.email >/dev/null 2>&1 || git config --global user.email gpu@check
+git config --global user.name >/dev/null 2>&1 || git config --global user.name gpu-check
+timeout 480 "$PY" scripts/gpu_check.py --out "${OUT:-.}" ${GPU_CHECK_ARGS:-}

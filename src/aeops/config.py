@@ -44,6 +44,7 @@ class Paths(Section):
     validation_dir: str
     splits: str
     preprocessor: str
+    model_input: str
     models_dir: str
     checkpoints_dir: str
     eval_dir: str
@@ -128,7 +129,7 @@ class DataConfig(Section):
 class TrainerConfig(Section):
     max_epochs: PositiveInt
     min_epochs: PositiveInt
-    batch_size: PositiveInt
+    batch_size: PositiveInt | Literal["auto"]
     lr: Annotated[float, Field(gt=0.0)]
     weight_decay: Annotated[float, Field(ge=0.0)]
     patience: PositiveInt
@@ -138,7 +139,10 @@ class TrainerConfig(Section):
     num_nodes: PositiveInt
     strategy: str
     precision: str
-    compile: bool
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"]
+    val_every: PositiveInt | Literal["auto"]
+    checkpoint_every_s: Annotated[float, Field(ge=0.0)]
+    threads: PositiveInt | Literal["auto"]
     deterministic: bool
     in_memory: bool
     num_workers: Annotated[int, Field(ge=0)]
@@ -213,6 +217,7 @@ class ThresholdConfig(Section):
 
 class EvaluateConfig(Section):
     threshold: ThresholdConfig
+    plots: bool
     bootstrap: Annotated[int, Field(ge=0)]
     ci: Fraction
     batch_size: PositiveInt

@@ -40,5 +40,11 @@ class RegistryError(AeopsError):
     """The MLflow registry holds something this run cannot use or replace."""
 
 
+class TrainingInterrupted(AeopsError):
+    """Training was stopped by a signal; a checkpoint to resume from was written."""
+
+    exit_code = 143  # 128 + SIGTERM, as a shell reports a process it terminated
+
+
 class MissingInputError(AeopsError, FileNotFoundError):
     """An input file a stage needs is not there (usually: an earlier stage has not run)."""

@@ -28,7 +28,6 @@ from aeops.io import read_json, write_json
 
 __all__ = ["ScoringInputError", "Detector", "DetectorInfo", "AutoencoderScorer", "OUTPUTS"]
 
-DETECTOR_FILE = "detector.json"
 ARTIFACT_KEYS = ("model", "preprocessor", "detector")
 SCORE_COLUMN = "anomaly_score"
 FLAG_COLUMN = "is_anomaly"
@@ -295,8 +294,17 @@ def model_signature(info: DetectorInfo):
 
 def pip_requirements() -> list[str]:
     """Pinned to what trained the model, so ``mlflow models serve`` rebuilds the same stack."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     packages = ["torch", "scikit-learn", "skops", "pandas", "numpy", "mlflow", "pyyaml",
-                "pytorch-lightning", "torchmetrics", "pydantic", "pillow"]
-    return [f"{name}=={version(name)}" for name in packages]
+                "pytorch-lightning", "torchmetrics", "pydantic"]
+    pins = []
+    for name in packages:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:  # e.g. mlflow-skinny (no UI) instead of mlflow
+            if name == "mlflow":
+                pins.append(f"mlflow-skinny=={version('mlflow-skinny')}")
+            else:
+                raise
+    return pins

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 from aeops.config import Config
 from aeops.stages.data import ingest, prepare, validate
-from aeops.stages.evaluation import baselines, evaluate
+from aeops.stages.evaluation import evaluate
 from aeops.stages.register import register
-from aeops.stages.report import report
 from aeops.stages.train import train
 
 
 def run_pipeline(cfg: Config) -> dict:
-    """ingest -> validate -> prepare -> train/evaluate each family -> baselines -> report ->
-    register; returns the register stage's decision."""
+    """ingest -> validate -> prepare -> train each family -> evaluate (families, baselines,
+    report) -> register; returns the register stage's decision."""
     ingest(cfg)
     validate(cfg)
     prepare(cfg)
     for family in cfg.models.families:
         train(cfg, family)
-        evaluate(cfg, family)
-    baselines(cfg)
-    report(cfg)
+    evaluate(cfg)
     return register(cfg)

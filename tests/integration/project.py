@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from aeops.env import TELEMETRY_OFF
-from tests.conftest import ROOT, deep_update
+from tests.helpers import ROOT, deep_update
 
 PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml")
 PROJECT_DIRS = ("pipeline", "src", ".dvc", "data/raw")
@@ -51,8 +51,10 @@ def set_params(root: Path, override: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def make_project(root: Path, override: dict[str, Any] | None = None) -> Path:
-    """A fresh git repo holding the pipeline (no generated files), with params overridden."""
+def make_project(root: Path, override: dict[str, Any] | None = None,
+                 small: bool = True) -> Path:
+    """A fresh git repo holding the pipeline (no generated files), with params overridden
+    (on top of :data:`SMALL` unless ``small`` is false: then the project's own params)."""
     root.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, root / name)
@@ -60,7 +62,7 @@ def make_project(root: Path, override: dict[str, Any] | None = None) -> Path:
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns(
             "__pycache__", "tmp", "cache", "*.egg-info"))
     shutil.copy2(ROOT / ".gitignore", root / ".gitignore")
-    set_params(root, deep_update(SMALL, override or {}))
+    set_params(root, deep_update(SMALL if small else {}, override or {}))
     run(["git", "init", "-q"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)

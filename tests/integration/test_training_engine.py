@@ -29,31 +29,34 @@ def prepared(tmp_path_factory) -> Path:
 
 def checkpoint_epoch(path: Path) -> int:
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
     except Exception:  # noqa: BLE001 - the file may be half-written while we look
         return -1
 
 
-def kill_after_epoch(root: Path, epoch: int) -> int:
-    """Start `dvc repro train@dense`, SIGKILL it once last.ckpt holds ``epoch``."""
+def kill_after_epoch(root: Path, epoch: int, cmd: list[str] | None = None,
+                     sig: int = signal.SIGKILL) -> tuple[int, subprocess.Popen]:
+    """Start `dvc repro train@dense`, send ``sig`` once last.ckpt holds ``epoch``."""
     ckpt = root / "checkpoints/dense/last.ckpt"
-    proc = subprocess.Popen(["dvc", "repro", "train@dense"], cwd=root, env=project_env(root),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd or ["dvc", "repro", "train@dense"], cwd=root,
+                            env=project_env(root), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.time() + 240
     seen = -1
     while time.time() < deadline and proc.poll() is None:
         if ckpt.exists() and (seen := checkpoint_epoch(ckpt)) >= epoch:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, sig)
             break
         time.sleep(0.02)
-    proc.wait(timeout=30)
-    return seen
+    proc.wait(timeout=60)
+    return seen, proc
 
 
 def test_killed_training_resumes_from_last_checkpoint(prepared: Path):
-    set_params(prepared, {"train": {"max_epochs": 40, "patience": 40}})
-    killed_at = kill_after_epoch(prepared, 2)
+    # a checkpoint at every epoch's end (the default is once a minute)
+    set_params(prepared, {"train": {"max_epochs": 40, "patience": 40,
+                                    "checkpoint_every_s": 0}})
+    killed_at, _ = kill_after_epoch(prepared, 2)
     assert killed_at >= 2, "training finished or never checkpointed before the kill"
     assert not (prepared / "models/dense/model.pt").exists()
     marker = json.loads((prepared / "checkpoints/dense/fingerprint.json").read_text())
@@ -66,14 +69,56 @@ def test_killed_training_resumes_from_last_checkpoint(prepared: Path):
     assert info["epochs"] == 40
     assert info["run_id"] == marker["run_id"]  # the same MLflow run goes on
     client = mlflow.MlflowClient(project_env(prepared)["MLFLOW_TRACKING_URI"])
-    history = client.get_metric_history(info["run_id"], "val_loss")
+    history = client.get_metric_history(info["run_id"], "epoch/train_loss")
     assert len({m.step for m in history}) >= 38  # one curve across the interruption
     assert not (prepared / "checkpoints/dense").exists()
 
 
+def start_training(root: Path) -> subprocess.Popen:
+    return subprocess.Popen(["python", "pipeline/train.py", "dense"], cwd=root,
+                            env=project_env(root), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for(predicate, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline and not predicate():
+        time.sleep(0.05)
+    assert predicate(), "timed out"
+
+
+def test_sigterm_writes_a_checkpoint_and_the_rerun_resumes(prepared: Path):
+    # no interval checkpoint in this run: the one to resume from is written on SIGTERM
+    set_params(prepared, {"train": {"max_epochs": 5000, "patience": 5000,
+                                    "checkpoint_every_s": 3600, "val_every": 1}})
+    ckpt = prepared / "checkpoints/dense/last.ckpt"
+    proc = start_training(prepared)
+    wait_for((prepared / "checkpoints/dense/fingerprint.json").exists)
+    time.sleep(2)  # some epochs in
+    assert not ckpt.exists() and proc.poll() is None
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out[-2000:]
+    assert "stopped by SIGTERM" in out and "Traceback" not in out
+    stopped_at = checkpoint_epoch(ckpt)
+    assert stopped_at >= 1
+
+    rerun = start_training(prepared)  # same params: it resumes (then we stop it again)
+    seen = []
+    for line in rerun.stdout:
+        seen.append(line)
+        if "resuming dense from" in line:
+            break
+    os.killpg(rerun.pid, signal.SIGTERM)
+    rerun.communicate(timeout=60)
+    assert f"(epoch {stopped_at})" in "".join(seen), "".join(seen)[-2000:]
+    assert checkpoint_epoch(ckpt) >= stopped_at
+
+
 def test_ddp_two_cpu_processes_train_like_one(prepared: Path):
     common = {"max_epochs": 3, "patience": 10, "accelerator": "cpu", "num_nodes": 1}
-    set_params(prepared, {"train": {**common, "strategy": "auto", "devices": 1}})
+    set_params(prepared, {"train": {**common, "strategy": "auto", "devices": 1,
+                                    "checkpoint_every_s": 60, "val_every": "auto"}})
     run(["python", "pipeline/train.py", "dense"], prepared)
     single = json.loads((prepared / "models/dense/run.json").read_text())
 

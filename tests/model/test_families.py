@@ -113,7 +113,8 @@ def test_training_reduces_reconstruction_loss(family):
     net = build_model(family, cfg, meta)
     objective = build_objective(family, cfg)
     before = recon_loss(net, torch.from_numpy(x), objective)
-    module = AutoencoderModule(net, objective, lr=5e-3)
+    module = AutoencoderModule(net, objective, lr=5e-3, weight_decay=0.0, patience=20,
+                               batch_size=32)
     data = FoldDataModule(x, x[:64], np.zeros(64, bool), batch_size=32, seed=0)
     trainer = pl.Trainer(max_epochs=15, accelerator="cpu", logger=False,
                          enable_checkpointing=False, enable_progress_bar=False,
@@ -186,13 +187,14 @@ def test_dataloader_path_trains_like_the_in_memory_path():
     for in_memory in (True, False):
         pl.seed_everything(0)
         net = build_model("dense", small_config(), TABLE_META)
-        module = AutoencoderModule(net, Objective(), lr=5e-3)
+        module = AutoencoderModule(net, Objective(), lr=5e-3, weight_decay=0.0, patience=20,
+                                   batch_size=32)
         data = FoldDataModule(x, x[:32], np.zeros(32, bool), batch_size=32, seed=0,
                               in_memory=in_memory)
         trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False,
                              enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, num_sanity_val_steps=0)
         trainer.fit(module, datamodule=data)
-        losses[in_memory] = float(trainer.callback_metrics["val_loss"])
+        losses[in_memory] = float(trainer.callback_metrics["epoch/val_loss"])
     assert losses[False] == pytest.approx(losses[True], rel=0.5)
     assert np.isfinite(list(losses.values())).all()

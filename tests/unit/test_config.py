@@ -38,7 +38,10 @@ def test_bad_choice_lists_allowed_values():
 
 
 def test_wrong_type_names_key():
-    with pytest.raises(ConfigError, match=r"train\.batch_size: expected an integer"):
+    with pytest.raises(ConfigError, match=r"train\.max_epochs: expected an integer"):
+        parse(train={"max_epochs": "big"})
+    with pytest.raises(ConfigError, match=r"train\.batch_size: 'big' is not allowed; "
+                                          r"expected 'auto' or an integer"):
         parse(train={"batch_size": "big"})
 
 
@@ -90,8 +93,8 @@ def test_labels_may_be_words_or_numbers():
 
 def test_ints_widen_to_floats_but_bools_are_not_numbers():
     assert isinstance(parse(train={"lr": 1}).train.lr, float)
-    with pytest.raises(ConfigError, match="train.batch_size"):
-        parse(train={"batch_size": True})
+    with pytest.raises(ConfigError, match="train.max_epochs"):
+        parse(train={"max_epochs": True})
 
 
 def test_missing_file_says_so(tmp_path: Path):

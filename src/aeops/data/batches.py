@@ -2,8 +2,11 @@
 
 When the data fits in memory it is moved to the training device once, and each batch is one
 index into that tensor: no per-sample ``__getitem__``, no worker processes, no host-to-device
-copies per step. Under DDP every rank takes its own, equally long, shard of a shared
-permutation, as ``DistributedSampler`` would.
+copies per step. Training items are *runs* of up to ``steps_per_item`` consecutive batches
+(one gather), which the module steps through one batch at a time: the optimiser sees exactly
+the batches it would see otherwise, while Lightning's per-item bookkeeping is paid once per
+run instead of once per batch. Under DDP every rank takes its own, equally long, shard of a
+shared permutation, as ``DistributedSampler`` would.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ def _stack_first(rows: list[tuple[torch.Tensor]]) -> torch.Tensor:
 
 
 class InMemoryBatches:
-    """Iterate over batches of ``tensors`` (same first dimension) by index, on their device."""
+    """Iterate over runs of ``steps_per_item`` batches of ``tensors`` (same first dimension),
+    by index, on their device."""
 
     def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool,
-                 seed: int, epoch: Callable[[], int] = lambda: 0) -> None:
+                 seed: int, epoch: Callable[[], int] = lambda: 0,
+                 steps_per_item: int = 1) -> None:
         self.tensors = tensors
-        self.batch_size = batch_size
+        self.batch_size = batch_size * steps_per_item
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = epoch
@@ -69,7 +74,7 @@ class FoldDataModule(pl.LightningDataModule):
 
     def __init__(self, train_x: np.ndarray, val_x: np.ndarray, val_is_anomaly: np.ndarray,
                  batch_size: int, seed: int, in_memory: bool = True,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, steps_per_item: int = 16) -> None:
         super().__init__()
         self.train_x = torch.as_tensor(train_x, dtype=torch.float32)
         self.val_x = torch.as_tensor(val_x, dtype=torch.float32)
@@ -78,6 +83,7 @@ class FoldDataModule(pl.LightningDataModule):
         self.seed = seed
         self.in_memory = in_memory
         self.num_workers = num_workers
+        self.steps_per_item = steps_per_item
 
     def setup(self, stage: str | None = None) -> None:
         if self.in_memory and self.trainer is not None:
@@ -91,7 +97,8 @@ class FoldDataModule(pl.LightningDataModule):
 
     def train_dataloader(self):
         if self.in_memory:
-            return InMemoryBatches((self.train_x,), self.batch_size, True, self.seed, self._epoch)
+            return InMemoryBatches((self.train_x,), self.batch_size, True, self.seed, self._epoch,
+                                   self.steps_per_item)
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(TensorDataset(self.train_x), batch_size=self.batch_size, shuffle=True,
                           generator=generator, num_workers=self.num_workers,

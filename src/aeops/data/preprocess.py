@@ -65,7 +65,6 @@ class Preprocessor:
     categorical: list[str]
     scaler: str
     impute: bool
-    unit_range: bool  # model inputs lie in [0, 1] (sigmoid output, bce allowed)
     transformer: Any  # sklearn ColumnTransformer
 
     @classmethod
@@ -83,9 +82,7 @@ class Preprocessor:
         transformer = ColumnTransformer(parts, verbose_feature_names_out=False,
                                         sparse_threshold=0.0)
         transformer.fit(rows[meta.features])
-        unit = scaler == "minmax" or (scaler == "none" and meta.value_range == [0.0, 1.0])
-        return cls(meta.numeric, meta.categorical, scaler, impute,
-                   bool(unit or not meta.numeric), transformer)
+        return cls(meta.numeric, meta.categorical, scaler, impute, transformer)
 
     @property
     def features(self) -> list[str]:
@@ -173,8 +170,7 @@ class Preprocessor:
         import skops.io as sio
 
         state = {"numeric": self.numeric, "categorical": self.categorical,
-                 "scaler": self.scaler, "impute": self.impute, "unit_range": self.unit_range,
-                 "transformer": self.transformer}
+                 "scaler": self.scaler, "impute": self.impute, "transformer": self.transformer}
         with atomic_path(path) as tmp:
             sio.dump(state, tmp)
 

@@ -144,8 +144,11 @@ def fold_rows(splits: pd.DataFrame, name: str) -> pd.DataFrame:
     return splits[splits[SPLIT_COLUMN] == name]
 
 
-def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta, preprocessor) -> Fold:
-    part = fold_rows(splits, name)
+def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta,
+              model_input: np.ndarray) -> Fold:
+    """Fold ``name``; ``model_input`` holds every row of ``splits`` already preprocessed."""
+    rows = (splits[SPLIT_COLUMN] == name).to_numpy()
+    part = splits[rows]
     synthetic = (part[SYNTHETIC_COLUMN].astype(str) != "").to_numpy() \
         if SYNTHETIC_COLUMN in part else np.zeros(len(part), dtype=bool)
     if meta.label_column:
@@ -153,6 +156,4 @@ def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta, preprocessor) 
     else:
         group = np.where(synthetic, "synthetic:" + part.get(SYNTHETIC_COLUMN, "").astype(str),
                          "").astype(object)
-    x = preprocessor.transform(part) if len(part) else np.zeros(
-        (0, preprocessor.n_outputs), dtype=np.float32)
-    return Fold(x, group, part[ANOMALY_COLUMN].to_numpy(dtype=bool), synthetic)
+    return Fold(model_input[rows], group, part[ANOMALY_COLUMN].to_numpy(dtype=bool), synthetic)

@@ -20,7 +20,6 @@ from aeops.errors import ModelConfigError, ScoringInputError
 from aeops.io import atomic_path
 
 BASELINES = ("pca", "iforest")
-BASELINE_FILE = "baseline.skops"
 
 
 @dataclass

@@ -80,25 +80,31 @@ def plot_score_histogram(scores: np.ndarray, is_anomaly: np.ndarray, synthetic: 
 
 def plot_reconstructions(x: np.ndarray, recon: np.ndarray, scores: np.ndarray,
                          image_shape: list[int], path: str | Path, n: int = 8) -> Path:
-    """Originals over reconstructions for the ``n`` lowest and ``n`` highest scored rows."""
+    """Originals over reconstructions for the ``n`` lowest and ``n`` highest scored rows, as
+    one image grid (rows: lowest originals, their reconstructions, highest originals, theirs)."""
     plt = _pyplot()
     order = np.argsort(scores)
     n = min(n, len(order) // 2 or 1)
-    picks = [("lowest score", order[:n]), ("highest score", order[::-1][:n])]
-    fig, axes = plt.subplots(4, n, figsize=(1.3 * n, 6), squeeze=False)
     c, h, w = image_shape
-    for block, (name, idx) in enumerate(picks):
-        for j, i in enumerate(idx):
-            for k, (img, label) in enumerate(((x[i], "original"), (recon[i], "reconstruction"))):
-                ax = axes[2 * block + k, j]
-                pixels = img.reshape(c, h, w)
-                ax.imshow(pixels[0] if c == 1 else np.moveaxis(pixels, 0, -1), cmap="gray")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if j == 0:
-                    ax.set_ylabel(f"{name}\n{label}", fontsize=7)
-                if k == 0:
-                    ax.set_title(f"{scores[i]:.3g}", fontsize=7)
+    picks = [order[:n], order[::-1][:n]]
+
+    def tile(rows: np.ndarray) -> np.ndarray:
+        images = rows.reshape(len(rows), c, h, w).transpose(0, 2, 3, 1)  # n, h, w, c
+        padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=1.0)
+        return np.concatenate(list(padded), axis=1)
+
+    grid = np.concatenate([tile(block[idx]) for idx in picks for block in (x, recon)], axis=0)
+    grid = np.clip(grid, 0.0, 1.0)
+    fig, ax = plt.subplots(figsize=(1.1 * n, 4.6))
+    ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([(w + 2) * (j + 0.5) for j in range(n)])
+    ax.set_xticklabels([f"{scores[i]:.3g}\n{scores[k]:.3g}" for i, k in zip(*picks,
+                                                                           strict=True)],
+                       fontsize=6)
+    ax.set_yticks([(h + 2) * (r + 0.5) for r in range(4)])
+    ax.set_yticklabels(["lowest", "recon.", "highest", "recon."], fontsize=7)
+    ax.set_title("lowest / highest anomaly scores (scores below)", fontsize=8)
     return _save(fig, path)
 
 

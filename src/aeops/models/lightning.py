@@ -1,7 +1,15 @@
-"""The one ``LightningModule`` every family trains through: loss, optimiser, logging."""
+"""The one ``LightningModule`` every family trains through: loss, optimiser, logging.
+
+Nothing in a step reads a value back to the host: losses are summed on the device (weighted
+by a float mask, never boolean indexing) and logged once per epoch, and the validation AUROC
+takes every validation row, whatever the batch count, and is computed once per validation.
+Per-epoch curves are logged as ``epoch/<name>``, so the evaluated ``val_auroc`` that chooses
+the champion (logged later by ``evaluate``) is never confused with a training-time value.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -9,79 +17,109 @@ import torch
 from torchmetrics.classification import BinaryAUROC
 
 from aeops.models.families import Autoencoder
-from aeops.models.losses import Objective, corrupt, objective_loss
+from aeops.models.losses import Objective, corrupt, objective_loss, objective_rows
+
+VAL_LOSS = "epoch/val_loss"  # what early stopping, the scheduler and the best weights follow
 
 
 class AutoencoderModule(pl.LightningModule):
-    """Trains any :class:`Autoencoder` on normal rows; tracks ``val_loss`` and ``val_auroc``."""
+    """Trains any :class:`Autoencoder` on normal rows; tracks validation loss and AUROC.
 
-    def __init__(self, net: Autoencoder, objective: Objective, lr: float = 1e-3,
-                 weight_decay: float = 0.0, patience: int = 20,
-                 hparams: dict[str, Any] | None = None) -> None:
+    ``patience`` is in epochs; with validation every ``val_every`` epochs the learning-rate
+    scheduler waits the same number of epochs. ``val_auroc`` is logged only when the
+    validation fold holds both normal rows and anomalies (``val_has_both``)."""
+
+    def __init__(self, net: Autoencoder, objective: Objective, lr: float, weight_decay: float,
+                 patience: int, batch_size: int, val_every: int = 1,
+                 val_has_both: bool = False, hparams: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.net = net
         self.objective = objective
         self.lr = lr
         self.weight_decay = weight_decay
         self.patience = patience
+        self.batch_size = batch_size
+        self.val_every = val_every
+        self.val_has_both = val_has_both
         self.save_hyperparameters(hparams or {})
         self.val_auroc = BinaryAUROC()
+        # the step is written out (zero_grad, backward, step): Lightning's automatic
+        # optimisation wraps it in a closure whose bookkeeping costs more than a small step
+        self.automatic_optimization = False
+        self._sums: dict[str, tuple[tuple[str, ...], torch.Tensor]] = {}
+        self._counts: dict[str, torch.Tensor | float] = {}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(x)
 
-    def _terms(self, x: torch.Tensor, noisy: bool) -> dict[str, torch.Tensor]:
-        inputs = x
-        if noisy and self.objective.noise is not None:
-            inputs = corrupt(x, self.objective.noise, self.objective.noise_level)
-        return objective_loss(self.objective, x, self.net(inputs))
+    def _add(self, prefix: str, terms: dict[str, torch.Tensor], count, weight=1.0) -> None:
+        """Accumulate ``weight * term`` of every term in one device tensor; read once per
+        epoch (a per-step ``self.log`` costs more than a small model's whole step)."""
+        names = tuple(terms)
+        values = torch.stack([terms[k] for k in names]).detach() * weight
+        if prefix in self._sums:
+            values = values + self._sums[prefix][1]
+        self._sums[prefix] = (names, values)
+        self._counts[prefix] = self._counts.get(prefix, 0.0) + count
 
-    def _accumulate(self, prefix: str, terms: dict[str, torch.Tensor], n: int) -> None:
-        """Sum batch-size-weighted losses on the device; logged once per epoch (a per-step
-        ``self.log`` costs more than a small model's whole step)."""
-        sums = self._sums.setdefault(prefix, {})
-        for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + value.detach() * n
-        self._counts[prefix] = self._counts.get(prefix, 0) + n
+    def _epoch_means(self, prefix: str) -> dict[str, torch.Tensor]:
+        names, totals = self._sums[prefix]
+        return dict(zip(names, totals / self._counts[prefix], strict=True))
 
     def _log_epoch(self, prefix: str) -> None:
-        count = self._counts.pop(prefix, 0)
-        for name, total in self._sums.pop(prefix, {}).items():
-            key = f"{prefix}_loss" if name == "loss" else f"{prefix}_{name}"
-            self.log(key, total / max(count, 1), prog_bar=name == "loss", sync_dist=True)
+        if prefix not in self._sums:
+            return
+        for name, mean in self._epoch_means(prefix).items():
+            key = f"epoch/{prefix}_loss" if name == "loss" else f"epoch/{prefix}_{name}"
+            self.log(key, mean, prog_bar=name == "loss", sync_dist=True)
+        del self._sums[prefix], self._counts[prefix]
 
-    def on_fit_start(self) -> None:
-        self._sums: dict[str, dict[str, torch.Tensor]] = {}
-        self._counts: dict[str, int] = {}
-
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        terms = self._terms(batch, noisy=True)
-        self._accumulate("train", terms, batch.shape[0])
-        return terms["loss"]
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """One optimiser step per batch of ``batch_size`` rows in ``batch`` (a run of
+        consecutive batches from :class:`~aeops.data.batches.InMemoryBatches`)."""
+        optimizer = self.optimizers()
+        for rows in batch.split(self.batch_size):
+            inputs = rows
+            if self.objective.noise is not None:
+                inputs = corrupt(rows, self.objective.noise, self.objective.noise_level)
+            terms = objective_loss(self.objective, rows, self.net(inputs))
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(terms["loss"])
+            optimizer.step()
+            n = rows.shape[0]
+            self._add("train", terms, n, weight=n)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, is_anomaly = batch
-        normal = x[~is_anomaly]
-        if len(normal):
-            self._accumulate("val", self._terms(normal, noisy=False), len(normal))
-        if is_anomaly.any() and (~is_anomaly).any():
-            scores, _ = self.net.score(x)
-            self.val_auroc.update(scores, is_anomaly.long())
+        out = self.net(x)  # one forward pass: losses of the normal rows and every row's score
+        normal = (~is_anomaly).to(x.dtype)
+        rows = objective_rows(self.objective, x, out)
+        self._add("val", {k: (v * normal).sum() for k, v in rows.items()}, normal.sum())
+        if self.val_has_both:
+            per_feature = (out["recon"].float() - x.float()) ** 2
+            self.val_auroc.update(self.net.row_score(out, per_feature), is_anomaly.long())
 
     def on_validation_epoch_end(self) -> None:
+        if "val" in self._sums and not self.trainer.sanity_checking:
+            self.lr_schedulers().step(self._epoch_means("val")["loss"])
         self._log_epoch("val")
-        if self.val_auroc.update_count > 0:
-            self.log("val_auroc", self.val_auroc.compute(), prog_bar=True, sync_dist=True)
-        self.val_auroc.reset()
+        if self.val_has_both:
+            self.log("epoch/val_auroc", self.val_auroc.compute(), prog_bar=True, sync_dist=True)
+            self.val_auroc.reset()
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = torch.optim.AdamW(self.net.parameters(), lr=self.lr,
-                                      weight_decay=self.weight_decay)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=0.5, patience=max(1, self.patience // 3)
-        )
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"}}
+        optimizer = make_optimizer(self.net.parameters(), self.lr, self.weight_decay)
+        # stepped after each validation (above), so its patience is counted in validations
+        patience = max(1, math.ceil(self.patience / 3 / self.val_every))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
+                                                               patience=patience)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def make_optimizer(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel per step (CPU and CUDA): a small model's optimiser step
+    otherwise costs as much as its forward and backward passes."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)

@@ -25,16 +25,19 @@ class Objective:
     beta: float = 0.0  # KL weight; non-zero only for the VAE
 
 
-def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+def reconstruction_per_row(recon: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Reconstruction error of each row, summed over its features."""
     if kind == "mse":
-        per_row = F.mse_loss(recon, x, reduction="none").sum(dim=1)
-    elif kind == "bce":
-        per_row = F.binary_cross_entropy(
+        return F.mse_loss(recon, x, reduction="none").sum(dim=1)
+    if kind == "bce":
+        return F.binary_cross_entropy(
             recon.float().clamp(1e-6, 1 - 1e-6), x.float(), reduction="none"
         ).sum(dim=1)
-    else:
-        raise ValueError(f"unknown reconstruction loss '{kind}'; choose mse or bce")
-    return per_row.mean()
+    raise ValueError(f"unknown reconstruction loss '{kind}'; choose mse or bce")
+
+
+def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
+    return reconstruction_per_row(recon, x, kind).mean()
 
 
 def gaussian_kl_per_row(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -49,15 +52,21 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return gaussian_kl_per_row(mu, logvar).mean()
 
 
-def sparsity_penalty(z: torch.Tensor, kind: str, target: float) -> torch.Tensor:
+def sparsity_per_row(z: torch.Tensor, kind: str, target: float) -> torch.Tensor:
+    """The sparsity penalty per row: L1 of each code, or the batch's KL between the target
+    and the mean activation of each code unit (a batch quantity, given to every row)."""
     if kind == "l1":
-        return z.abs().sum(dim=1).mean()
+        return z.abs().sum(dim=1)
     if kind == "kl":
         rho_hat = z.mean(dim=0).clamp(1e-6, 1 - 1e-6)
         rho = torch.full_like(rho_hat, target)
         kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-        return kl.sum()
+        return kl.sum().expand(z.shape[0])
     raise ValueError(f"unknown sparsity penalty '{kind}'; choose l1 or kl")
+
+
+def sparsity_penalty(z: torch.Tensor, kind: str, target: float) -> torch.Tensor:
+    return sparsity_per_row(z, kind, target).mean()
 
 
 def corrupt(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
@@ -69,18 +78,25 @@ def corrupt(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
     raise ValueError(f"unknown corruption '{kind}'; choose gaussian or mask")
 
 
-def objective_loss(
+def objective_rows(
     objective: Objective, x: torch.Tensor, out: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    """All loss terms for one batch; ``loss`` is their weighted sum."""
-    terms = {"recon_loss": reconstruction_loss(out["recon"], x, objective.recon)}
+    """Every loss term of each row; ``loss`` is their weighted sum."""
+    terms = {"recon_loss": reconstruction_per_row(out["recon"], x, objective.recon)}
     loss = terms["recon_loss"]
     if objective.beta > 0 and "mu" in out:
-        terms["kl_loss"] = gaussian_kl(out["mu"], out["logvar"])
+        terms["kl_loss"] = gaussian_kl_per_row(out["mu"], out["logvar"])
         loss = loss + objective.beta * terms["kl_loss"]
     if objective.sparsity is not None:
-        terms["sparsity_loss"] = sparsity_penalty(out["z"], objective.sparsity,
+        terms["sparsity_loss"] = sparsity_per_row(out["z"], objective.sparsity,
                                                   objective.sparsity_target)
         loss = loss + objective.sparsity_weight * terms["sparsity_loss"]
     terms["loss"] = loss
     return terms
+
+
+def objective_loss(
+    objective: Objective, x: torch.Tensor, out: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """All loss terms for one batch (averaged over its rows); ``loss`` is what is minimised."""
+    return {name: rows.mean() for name, rows in objective_rows(objective, x, out).items()}

@@ -15,7 +15,6 @@ from aeops.io import atomic_path
 from aeops.models.families import Autoencoder
 from aeops.models.registry import build_model
 
-MODEL_FILE = "model.pt"
 FORMAT = 2  # 1: the whole Config inside (aeops 0.1); 2: family + constructor arguments
 
 

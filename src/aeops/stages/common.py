@@ -7,8 +7,10 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from aeops.config import Config, load_config
@@ -21,13 +23,28 @@ from aeops.errors import AeopsError, MissingInputError
 
 @dataclass
 class Prepared:
+    """What ``prepare`` wrote. The model input of every row is read from ``model_input``
+    (written once by ``prepare``), so stages that only need folds never load the
+    preprocessor (loading it imports every estimator skops trusts: seconds per stage)."""
+
     meta: DatasetMeta
     splits: pd.DataFrame
-    preprocessor: Preprocessor
+    model_input: np.ndarray
+    preprocessor_path: Path
     data_hash: str
 
+    @cached_property
+    def preprocessor(self) -> Preprocessor:
+        return Preprocessor.load(self.preprocessor_path)
+
+    @property
+    def unit_range(self) -> bool:
+        """Model inputs lie in [0, 1] (sigmoid outputs, bce allowed): read from the data."""
+        x = self.fold("train").normal
+        return bool(len(x) and x.min() >= 0.0 and x.max() <= 1.0)
+
     def fold(self, name: str) -> Fold:
-        return load_fold(self.splits, name, self.meta, self.preprocessor)
+        return load_fold(self.splits, name, self.meta, self.model_input)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -49,12 +66,13 @@ def require(path: str | Path, stage: str) -> Path:
 def load_prepared(cfg: Config) -> Prepared:
     """The outputs of ``ingest`` and ``prepare``, with a clear error when one is missing."""
     require(cfg.paths.interim_meta, "ingest")
-    require(cfg.paths.splits, "prepare")
-    require(cfg.paths.preprocessor, "prepare")
+    for path in (cfg.paths.splits, cfg.paths.model_input, cfg.paths.preprocessor):
+        require(path, "prepare")
     return Prepared(
         meta=DatasetMeta.load(cfg.paths.interim_meta),
         splits=pd.read_parquet(cfg.paths.splits),
-        preprocessor=Preprocessor.load(cfg.paths.preprocessor),
+        model_input=np.load(cfg.paths.model_input, allow_pickle=False),
+        preprocessor_path=Path(cfg.paths.preprocessor),
         data_hash=file_sha256(cfg.paths.splits)[:16],
     )
 
@@ -76,7 +94,7 @@ def run_stage(name: str, body: Callable[[Config], object], params: str = "params
         body(load_config(params))
     except AeopsError as exc:
         print(f"\n[aeops:{name}] FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))
     except Exception:
         traceback.print_exc()
         print(f"\n[aeops:{name}] FAILED with an unexpected error (traceback above)",

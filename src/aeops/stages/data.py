@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from aeops.config import Config
@@ -14,10 +15,8 @@ from aeops.data.sources import load_source
 from aeops.data.split import ANOMALY_COLUMN, SPLIT_COLUMN, SPLITS, add_synthetic, assign_splits
 from aeops.data.synthetic import SYNTHETIC_COLUMN
 from aeops.errors import NotValidatedError
-from aeops.io import atomic_dir, read_json, write_json, write_parquet
-
-VALIDATION_SUMMARY = "summary.json"
-DATA_DOCS = "data_docs"
+from aeops.files import DATA_DOCS, VALIDATION_SUMMARY
+from aeops.io import atomic_dir, atomic_path, read_json, write_json, write_parquet
 
 
 def ingest(cfg: Config) -> DatasetMeta:
@@ -73,6 +72,9 @@ def prepare(cfg: Config) -> pd.DataFrame:
     preprocessor = Preprocessor.fit(train_rows, meta, cfg.data.scaler,
                                     cfg.data.missing == "impute", cfg.data.max_categories)
     write_parquet(cfg.paths.splits, frame)
+    with atomic_path(cfg.paths.model_input) as tmp:
+        with tmp.open("wb") as handle:  # a file handle: np.save adds no ".npy" to the name
+            np.save(handle, preprocessor.transform(frame), allow_pickle=False)
     preprocessor.save(cfg.paths.preprocessor)
     synthetic = frame[SYNTHETIC_COLUMN] != ""
     for split in SPLITS:

@@ -1,8 +1,11 @@
-"""The evaluation stages: score a trained family, and the classical baselines, on val and test.
+"""The evaluate stage: score every trained family and the classical baselines on val and test,
+then compare them all (:mod:`aeops.stages.report`).
 
-Both end the same way (:func:`finish_detector`): metrics chosen honestly for what the folds
-hold, the threshold picked on validation, a score histogram, and a deployable pyfunc detector
-logged to the model's MLflow run, so any of them can become champion.
+One process does it all: evaluation takes seconds per model, while starting a process that
+imports torch, scikit-learn and MLflow takes several. Every model ends the same way
+(:func:`finish_detector`): metrics chosen honestly for what the folds hold, the threshold
+picked on validation, a score histogram, and a deployable pyfunc detector logged to the
+model's MLflow run, so any of them can become champion.
 """
 
 from __future__ import annotations
@@ -13,20 +16,24 @@ import numpy as np
 import pandas as pd
 
 from aeops.config import Config
+from aeops.data.preprocess import resolve_scaler
 from aeops.data.split import Fold
-from aeops.evaluation.baselines import BASELINE_FILE, BASELINES, fit_baseline
+from aeops.evaluation.baselines import BASELINES, fit_baseline
 from aeops.evaluation.metrics import score_report
 from aeops.evaluation.plots import plot_latent, plot_reconstructions, plot_score_histogram
+from aeops.files import (
+    BASELINE_FILE,
+    DETECTOR_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    MODEL_INFO_FILE,
+    PLOTS_DIR,
+    RUN_FILE,
+    SCORES_FILE,
+)
 from aeops.io import atomic_dir, read_json, write_json, write_parquet
-from aeops.models.store import MODEL_FILE, load_model
-from aeops.scoring import DETECTOR_FILE, AutoencoderScorer, DetectorInfo
+from aeops.scoring import AutoencoderScorer, DetectorInfo
 from aeops.stages.common import Prepared, load_prepared, require
-from aeops.training import RUN_FILE
-
-METRICS_FILE = "metrics.json"
-SCORES_FILE = "scores.parquet"
-MODEL_INFO_FILE = "model_info.json"
-PLOTS_DIR = "plots"
 
 
 def scores_frame(scored: dict[str, tuple[Fold, np.ndarray]]) -> pd.DataFrame:
@@ -49,10 +56,11 @@ def finish_detector(cfg: Config, prepared: Prepared, name: str, kind: str, run_i
     report["family"], report["kind"] = name, kind
     write_parquet(out_dir / SCORES_FILE,
                   scores_frame({"val": (val, val_scores), "test": (test, test_scores)}))
-    plots = [plot_score_histogram(test_scores, test.is_anomaly, test.synthetic,
-                                  report["threshold"], f"{name}: test scores",
-                                  out_dir / PLOTS_DIR / "score_histogram.png"),
-             *(extra_plots or [])]
+    plots = [*(extra_plots or [])]
+    if cfg.evaluate.plots:
+        plots.insert(0, plot_score_histogram(test_scores, test.is_anomaly, test.synthetic,
+                                             report["threshold"], f"{name}: test scores",
+                                             out_dir / PLOTS_DIR / "score_histogram.png"))
     info = DetectorInfo(kind, name, prepared.meta.schema(), float(report["threshold"]),
                         str(report["threshold_method"]), str(report["threshold_detail"]))
     info.save(out_dir / DETECTOR_FILE)
@@ -80,7 +88,18 @@ def summary_line(report: dict) -> str:
     return "  ".join(parts)
 
 
-def evaluate(cfg: Config, family: str) -> dict:
+def evaluate(cfg: Config) -> dict:
+    """Every family in ``models.families``, then the baselines, then the comparison."""
+    from aeops.stages.report import report
+
+    prepared = load_prepared(cfg)
+    for family in cfg.models.families:
+        evaluate_family(cfg, prepared, family)
+    baselines(cfg, prepared)
+    return report(cfg)
+
+
+def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> dict:
     """Score val and test; choose the threshold on val; write metrics, scores and plots; log
     them and the deployable pyfunc to the family's MLflow run."""
     run = read_json(require(cfg.paths.model_dir(family) / RUN_FILE, f"train@{family}"))
@@ -92,7 +111,8 @@ def evaluate(cfg: Config, family: str) -> dict:
             write_json(tmp / METRICS_FILE, record)
         print(f"evaluate[{family}]: skipped: {run['reason']}")
         return record
-    prepared = load_prepared(cfg)
+    from aeops.models.store import load_model
+
     model_path = cfg.paths.model_dir(family) / MODEL_FILE
     net, _ = load_model(model_path)
     scorer = AutoencoderScorer(net, cfg.evaluate.batch_size)
@@ -100,13 +120,16 @@ def evaluate(cfg: Config, family: str) -> dict:
     val_scores = scorer.run(val.x, ("score",))["score"]
     test_out = scorer.run(test.x, ("score", "recon", "z"))
     with atomic_dir(out_dir) as tmp:
-        plots = [plot_latent(test_out["z"], test.group, test.is_anomaly,
-                             tmp / PLOTS_DIR / "latent.png")]
-        if prepared.meta.is_image:
+        plots = []
+        if cfg.evaluate.plots:
+            plots.append(plot_latent(test_out["z"], test.group, test.is_anomaly,
+                                     tmp / PLOTS_DIR / "latent.png"))
+        if cfg.evaluate.plots and prepared.meta.is_image:
             test_rows = prepared.splits[prepared.splits["split"] == "test"]
             raw = test_rows[prepared.meta.features].to_numpy(np.float64)
-            recon = prepared.preprocessor.inverse_transform(test_out["recon"]).to_numpy(
-                np.float64)
+            recon = test_out["recon"].astype(np.float64)
+            if resolve_scaler(cfg.data.scaler, prepared.meta) != "none":
+                recon = prepared.preprocessor.inverse_transform(recon).to_numpy(np.float64)
             plots.append(plot_reconstructions(raw, recon, test_out["score"],
                                               prepared.meta.image_shape,
                                               tmp / PLOTS_DIR / "reconstructions.png"))
@@ -116,14 +139,13 @@ def evaluate(cfg: Config, family: str) -> dict:
     return report
 
 
-def baselines(cfg: Config) -> dict:
+def baselines(cfg: Config, prepared: Prepared) -> dict:
     """PCA reconstruction error and Isolation Forest on the same split, each its own MLflow
     run with a deployable detector (so a baseline can be registered when it wins)."""
     import mlflow
 
     from aeops.tracking import run_tags, setup_mlflow
 
-    prepared = load_prepared(cfg)
     train_fold, val, test = (prepared.fold(s) for s in ("train", "val", "test"))
     results = {}
     setup_mlflow(cfg)

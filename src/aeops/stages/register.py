@@ -18,9 +18,9 @@ from aeops.data.schema import schema_hash
 from aeops.data.split import SPLIT_COLUMN
 from aeops.data.synthetic import SYNTHETIC_COLUMN
 from aeops.evaluation.metrics import auroc, average_precision
+from aeops.files import MODEL_INFO_FILE
 from aeops.io import read_json, write_json
 from aeops.stages.common import Prepared, load_prepared
-from aeops.stages.evaluation import MODEL_INFO_FILE
 from aeops.stages.report import model_dir
 from aeops.tracking import (
     CHALLENGER,

@@ -1,4 +1,5 @@
-"""The report stage: every model and baseline side by side, the honest choice, the figures.
+"""The comparison that ends the evaluate stage: every model and baseline side by side, the
+honest choice, the figures.
 
 The choice is made on validation only: on labelled anomalies when the validation fold holds
 some, else on synthetic anomalies (and the report says which). With
@@ -20,8 +21,8 @@ from aeops.errors import AeopsError
 from aeops.evaluation.baselines import BASELINES
 from aeops.evaluation.metrics import selection_metric
 from aeops.evaluation.plots import curve_tables, plot_curves
+from aeops.files import METRICS_FILE, MODEL_INFO_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.io import atomic_dir, read_json, write_json
-from aeops.stages.evaluation import METRICS_FILE, MODEL_INFO_FILE, PLOTS_DIR, SCORES_FILE
 
 SUMMARY_COLUMNS = ["val_auroc", "test_auroc", "test_auroc_ci_low", "test_auroc_ci_high",
                    "test_average_precision", "val_synthetic_auroc", "test_synthetic_auroc",
@@ -140,7 +141,7 @@ def write_figures(cfg: Config, models: dict[str, dict], baselines: dict[str, dic
             curve_tables(name, *curves[label], curves_dir)
     with atomic_dir(cfg.paths.plots_dir) as plots_dir:
         figure = plots_dir / "roc_pr.png"
-        if curves:
+        if curves and cfg.evaluate.plots:
             plot_curves(curves, figure, "test, synthetic anomalies" if synthetic else "test")
         for name in models:
             for png in sorted((cfg.paths.family_eval_dir(name) / PLOTS_DIR).glob("*.png")):

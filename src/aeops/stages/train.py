@@ -5,20 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from aeops.config import Config
+from aeops.files import MODEL_FILE, RUN_FILE
 from aeops.io import write_json
 from aeops.models.registry import unusable_reason
-from aeops.models.store import MODEL_FILE
 from aeops.stages.common import load_prepared
-from aeops.training import RUN_FILE, TrainResult, train_family
 
 
-def train(cfg: Config, family: str) -> TrainResult | dict:
+def train(cfg: Config, family: str):
+    from aeops.training import train_family
+
     prepared = load_prepared(cfg)
     out_dir = cfg.paths.model_dir(family)
     reason = unusable_reason(family, prepared.meta)
     if reason is not None:
         return skip(out_dir, family, reason)
-    result = train_family(cfg, family, prepared.meta, prepared.preprocessor.unit_range,
+    result = train_family(cfg, family, prepared.meta, prepared.unit_range,
                           prepared.fold("train"), prepared.fold("val"), out_dir,
                           prepared.data_hash)
     sizes = {k: v for k, v in result.architecture.items() if k in ("hidden", "latent",

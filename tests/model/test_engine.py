@@ -1,0 +1,87 @@
+"""The training engine's own behaviour: whole-fold validation AUROC, auto settings, best
+weights kept in memory."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from aeops.data.batches import FoldDataModule
+from aeops.engine import Plan, build_trainer, resolve
+from aeops.models.families import DenseAE
+from aeops.models.lightning import AutoencoderModule
+from aeops.models.losses import Objective
+from aeops.scoring import AutoencoderScorer
+from tests.conftest import low_rank_data, make_config
+
+
+def fit_once(train, val, flags, epochs=1, val_every=1, tmp_path=None):
+    torch.manual_seed(0)
+    module = AutoencoderModule(DenseAE(train.shape[1], [32], 3, "sigmoid"), Objective(), 3e-3,
+                               0.0, patience=50, batch_size=64, val_every=val_every,
+                               val_has_both=bool(flags.any() and (~flags).any()))
+    cfg = make_config(train={"max_epochs": epochs, "progress_bar": False}).train
+    trainer, best = build_trainer(cfg, Plan(64, 3e-3, "32-true", val_every, None), tmp_path)
+    trainer.fit(module, datamodule=FoldDataModule(train, val, flags, 64, seed=0))
+    return module, trainer, best
+
+
+def test_val_auroc_covers_the_whole_validation_fold(tmp_path):
+    """2,600 validation rows in three batches of 1,024, anomalies only in the last one: the
+    logged AUROC is scikit-learn's over every row, not over the batches holding both."""
+    train = low_rank_data(512, dim=16, seed=0)
+    normal = low_rank_data(2300, dim=16, seed=1)
+    anomalies = np.random.default_rng(2).random((300, 16)).astype(np.float32)
+    val = np.concatenate([normal, anomalies])
+    flags = np.r_[np.zeros(2300, bool), np.ones(300, bool)]
+    module, trainer, _ = fit_once(train, val, flags, tmp_path=tmp_path)
+    logged = float(trainer.callback_metrics["epoch/val_auroc"])
+    scores = AutoencoderScorer(module.net.eval()).run(val)["score"]
+    assert logged == pytest.approx(roc_auc_score(flags, scores), abs=1e-5)
+    last_batch = slice(2048, None)  # what the old per-batch rule looked at
+    assert abs(logged - roc_auc_score(flags[last_batch], scores[last_batch])) > 1e-3
+
+
+def test_best_weights_are_restored_from_memory(tmp_path):
+    train = low_rank_data(256, dim=16, seed=0)
+    val = low_rank_data(128, dim=16, seed=1)
+    module, trainer, best = fit_once(train, val, np.zeros(128, bool), epochs=6, val_every=2,
+                                     tmp_path=tmp_path)
+    assert best.epoch in (1, 3, 5) and best.state is not None  # validated every 2 epochs
+    best.restore(module)
+    for name, tensor in module.state_dict().items():
+        assert torch.equal(tensor, best.state[name]), name
+    assert not list(tmp_path.rglob("*.ckpt"))  # nothing written to disk
+
+
+def settings(**override):
+    base = {"accelerator": "cpu", "batch_size": "auto", "lr": 1e-3, "precision": "auto",
+            "val_every": "auto", "patience": 30, "threads": "auto"}
+    return SimpleNamespace(**{**base, **override})
+
+
+def test_auto_settings_keep_todays_values_on_a_cpu():
+    plan = resolve(settings(), n_train=970, n_params=120_000)
+    assert (plan.batch_size, plan.lr, plan.precision) == (64, 1e-3, "32-true")
+    assert plan.val_every == 3  # 2,048 samples between validations
+    assert plan.threads == 1  # a small model: one thread
+    big = resolve(settings(), n_train=60_000, n_params=1_200_000)
+    assert big.val_every == 1 and big.threads is None
+    tiny = resolve(settings(patience=6), n_train=30, n_params=1000)
+    assert tiny.val_every == 2  # at least three validations within the patience
+    explicit = resolve(settings(batch_size=128, precision="bf16-mixed", val_every=5,
+                                threads=2), 970, 1000)
+    assert (explicit.batch_size, explicit.lr, explicit.precision, explicit.val_every,
+            explicit.threads) == (128, 1e-3, "bf16-mixed", 5, 2)
+
+
+def test_auto_settings_on_a_gpu_scale_batch_and_learning_rate():
+    plan = resolve(settings(accelerator="gpu"), n_train=60_000, n_params=1_200_000)
+    assert plan.batch_size == 1024 and plan.lr == pytest.approx(4e-3)  # sqrt(1024 / 64)
+    assert plan.precision in ("bf16-mixed", "16-mixed") and plan.threads is None
+    small = resolve(settings(accelerator="gpu"), n_train=970, n_params=120_000)
+    assert small.batch_size == 64 and small.lr == 1e-3  # >= 16 steps per epoch
