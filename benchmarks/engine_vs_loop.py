@@ -135,7 +135,8 @@ def engine(family: str, x: np.ndarray, epochs: int, batch_size: int, accelerator
     if tracking_uri:
         from pytorch_lightning.loggers import MLFlowLogger
 
-        logger = MLFlowLogger("aeops-bench", tracking_uri=tracking_uri, synchronous=False)
+        # as the pipeline logs (training.train_family): synchronous, once per epoch
+        logger = MLFlowLogger("aeops-bench", tracking_uri=tracking_uri, synchronous=True)
     timer = TrainEpochTimer()
     with tempfile.TemporaryDirectory() as root:
         trainer, best = build_trainer(cfg, plan, Path(root), logger, Path(root) / "last.ckpt",
@@ -163,7 +164,8 @@ def compare(family: str, rows: int, epochs: int, batch_size: int, accelerator: s
         accelerator == "auto" and torch.cuda.is_available()) else "cpu")
     accel = "gpu" if device.type == "cuda" else "cpu"
     warm = x[: min(len(x), batch_size * 8)]
-    first = engine(family, warm, 1, batch_size, accel, precision, side, None, compile_mode)
+    first = engine(family, warm, 1, batch_size, accel, precision, side, tracking_uri,
+                   compile_mode)
     hand_loop(family, warm, 1, batch_size, device, precision, side, first["threads"])
     loops, engines = [], []
     for _ in range(repeats):

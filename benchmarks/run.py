@@ -25,9 +25,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'bench.db'}"
         results["training"] = [
-            engine_vs_loop.compare("dense", rows, 3, 256, "cpu", "32-true", repeats=2,
+            engine_vs_loop.compare("dense", rows, 3, 256, "cpu", "32-true", repeats=3,
                                    tracking_uri=uri),
-            engine_vs_loop.compare("conv", rows // 3, 2, 256, "cpu", "32-true", repeats=2,
+            engine_vs_loop.compare("conv", rows // 3, 2, 256, "cpu", "32-true", repeats=3,
                                    tracking_uri=uri),
         ]
     if not args.quick:
