@@ -10,12 +10,20 @@ export GX_ANALYTICS_ENABLED := false
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 5000
+SERVE_PORT ?= 5001
+MODEL ?=
+ARGS ?=
+JOBS ?= 2
+VERSION ?=
+REMOTE ?=
+TEAM_DIR ?= $(CURDIR)/team-mlflow
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-all lint ui bench clean
+.PHONY: help setup train test test-all lint ui serve exp queue queue-start queue-status \
+	exp-show promote server remote push pull bench quality clean clean-all
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: ## create .venv and install aeops with its dev tools
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +42,53 @@ test-all: ## run every test, the slow ones too
 lint: ## ruff
 	$(BIN)/ruff check src pipeline tests benchmarks scripts
 
-ui: ## open the MLflow UI on http://$(HOST):$(PORT) over the project's SQLite store
-	$(BIN)/mlflow server --backend-store-uri sqlite:///mlflow.db --host $(HOST) --port $(PORT)
+ui: ## MLflow UI on http://$(HOST):$(PORT) over the project's store (mlflow.db)
+	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)
+
+serve: ## REST scoring of the champion (or MODEL=models:/<name>@<alias>) on $(HOST):$(SERVE_PORT)
+	$(BIN)/aeops serve $(if $(MODEL),--model $(MODEL)) --host $(HOST) --port $(SERVE_PORT)
+
+exp: ## a DVC experiment in the workspace: make exp ARGS="-S train.lr=0.003"
+	$(BIN)/dvc exp run $(ARGS)
+
+queue: ## queue a DVC experiment: make queue ARGS="-S models.dense.latent=16"
+	$(BIN)/dvc exp run --queue $(ARGS)
+
+queue-start: ## run the queued experiments, JOBS at a time (default 2)
+	$(BIN)/dvc queue start -j $(JOBS)
+
+queue-status: ## the queue's experiments and their state
+	$(BIN)/dvc queue status
+
+exp-show: ## every experiment's params and the chosen model's metrics
+	$(BIN)/dvc exp show
+
+promote: ## make a registered version the champion: make promote VERSION=3 [MODEL=<name>]
+	$(BIN)/aeops promote $(VERSION) $(if $(MODEL),--name $(MODEL))
+
+server: ## a shared MLflow tracking server (SQLite + artifact root in TEAM_DIR) on $(HOST):$(PORT)
+	mkdir -p $(TEAM_DIR)/artifacts
+	$(BIN)/mlflow server --backend-store-uri sqlite:///$(TEAM_DIR)/mlflow.db \
+		--artifacts-destination $(TEAM_DIR)/artifacts --host $(HOST) --port $(PORT)
+
+remote: ## a DVC remote for data and models: make remote REMOTE=/shared/aeops-dvc (or s3://...)
+	$(BIN)/dvc remote add --default --force storage $(REMOTE)
+
+push: ## send data, models and reports to the DVC remote
+	$(BIN)/dvc push
+
+pull: ## fetch data, models and reports from the DVC remote
+	$(BIN)/dvc pull
 
 bench: ## speed benchmarks -> reports/bench.json
 	$(PY) benchmarks/run.py --output reports/bench.json
 
-clean: ## remove generated data, models, reports and the MLflow store (keeps .venv)
+quality: ## detection quality on the dev cases -> reports/quality.json
+	$(PY) benchmarks/quality.py --output reports/quality.json
+
+clean: ## remove generated data, models, reports and checkpoints (keeps the MLflow registry)
+	rm -rf data/interim data/processed models checkpoints reports
+
+clean-all: ## clean, and also delete the MLflow store (mlflow.db, mlartifacts): every registered version
+	@echo "deleting mlflow.db and mlartifacts: every run and registered version of this project"
 	rm -rf data/interim data/processed models checkpoints reports mlruns mlartifacts mlflow.db

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.project import make_project, project_env  # noqa: E402
 
-STAGE_MODULES = {"ingest": "aeops.stages.data", "validate": "aeops.stages.data",
-                 "prepare": "aeops.stages.data", "train": "aeops.stages.train",
+STAGE_MODULES = {"ingest": "aeops.stages.ingest", "validate": "aeops.stages.validate",
+                 "prepare": "aeops.stages.prepare", "train": "aeops.stages.train",
                  "evaluate": "aeops.stages.evaluation", "register": "aeops.stages.register"}
 RUNNING = re.compile(r"Running stage '([^']+)'")
 

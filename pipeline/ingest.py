@@ -1,7 +1,7 @@
 """DVC stage `ingest`: see README.md. Reads params.yaml, calls the library, writes outputs."""
 
-from aeops.stages.common import run_stage
-from aeops.stages.data import ingest
+from aeops.stages.ingest import ingest
+from aeops.stages.runner import run_stage
 
 
 def main() -> None:

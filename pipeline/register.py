@@ -1,7 +1,7 @@
 """DVC stage `register`: see README.md. Reads params.yaml, calls the library, writes outputs."""
 
-from aeops.stages.common import run_stage
 from aeops.stages.register import register
+from aeops.stages.runner import run_stage
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """DVC stage `train@<family>`: see README.md. Reads params.yaml, calls the library."""
 
-from aeops.stages.common import run_family_stage
+from aeops.stages.runner import run_family_stage
 from aeops.stages.train import train
 
 

@@ -1,7 +1,7 @@
 """DVC stage `validate`: see README.md. Reads params.yaml, calls the library, writes outputs."""
 
-from aeops.stages.common import run_stage
-from aeops.stages.data import validate
+from aeops.stages.runner import run_stage
+from aeops.stages.validate import validate
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
   "mlflow==$(version mlflow)" "dvc==$(version dvc)" \
   "great-expectations==$(version great-expectations)" "skops==$(version skops)" \
   "pydantic==$(version pydantic)" "pillow==$(version pillow)" \
+  "safetensors==$(version safetensors)" \
   "matplotlib==$(version matplotlib)" 2>&1 | grep -v "is ignored" || true
 DEVICE_HAS='numpy|pandas|pyarrow|scipy|scikit_learn|joblib|threadpoolctl|torch|torchvision|nvidia_.*|triton|sympy|mpmath|networkx|jinja2|markupsafe|filelock|fsspec|typing_extensions|setuptools|packaging|pyyaml|tqdm|python_dateutil|tzdata|pytz|six|pytorch_lightning|lightning_utilities|torchmetrics'
 PLOTTING_STACK='matplotlib|pillow|fonttools|kiwisolver|contourpy|cycler'

@@ -181,8 +181,8 @@ def check_paths(input_path: Path, output_path: Path) -> None:
                                 "the input. Choose another output path")
 
 
-def default_model(params: Path = Path("params.yaml")) -> str:
-    """This project's champion, from the register stage's report."""
+def default_report(params: Path = Path("params.yaml")) -> Path:
+    """The register stage's report of this project (in the working directory)."""
     from aeops.config import load_config
 
     report = Path(load_config(params).paths.registry_report) if params.exists() else None
@@ -190,7 +190,12 @@ def default_model(params: Path = Path("params.yaml")) -> str:
         raise ScoringInputError("no --model given and no registered champion in this project "
                                 "(run `make train`, or pass --model models:/<name>@champion; "
                                 "`aeops show` lists the registered models)")
-    return read_json(report)["model_uri"]
+    return report
+
+
+def default_model() -> str:
+    """This project's champion, from the register stage's report."""
+    return read_json(default_report())["model_uri"]
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -224,6 +229,44 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  v{version.version}: {tags.get('kind', 'autoencoder')} "
                   f"{tags.get('family')} decision={tags.get('decision')} "
                   f"threshold={tags.get('threshold')} -- {version.description}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``mlflow models serve`` of the model, with this environment's tools first on PATH (it
+    starts ``uvicorn`` from PATH), so it works from any shell."""
+    uri = args.model or default_model()
+    tools = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": tools + os.pathsep + os.environ.get("PATH", "")}
+    command = [str(Path(tools) / "mlflow"), "models", "serve", "-m", uri, "--env-manager",
+               "local", "-h", args.host, "-p", str(args.port)]
+    print(f"serving {uri} on http://{args.host}:{args.port}/invocations", file=sys.stderr)
+    os.execve(command[0], command, env)
+    return 0  # pragma: no cover - execve does not return
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Move ``champion`` to a registered version by hand (the only way an experiment's
+    challenger becomes champion)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from aeops.tracking import CHAMPION, current_version, set_alias, set_version_tags
+
+    name = args.name or read_json(default_report())["model_name"]
+    client = mlflow.MlflowClient()
+    try:
+        version = client.get_model_version(name, str(args.version))
+    except MlflowException:
+        raise ScoringInputError(f"registered model '{name}' has no version {args.version}; "
+                                "`aeops show` lists them") from None
+    before = current_version(name, CHAMPION)
+    set_alias(name, CHAMPION, version.version)
+    previous = f"v{before.version}" if before is not None else "none"
+    set_version_tags(name, version.version, {
+        "decision": CHAMPION, "promoted": True,
+        "promoted_by": f"aeops promote (champion before: {previous})"})
+    print(f"{name}: v{version.version} is now champion (was {previous})")
     return 0
 
 
@@ -264,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "compression) for a CSV or Parquet file")
     add_file_command(sub, "reconstruct", "reconstruction", "reconstructions (denoised rows, in "
                      "the input's units) for a CSV or Parquet file")
+    serve = sub.add_parser("serve", help="REST scoring (mlflow models serve) of a model")
+    serve.add_argument("--model", help="a model URI (default: this project's champion)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=positive_int, default=5001)
+    serve.set_defaults(func=cmd_serve)
+    promote = sub.add_parser("promote", help="make a registered version the champion")
+    promote.add_argument("version", type=positive_int)
+    promote.add_argument("--name", help="registered model (default: this project's)")
+    promote.set_defaults(func=cmd_promote)
     show = sub.add_parser("show", help="list registered models, their versions and aliases")
     show.add_argument("--name", help="one registered model (default: all)")
     show.set_defaults(func=cmd_show)

@@ -42,6 +42,7 @@ class Paths(Section):
     interim_data: str
     interim_meta: str
     validation_dir: str
+    data_docs: str
     splits: str
     preprocessor: str
     model_input: str

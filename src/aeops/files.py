@@ -4,13 +4,11 @@
 module costs nothing, so a light stage can know where a heavy stage wrote without importing it.
 """
 
-MODEL_FILE = "model.pt"  # models/<family>/: weights and constructor arguments
+MODEL_FILE = "model.safetensors"  # models/<family>/: weights and constructor arguments
 RUN_FILE = "run.json"  # models/<family>/: the training run (or why the family was skipped)
 METRICS_FILE = "metrics.json"  # reports/eval/<family>/, reports/baselines/<name>/
 SCORES_FILE = "scores.parquet"  # per-row val/test scores beside each metrics.json
-MODEL_INFO_FILE = "model_info.json"  # the MLflow run and logged model of a detector
 DETECTOR_FILE = "detector.json"  # input schema, threshold: what scoring needs besides weights
 BASELINE_FILE = "baseline.skops"  # a fitted baseline (skops: data, not a pickle)
 PLOTS_DIR = "plots"  # PNG figures beside each metrics.json
 VALIDATION_SUMMARY = "summary.json"  # reports/validation/
-DATA_DOCS = "data_docs"  # reports/validation/: Great Expectations Data Docs

@@ -1,9 +1,15 @@
-"""The MLflow pyfunc that ships a :class:`~aeops.scoring.Detector` through the registry."""
+"""The MLflow pyfunc that ships a :class:`~aeops.scoring.Detector` through the registry, and
+how a detector is logged (metrics, plots and the model, tagged with the key of its files)."""
+
+import warnings
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from aeops.scoring import Detector
+from aeops.tracking import DETECTOR_KEY_TAG, detector_key
 
 
 class AnomalyDetectorModel(PythonModel):
@@ -28,3 +34,46 @@ class AnomalyDetectorModel(PythonModel):
         return self.detector.predict(model_input, threshold=params.get("threshold"),
                                      explain=bool(params.get("explain", False)),
                                      output=str(params.get("output") or "score"))
+
+
+def metric_values(report: dict[str, Any]) -> dict[str, float]:
+    """The numeric entries of a metrics report, per-class AUROCs flattened."""
+    values = {k: float(v) for k, v in report.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for cls, value in (report.get("test_auroc_per_class") or {}).items():
+        values[f"test_auroc_class_{cls}"] = float(value)
+    return values
+
+
+def log_detector(run_id: str, report: dict[str, Any], plots: list[Path], model_path: Path,
+                 preprocessor_path: str | Path, detector_path: Path,
+                 example: Any = None) -> tuple[str, str]:
+    """Log metrics, plots and the self-contained pyfunc detector to ``run_id``; the logged
+    model is tagged with its :func:`detector_key`."""
+    import mlflow
+
+    import aeops
+    from aeops.scoring import DetectorInfo, model_signature, pip_requirements
+
+    info = DetectorInfo.load(detector_path)
+    key = detector_key(model_path, preprocessor_path, detector_path)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(metric_values(report))
+        mlflow.set_tags({"threshold_method": report.get("threshold_method", ""),
+                         "threshold_detail": report.get("threshold_detail", "")})
+        for plot in plots:
+            mlflow.log_artifact(str(plot), "plots")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # MLflow's nudge to type hints
+            model_info = mlflow.pyfunc.log_model(
+                name="detector",
+                python_model=str(Path(aeops.__file__).parent / "pyfunc_entry.py"),
+                artifacts={"model": str(model_path), "preprocessor": str(preprocessor_path),
+                           "detector": str(detector_path)},
+                code_paths=[str(Path(aeops.__file__).parent)],
+                signature=model_signature(info),
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                tags={DETECTOR_KEY_TAG: key, "family": info.family, "kind": info.kind},
+            )
+    return model_info.model_uri, model_info.model_id

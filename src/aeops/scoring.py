@@ -296,8 +296,8 @@ def pip_requirements() -> list[str]:
     """Pinned to what trained the model, so ``mlflow models serve`` rebuilds the same stack."""
     from importlib.metadata import PackageNotFoundError, version
 
-    packages = ["torch", "scikit-learn", "skops", "pandas", "numpy", "mlflow", "pyyaml",
-                "pytorch-lightning", "torchmetrics", "pydantic"]
+    packages = ["torch", "scikit-learn", "skops", "safetensors", "pandas", "numpy", "mlflow",
+                "pyyaml", "pytorch-lightning", "torchmetrics", "pydantic"]
     pins = []
     for name in packages:
         try:

@@ -1,9 +1,17 @@
-"""MLflow: tracking URI, experiments, runs, model logging, the registry and its aliases."""
+"""MLflow: tracking URI, experiments, runs, model logging, the registry and its aliases.
+
+What the pipeline leaves in MLflow is found again by content, never by ids kept in DVC-tracked
+files (which would differ on every run and every machine): a training run carries the SHA-256
+of the ``model.safetensors`` it wrote (``aeops.model_sha256``), and a logged detector the key of the
+files it packs (``aeops.detector_key``). The store itself carries an id
+(``aeops.store_id``), so the register stage can tell in milliseconds whether the store it last
+wrote to is still the configured one.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +22,121 @@ from aeops.errors import RegistryError
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 SCHEMA_TAG = "input_schema"
+MODEL_SHA_TAG = "aeops.model_sha256"
+DETECTOR_KEY_TAG = "aeops.detector_key"
+STORE_ID_TAG = "aeops.store_id"
+SQLITE = "sqlite:///"
+
+
+def project_root() -> Path:
+    """The project's root: DVC's ``DVC_ROOT`` (the real repository, also for ``dvc exp run
+    --temp`` and queued experiments, which run in a temporary copy), else the working dir."""
+    return Path(os.environ.get("DVC_ROOT") or ".").resolve()
 
 
 def tracking_uri(cfg: Config) -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else ``mlflow.tracking_uri`` from params (SQLite)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    """``MLFLOW_TRACKING_URI`` when set, else ``mlflow.tracking_uri`` from params; a relative
+    SQLite path is resolved against the project root, so every experiment of the project,
+    wherever DVC runs it, logs to the project's one store."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+    if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):
+        return SQLITE + str(project_root() / uri[len(SQLITE):])
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len(SQLITE):]) if uri.startswith(SQLITE) else None
 
 
 def artifact_location(cfg: Config, uri: str) -> str | None:
-    """Local artifact folder for a local SQLite store; a tracking server chooses its own."""
+    """Local artifact folder for a local SQLite store (in the project root); a tracking
+    server chooses its own."""
     if uri.startswith("sqlite:") or uri.startswith("file:"):
-        return Path(cfg.paths.mlflow_artifacts).resolve().as_uri()
+        return (project_root() / cfg.paths.mlflow_artifacts).resolve().as_uri()
     return None
 
 
 def setup_mlflow(cfg: Config) -> str:
-    """Point MLflow at the store and make sure the experiment exists; return its id."""
+    """Point MLflow at the store and make sure the experiment exists (with a store id);
+    return the experiment's id."""
+    import uuid
+
     import mlflow
 
     uri = tracking_uri(cfg)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(cfg.mlflow.experiment,
-                                    artifact_location=artifact_location(cfg, uri))
+    if experiment is None:
+        experiment_id = client.create_experiment(
+            cfg.mlflow.experiment, artifact_location=artifact_location(cfg, uri),
+            tags={STORE_ID_TAG: uuid.uuid4().hex})
+        return experiment_id
+    if STORE_ID_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, STORE_ID_TAG, uuid.uuid4().hex)
+    return experiment.experiment_id
 
 
-def run_tags(family: str) -> dict[str, str]:
+def store_id(cfg: Config) -> str | None:
+    """The id of the configured store's experiment, read from a SQLite store directly (no
+    MLflow import: milliseconds); None for a missing store or a tracking server."""
+    import sqlite3
+
+    path = sqlite_path(tracking_uri(cfg))
+    if path is None or not path.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            row = db.execute(
+                "SELECT t.value FROM experiment_tags t JOIN experiments e "
+                "ON e.experiment_id = t.experiment_id WHERE e.name = ? AND t.key = ? "
+                "AND e.lifecycle_stage = 'active'",
+                (cfg.mlflow.experiment, STORE_ID_TAG)).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+def file_sha256(*paths: str | Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with Path(path).open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def detector_key(model: Path, preprocessor: str | Path, detector: Path) -> str:
+    """What identifies a deployable detector: the files it packs."""
+    return file_sha256(model, preprocessor, detector)[:16]
+
+
+def find_run(experiment_id: str, tag: str, value: str):
+    """The newest active run of the experiment carrying ``tag=value``, or None."""
+    import mlflow
+
+    runs = mlflow.MlflowClient().search_runs(
+        [experiment_id], filter_string=f"tags.`{tag}` = '{value}'",
+        order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def find_detector(experiment_id: str, key: str):
+    """The newest logged detector packing exactly these files (``detector_key``), or None."""
+    import mlflow
+
+    found = mlflow.search_logged_models(
+        experiment_ids=[experiment_id], filter_string=f"tags.`{DETECTOR_KEY_TAG}` = '{key}'",
+        order_by=[{"field_name": "creation_time", "ascending": False}], max_results=1,
+        output_format="list")
+    return found[0] if found else None
+
+
+def run_tags(family: str, data_hash: str | None = None) -> dict[str, str]:
+    """What a run is: its family, the commit, the DVC experiment and the data version."""
     tags = {"family": family}
+    if data_hash:
+        tags["data_hash"] = data_hash
     commit = git_commit()
     if commit:
         tags["git_commit"] = commit
@@ -63,46 +156,6 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
-def metric_values(report: dict[str, Any]) -> dict[str, float]:
-    """The numeric entries of a metrics report, per-class AUROCs flattened."""
-    values = {k: float(v) for k, v in report.items()
-              if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    for cls, value in (report.get("test_auroc_per_class") or {}).items():
-        values[f"test_auroc_class_{cls}"] = float(value)
-    return values
-
-
-def log_detector(run_id: str, report: dict[str, Any], plots: list[Path], model_path: Path,
-                 preprocessor_path: str | Path, detector_path: Path,
-                 example: Any = None) -> tuple[str, str]:
-    """Log metrics, plots and the self-contained pyfunc detector to ``run_id``."""
-    import mlflow
-
-    import aeops
-    from aeops.scoring import DetectorInfo, model_signature, pip_requirements
-
-    info = DetectorInfo.load(detector_path)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(metric_values(report))
-        mlflow.set_tags({"threshold_method": report.get("threshold_method", ""),
-                         "threshold_detail": report.get("threshold_detail", "")})
-        for plot in plots:
-            mlflow.log_artifact(str(plot), "plots")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # MLflow's nudge to type hints
-            model_info = mlflow.pyfunc.log_model(
-                name="detector",
-                python_model=str(Path(aeops.__file__).parent / "pyfunc_entry.py"),
-                artifacts={"model": str(model_path), "preprocessor": str(preprocessor_path),
-                           "detector": str(detector_path)},
-                code_paths=[str(Path(aeops.__file__).parent)],
-                signature=model_signature(info),
-                input_example=example,
-                pip_requirements=pip_requirements(),
-            )
-    return model_info.model_uri, model_info.model_id
 
 
 def model_name(cfg: Config, source: str, schema: dict[str, Any]) -> str:
@@ -147,6 +200,25 @@ def check_registered_schema(cfg: Config, name: str, schema: dict[str, Any]) -> N
             f"  this data:  {describe_schema(schema)}\n"
             "A model of one schema cannot replace or be compared with the other. Set "
             "register.model_name to a new name, or to null so the name follows the data.")
+
+
+def family_run_id(experiment_id: str, family: str, model_sha: str, params: dict[str, Any],
+                  data_hash: str | None = None) -> str:
+    """The training run that wrote the model with this SHA-256; recreated (params, tags, no
+    epoch curves) when this store does not hold it, e.g. a new store, or outputs that DVC
+    restored from its run cache."""
+    import mlflow
+
+    run = find_run(experiment_id, MODEL_SHA_TAG, model_sha)
+    if run is not None:
+        return run.info.run_id
+    client = mlflow.MlflowClient()
+    tags = {**run_tags(family, data_hash), MODEL_SHA_TAG: model_sha, "aeops.recreated": "true"}
+    created = client.create_run(experiment_id, run_name=family, tags=tags)
+    flat = flatten(params)
+    client.log_batch(created.info.run_id, params=[
+        mlflow.entities.Param(k, str(v)[:6000]) for k, v in sorted(flat.items())])
+    return created.info.run_id
 
 
 def current_version(name: str, alias: str):

@@ -33,7 +33,7 @@ from aeops.io import write_json
 from aeops.models.lightning import AutoencoderModule
 from aeops.models.registry import architecture, build_model, build_objective
 from aeops.models.store import save_model
-from aeops.tracking import run_tags, setup_mlflow, tracking_uri
+from aeops.tracking import MODEL_SHA_TAG, file_sha256, run_tags, setup_mlflow, tracking_uri
 
 LAST = "last.ckpt"
 MARKER = "fingerprint.json"
@@ -52,6 +52,13 @@ class TrainResult:
     plan: dict[str, Any]
     fit_seconds: float  # wall time of Trainer.fit (this process's part when resumed)
     epochs_per_second: float
+
+    def record(self) -> dict[str, Any]:
+        """What ``run.json`` keeps: only what the same data and params reproduce (no run
+        id, no timings), so ``dvc.lock`` is the same on every machine; those live in MLflow."""
+        return {"family": self.family, "epochs": self.epochs, "best_epoch": self.best_epoch,
+                "best_val_loss": self.best_val_loss, "architecture": self.architecture,
+                "plan": self.plan}
 
 
 def fingerprint(cfg: Config, family: str, data_hash: str) -> str:
@@ -93,7 +100,7 @@ def _prepare_checkpoints(ckpt_dir: Path, print_fn, fp: str) -> tuple[Path | None
 def train_family(cfg: Config, family: str, meta: DatasetMeta, unit_range: bool, train: Fold,
                  val: Fold, out_dir: str | Path, data_hash: str,
                  print_fn=print) -> TrainResult:
-    """Fit ``family`` on the normal training rows; write ``model.pt`` and ``run.json``."""
+    """Fit ``family`` on the normal training rows; write ``model.safetensors`` and ``run.json``."""
     from pytorch_lightning.loggers import MLFlowLogger
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -117,8 +124,8 @@ def train_family(cfg: Config, family: str, meta: DatasetMeta, unit_range: bool, 
 
     setup_mlflow(cfg)
     logger = MLFlowLogger(experiment_name=cfg.mlflow.experiment, tracking_uri=tracking_uri(cfg),
-                          run_name=family, run_id=run_id, tags=run_tags(family), log_model=False,
-                          synchronous=True)
+                          run_name=family, run_id=run_id, tags=run_tags(family, data_hash),
+                          log_model=False, synchronous=True)
     trainer, best = build_trainer(cfg.train, plan, out_dir, logger, ckpt_dir / LAST,
                                   progress_label=family if cfg.train.progress_bar else None)
     if trainer.is_global_zero:
@@ -147,7 +154,13 @@ def train_family(cfg: Config, family: str, meta: DatasetMeta, unit_range: bool, 
     if trainer.is_global_zero:
         raw_net = getattr(module.net, "_orig_mod", module.net)
         save_model(out_dir / MODEL_FILE, family, args, raw_net)
-        logger.experiment.log_artifact(logger.run_id, str(out_dir / MODEL_FILE), "weights")
-        write_json(out_dir / RUN_FILE, asdict(result))
+        client = logger.experiment
+        client.log_artifact(logger.run_id, str(out_dir / MODEL_FILE), "weights")
+        client.set_tag(logger.run_id, MODEL_SHA_TAG, file_sha256(out_dir / MODEL_FILE))
+        if resumed_epoch is not None:
+            client.set_tag(logger.run_id, "resumed_from_epoch", str(resumed_epoch))
+        for name in ("fit_seconds", "epochs_per_second"):
+            client.log_metric(logger.run_id, f"train/{name}", getattr(result, name))
+        write_json(out_dir / RUN_FILE, result.record())
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return result

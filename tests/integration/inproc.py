@@ -4,10 +4,12 @@ the DVC wiring itself is tested with real `dvc repro` in test_pipeline.py)."""
 from __future__ import annotations
 
 from aeops.config import Config
-from aeops.stages.data import ingest, prepare, validate
 from aeops.stages.evaluation import evaluate
+from aeops.stages.ingest import ingest
+from aeops.stages.prepare import prepare
 from aeops.stages.register import register
 from aeops.stages.train import train
+from aeops.stages.validate import validate
 
 
 def run_pipeline(cfg: Config) -> dict:

@@ -14,7 +14,7 @@ import yaml
 from aeops.env import TELEMETRY_OFF
 from tests.helpers import ROOT, deep_update
 
-PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml", "Makefile", "README.md")
 PROJECT_DIRS = ("pipeline", "src", ".dvc", "data/raw")
 
 # A run small enough for the default test suite: two families, a few epochs, 600 rows.

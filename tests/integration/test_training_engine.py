@@ -13,18 +13,42 @@ import mlflow
 import pytest
 import torch
 
-from tests.integration.project import make_project, project_env, run, set_params
+from tests.integration.project import (
+    clone_project,
+    make_project,
+    project_env,
+    run,
+    set_params,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
+def prepared_once(tmp_path_factory) -> Path:
     """A project with ingest, validate and prepare done; one family (dense)."""
     root = make_project(tmp_path_factory.mktemp("engine") / "project",
                         {"models": {"families": ["dense"]}})
     run(["dvc", "repro", "prepare"], root)
     return root
+
+
+@pytest.fixture
+def prepared(prepared_once: Path, tmp_path: Path) -> Path:
+    """Each test its own copy (params, checkpoints, MLflow store): no test sees another's
+    leftovers, whatever the order."""
+    return clone_project(prepared_once, tmp_path / "project")
+
+
+def training_run(root: Path, family: str = "dense"):
+    """The MLflow run that wrote ``models/<family>/model.safetensors`` (found by its SHA-256)."""
+    from aeops.tracking import MODEL_SHA_TAG, file_sha256
+
+    client = mlflow.MlflowClient(project_env(root)["MLFLOW_TRACKING_URI"])
+    sha = file_sha256(root / "models" / family / "model.safetensors")
+    (found,) = client.search_runs(client.get_experiment_by_name("aeops").experiment_id,
+                                  filter_string=f"tags.`{MODEL_SHA_TAG}` = '{sha}'")
+    return client, found
 
 
 def checkpoint_epoch(path: Path) -> int:
@@ -58,18 +82,18 @@ def test_killed_training_resumes_from_last_checkpoint(prepared: Path):
                                     "checkpoint_every_s": 0}})
     killed_at, _ = kill_after_epoch(prepared, 2)
     assert killed_at >= 2, "training finished or never checkpointed before the kill"
-    assert not (prepared / "models/dense/model.pt").exists()
+    assert not (prepared / "models/dense/model.safetensors").exists()
     marker = json.loads((prepared / "checkpoints/dense/fingerprint.json").read_text())
 
     result = run(["dvc", "repro", "train@dense"], prepared)
     log = result.stdout + result.stderr
     assert "resuming dense from" in log, log[-3000:]
     info = json.loads((prepared / "models/dense/run.json").read_text())
-    assert info["resumed_from_epoch"] >= killed_at
     assert info["epochs"] == 40
-    assert info["run_id"] == marker["run_id"]  # the same MLflow run goes on
-    client = mlflow.MlflowClient(project_env(prepared)["MLFLOW_TRACKING_URI"])
-    history = client.get_metric_history(info["run_id"], "epoch/train_loss")
+    client, run_ = training_run(prepared)
+    assert run_.info.run_id == marker["run_id"]  # the same MLflow run goes on
+    assert int(run_.data.tags["resumed_from_epoch"]) >= killed_at
+    history = client.get_metric_history(run_.info.run_id, "epoch/train_loss")
     assert len({m.step for m in history}) >= 38  # one curve across the interruption
     assert not (prepared / "checkpoints/dense").exists()
 
@@ -117,8 +141,7 @@ def test_sigterm_writes_a_checkpoint_and_the_rerun_resumes(prepared: Path):
 
 def test_ddp_two_cpu_processes_train_like_one(prepared: Path):
     common = {"max_epochs": 3, "patience": 10, "accelerator": "cpu", "num_nodes": 1}
-    set_params(prepared, {"train": {**common, "strategy": "auto", "devices": 1,
-                                    "checkpoint_every_s": 60, "val_every": "auto"}})
+    set_params(prepared, {"train": {**common, "strategy": "auto", "devices": 1}})
     run(["python", "pipeline/train.py", "dense"], prepared)
     single = json.loads((prepared / "models/dense/run.json").read_text())
 
@@ -130,21 +153,18 @@ def test_ddp_two_cpu_processes_train_like_one(prepared: Path):
     assert ddp["epochs"] == single["epochs"] == 3
     # same kind of result: half the steps per epoch, so a somewhat higher but close loss
     assert ddp["best_val_loss"] < 1.5 * single["best_val_loss"]
-    assert (prepared / "models/dense/model.pt").exists()
+    assert (prepared / "models/dense/model.safetensors").exists()
 
 
 def test_dvc_experiment_is_tagged_in_mlflow(prepared: Path):
-    set_params(prepared, {"train": {"max_epochs": 2, "strategy": "auto", "devices": 1,
-                                    "accelerator": "auto"}})
+    set_params(prepared, {"train": {"max_epochs": 2}})
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "params"],
         prepared, check=False)
     run(["dvc", "exp", "run", "train@dense", "-n", "tiny-exp", "-S", "models.dense.latent=3"],
         prepared)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], prepared).stdout)
     assert "tiny-exp" in json.dumps(shown)
-    info = json.loads((prepared / "models/dense/run.json").read_text())
-    run_ = mlflow.MlflowClient(project_env(prepared)["MLFLOW_TRACKING_URI"]).get_run(
-        info["run_id"])
+    _, run_ = training_run(prepared)
     assert run_.data.tags.get("dvc_exp_name") == "tiny-exp"
     assert run_.data.params["model/latent"] == "3"
     assert run_.data.tags.get("git_commit")

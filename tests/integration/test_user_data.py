@@ -21,7 +21,9 @@ import pytest
 from aeops.cli import main as aeops
 from aeops.data.preprocess import Preprocessor
 from aeops.errors import RegistryError
-from aeops.stages.data import ingest, prepare, validate
+from aeops.stages.ingest import ingest
+from aeops.stages.prepare import prepare
+from aeops.stages.validate import validate
 from tests.conftest import make_config
 from tests.factories import sensor_table, write_part_images
 from tests.integration.inproc import run_pipeline
@@ -257,4 +259,19 @@ def test_dvc_repro_on_a_table_skips_conv_and_finishes(tmp_path: Path):
     metrics = json.loads((root / "reports/metrics.json").read_text())
     assert metrics["family"] == "dense" and set(metrics["skipped"]) == {"conv"}
     assert json.loads((root / "reports/register.json").read_text())["promoted"]
-    assert "Running stage" not in run(["dvc", "repro"], root).stdout
+    assert "Running stage 'train" not in run(["dvc", "repro"], root).stdout
+
+
+def test_prepare_fits_the_preprocessor_on_normal_training_rows_only(tmp_path: Path):
+    cfg = config(tmp_path, data={**source_case("table-string", tmp_path), "scaler": "minmax"})
+    ingest(cfg)
+    validate(cfg)
+    splits = prepare(cfg)
+    scaler = Preprocessor.load(cfg.paths.preprocessor).transformer.named_transformers_[
+        "numeric"][-1]
+    train = splits[(splits["split"] == "train") & ~splits["is_anomaly"]]
+    sensors = [f"sensor_{i}" for i in range(8)]
+    np.testing.assert_allclose(scaler.data_min_, train[sensors].min().to_numpy())
+    np.testing.assert_allclose(scaler.data_max_, train[sensors].max().to_numpy())
+    # the held-out rows and the anomalies reach beyond what the scaler saw
+    assert (splits[sensors].max().to_numpy() > scaler.data_max_).any()

@@ -167,17 +167,53 @@ class Preprocessor:
                                         "categorical value must be present")
 
     def save(self, path: str | Path) -> None:
-        import skops.io as sio
-
-        state = {"numeric": self.numeric, "categorical": self.categorical,
-                 "scaler": self.scaler, "impute": self.impute, "transformer": self.transformer}
-        with atomic_path(path) as tmp:
-            sio.dump(state, tmp)
+        dump_trusted({"numeric": self.numeric, "categorical": self.categorical,
+                      "scaler": self.scaler, "impute": self.impute,
+                      "transformer": self.transformer}, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:
         state = load_trusted(path)
         return cls(**state)
+
+
+def dump_trusted(state: Any, path: str | Path) -> None:
+    """Write ``state`` with skops, byte for byte the same for the same state, so DVC hashes
+    (and ``dvc.lock``) do not change from run to run: skops names objects by their memory
+    address and stamps the archive with the time; both are replaced by stable values (the
+    addresses by their order of appearance)."""
+    import io
+    import re
+    import zipfile
+
+    import skops.io as sio
+
+    source = zipfile.ZipFile(io.BytesIO(sio.dumps(state)))
+    schema = source.read("schema.json").decode()
+    stable: dict[str, str] = {}
+    for match in re.finditer(r'"__id__": (\d+)|"file": "(\d+)\.npy"', schema):
+        address = match.group(1) or match.group(2)
+        stable.setdefault(address, str(len(stable) + 1))
+
+    def renumber(match: re.Match) -> str:
+        if match.group(1):
+            return f'"__id__": {stable[match.group(1)]}'
+        return f'"file": "{stable[match.group(2)]}.npy"'
+
+    schema = re.sub(r'"__id__": (\d+)|"file": "(\d+)\.npy"', renumber, schema)
+    def stable_name(name: str) -> str:
+        if name.endswith(".npy") and name[:-4] in stable:
+            return f"{stable[name[:-4]]}.npy"
+        return name
+
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as target:
+        for item in sorted(source.infolist(), key=lambda i: stable_name(i.filename)):
+            name = stable_name(item.filename)
+            data = schema.encode() if name == "schema.json" else source.read(item.filename)
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = item.compress_type
+            entry.external_attr = item.external_attr
+            target.writestr(entry, data)
 
 
 def load_trusted(path: str | Path) -> Any:

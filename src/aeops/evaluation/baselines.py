@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from aeops.errors import ModelConfigError, ScoringInputError
-from aeops.io import atomic_path
 
 BASELINES = ("pca", "iforest")
 
@@ -54,12 +53,10 @@ class Baseline:
         return self.run(x, ("score",))["score"]
 
     def save(self, path: str | Path) -> None:
-        import skops.io as sio
+        from aeops.data.preprocess import dump_trusted
 
-        state = {"name": self.name, "model": self.model, "mean": self.mean, "scale": self.scale,
-                 "params": self.params}
-        with atomic_path(path) as tmp:
-            sio.dump(state, tmp)
+        dump_trusted({"name": self.name, "model": self.model, "mean": self.mean,
+                      "scale": self.scale, "params": self.params}, path)
 
 
 def fit_baseline(name: str, train_normal: np.ndarray, components: int | float, trees: int,

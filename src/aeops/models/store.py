@@ -1,13 +1,13 @@
 """Saving and loading a trained family: its weights and the constructor arguments that rebuild
-the module. Nothing of params.yaml is stored, so a later change to the config schema never
-breaks a saved model; the file is read with ``weights_only=True`` (tensors and plain data)."""
+the module, as ``safetensors`` (tensors plus a JSON header: data, never code, so loading a
+model runs nothing, and the same weights give the same bytes on every machine). Nothing of
+params.yaml is stored, so a later change to the config schema never breaks a saved model."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
-
-import torch
 
 import aeops
 from aeops.errors import AeopsError
@@ -15,29 +15,39 @@ from aeops.io import atomic_path
 from aeops.models.families import Autoencoder
 from aeops.models.registry import build_model
 
-FORMAT = 2  # 1: the whole Config inside (aeops 0.1); 2: family + constructor arguments
+FORMAT = "3"  # 1: whole Config (aeops 0.1); 2: torch pickle + args; 3: safetensors + args
 
 
 def save_model(path: Path, family: str, args: dict[str, Any], net: Autoencoder) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    # one metadata entry (safetensors writes several in no fixed order: bytes would differ)
+    about = {"format": FORMAT, "aeops_version": aeops.__version__, "family": family,
+             "args": args}
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "aeops_version": aeops.__version__, "family": family,
-                    "args": args,
-                    "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}},
-                   tmp)
+        save_file(tensors, str(tmp), metadata={"aeops": json.dumps(about, sort_keys=True)})
 
 
 def load_model(path: str | Path) -> tuple[Autoencoder, dict[str, Any]]:
     """Rebuild the module saved by :func:`save_model`, in eval mode on the CPU."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear refusal
-        raise AeopsError(f"{path}: not a model file aeops can read ({str(exc)[:200]})") from None
-    version = blob.get("format", 1) if isinstance(blob, dict) else None
-    if version != FORMAT:
-        raise AeopsError(f"{path}: written by aeops model format {version}, and this aeops "
-                         f"({aeops.__version__}) reads format {FORMAT}; retrain it with "
-                         "`dvc repro`")
-    net = build_model(blob["family"], blob["args"])
-    net.load_state_dict(blob["state_dict"])
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = json.loads((handle.metadata() or {}).get("aeops", "{}"))
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AeopsError(f"{path}: not a model file aeops can read ({str(exc)[:200]}); "
+                         "models from aeops before 0.2 are torch pickles: retrain them with "
+                         "`dvc repro`") from None
+    if metadata.get("format") != FORMAT:
+        raise AeopsError(f"{path}: written as aeops model format {metadata.get('format')}, and "
+                         f"this aeops ({aeops.__version__}) reads format {FORMAT}; retrain it "
+                         "with `dvc repro`")
+    args = metadata["args"]
+    net = build_model(metadata["family"], args)
+    net.load_state_dict(tensors)
     net.eval()
-    return net, blob
+    return net, {"family": metadata["family"], "args": args,
+                 "aeops_version": metadata.get("aeops_version")}

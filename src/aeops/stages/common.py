@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sys
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aeops.config import Config, load_config
+from aeops.config import Config
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.data.split import Fold, load_fold
-from aeops.env import disable_telemetry
-from aeops.errors import AeopsError, MissingInputError
+from aeops.errors import MissingInputError
 
 
 @dataclass
@@ -75,28 +71,3 @@ def load_prepared(cfg: Config) -> Prepared:
         preprocessor_path=Path(cfg.paths.preprocessor),
         data_hash=file_sha256(cfg.paths.splits)[:16],
     )
-
-
-def run_family_stage(name: str, body: Callable[[Config, str], object]) -> None:
-    """``python pipeline/<name>.py <family>``: run ``body`` for one model family."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=f"DVC stage {name}@<family>")
-    parser.add_argument("family", help="model family, one of models.families in params.yaml")
-    family = parser.parse_args().family
-    run_stage(f"{name}@{family}", lambda cfg: body(cfg, family))
-
-
-def run_stage(name: str, body: Callable[[Config], object], params: str = "params.yaml") -> None:
-    """Run one stage: telemetry off, params parsed, user errors printed without a traceback."""
-    disable_telemetry()
-    try:
-        body(load_config(params))
-    except AeopsError as exc:
-        print(f"\n[aeops:{name}] FAILED: {exc}", file=sys.stderr)
-        sys.exit(getattr(exc, "exit_code", 1))
-    except Exception:
-        traceback.print_exc()
-        print(f"\n[aeops:{name}] FAILED with an unexpected error (traceback above)",
-              file=sys.stderr)
-        sys.exit(2)

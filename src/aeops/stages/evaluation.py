@@ -26,7 +26,6 @@ from aeops.files import (
     DETECTOR_FILE,
     METRICS_FILE,
     MODEL_FILE,
-    MODEL_INFO_FILE,
     PLOTS_DIR,
     RUN_FILE,
     SCORES_FILE,
@@ -47,7 +46,8 @@ def finish_detector(cfg: Config, prepared: Prepared, name: str, kind: str, run_i
                     val_scores: np.ndarray, test_scores: np.ndarray, model_path: Path,
                     out_dir: Path, extra_plots: list[Path] | None = None) -> dict:
     """Metrics, scores, histogram, ``detector.json`` and the logged pyfunc for one model."""
-    from aeops.tracking import log_detector, setup_mlflow
+    from aeops.pyfunc import log_detector
+    from aeops.tracking import setup_mlflow
 
     val, test = prepared.fold("val"), prepared.fold("test")
     report = score_report(val, val_scores, test, test_scores, cfg.evaluate.threshold,
@@ -65,13 +65,15 @@ def finish_detector(cfg: Config, prepared: Prepared, name: str, kind: str, run_i
                         str(report["threshold_method"]), str(report["threshold_detail"]))
     info.save(out_dir / DETECTOR_FILE)
     setup_mlflow(cfg)
-    model_uri, model_id = log_detector(
-        run_id, report, plots, model_path, cfg.paths.preprocessor, out_dir / DETECTOR_FILE,
-        example=prepared.splits[prepared.meta.features].head(5))
-    write_json(out_dir / MODEL_INFO_FILE, {"family": name, "kind": kind, "run_id": run_id,
-                                           "model_uri": model_uri, "model_id": model_id})
+    log_detector(run_id, report, plots, model_path, cfg.paths.preprocessor,
+                 out_dir / DETECTOR_FILE, example=example_rows(prepared))
     write_json(out_dir / METRICS_FILE, report)
     return report
+
+
+def example_rows(prepared: Prepared):
+    """A few validation rows, logged with each detector as its input example."""
+    return prepared.splits[prepared.meta.features].head(5)
 
 
 def summary_line(report: dict) -> str:
@@ -93,15 +95,27 @@ def evaluate(cfg: Config) -> dict:
     from aeops.stages.report import report
 
     prepared = load_prepared(cfg)
+    run_ids = {}
     for family in cfg.models.families:
-        evaluate_family(cfg, prepared, family)
+        run_id = evaluate_family(cfg, prepared, family)
+        if run_id is not None:
+            run_ids[family] = run_id
     baselines(cfg, prepared)
-    return report(cfg)
+    return report(cfg, run_ids)
 
 
-def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> dict:
+def family_run(cfg: Config, prepared: Prepared, family: str, record: dict) -> str:
+    """The MLflow run that trained ``family``'s weights (recreated if this store lacks it)."""
+    from aeops.tracking import family_run_id, file_sha256, setup_mlflow
+
+    experiment_id = setup_mlflow(cfg)
+    model_sha = file_sha256(cfg.paths.model_dir(family) / MODEL_FILE)
+    return family_run_id(experiment_id, family, model_sha, record, prepared.data_hash)
+
+
+def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> str | None:
     """Score val and test; choose the threshold on val; write metrics, scores and plots; log
-    them and the deployable pyfunc to the family's MLflow run."""
+    them and the deployable pyfunc to the family's MLflow run (returned; None if skipped)."""
     run = read_json(require(cfg.paths.model_dir(family) / RUN_FILE, f"train@{family}"))
     out_dir = cfg.paths.family_eval_dir(family)
     if run.get("skipped"):
@@ -110,7 +124,7 @@ def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> dict:
         with atomic_dir(out_dir) as tmp:
             write_json(tmp / METRICS_FILE, record)
         print(f"evaluate[{family}]: skipped: {run['reason']}")
-        return record
+        return None
     from aeops.models.store import load_model
 
     model_path = cfg.paths.model_dir(family) / MODEL_FILE
@@ -133,10 +147,11 @@ def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> dict:
             plots.append(plot_reconstructions(raw, recon, test_out["score"],
                                               prepared.meta.image_shape,
                                               tmp / PLOTS_DIR / "reconstructions.png"))
-        report = finish_detector(cfg, prepared, family, "autoencoder", run["run_id"],
+        run_id = family_run(cfg, prepared, family, run)
+        report = finish_detector(cfg, prepared, family, "autoencoder", run_id,
                                  val_scores, test_out["score"], model_path, tmp, plots)
     print(f"evaluate[{family}]: {summary_line(report)}")
-    return report
+    return run_id
 
 
 def baselines(cfg: Config, prepared: Prepared) -> dict:
@@ -156,8 +171,8 @@ def baselines(cfg: Config, prepared: Prepared) -> dict:
                                  cfg.baselines.iforest_estimators, cfg.seed)
             out_dir = root / name
             model.save(out_dir / BASELINE_FILE)
-            with mlflow.start_run(run_name=name,
-                                  tags={**run_tags(name), "baseline": "true"}) as run:
+            with mlflow.start_run(run_name=name, tags={**run_tags(name, prepared.data_hash),
+                                                       "baseline": "true"}) as run:
                 mlflow.log_params({"family": name, **model.params})
             report = finish_detector(cfg, prepared, name, "baseline", run.info.run_id,
                                      model.score(val.x), model.score(test.x),

@@ -21,7 +21,7 @@ from aeops.errors import AeopsError
 from aeops.evaluation.baselines import BASELINES
 from aeops.evaluation.metrics import selection_metric
 from aeops.evaluation.plots import curve_tables, plot_curves
-from aeops.files import METRICS_FILE, MODEL_INFO_FILE, PLOTS_DIR, SCORES_FILE
+from aeops.files import METRICS_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.io import atomic_dir, read_json, write_json
 
 SUMMARY_COLUMNS = ["val_auroc", "test_auroc", "test_auroc_ci_low", "test_auroc_ci_high",
@@ -75,7 +75,9 @@ def model_dir(cfg: Config, name: str, kind: str) -> Path:
             else cfg.paths.family_eval_dir(name))
 
 
-def report(cfg: Config) -> dict:
+def report(cfg: Config, run_ids: dict[str, str]) -> dict:
+    """Compare every model; ``run_ids`` are the families' MLflow runs (for the shared figure
+    and each family's lift over the best baseline)."""
     models, skipped, baselines = load_metrics(cfg)
     if not models:
         raise AeopsError("no model family could use this data: " + "; ".join(
@@ -110,7 +112,6 @@ def report(cfg: Config) -> dict:
         metric: chosen[metric],
         "models": models,
         "baselines": baselines,
-        "model_uri": read_json(model_dir(cfg, best, kind) / MODEL_INFO_FILE)["model_uri"],
     }
     ranking = "test_auroc" if "test_auroc" in chosen else "test_synthetic_auroc"
     if ranking in chosen and all(ranking in b for b in baselines.values()):
@@ -118,7 +119,7 @@ def report(cfg: Config) -> dict:
         metrics["lift_over_best_baseline"] = chosen[ranking] - top
     figures = write_figures(cfg, models, baselines, scores, ranking)
     write_json(cfg.paths.metrics, metrics)
-    log_comparison(cfg, models, baselines, ranking, figures)
+    log_comparison(models, baselines, ranking, figures, run_ids)
     print_summary(models, baselines, skipped, metrics)
     return metrics
 
@@ -177,18 +178,14 @@ def print_summary(models: dict[str, dict], baselines: dict[str, dict], skipped: 
         print(f"WARNING: {metrics['baseline_note']}")
 
 
-def log_comparison(cfg: Config, models: dict[str, dict], baselines: dict[str, dict],
-                   ranking: str, figure: Path) -> None:
+def log_comparison(models: dict[str, dict], baselines: dict[str, dict], ranking: str,
+                   figure: Path, run_ids: dict[str, str]) -> None:
     """Every family's MLflow run gets its lift over the best baseline and the shared figure."""
     import mlflow
 
-    from aeops.tracking import setup_mlflow
-
-    setup_mlflow(cfg)
     tops = [b[ranking] for b in baselines.values() if ranking in b]
     for name, m in models.items():
-        run_id = read_json(cfg.paths.family_eval_dir(name) / MODEL_INFO_FILE)["run_id"]
-        with mlflow.start_run(run_id=run_id):
+        with mlflow.start_run(run_id=run_ids[name]):
             if tops and ranking in m:
                 mlflow.log_metric("lift_over_best_baseline", m[ranking] - max(tops))
             if figure.exists():

@@ -1,4 +1,5 @@
-"""The data stages: ingest, validate, prepare."""
+"""The prepare stage: the seeded split, synthetic anomalies when needed, the preprocessor
+and every row's model input."""
 
 from __future__ import annotations
 
@@ -8,49 +9,13 @@ import numpy as np
 import pandas as pd
 
 from aeops.config import Config
-from aeops.data.expectations import DataValidationError, validate_frame
 from aeops.data.preprocess import Preprocessor
-from aeops.data.schema import DatasetMeta, describe_schema
-from aeops.data.sources import load_source
+from aeops.data.schema import DatasetMeta
 from aeops.data.split import ANOMALY_COLUMN, SPLIT_COLUMN, SPLITS, add_synthetic, assign_splits
 from aeops.data.synthetic import SYNTHETIC_COLUMN
 from aeops.errors import NotValidatedError
-from aeops.files import DATA_DOCS, VALIDATION_SUMMARY
-from aeops.io import atomic_dir, atomic_path, read_json, write_json, write_parquet
-
-
-def ingest(cfg: Config) -> DatasetMeta:
-    """Read the configured source; write it as Parquet plus the schema metadata."""
-    frame, meta = load_source(cfg.data, cfg.seed)
-    write_parquet(cfg.paths.interim_data, frame)
-    meta.save(cfg.paths.interim_meta)
-    print(f"ingest: {meta.n_rows} rows from {meta.origin} -> {cfg.paths.interim_data}")
-    print(f"ingest: schema {describe_schema(meta.schema())}")
-    if meta.label_column:
-        counts = frame[meta.label_column].value_counts(dropna=False)
-        shown = ", ".join(f"{k}: {v}" for k, v in counts.sort_index().items())
-        print(f"ingest: label column '{meta.label_column}' -> {shown}")
-    if meta.skipped:
-        print(f"ingest: {len(meta.skipped)} unreadable file(s) skipped")
-    return meta
-
-
-def validate(cfg: Config) -> dict:
-    """Run the GX suite; write Data Docs and a JSON summary; raise on any failure."""
-    meta = DatasetMeta.load(cfg.paths.interim_meta)
-    frame = pd.read_parquet(cfg.paths.interim_data)
-    out_dir = Path(cfg.paths.validation_dir)
-    with atomic_dir(out_dir) as tmp:
-        report = validate_frame(frame, meta, cfg.data.min_rows, tmp / DATA_DOCS,
-                                allow_missing=cfg.data.missing == "impute")
-        summary = {**report.summary(), "data": cfg.paths.interim_data,
-                   "data_docs": str(out_dir / DATA_DOCS / "index.html")}
-        write_json(tmp / VALIDATION_SUMMARY, summary)
-    print(f"validate: {report.evaluated - len(report.failures)}/{report.evaluated} expectations "
-          f"passed; data docs: {summary['data_docs']}")
-    if not report.success:
-        raise DataValidationError(cfg.paths.interim_data, report)
-    return summary
+from aeops.files import VALIDATION_SUMMARY
+from aeops.io import atomic_path, read_json, write_parquet
 
 
 def prepare(cfg: Config) -> pd.DataFrame:

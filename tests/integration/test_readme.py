@@ -1,0 +1,126 @@
+"""Every command the README shows runs as written, from a shell whose PATH does not hold
+.venv/bin, in a fresh copy of the project (which links this checkout's .venv, as `make setup`
+would have made it). The few not run here are listed with the reason."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers import ROOT
+from tests.integration.project import make_project, project_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NOT_RUN = {
+    "make setup": "creates .venv; the copy links this checkout's instead",
+    "make test": "this test suite itself",
+    "make server &": "the shared-server section: test_registry_sync runs it with a free port",
+    "MLFLOW_TRACKING_URI=http://127.0.0.1:5000 make train": "the shared-server section",
+    "make remote REMOTE=/tmp/aeops-dvc-remote": "the shared-server section",
+    "make push": "the shared-server section",
+    "make pull": "the shared-server section",
+}
+SERVERS = {"make ui": "http://127.0.0.1:5000/health"}  # run in the background, probed, stopped
+
+
+def blocks(language: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def commands() -> list[str]:
+    """Every shell command of the README's bash blocks, continuation lines joined."""
+    out = []
+    for block in blocks("bash"):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#\s.*$", "", line).strip()  # a trailing comment
+            if line and not line.startswith("#"):
+                out.append(line)
+    return out
+
+
+def test_every_readme_command_is_accounted_for():
+    listed = commands()
+    assert listed[:2] == ["make setup", "make train"]  # the two commands, first
+    assert not set(NOT_RUN) - set(listed), "NOT_RUN names commands the README lost"
+    for command in listed:
+        assert ".venv/bin/dvc" not in command and "mlflow models serve" not in command, (
+            f"{command}: dvc and mlflow's serve need the venv on PATH; use a make target")
+
+
+def bare_env(root: Path) -> dict[str, str]:
+    env = project_env(root)
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+    env.pop("MLFLOW_TRACKING_URI")
+    return env
+
+
+def wait_for_queue(root: Path, env: dict[str, str], seconds: int = 900) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        status = subprocess.run(["make", "queue-status"], cwd=root, env=env, text=True,
+                                capture_output=True).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return
+        time.sleep(5)
+    raise AssertionError("queued experiments did not finish")
+
+
+def test_readme_commands_run_as_written(tmp_path: Path):
+    root = make_project(tmp_path / "clone")
+    (root / ".venv").symlink_to(ROOT / ".venv")
+    env = bare_env(root)
+    background: list[subprocess.Popen] = []
+    ran = []
+    try:
+        for command in commands():
+            if command in NOT_RUN:
+                continue
+            if command.endswith("&") or command in SERVERS:
+                proc = subprocess.Popen(command.rstrip("& "), shell=True, cwd=root, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True, start_new_session=True)
+                background.append(proc)
+                if command in SERVERS:
+                    probe(SERVERS[command], proc)
+                ran.append(command)
+                continue
+            result = subprocess.run(command, shell=True, cwd=root, env=env, text=True,
+                                    capture_output=True, timeout=900)
+            assert result.returncode == 0, (f"`{command}` failed ({result.returncode}):\n"
+                                            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            if command.startswith("curl"):
+                assert '"predictions"' in result.stdout, result.stdout[:500]
+            if command.startswith("make queue-start"):
+                wait_for_queue(root, env)
+            ran.append(command)
+        for code in blocks("python"):
+            result = subprocess.run([str(root / ".venv/bin/python"), "-c", code], cwd=root,
+                                    env=env, text=True, capture_output=True, timeout=300)
+            assert result.returncode == 0, f"README's Python:\n{result.stderr[-3000:]}"
+    finally:
+        for proc in background:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert "make train" in ran and any(c.startswith("curl") for c in ran)
+
+
+def probe(url: str, proc: subprocess.Popen, seconds: int = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer")
