@@ -38,7 +38,7 @@ names = [f"f{i}" for i in range(features)]
 meta = DatasetMeta("table", "bench", names, None, [], 2, value_range=[0.0, 1.0])
 pre = Preprocessor.fit(pd.DataFrame(np.eye(2, features), columns=names), meta, "none", False, 2)
 detector = Detector(AutoencoderScorer(net), pre,
-                    DetectorInfo("autoencoder", "dense", meta.schema(), 0.05, "fixed", ""))
+                    DetectorInfo("autoencoder", "dense", meta.schema(), 0.05, "fixed", "", {}))
 # "warm": one-time start-up (torch and Arrow thread pools, allocator arenas sized for a chunk)
 # happens on a one-chunk file first, so what is measured is what the big file adds
 if warm_rows:

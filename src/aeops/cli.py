@@ -18,29 +18,110 @@ from aeops.io import atomic_path, read_json
 from aeops.scoring import Detector, ScoringInputError
 
 
-def load_detector(uri: str):
-    """A pyfunc from the registry (or any MLflow URI); our Detector when it wraps one."""
-    import mlflow
+def require_store() -> None:
+    """A SQLite store that does not exist is refused (MLflow would create an empty one)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        if not path.exists():
+            raise ScoringInputError(f"no MLflow store at {path}; run `make train` here first, "
+                                    "or set MLFLOW_TRACKING_URI to the store that holds the "
+                                    "model")
 
-    model = mlflow.pyfunc.load_model(uri)
+
+def load_detector(uri: str):
+    """A pyfunc from the registry (or any MLflow URI, or a model folder); our Detector when it
+    wraps one. A missing model, alias or version is a sentence, not a traceback."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if uri.startswith("models:/"):
+        require_store()
+        check_registered(uri)
+    elif not uri.startswith(("runs:/", "models:/")) and not Path(uri).exists():
+        raise ScoringInputError(f"{uri}: no such model folder; give a folder holding an "
+                                "MLmodel file, or a models:/<name>@<alias> URI")
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        raise ScoringInputError(f"{uri}: cannot load the model ({exc.message[:300]})") from None
     try:
         return model.unwrap_python_model().detector
     except AttributeError:
         return model
 
 
+def check_registered(uri: str) -> None:
+    """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` must exist, or say what
+    does."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    name, _, rest = uri[len("models:/"):].partition("@")
+    version = None
+    if not rest and "/" in name:
+        name, version = name.split("/", 1)
+    client = mlflow.MlflowClient()
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        names = [m.name for m in client.search_registered_models()]
+        raise ScoringInputError(f"no registered model '{name}' in this store (it holds "
+                                f"{names or 'none'}); `aeops show` lists them") from None
+    if rest and rest not in model.aliases:
+        raise ScoringInputError(f"registered model '{name}' has no alias '{rest}' (aliases: "
+                                f"{sorted(model.aliases) or 'none'})")
+    if version is not None:
+        try:
+            client.get_model_version(name, version)
+        except MlflowException:
+            raise ScoringInputError(f"registered model '{name}' has no version {version}; "
+                                    "`aeops show` lists them") from None
+
+
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def parquet_file(path: Path):
+    """An open Parquet file, or a sentence saying why it cannot be."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        # pre_buffer=False: read each row group when it is needed, so memory stays flat
+        return pq.ParquetFile(path, pre_buffer=False)
+    except (pa.ArrowException, OSError) as exc:
+        raise ScoringInputError(f"{path}: cannot be read as Parquet ({str(exc)[:200]}); is it "
+                                "complete?") from None
+
+
+def header_of(path: Path) -> list[str]:
+    """The input's column names; an empty or header-only file is refused."""
+    if path.stat().st_size == 0:
+        raise ScoringInputError(f"{path}: the file is empty; nothing to score")
+    if is_parquet(path):
+        handle = parquet_file(path)
+        rows, columns = handle.metadata.num_rows, handle.schema_arrow.names
+    else:
+        try:
+            head = pd.read_csv(path, nrows=1)
+        except (ValueError, OSError) as exc:
+            raise ScoringInputError(f"{path}: cannot be read as CSV ({str(exc)[:200]})") from None
+        rows, columns = len(head), [str(c) for c in head.columns]
+    if rows == 0:
+        raise ScoringInputError(f"{path}: has a header but no rows; nothing to score")
+    return columns
+
+
 def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], int | None]:
     """Chunks of a CSV or Parquet file, and the row count when the format tells it."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        # pre_buffer=False: read each row group when it is needed, so memory stays flat
-        handle = pq.ParquetFile(path, pre_buffer=False)
+    if is_parquet(path):
+        handle = parquet_file(path)
         return _parquet_frames(handle, chunk_rows), handle.metadata.num_rows
-    if suffix in (".csv", ".gz", ".txt"):
+    if path.suffix.lower() in (".csv", ".gz", ".txt"):
         return iter(pd.read_csv(path, chunksize=chunk_rows)), None
-    raise ScoringInputError(f"{path}: unknown format '{suffix}'; use .csv or .parquet")
+    raise ScoringInputError(f"{path}: unknown format '{path.suffix}'; use .csv or .parquet")
 
 
 def _parquet_frames(handle, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -108,14 +189,7 @@ def parquet_feature_chunks(path: Path, features: list[str], chunk_rows: int
 
 def check_input_columns(detector: Detector, path: Path) -> None:
     """Refuse a file whose header does not fit the model's schema, before writing anything."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        columns = pq.ParquetFile(path).schema_arrow.names
-    else:
-        columns = [str(c) for c in pd.read_csv(path, nrows=0).columns]
-    detector.check_columns(columns, where=str(path))
+    detector.check_columns(header_of(path), where=str(path))
 
 
 def score_file(model, input_path: Path, output_path: Path, chunk_rows: int = 100_000,
@@ -128,15 +202,15 @@ def score_file(model, input_path: Path, output_path: Path, chunk_rows: int = 100
     from tqdm.auto import tqdm
 
     check_paths(input_path, output_path)
-    fmt = "parquet" if output_path.suffix.lower() in (".parquet", ".pq") else "csv"
+    fmt = "parquet" if is_parquet(output_path) else "csv"
     detector = model if isinstance(model, Detector) else None
     if detector is not None:
         check_input_columns(detector, input_path)
+    else:
+        header_of(input_path)
     if (detector is not None and detector.numeric_only and output == "score"
-            and input_path.suffix.lower() in (".parquet", ".pq")):
-        import pyarrow.parquet as pq
-
-        total = pq.ParquetFile(input_path).metadata.num_rows
+            and is_parquet(input_path)):
+        total = parquet_file(input_path).metadata.num_rows
         pieces = parquet_feature_chunks(input_path, detector.info.features, chunk_rows)
     else:
         chunks, total = read_chunks(input_path, chunk_rows)
@@ -217,6 +291,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import mlflow
 
+    require_store()
     client = mlflow.MlflowClient()
     names = [args.name] if args.name else [m.name for m in client.search_registered_models()]
     if not names:
@@ -253,7 +328,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     from aeops.tracking import CHAMPION, current_version, set_alias, set_version_tags
 
+    require_store()
     name = args.name or read_json(default_report())["model_name"]
+    check_registered(f"models:/{name}")
     client = mlflow.MlflowClient()
     try:
         version = client.get_model_version(name, str(args.version))
@@ -323,14 +400,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     disable_telemetry()
     os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so a half-written output's temp file is removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         return args.func(args)
     except (AeopsError, FileNotFoundError) as exc:
         print(f"aeops {args.command}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"aeops {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

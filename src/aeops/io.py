@@ -32,13 +32,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+MARKER = ".aeops"  # in every folder aeops writes: the only folders it will replace
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; swap it into place only on success."""
+    """Yield a temporary folder beside ``path``; swap it into place only on success. An
+    existing ``path`` is replaced only if aeops made it (it holds the marker file)."""
+    from aeops.errors import AeopsError
+
     path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir())
+                                                 and not (path / MARKER).exists())):
+        raise AeopsError(f"{path}: exists and was not made by aeops (it has no {MARKER} "
+                         "marker), so it is not replaced; point paths.* in params.yaml at "
+                         "another folder, or move it away yourself")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
+        (tmp / MARKER).write_text("written by aeops; the folder may be replaced\n")
         yield tmp
         if path.exists():
             shutil.rmtree(path)

@@ -28,12 +28,30 @@ class AnomalyDetectorModel(PythonModel):
                                             artifacts["detector"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        from aeops.errors import AeopsError
+
         params = params or {}
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
-        return self.detector.predict(model_input, threshold=params.get("threshold"),
-                                     explain=bool(params.get("explain", False)),
-                                     output=str(params.get("output") or "score"))
+        try:
+            return self.detector.predict(model_input, threshold=params.get("threshold"),
+                                         explain=bool(params.get("explain", False)),
+                                         output=str(params.get("output") or "score"))
+        except AeopsError as exc:  # the sentence goes to the caller (HTTP 400 `message`)
+            raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from None
+
+
+def portable(path: str | Path) -> str:
+    """A path as the logged MLmodel records it: relative to the project, never a path of
+    the machine that trained it (when the file lies in the project)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def metric_values(report: dict[str, Any]) -> dict[str, float]:
@@ -67,9 +85,10 @@ def log_detector(run_id: str, report: dict[str, Any], plots: list[Path], model_p
             warnings.simplefilter("ignore", UserWarning)  # MLflow's nudge to type hints
             model_info = mlflow.pyfunc.log_model(
                 name="detector",
-                python_model=str(Path(aeops.__file__).parent / "pyfunc_entry.py"),
-                artifacts={"model": str(model_path), "preprocessor": str(preprocessor_path),
-                           "detector": str(detector_path)},
+                python_model=portable(Path(aeops.__file__).parent / "pyfunc_entry.py"),
+                artifacts={"model": portable(model_path),
+                           "preprocessor": portable(preprocessor_path),
+                           "detector": portable(detector_path)},
                 code_paths=[str(Path(aeops.__file__).parent)],
                 signature=model_signature(info),
                 input_example=example,

@@ -76,6 +76,7 @@ class DetectorInfo:
     threshold: float
     threshold_method: str
     threshold_detail: str
+    artifacts: dict[str, str]  # SHA-256 of the model and preprocessor files, checked on load
 
     @property
     def features(self) -> list[str]:
@@ -99,6 +100,20 @@ class DetectorInfo:
             raise ScoringInputError(f"{path}: a detector from an older aeops (no input schema "
                                     "recorded); retrain and register it again")
         return cls(**data)
+
+
+def verify_artifacts(info: DetectorInfo, files: dict[str, str | Path]) -> None:
+    from aeops.errors import AeopsError
+    from aeops.tracking import file_sha256
+
+    for name, path in files.items():
+        expected = info.artifacts.get(name)
+        actual = file_sha256(path)
+        if expected != actual:
+            raise AeopsError(f"{Path(path).name}: the {name} file differs from the one this "
+                             f"model was saved with (SHA-256 {actual[:12]}..., expected "
+                             f"{str(expected)[:12]}...); it was tampered with or damaged, so "
+                             "it is not loaded")
 
 
 def load_scorer(info: DetectorInfo, model_path: str | Path) -> Scorer:
@@ -128,7 +143,10 @@ class Detector:
     @classmethod
     def from_files(cls, model: str | Path, preprocessor: str | Path,
                    detector: str | Path) -> Detector:
+        """Load a detector's files, each checked against the SHA-256 recorded when it was
+        saved before anything reads it."""
         info = DetectorInfo.load(detector)
+        verify_artifacts(info, {"model": model, "preprocessor": preprocessor})
         return cls(load_scorer(info, model), Preprocessor.load(preprocessor), info)
 
     @property

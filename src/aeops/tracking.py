@@ -232,8 +232,8 @@ def current_version(name: str, alias: str):
         return None
 
 
-def register_version(name: str, model_uri: str, run_id: str, schema: dict[str, Any],
-                     tags: dict[str, Any], description: str):
+def register_version(name: str, model_uri: str, run_id: str, model_id: str,
+                     schema: dict[str, Any], tags: dict[str, Any], description: str):
     """Register ``model_uri`` as a new version of ``name`` (created with its input schema)."""
     import json
 
@@ -249,7 +249,7 @@ def register_version(name: str, model_uri: str, run_id: str, schema: dict[str, A
             name, tags={SCHEMA_TAG: json.dumps(schema, sort_keys=True)},
             description="aeops anomaly detector (pyfunc: anomaly_score, is_anomaly; "
                         f"output=latent|reconstruction) for input {describe_schema(schema)}")
-    version = client.create_model_version(name, model_uri, run_id=run_id,
+    version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id,
                                           tags={k: str(v)[:5000] for k, v in tags.items()},
                                           description=description)
     return version

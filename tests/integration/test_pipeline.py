@@ -154,7 +154,21 @@ def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
                                      "data": features.iloc[:, :-1].to_numpy().tolist()}}
         refused = requests.post(f"{url}/invocations", json=short, timeout=60)
         assert refused.status_code == 400
-        assert "pixel_63" in refused.text
+        assert "missing feature column(s) ['pixel_63']" in refused.json()["message"]
+
+        # bad rows: aeops' sentence in `message`, no stack trace or server path in the reply
+        values = features.to_numpy().tolist()
+        values[3][7] = None
+        nan_row = {"dataframe_split": {"columns": list(features.columns), "data": values}}
+        extra = {"dataframe_split": {"columns": [*features.columns, "pixel_64"],
+                                     "data": [row + [0.0] for row in
+                                              features.to_numpy().tolist()]}}
+        for body, expected in ((nan_row, "row 3, column 'pixel_7'"),
+                               (extra, "extra column(s) ['pixel_64']")):
+            answer = requests.post(f"{url}/invocations", json=body, timeout=60)
+            assert answer.status_code == 400, answer.text[:500]
+            assert expected in answer.json()["message"]
+            assert "stack_trace" not in answer.json() and str(project) not in answer.text
     finally:
         import os
         import signal
@@ -179,3 +193,45 @@ def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_pa
     for tag in ("data_hash", "git_commit", "params", "metrics", "family", "threshold"):
         assert challenger.tags.get(tag), tag
     assert "kept as challenger" in challenger.description
+
+
+def test_the_runs_table_shows_the_evaluated_metrics(project: Path):
+    """What the MLflow UI lists for each family run is the val_auroc that chose the champion
+    (per-epoch curves are `epoch/...`), read through the tracking server's REST API."""
+    import os
+    import signal
+    import time
+
+    import requests
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["mlflow", "server", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}",
+         "--host", "127.0.0.1", "--port", str(port)], cwd=project, env=project_env(project),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+    try:
+        for _ in range(240):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        experiment = requests.get(f"{url}/experiments/get-by-name",
+                                  params={"experiment_name": "aeops"}, timeout=30).json()
+        runs = requests.post(f"{url}/runs/search", timeout=30, json={
+            "experiment_ids": [experiment["experiment"]["experiment_id"]]}).json()["runs"]
+        evaluated = json.loads((project / "reports/metrics.json").read_text())["models"]
+        shown = {}
+        for run_ in runs:
+            tags = {t["key"]: t["value"] for t in run_["data"].get("tags", [])}
+            metrics = {m["key"]: m["value"] for m in run_["data"].get("metrics", [])}
+            if tags.get("family") in evaluated:
+                shown[tags["family"]] = metrics
+        assert set(shown) == set(evaluated)
+        for family, metrics in shown.items():
+            assert metrics["val_auroc"] == pytest.approx(evaluated[family]["val_auroc"])
+            assert "epoch/val_loss" in metrics and "val_loss" not in metrics
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

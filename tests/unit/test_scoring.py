@@ -29,7 +29,7 @@ def make_detector(meta: DatasetMeta, train: pd.DataFrame, scaler="minmax", imput
         scorer = fit_baseline(family, x, 0.9, 20, 0)
     else:
         scorer = AutoencoderScorer(DenseAE(x.shape[1], [8], 2, "sigmoid"), batch_size=7)
-    info = DetectorInfo(kind, family, meta.schema(), 0.05, "fixed", "test")
+    info = DetectorInfo(kind, family, meta.schema(), 0.05, "fixed", "test", {})
     return Detector(scorer, pre, info)
 
 

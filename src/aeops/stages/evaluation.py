@@ -61,8 +61,12 @@ def finish_detector(cfg: Config, prepared: Prepared, name: str, kind: str, run_i
         plots.insert(0, plot_score_histogram(test_scores, test.is_anomaly, test.synthetic,
                                              report["threshold"], f"{name}: test scores",
                                              out_dir / PLOTS_DIR / "score_histogram.png"))
+    from aeops.tracking import file_sha256
+
     info = DetectorInfo(kind, name, prepared.meta.schema(), float(report["threshold"]),
-                        str(report["threshold_method"]), str(report["threshold_detail"]))
+                        str(report["threshold_method"]), str(report["threshold_detail"]),
+                        {"model": file_sha256(model_path),
+                         "preprocessor": file_sha256(cfg.paths.preprocessor)})
     info.save(out_dir / DETECTOR_FILE)
     setup_mlflow(cfg)
     log_detector(run_id, report, plots, model_path, cfg.paths.preprocessor,

@@ -228,8 +228,8 @@ def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
                 tags["dvc_exp_name"] = exp
             if metrics.get("baseline_note"):
                 tags["baseline_beats_autoencoders"] = metrics["baseline_note"]
-            version = register_version(name, logged.model_uri, logged.source_run_id, schema,
-                                       tags, reason)
+            version = register_version(name, logged.model_uri, logged.source_run_id,
+                                       logged.model_id, schema, tags, reason)
         else:
             print(f"register: finishing {name} v{version.version}, registered before a crash")
         set_alias(name, alias, version.version)  # the alias first, then what describes it

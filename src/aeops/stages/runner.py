@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from aeops.config import Config, load_config
 from aeops.env import disable_telemetry
@@ -22,11 +23,28 @@ def run_family_stage(name: str, body: Callable[[Config, str], object]) -> None:
     run_stage(f"{name}@{family}", lambda cfg: body(cfg, family))
 
 
+def check_paths_inside(cfg: Config, root: Path) -> None:
+    """Every ``paths.*`` must resolve inside the project: a stage never writes elsewhere."""
+    from aeops.errors import ConfigError
+
+    root = root.resolve()
+    for key, value in cfg.paths.model_dump().items():
+        target = (root / value).resolve()
+        if target != root and root not in target.parents:
+            raise ConfigError(f"paths.{key}: {value} is outside the project ({root}); every "
+                              "path must stay inside it")
+        if target == root:
+            raise ConfigError(f"paths.{key}: {value} is the project folder itself; name a "
+                              "file or folder inside it")
+
+
 def run_stage(name: str, body: Callable[[Config], object], params: str = "params.yaml") -> None:
     """Run one stage: telemetry off, params parsed, user errors printed without a traceback."""
     disable_telemetry()
     try:
-        body(load_config(params))
+        cfg = load_config(params)
+        check_paths_inside(cfg, Path.cwd())
+        body(cfg)
     except AeopsError as exc:
         print(f"\n[aeops:{name}] FAILED: {exc}", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 1))
