@@ -3,10 +3,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
-export DVC_NO_ANALYTICS := 1
-export MLFLOW_DISABLE_TELEMETRY := true
-export DO_NOT_TRACK := 1
-export GX_ANALYTICS_ENABLED := false
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 5000
@@ -42,8 +38,8 @@ test-all: ## run every test, the slow ones too
 lint: ## ruff
 	$(BIN)/ruff check src pipeline tests benchmarks scripts
 
-ui: ## MLflow UI on http://$(HOST):$(PORT) over the project's store (mlflow.db)
-	$(BIN)/mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host $(HOST) --port $(PORT)
+ui: ## MLflow UI on http://$(HOST):$(PORT) over the project's store (mlflow.tracking_uri)
+	$(BIN)/aeops ui --host $(HOST) --port $(PORT)
 
 serve: ## REST scoring of the champion (or MODEL=models:/<name>@<alias>) on $(HOST):$(SERVE_PORT)
 	$(BIN)/aeops serve $(if $(MODEL),--model $(MODEL)) --host $(HOST) --port $(SERVE_PORT)

@@ -51,7 +51,7 @@ def synthetic_images(rows: int, side: int = 28, seed: int = 0) -> np.ndarray:
 
 def build(family: str, side: int) -> torch.nn.Module:
     if family == "dense":
-        return DenseAE(side * side, [256, 128, 64], 8, "sigmoid")
+        return DenseAE(side * side, [256, 128, 64], 8, "sigmoid", 0.0)
     return ConvAE([1, side, side], [32, 64], 8, "sigmoid")
 
 
@@ -130,7 +130,7 @@ def engine(family: str, x: np.ndarray, epochs: int, batch_size: int, accelerator
     module = AutoencoderModule(net, Objective(), plan.lr, 0.0, cfg.patience, plan.batch_size,
                                val_every=plan.val_every, val_has_both=True)
     module.net = compile_net(module.net, compile_mode)
-    data = FoldDataModule(x, val, flags, plan.batch_size, seed=0)
+    data = FoldDataModule(x, val, flags, plan.batch_size, seed=0, in_memory=True, num_workers=0)
     logger = False
     if tracking_uri:
         from pytorch_lightning.loggers import MLFlowLogger

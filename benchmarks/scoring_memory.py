@@ -33,11 +33,11 @@ from aeops.scoring import AutoencoderScorer, Detector, DetectorInfo
 src, out, chunk, features = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 warm_rows = int(sys.argv[5])
 torch.manual_seed(0)
-net = DenseAE(features, [256, 128, 64], 8, "sigmoid")
+net = DenseAE(features, [256, 128, 64], 8, "sigmoid", 0.0)
 names = [f"f{i}" for i in range(features)]
 meta = DatasetMeta("table", "bench", names, None, [], 2, value_range=[0.0, 1.0])
 pre = Preprocessor.fit(pd.DataFrame(np.eye(2, features), columns=names), meta, "none", False, 2)
-detector = Detector(AutoencoderScorer(net), pre,
+detector = Detector(AutoencoderScorer(net, 8192), pre,
                     DetectorInfo("autoencoder", "dense", meta.schema(), 0.05, "fixed", "", {}))
 # "warm": one-time start-up (torch and Arrow thread pools, allocator arenas sized for a chunk)
 # happens on a one-chunk file first, so what is measured is what the big file adds

@@ -21,6 +21,9 @@ from aeops.scoring import Detector, ScoringInputError
 def require_store() -> None:
     """A SQLite store that does not exist is refused (MLflow would create an empty one)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        raise ScoringInputError("no MLflow store configured: run this in the project folder "
+                                "(its params.yaml names the store), or set MLFLOW_TRACKING_URI")
     if uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///"):])
         if not path.exists():
@@ -347,6 +350,32 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Write the JSON Schema of params.yaml, for an editor to validate it as you type."""
+    import json
+
+    from aeops.config import json_schema
+
+    Path(args.output).write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """The MLflow UI over the project's store (``mlflow.tracking_uri`` of params.yaml)."""
+    from aeops.config import load_config
+    from aeops.tracking import tracking_uri
+
+    uri = tracking_uri(load_config("params.yaml"))
+    tools = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": tools + os.pathsep + os.environ.get("PATH", "")}
+    command = [str(Path(tools) / "mlflow"), "server", "--backend-store-uri", uri,
+               "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI for {uri} on http://{args.host}:{args.port}", file=sys.stderr)
+    os.execve(command[0], command, env)
+    return 0  # pragma: no cover - execve does not return
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -393,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("version", type=positive_int)
     promote.add_argument("--name", help="registered model (default: this project's)")
     promote.set_defaults(func=cmd_promote)
+    ui = sub.add_parser("ui", help="the MLflow UI over this project's store")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=positive_int, default=5000)
+    ui.set_defaults(func=cmd_ui)
+    schema = sub.add_parser("schema", help="write the JSON Schema of params.yaml")
+    schema.add_argument("--output", default="params.schema.json")
+    schema.set_defaults(func=cmd_schema)
     show = sub.add_parser("show", help="list registered models, their versions and aliases")
     show.add_argument("--name", help="one registered model (default: all)")
     show.set_defaults(func=cmd_show)
@@ -403,8 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     disable_telemetry()
-    os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
     args = build_parser().parse_args(argv)
+    if "MLFLOW_TRACKING_URI" not in os.environ and Path("params.yaml").exists():
+        from aeops.config import load_config
+        from aeops.tracking import tracking_uri
+
+        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(load_config("params.yaml"))
     # SIGTERM unwinds like Ctrl-C, so a half-written output's temp file is removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

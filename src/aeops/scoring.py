@@ -33,6 +33,7 @@ SCORE_COLUMN = "anomaly_score"
 FLAG_COLUMN = "is_anomaly"
 UNKNOWN_COLUMN = "unknown_categories"
 OUTPUTS = ("score", "latent", "reconstruction")
+SCORE_BATCH_ROWS = 8192  # rows per forward pass when scoring files (memory stays bounded)
 WANTED = ("score", "per_feature", "recon", "z")
 
 
@@ -49,7 +50,7 @@ class AutoencoderScorer:
     """A trained autoencoder, run in batches in eval mode on the CPU: one forward pass gives
     every output that is asked for."""
 
-    def __init__(self, net, batch_size: int = 4096) -> None:
+    def __init__(self, net, batch_size: int) -> None:
         self.net = net.eval()
         self.batch_size = batch_size
 
@@ -124,7 +125,7 @@ def load_scorer(info: DetectorInfo, model_path: str | Path) -> Scorer:
     from aeops.models.store import load_model
 
     net, _ = load_model(model_path)
-    return AutoencoderScorer(net)
+    return AutoencoderScorer(net, SCORE_BATCH_ROWS)
 
 
 class Detector:

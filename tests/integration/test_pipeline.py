@@ -75,6 +75,7 @@ print(json.dumps({{"columns": list(out.columns), "n": len(out),
     assert all(np.isfinite(out["scores"])) and min(out["scores"]) >= 0
 
 
+@pytest.mark.slow
 def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tmp_path: Path):
     root = clone_project(project, tmp_path / "corrupt")
     name = model_name(root)
@@ -104,6 +105,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
     import time
 
@@ -177,6 +179,7 @@ def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_path: Path):
     root = clone_project(project, tmp_path / "challenger")
     before = champion_version(root)
@@ -195,6 +198,7 @@ def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_pa
     assert "kept as challenger" in challenger.description
 
 
+@pytest.mark.slow
 def test_the_runs_table_shows_the_evaluated_metrics(project: Path):
     """What the MLflow UI lists for each family run is the val_auroc that chose the champion
     (per-epoch curves are `epoch/...`), read through the tracking server's REST API."""

@@ -17,7 +17,7 @@ import requests
 from tests.helpers import ROOT
 from tests.integration.project import make_project, project_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration
 
 NOT_RUN = {
     "make setup": "creates .venv; the copy links this checkout's instead",
@@ -74,6 +74,7 @@ def wait_for_queue(root: Path, env: dict[str, str], seconds: int = 900) -> None:
     raise AssertionError("queued experiments did not finish")
 
 
+@pytest.mark.slow
 def test_readme_commands_run_as_written(tmp_path: Path):
     root = make_project(tmp_path / "clone")
     (root / ".venv").symlink_to(ROOT / ".venv")

@@ -49,6 +49,7 @@ def decision(root: Path) -> dict:
     return json.loads((root / "reports/register.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_lost_store_is_rebuilt_and_the_champion_scores(tmp_path: Path):
     root = with_venv(make_project(tmp_path / "project"))
     make(root, "train")
@@ -70,6 +71,7 @@ def test_a_lost_store_is_rebuilt_and_the_champion_scores(tmp_path: Path):
     assert "nothing to do" in again and "lacked" not in again
 
 
+@pytest.mark.slow
 def test_clean_restores_from_dvc_cache_and_keeps_the_registry(tmp_path: Path):
     root = with_venv(make_project(tmp_path / "project"))
     make(root, "train")
@@ -115,6 +117,7 @@ def test_a_crash_between_version_and_alias_is_finished_on_rerun(tmp_path, mlflow
         "champion": "1"}
 
 
+@pytest.mark.slow
 def test_the_same_commit_gives_the_same_lock_and_metrics(tmp_path: Path):
     locks, metrics = [], []
     for clone in ("a", "b"):

@@ -20,7 +20,7 @@ from tests.helpers import ROOT, make_config
 from tests.integration.inproc import run_pipeline
 from tests.integration.project import project_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AEOPS = str(ROOT / ".venv" / "bin" / "aeops")
 
 

@@ -21,7 +21,7 @@ from tests.integration.project import (
     set_params,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -85,8 +85,10 @@ def source_case(kind: str, tmp: Path) -> dict:
     raise ValueError(kind)
 
 
-CASES = ["digits-int", "mnist-int", "table-int", "table-string", "table-none", "npz-int",
-         "npz-none", "images-string", "images-none"]
+FAST = ("digits-int", "table-string", "table-none")
+CASES = [pytest.param(kind, marks=() if kind in FAST else pytest.mark.slow) for kind in
+         ("digits-int", "mnist-int", "table-int", "table-string", "table-none", "npz-int",
+          "npz-none", "images-string", "images-none")]
 
 
 @pytest.mark.parametrize("kind", CASES)
@@ -122,6 +124,7 @@ def champion(cfg) -> tuple[str, mlflow.entities.model_registry.ModelVersion]:
     return decision["model_name"], version
 
 
+@pytest.mark.slow
 def test_image_folder_end_to_end(tmp_path: Path, mlflow_uri: str):
     cfg = config(tmp_path, data=source_case("images-string", tmp_path),
                  models={"families": ["dense", "conv"]})
@@ -135,6 +138,7 @@ def test_image_folder_end_to_end(tmp_path: Path, mlflow_uri: str):
     assert "labelled validation anomalies" in version.description
 
 
+@pytest.mark.slow
 def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_uri: str,
                                                         capsys):
     cfg = config(tmp_path, data=source_case("table-string", tmp_path))
@@ -160,6 +164,7 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
     assert scored["unit_id"].tolist() == rows["unit_id"].tolist()  # carried through
 
 
+@pytest.mark.slow
 def test_normal_only_table_is_chosen_on_synthetic_anomalies(tmp_path: Path, mlflow_uri: str):
     cfg = config(tmp_path, data=source_case("table-none", tmp_path),
                  models={"families": ["dense", "vae"]})
@@ -175,6 +180,7 @@ def test_normal_only_table_is_chosen_on_synthetic_anomalies(tmp_path: Path, mlfl
     assert "synthetic anomalies" in version.description
 
 
+@pytest.mark.slow
 def test_a_new_schema_gets_its_own_name_and_leaves_the_first_champion(tmp_path: Path,
                                                                       mlflow_uri: str):
     families = {"families": ["dense"]}
@@ -206,6 +212,7 @@ def test_a_new_schema_gets_its_own_name_and_leaves_the_first_champion(tmp_path: 
         prepare(clash)
 
 
+@pytest.mark.slow
 def test_a_winning_baseline_becomes_champion_with_candidates_all(tmp_path: Path,
                                                                 mlflow_uri: str, capsys):
     # one epoch of a small autoencoder cannot match PCA on this low-rank table
@@ -229,6 +236,7 @@ def test_a_winning_baseline_becomes_champion_with_candidates_all(tmp_path: Path,
     assert scored["status"].tolist() == rows["status"].tolist()
 
 
+@pytest.mark.slow
 def test_with_autoencoders_only_a_better_baseline_is_reported_plainly(tmp_path: Path,
                                                                      mlflow_uri: str, capsys):
     cfg = config(tmp_path, data=source_case("table-string", tmp_path),
@@ -242,6 +250,7 @@ def test_with_autoencoders_only_a_better_baseline_is_reported_plainly(tmp_path: 
     assert "beats every autoencoder" in version.description
 
 
+@pytest.mark.slow
 def test_dvc_repro_on_a_table_skips_conv_and_finishes(tmp_path: Path):
     """The DVC wiring of a skipped family: its stages succeed with a record of why."""
     from tests.integration.project import make_project, run

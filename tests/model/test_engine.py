@@ -21,12 +21,13 @@ from tests.conftest import low_rank_data, make_config
 
 def fit_once(train, val, flags, epochs=1, val_every=1, tmp_path=None):
     torch.manual_seed(0)
-    module = AutoencoderModule(DenseAE(train.shape[1], [32], 3, "sigmoid"), Objective(), 3e-3,
+    module = AutoencoderModule(DenseAE(train.shape[1], [32], 3, "sigmoid", 0.0), Objective(), 3e-3,
                                0.0, patience=50, batch_size=64, val_every=val_every,
                                val_has_both=bool(flags.any() and (~flags).any()))
     cfg = make_config(train={"max_epochs": epochs, "progress_bar": False}).train
     trainer, best = build_trainer(cfg, Plan(64, 3e-3, "32-true", val_every, None), tmp_path)
-    trainer.fit(module, datamodule=FoldDataModule(train, val, flags, 64, seed=0))
+    trainer.fit(module, datamodule=FoldDataModule(train, val, flags, 64, seed=0,
+                                                  in_memory=True, num_workers=0))
     return module, trainer, best
 
 
@@ -40,7 +41,7 @@ def test_val_auroc_covers_the_whole_validation_fold(tmp_path):
     flags = np.r_[np.zeros(2300, bool), np.ones(300, bool)]
     module, trainer, _ = fit_once(train, val, flags, tmp_path=tmp_path)
     logged = float(trainer.callback_metrics["epoch/val_auroc"])
-    scores = AutoencoderScorer(module.net.eval()).run(val)["score"]
+    scores = AutoencoderScorer(module.net.eval(), 4096).run(val)["score"]
     assert logged == pytest.approx(roc_auc_score(flags, scores), abs=1e-5)
     last_batch = slice(2048, None)  # what the old per-batch rule looked at
     assert abs(logged - roc_auc_score(flags[last_batch], scores[last_batch])) > 1e-3

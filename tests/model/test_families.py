@@ -115,7 +115,8 @@ def test_training_reduces_reconstruction_loss(family):
     before = recon_loss(net, torch.from_numpy(x), objective)
     module = AutoencoderModule(net, objective, lr=5e-3, weight_decay=0.0, patience=20,
                                batch_size=32)
-    data = FoldDataModule(x, x[:64], np.zeros(64, bool), batch_size=32, seed=0)
+    data = FoldDataModule(x, x[:64], np.zeros(64, bool), batch_size=32, seed=0, in_memory=True,
+                          num_workers=0)
     trainer = pl.Trainer(max_epochs=15, accelerator="cpu", logger=False,
                          enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0)
@@ -126,7 +127,7 @@ def test_training_reduces_reconstruction_loss(family):
 
 def test_vae_kl_term_is_in_the_loss_and_matches_closed_form():
     torch.manual_seed(0)
-    net = VAE(16, [32], 4, "sigmoid", beta=1.0).train()
+    net = VAE(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).train()
     x = torch.rand(8, 16)
     out = net(x)
     terms = objective_loss(Objective(beta=2.0), x, out)
@@ -139,7 +140,7 @@ def test_vae_kl_term_is_in_the_loss_and_matches_closed_form():
 
 def test_vae_reparameterisation_passes_gradients_to_mu_and_logvar():
     torch.manual_seed(0)
-    net = VAE(16, [32], 4, "sigmoid").train()
+    net = VAE(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).train()
     out = net(torch.rand(8, 16))
     out["recon"].sum().backward()  # reconstruction only: the gradient flows through z
     assert net.mu.weight.grad is not None and net.mu.weight.grad.abs().sum() > 0
@@ -158,8 +159,8 @@ def test_scores_are_deterministic_in_eval_mode(family):
 
 def test_vae_elbo_score_adds_the_kl_term():
     torch.manual_seed(0)
-    recon_net = VAE(16, [32], 4, "sigmoid", score_kind="recon").eval()
-    elbo_net = VAE(16, [32], 4, "sigmoid", score_kind="elbo").eval()
+    recon_net = VAE(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).eval()
+    elbo_net = VAE(16, [32], 4, "sigmoid", score_kind="elbo", beta=1.0).eval()
     elbo_net.load_state_dict(recon_net.state_dict())
     x = torch.rand(4, 16)
     recon_score, per_feature = recon_net.score(x)
@@ -190,7 +191,7 @@ def test_dataloader_path_trains_like_the_in_memory_path():
         module = AutoencoderModule(net, Objective(), lr=5e-3, weight_decay=0.0, patience=20,
                                    batch_size=32)
         data = FoldDataModule(x, x[:32], np.zeros(32, bool), batch_size=32, seed=0,
-                              in_memory=in_memory)
+                              in_memory=in_memory, num_workers=0)
         trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False,
                              enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, num_sanity_val_steps=0)
@@ -198,3 +199,20 @@ def test_dataloader_path_trains_like_the_in_memory_path():
         losses[in_memory] = float(trainer.callback_metrics["epoch/val_loss"])
     assert losses[False] == pytest.approx(losses[True], rel=0.5)
     assert np.isfinite(list(losses.values())).all()
+
+
+def test_one_registry_names_the_families_everywhere():
+    """params.yaml's families, the config models and the network registry agree."""
+    from aeops.config import ModelsConfig
+    from aeops.models.registry import FAMILIES as REGISTRY
+
+    assert tuple(REGISTRY) == FAMILIES
+    assert set(ModelsConfig.model_fields) == {"families", "auto_size", *FAMILIES}
+    cfg = make_config()
+    for name, spec in REGISTRY.items():
+        assert spec.name == name
+        assert spec.needs_image == (name == "conv")
+        objective = build_objective(name, cfg)
+        assert (objective.noise is not None) == (name == "denoising")
+        assert (objective.sparsity is not None) == (name == "sparse")
+        assert (objective.beta > 0) == (name == "vae")

@@ -138,3 +138,53 @@ def test_every_section_is_required(section):
     del params[section]
     with pytest.raises(ConfigError, match=f"missing key '{section}'"):
         parse_config(params)
+
+
+def _params_leaves() -> dict[str, list[tuple[str, object]]]:
+    leaves: dict[str, list[tuple[str, object]]] = {}
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                leaves.setdefault(key, []).append((f"{prefix}{key}", value))
+
+    walk(project_params(), "")
+    return leaves
+
+
+def test_no_function_default_repeats_a_value_params_yaml_sets():
+    """A default like ``batch_size=64`` beside params.yaml's would be a second source of
+    values: every such argument is passed from the config instead."""
+    import ast
+
+    leaves = _params_leaves()
+    repeated = []
+    for path in (ROOT / "src" / "aeops").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults,
+                             strict=True))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                      if d is not None]
+            for arg, default in pairs:
+                try:
+                    value = ast.literal_eval(default)
+                except ValueError:
+                    continue
+                for key, setting in leaves.get(arg.arg, []):
+                    if setting == value:
+                        repeated.append(f"{path.name}:{node.lineno} {node.name}"
+                                        f"({arg.arg}={value!r}) repeats {key}")
+    assert repeated == []
+
+
+def test_the_committed_json_schema_is_current():
+    committed = json.loads((ROOT / "params.schema.json").read_text())
+    assert committed == json_schema(), "run `.venv/bin/aeops schema` to refresh it"
+    assert (ROOT / "params.yaml").read_text().startswith(
+        "# yaml-language-server: $schema=params.schema.json")

@@ -43,21 +43,22 @@ def test_perfect_separation():
 
 def test_percentile_threshold_uses_only_normal_validation_scores(scored):
     scores, is_anomaly = scored
-    t = choose_threshold(threshold_config(method="percentile", percentile=95), scores, is_anomaly)
+    t = choose_threshold(threshold_config(method="percentile", percentile=95), scores,
+                         is_anomaly, None)
     assert t.value == pytest.approx(np.percentile(scores[~is_anomaly], 95))
     assert t.method == "percentile"
 
 
 def test_fpr_threshold_hits_target_on_validation(scored):
     scores, is_anomaly = scored
-    t = choose_threshold(threshold_config(method="fpr", target_fpr=0.05), scores, is_anomaly)
+    t = choose_threshold(threshold_config(method="fpr", target_fpr=0.05), scores, is_anomaly, None)
     fpr = (scores[~is_anomaly] > t.value).mean()
     assert fpr == pytest.approx(0.05, abs=0.01)
 
 
 def test_max_f1_threshold_is_best_on_validation(scored):
     scores, is_anomaly = scored
-    t = choose_threshold(threshold_config(method="max_f1"), scores, is_anomaly)
+    t = choose_threshold(threshold_config(method="max_f1"), scores, is_anomaly, None)
     best = threshold_metrics(is_anomaly, scores, t.value - 1e-12)["f1"]
     for other in np.quantile(scores, [0.5, 0.7, 0.9, 0.95]):
         assert threshold_metrics(is_anomaly, scores, other)["f1"] <= best + 1e-9
@@ -100,7 +101,7 @@ def fold(is_anomaly, synthetic=None, group=None):
 def test_score_report_has_stable_names(scored):
     scores, is_anomaly = scored
     report = score_report(fold(is_anomaly), scores, fold(is_anomaly), scores,
-                          threshold_config(), 20, 0.9, 0)
+                          threshold_config(), 20, 0.9, 0, None)
     for key in ("val_auroc", "test_auroc", "test_average_precision", "test_recon_loss",
                 "threshold", "threshold_method", "test_f1", "test_fpr", "test_auroc_ci_low",
                 "test_flagged_share", "test_score_q99"):
@@ -113,7 +114,7 @@ def test_without_labelled_anomalies_no_auroc_is_reported(scored):
     scores, is_anomaly = scored
     normal_only = fold(np.zeros(400, bool))
     report = score_report(normal_only, scores[:400], normal_only, scores[:400],
-                          threshold_config(), 20, 0.9, 0)
+                          threshold_config(), 20, 0.9, 0, None)
     assert not any("auroc" in key or "precision" in key for key in report)
     assert report["test_flagged_share"] == pytest.approx(0.01, abs=0.005)
     assert all(isinstance(v, (float, str)) and v == v for v in report.values())  # no NaN
@@ -123,7 +124,8 @@ def test_synthetic_anomalies_are_reported_under_their_own_names(scored):
     scores, is_anomaly = scored
     synthetic = fold(is_anomaly, synthetic=is_anomaly,
                      group=np.where(is_anomaly, "synthetic:swap", "").astype(object))
-    report = score_report(synthetic, scores, synthetic, scores, threshold_config(), 20, 0.9, 0)
+    report = score_report(synthetic, scores, synthetic, scores, threshold_config(), 20, 0.9, 0,
+                          None)
     assert "val_auroc" not in report and "test_auroc" not in report
     assert report["val_synthetic_auroc"] == pytest.approx(auroc(is_anomaly, scores))
     # the threshold and the flagged share look at real rows only
@@ -143,7 +145,7 @@ def test_contamination_flags_that_share_of_validation(scored):
 def test_max_f1_without_labelled_anomalies_says_what_to_do(scored):
     scores, _ = scored
     with pytest.raises(ModelConfigError, match="max_f1 needs labelled anomalies.*percentile"):
-        choose_threshold(threshold_config(method="max_f1"), scores, np.zeros(500, bool))
+        choose_threshold(threshold_config(method="max_f1"), scores, np.zeros(500, bool), None)
 
 
 def test_bootstrap_resamples_agree_with_sklearn_on_each_resample():

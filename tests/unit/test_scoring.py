@@ -28,7 +28,7 @@ def make_detector(meta: DatasetMeta, train: pd.DataFrame, scaler="minmax", imput
     if kind == "baseline":
         scorer = fit_baseline(family, x, 0.9, 20, 0)
     else:
-        scorer = AutoencoderScorer(DenseAE(x.shape[1], [8], 2, "sigmoid"), batch_size=7)
+        scorer = AutoencoderScorer(DenseAE(x.shape[1], [8], 2, "sigmoid", 0.0), batch_size=7)
     info = DetectorInfo(kind, family, meta.schema(), 0.05, "fixed", "test", {})
     return Detector(scorer, pre, info)
 

@@ -73,8 +73,8 @@ class FoldDataModule(pl.LightningDataModule):
     """Train on normal rows; validate on the validation fold (normal rows plus anomalies)."""
 
     def __init__(self, train_x: np.ndarray, val_x: np.ndarray, val_is_anomaly: np.ndarray,
-                 batch_size: int, seed: int, in_memory: bool = True,
-                 num_workers: int = 0, steps_per_item: int = 16) -> None:
+                 batch_size: int, seed: int, in_memory: bool, num_workers: int,
+                 steps_per_item: int = 16) -> None:
         super().__init__()
         self.train_x = torch.as_tensor(train_x, dtype=torch.float32)
         self.val_x = torch.as_tensor(val_x, dtype=torch.float32)

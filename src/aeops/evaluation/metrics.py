@@ -66,7 +66,7 @@ class Threshold:
 
 
 def choose_threshold(cfg: ThresholdConfig, val_scores: np.ndarray, val_is_anomaly: np.ndarray,
-                     contamination: float | None = None) -> Threshold:
+                     contamination: float | None) -> Threshold:
     """Pick the decision threshold from validation data only (never from test).
 
     ``val_*`` hold real rows only (no synthetic anomalies). With ``contamination`` (unlabeled
@@ -145,7 +145,7 @@ def _ranking(prefix: str, is_anomaly: np.ndarray, scores: np.ndarray, groups: np
 
 def score_report(val: Any, val_scores: np.ndarray, test: Any, test_scores: np.ndarray,
                  threshold_cfg: ThresholdConfig, n_boot: int, ci: float, seed: int,
-                 contamination: float | None = None) -> dict[str, object]:
+                 contamination: float | None) -> dict[str, object]:
     """Every number ``evaluate`` and ``baselines`` can honestly report, under stable names.
 
     ``val``/``test`` are :class:`~aeops.data.split.Fold` s. Metrics on labelled anomalies

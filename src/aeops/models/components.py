@@ -7,7 +7,7 @@ from torch import nn
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "identity": nn.Identity, "relu": nn.ReLU}
 
 
-def mlp(dims: list[int], out_activation: str = "identity", dropout: float = 0.0) -> nn.Sequential:
+def mlp(dims: list[int], out_activation: str, dropout: float) -> nn.Sequential:
     """Linear layers through ``dims`` with ReLU between them and ``out_activation`` at the end."""
     if len(dims) < 2:
         raise ValueError(f"an MLP needs at least input and output sizes, got {dims}")

@@ -56,7 +56,7 @@ class DenseAE(Autoencoder):
     """Undercomplete MLP autoencoder: D -> hidden... -> latent -> ...hidden -> D."""
 
     def __init__(self, input_dim: int, hidden: list[int], latent: int, out_activation: str,
-                 dropout: float = 0.0, code_activation: str = "identity") -> None:
+                 dropout: float, code_activation: str = "identity") -> None:
         super().__init__()
         self.input_dim = input_dim
         self.encoder = mlp([input_dim, *hidden, latent], code_activation, dropout)
@@ -77,7 +77,7 @@ class SparseAE(DenseAE):
     """MLP autoencoder whose non-negative code is pushed towards sparsity by the objective."""
 
     def __init__(self, input_dim: int, hidden: list[int], latent: int, out_activation: str,
-                 dropout: float = 0.0, penalty: str = "l1") -> None:
+                 dropout: float, penalty: str) -> None:
         code = "sigmoid" if penalty == "kl" else "relu"
         super().__init__(input_dim, hidden, latent, out_activation, dropout, code)
 
@@ -104,15 +104,15 @@ class VAE(Autoencoder):
     """Variational autoencoder with a diagonal Gaussian posterior and standard normal prior."""
 
     def __init__(self, input_dim: int, hidden: list[int], latent: int, out_activation: str,
-                 score_kind: str = "recon", beta: float = 1.0) -> None:
+                 score_kind: str, beta: float) -> None:
         super().__init__()
         self.input_dim = input_dim
         self.score_kind = score_kind
         self.beta = beta
-        self.body = mlp([input_dim, *hidden], "relu")
+        self.body = mlp([input_dim, *hidden], "relu", 0.0)
         self.mu = nn.Linear(hidden[-1] if hidden else input_dim, latent)
         self.logvar = nn.Linear(hidden[-1] if hidden else input_dim, latent)
-        self.decoder = mlp([latent, *reversed(hidden), input_dim], out_activation)
+        self.decoder = mlp([latent, *reversed(hidden), input_dim], out_activation, 0.0)
 
     def posterior(self, x: torch.Tensor) -> torch.distributions.Normal:
         h = self.body(x)
