@@ -14,7 +14,7 @@ not a number, or a non-finite value is refused with a message naming it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -97,9 +97,15 @@ class DetectorInfo:
     @classmethod
     def load(cls, path: str | Path) -> DetectorInfo:
         data = read_json(path)
-        if "schema" not in data:
-            raise ScoringInputError(f"{path}: a detector from an older aeops (no input schema "
-                                    "recorded); retrain and register it again")
+        missing = [f.name for f in fields(cls) if f.name not in data]
+        if missing:
+            raise ScoringInputError(f"{path}: a detector from an older aeops (no {missing} "
+                                    "recorded); retrain and register it again, or promote a "
+                                    "newer version (`make promote VERSION=<n>`)")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ScoringInputError(f"{path}: a detector from a newer aeops (fields {unknown} "
+                                    "unknown here); upgrade aeops to score with it")
         return cls(**data)
 
 

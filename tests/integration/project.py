@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 from aeops.env import TELEMETRY_OFF
@@ -34,6 +37,56 @@ def project_env(root: Path) -> dict[str, str]:
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     env.pop("DVC_EXP_NAME", None)
     return env
+
+
+def bare_env(root: Path) -> dict[str, str]:
+    """A user's shell: no .venv/bin on PATH, no MLflow URI exported."""
+    env = project_env(root)
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+    env.pop("MLFLOW_TRACKING_URI")
+    return env
+
+
+def with_venv(root: Path) -> Path:
+    """The project's .venv, reachable from the copy as `make` expects it."""
+    if not (root / ".venv").exists():  # a git clone of a copy may bring the link along
+        (root / ".venv").symlink_to(ROOT / ".venv")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_answers(url: str, proc: subprocess.Popen, seconds: int = 120) -> None:
+    """Poll ``url`` until it answers 200; fail with the server's stderr if it exits first."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            stderr = proc.stderr.read()[-3000:] if proc.stderr else ""
+            raise AssertionError(f"the server behind {url} exited ({proc.returncode}):\n{stderr}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {seconds} s")
+
+
+def wait_for_queue(root: Path, seconds: int = 900) -> str:
+    """Wait until `make queue-status` shows no queued or running experiment; its output."""
+    deadline = time.time() + seconds
+    status = ""
+    while time.time() < deadline:
+        status = subprocess.run(["make", "queue-status"], cwd=root, env=bare_env(root),
+                                text=True, capture_output=True).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        time.sleep(5)
+    raise AssertionError(f"queued experiments did not finish:\n{status}")
 
 
 def run(cmd: list[str], root: Path, check: bool = True, timeout: int = 600):

@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.integration.project import clone_project, make_project, project_env, run, set_params
+from tests.integration.project import (
+    clone_project,
+    free_port,
+    make_project,
+    project_env,
+    run,
+    set_params,
+    wait_until_answers,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -97,17 +105,8 @@ def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tm
     assert (root / "reports/metrics.json").read_text() == metrics_before
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
-    import time
 
     import requests
 
@@ -129,14 +128,7 @@ def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
         stderr=subprocess.PIPE, text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
-            try:
-                if requests.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert server.poll() is None, server.stderr.read()[-3000:]
-            time.sleep(0.5)
+        wait_until_answers(f"{url}/ping", server)
         body = {"dataframe_split": {"columns": list(features.columns),
                                     "data": features.to_numpy().tolist()}}
         answer = requests.post(f"{url}/invocations", json=body, timeout=60)
@@ -204,7 +196,6 @@ def test_the_runs_table_shows_the_evaluated_metrics(project: Path):
     (per-epoch curves are `epoch/...`), read through the tracking server's REST API."""
     import os
     import signal
-    import time
 
     import requests
 
@@ -215,12 +206,7 @@ def test_the_runs_table_shows_the_evaluated_metrics(project: Path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api/2.0/mlflow"
     try:
-        for _ in range(240):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+        wait_until_answers(f"http://127.0.0.1:{port}/health", server)
         experiment = requests.get(f"{url}/experiments/get-by-name",
                                   params={"experiment_name": "aeops"}, timeout=30).json()
         runs = requests.post(f"{url}/runs/search", timeout=30, json={

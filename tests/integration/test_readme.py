@@ -8,14 +8,18 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.helpers import ROOT
-from tests.integration.project import make_project, project_env
+from tests.integration.project import (
+    bare_env,
+    make_project,
+    wait_for_queue,
+    wait_until_answers,
+    with_venv,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -56,28 +60,9 @@ def test_every_readme_command_is_accounted_for():
             f"{command}: dvc and mlflow's serve need the venv on PATH; use a make target")
 
 
-def bare_env(root: Path) -> dict[str, str]:
-    env = project_env(root)
-    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-    env.pop("MLFLOW_TRACKING_URI")
-    return env
-
-
-def wait_for_queue(root: Path, env: dict[str, str], seconds: int = 900) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        status = subprocess.run(["make", "queue-status"], cwd=root, env=env, text=True,
-                                capture_output=True).stdout
-        if not any(word in status for word in ("Queued", "Running")):
-            return
-        time.sleep(5)
-    raise AssertionError("queued experiments did not finish")
-
-
 @pytest.mark.slow
 def test_readme_commands_run_as_written(tmp_path: Path):
-    root = make_project(tmp_path / "clone")
-    (root / ".venv").symlink_to(ROOT / ".venv")
+    root = with_venv(make_project(tmp_path / "clone"))
     env = bare_env(root)
     background: list[subprocess.Popen] = []
     ran = []
@@ -91,7 +76,7 @@ def test_readme_commands_run_as_written(tmp_path: Path):
                                         text=True, start_new_session=True)
                 background.append(proc)
                 if command in SERVERS:
-                    probe(SERVERS[command], proc)
+                    wait_until_answers(SERVERS[command], proc)
                 ran.append(command)
                 continue
             result = subprocess.run(command, shell=True, cwd=root, env=env, text=True,
@@ -101,7 +86,7 @@ def test_readme_commands_run_as_written(tmp_path: Path):
             if command.startswith("curl"):
                 assert '"predictions"' in result.stdout, result.stdout[:500]
             if command.startswith("make queue-start"):
-                wait_for_queue(root, env)
+                wait_for_queue(root)
             ran.append(command)
         for code in blocks("python"):
             result = subprocess.run([str(root / ".venv/bin/python"), "-c", code], cwd=root,
@@ -113,15 +98,3 @@ def test_readme_commands_run_as_written(tmp_path: Path):
             proc.wait(timeout=60)
     assert "make train" in ran and any(c.startswith("curl") for c in ran)
 
-
-def probe(url: str, proc: subprocess.Popen, seconds: int = 120) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.stderr.read()[-3000:]
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer")

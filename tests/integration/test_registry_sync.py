@@ -7,31 +7,22 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.helpers import ROOT
-from tests.integration.project import make_project, project_env, run
+from tests.integration.project import (
+    bare_env,
+    free_port,
+    make_project,
+    run,
+    wait_for_queue,
+    wait_until_answers,
+    with_venv,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def with_venv(root: Path) -> Path:
-    """The project's .venv, reachable from the copy as `make` expects it."""
-    if not (root / ".venv").exists():  # a git clone of a copy may bring the link along
-        (root / ".venv").symlink_to(ROOT / ".venv")
-    return root
-
-
-def bare_env(root: Path) -> dict[str, str]:
-    """A user's shell: no .venv/bin on PATH, no MLflow URI exported."""
-    env = project_env(root)
-    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-    env.pop("MLFLOW_TRACKING_URI")
-    return env
 
 
 def make(root: Path, *target: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -130,16 +121,6 @@ def test_the_same_commit_gives_the_same_lock_and_metrics(tmp_path: Path):
     assert metrics[0] == metrics[1] and '"test_auroc"' in metrics[0]
 
 
-def wait_for_queue(root: Path, seconds: int = 900) -> str:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        status = run(["dvc", "queue", "status"], root).stdout
-        if not any(word in status for word in ("Queued", "Running")):
-            return status
-        time.sleep(5)
-    raise AssertionError(f"queue still busy:\n{status}")
-
-
 @pytest.mark.slow
 def test_queued_experiments_on_two_workers_log_to_the_project_store(tmp_path: Path):
     root = with_venv(make_project(tmp_path / "project"))
@@ -173,11 +154,7 @@ def test_queued_experiments_on_two_workers_log_to_the_project_store(tmp_path: Pa
 
 @pytest.mark.slow
 def test_a_shared_server_and_a_local_remote_between_two_clones(tmp_path: Path):
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     first = with_venv(make_project(tmp_path / "first"))
     server = subprocess.Popen(
         ["make", "server", f"PORT={port}", f"TEAM_DIR={tmp_path / 'team'}"], cwd=first,
@@ -185,14 +162,7 @@ def test_a_shared_server_and_a_local_remote_between_two_clones(tmp_path: Path):
         start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
-        import requests
-
-        for _ in range(120):
-            try:
-                if requests.get(f"{uri}/health", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+        wait_until_answers(f"{uri}/health", server)
         env = {**bare_env(first), "MLFLOW_TRACKING_URI": uri}
         for target in (["train"], ["remote", f"REMOTE={tmp_path / 'remote'}"], ["push"]):
             result = subprocess.run(["make", *target], cwd=first, env=env, text=True,

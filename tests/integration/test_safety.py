@@ -249,3 +249,34 @@ def test_a_stage_never_deletes_a_folder_it_did_not_create(tmp_path: Path):
     assert result.returncode == 1
     assert "notebooks" in result.stderr and "not made by aeops" in result.stderr
     assert (notebooks / "analysis.ipynb").read_text() == "{}"
+
+
+def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(
+        tmp_path: Path, mlflow_uri: str, capsys):
+    """A champion saved by an older aeops (its detector.json lacks a field) is never replaced
+    silently: the new model stays challenger and the stage prints the line that promotes it."""
+    from aeops.stages.register import register
+
+    cfg = make_config(tmp_path, data={"max_rows": 300},
+                      train={"max_epochs": 1, "progress_bar": False},
+                      models={"families": ["dense"]}, evaluate={"bootstrap": 10},
+                      baselines={"iforest_estimators": 10})
+    first = run_pipeline(cfg)
+    client = mlflow.MlflowClient()
+    old = client.get_model_version_by_alias(first["model_name"], "champion")
+    location = client.get_model_version_download_uri(first["model_name"], old.version)
+    detector = Path(location.removeprefix("file://")) / "artifacts" / "detector.json"
+    data = json.loads(detector.read_text())
+    detector.write_text(json.dumps({k: v for k, v in data.items() if k != "artifacts"}))
+    retrained = make_config(tmp_path, seed=7, data={"max_rows": 300},
+                            train={"max_epochs": 1, "progress_bar": False},
+                            models={"families": ["dense"]}, evaluate={"bootstrap": 10},
+                            baselines={"iforest_estimators": 10})
+    second = run_pipeline(retrained)
+    out = capsys.readouterr().out
+    assert second["alias"] == "challenger" and not second["promoted"]
+    assert "older aeops (no ['artifacts']" in second["reason"]
+    assert f"make promote VERSION={second['version']}" in out
+    assert client.get_model_version_by_alias(first["model_name"], "champion").version == \
+        old.version
+    assert register(retrained)["version"] == second["version"]  # decided once, kept

@@ -117,6 +117,17 @@ def test_ingest_validate_prepare_for_every_source_and_label_kind(kind, tmp_path:
         assert meta.categorical == ["line", "shift"] and pre.n_outputs == 8 + 3 + 2
 
 
+def evaluated(cfg) -> dict:
+    """The evaluate stage's summary (reports/metrics.json)."""
+    return json.loads(Path(cfg.paths.metrics).read_text())
+
+
+def score_champion(name: str, source: Path, output: Path, *flags: str) -> int:
+    """`aeops score` against ``name``'s champion; its exit code."""
+    return aeops(["score", "--model", f"models:/{name}@champion", "--input", str(source),
+                  "--output", str(output), *flags])
+
+
 def champion(cfg) -> tuple[str, mlflow.entities.model_registry.ModelVersion]:
     decision = json.loads(Path(cfg.paths.registry_report).read_text())
     version = mlflow.MlflowClient().get_model_version_by_alias(decision["model_name"],
@@ -124,18 +135,24 @@ def champion(cfg) -> tuple[str, mlflow.entities.model_registry.ModelVersion]:
     return decision["model_name"], version
 
 
+def promoted_on(cfg, basis: str) -> dict:
+    """Run the pipeline; the chosen model is champion, chosen on ``basis`` as the metrics
+    and the registered version's description both say. The metrics."""
+    assert run_pipeline(cfg)["promoted"]
+    metrics = evaluated(cfg)
+    assert basis in metrics["selection_basis"]
+    assert basis in champion(cfg)[1].description
+    return metrics
+
+
 @pytest.mark.slow
 def test_image_folder_end_to_end(tmp_path: Path, mlflow_uri: str):
     cfg = config(tmp_path, data=source_case("images-string", tmp_path),
                  models={"families": ["dense", "conv"]})
-    decision = run_pipeline(cfg)
-    metrics = json.loads(Path(cfg.paths.metrics).read_text())
-    assert decision["promoted"] and decision["model_name"].startswith("aeops-image-folder-")
-    assert "labelled validation anomalies" in metrics["selection_basis"]
+    metrics = promoted_on(cfg, "labelled validation anomalies")
+    assert champion(cfg)[0].startswith("aeops-image-folder-")
     assert isinstance(metrics["threshold"], float) and "test_auroc" in metrics
     assert (Path(cfg.paths.plots_dir) / "conv_reconstructions.png").exists()
-    name, version = champion(cfg)
-    assert "labelled validation anomalies" in version.description
 
 
 @pytest.mark.slow
@@ -147,7 +164,7 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
     out = capsys.readouterr().out
     assert "train[conv]: skipped: conv needs images" in out
     assert "skipped conv: conv needs images" in out  # the report says it too
-    metrics = json.loads(Path(cfg.paths.metrics).read_text())
+    metrics = evaluated(cfg)
     assert set(metrics["skipped"]) == {"conv"} and "conv" not in metrics["models"]
     assert metrics["family"] in {"dense", "denoising", "sparse", "vae"}
     name, version = champion(cfg)
@@ -156,9 +173,7 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
     rows = sensor_table(n=20, seed=5).drop(columns=["status"])
     rows.loc[3, "line"] = "Z"
     rows.to_csv(tmp_path / "new.csv", index=False)
-    assert aeops(["score", "--model", f"models:/{name}@champion", "--input",
-                  str(tmp_path / "new.csv"), "--output", str(tmp_path / "out.csv"),
-                  "--quiet"]) == 0
+    assert score_champion(name, tmp_path / "new.csv", tmp_path / "out.csv", "--quiet") == 0
     scored = pd.read_csv(tmp_path / "out.csv")
     assert scored["unknown_categories"].tolist()[3] == 1
     assert scored["unit_id"].tolist() == rows["unit_id"].tolist()  # carried through
@@ -168,16 +183,11 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
 def test_normal_only_table_is_chosen_on_synthetic_anomalies(tmp_path: Path, mlflow_uri: str):
     cfg = config(tmp_path, data=source_case("table-none", tmp_path),
                  models={"families": ["dense", "vae"]})
-    decision = run_pipeline(cfg)
-    metrics = json.loads(Path(cfg.paths.metrics).read_text())
-    assert decision["promoted"]
+    metrics = promoted_on(cfg, "synthetic anomalies")
     assert metrics["selected_by"] == "val_synthetic_auroc"
-    assert "synthetic anomalies" in metrics["selection_basis"]
     text = Path(cfg.paths.metrics).read_text()
     assert "NaN" not in text and '"test_auroc"' not in text and '"val_auroc"' not in text
     assert 0.0 <= metrics["test_flagged_share"] <= 0.1 and "test_score_q99" in metrics
-    name, version = champion(cfg)
-    assert "synthetic anomalies" in version.description
 
 
 @pytest.mark.slow
@@ -199,8 +209,7 @@ def test_a_new_schema_gets_its_own_name_and_leaves_the_first_champion(tmp_path: 
     rows.to_csv(tmp_path / "images.csv", index=False)
     with pytest.raises(Exception, match=r"extra column\(s\) \['pixel_64'"):
         mlflow.pyfunc.load_model(f"models:/{first_name}@champion").predict(rows)
-    assert aeops(["score", "--model", f"models:/{first_name}@champion", "--input",
-                  str(tmp_path / "images.csv"), "--output", str(tmp_path / "o.csv")]) == 1
+    assert score_champion(first_name, tmp_path / "images.csv", tmp_path / "o.csv") == 1
     assert not (tmp_path / "o.csv").exists()
     # an explicit model name that holds another schema fails before training
     clash = config(tmp_path / "clash", data=source_case("images-string", tmp_path / "clash"),
@@ -221,16 +230,15 @@ def test_a_winning_baseline_becomes_champion_with_candidates_all(tmp_path: Path,
                  train={**TINY["train"], "max_epochs": 1},
                  register={"candidates": "all"})
     decision = run_pipeline(cfg)
-    metrics = json.loads(Path(cfg.paths.metrics).read_text())
+    metrics = evaluated(cfg)
     assert metrics["kind"] == "baseline" and decision["kind"] == "baseline"
     assert metrics["baseline_note"].startswith(f"baseline {metrics['family']} beats")
     name, version = champion(cfg)
     assert version.tags["kind"] == "baseline"
     rows = sensor_table(n=30, seed=9)
     rows.to_parquet(tmp_path / "new.parquet")
-    assert aeops(["score", "--model", f"models:/{name}@champion", "--input",
-                  str(tmp_path / "new.parquet"), "--output", str(tmp_path / "out.parquet"),
-                  "--explain", "--quiet"]) == 0
+    assert score_champion(name, tmp_path / "new.parquet", tmp_path / "out.parquet",
+                          "--explain", "--quiet") == 0
     scored = pd.read_parquet(tmp_path / "out.parquet")
     assert {"anomaly_score", "is_anomaly", "error_sensor_0", "error_line"} <= set(scored)
     assert scored["status"].tolist() == rows["status"].tolist()
@@ -243,7 +251,7 @@ def test_with_autoencoders_only_a_better_baseline_is_reported_plainly(tmp_path: 
                  models={"families": ["dense"]}, train={**TINY["train"], "max_epochs": 1})
     run_pipeline(cfg)
     assert "WARNING: baseline" in capsys.readouterr().out
-    metrics = json.loads(Path(cfg.paths.metrics).read_text())
+    metrics = evaluated(cfg)
     assert metrics["kind"] == "autoencoder" and "register.candidates" in metrics["baseline_note"]
     _, version = champion(cfg)
     assert version.tags["baseline_beats_autoencoders"] == metrics["baseline_note"]

@@ -223,3 +223,18 @@ def test_cli_refuses_bad_options_without_a_traceback(capsys, tmp_path: Path, mon
     err = capsys.readouterr().err
     assert "must be a finite number" in err and "must be at least 1" in err
     assert "no --model given" in err and "Traceback" not in err
+
+
+def test_a_detector_file_of_another_aeops_version_is_refused_by_field(detector, tmp_path: Path):
+    import json
+
+    path = tmp_path / "detector.json"
+    detector.info.save(path)
+    assert DetectorInfo.load(path) == detector.info
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in data.items() if k != "artifacts"}))
+    with pytest.raises(ScoringInputError, match=r"older aeops \(no \['artifacts'\].*promote"):
+        DetectorInfo.load(path)
+    path.write_text(json.dumps({**data, "calibration": {}}))
+    with pytest.raises(ScoringInputError, match=r"newer aeops \(fields \['calibration'\]"):
+        DetectorInfo.load(path)

@@ -173,13 +173,14 @@ def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
     candidate_score = float(metrics[metric])
     version = find_version(name, key)
     champion = current_version(name, CHAMPION)
+    blocked = None
     if version is not None and version.tags.get("decision"):
         alias, promote = version.tags["decision"], version.tags.get("promoted") == "True"
         reason = version.description
         print(f"register: {name} v{version.version} already holds these files "
               f"(decided: {alias})")
     else:
-        champion_score, blocked, note = None, None, "no champion yet"
+        champion_score, note = None, "no champion yet"
         exp = experiment_name()
         if champion is not None and (version is None or champion.version != version.version):
             try:
@@ -255,6 +256,9 @@ def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
     write_json(cfg.paths.registry_report, decision)
     write_serving_example(cfg, prepared)
     print(f"register: {name} v{version.version} -> @{alias}: {reason}")
+    if blocked:
+        print(f"register: to replace the champion anyway: make promote VERSION={version.version}"
+              f" MODEL={name}  (or: aeops promote {version.version} --name {name})")
     return decision
 
 
