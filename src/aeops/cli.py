@@ -14,7 +14,7 @@ import pandas as pd
 
 from aeops.env import disable_telemetry
 from aeops.errors import AeopsError
-from aeops.io import atomic_path, read_json
+from aeops.io import atomic_path, read_json, write_json
 from aeops.scoring import Detector, ScoringInputError
 
 
@@ -346,8 +346,23 @@ def cmd_promote(args: argparse.Namespace) -> int:
     set_version_tags(name, version.version, {
         "decision": CHAMPION, "promoted": True,
         "promoted_by": f"aeops promote (champion before: {previous})"})
+    note_promotion(default_report(), name, int(version.version), previous)
     print(f"{name}: v{version.version} is now champion (was {previous})")
     return 0
+
+
+def note_promotion(report: Path, name: str, version: int, previous: str) -> None:
+    """Keep ``reports/register.json`` true after a promotion by hand when it describes the
+    promoted version (the register stage's report is the default model's record)."""
+    if not report.exists():
+        return
+    decision = read_json(report)
+    if decision.get("model_name") != name or decision.get("version") != version:
+        return
+    decision.update(alias="champion", promoted=True,
+                    reason=f"{decision['reason']}; promoted by hand with `aeops promote` "
+                           f"(champion before: {previous})")
+    write_json(report, decision)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -6,14 +6,15 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # pandas and numpy load only where a stage needs them (fast no-op repro)
+    import pandas as pd
 
 
 @contextmanager
@@ -84,7 +85,8 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
-    if isinstance(value, (np.ndarray, np.generic)):
+    np = sys.modules.get("numpy")  # no numpy value exists unless numpy was imported
+    if np is not None and isinstance(value, (np.ndarray, np.generic)):
         return _finite(value.tolist())
     return value
 

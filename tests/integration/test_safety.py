@@ -280,3 +280,13 @@ def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(
     assert client.get_model_version_by_alias(first["model_name"], "champion").version == \
         old.version
     assert register(retrained)["version"] == second["version"]  # decided once, kept
+    # promoting it by hand keeps the stage's report true
+    from aeops.cli import note_promotion
+
+    report = Path(retrained.paths.registry_report)
+    note_promotion(report, second["model_name"], second["version"], f"v{old.version}")
+    promoted = json.loads(report.read_text())
+    assert promoted["alias"] == "champion" and promoted["promoted"]
+    assert promoted["reason"].endswith(f"`aeops promote` (champion before: v{old.version})")
+    note_promotion(report, second["model_name"], second["version"] + 1, "v0")  # not this one
+    assert json.loads(report.read_text()) == promoted

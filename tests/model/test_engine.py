@@ -86,3 +86,22 @@ def test_auto_settings_on_a_gpu_scale_batch_and_learning_rate():
     assert plan.precision in ("bf16-mixed", "16-mixed") and plan.threads is None
     small = resolve(settings(accelerator="gpu"), n_train=970, n_params=120_000)
     assert small.batch_size == 64 and small.lr == 1e-3  # >= 16 steps per epoch
+
+
+def test_read_only_arrays_from_pandas_are_copied_without_a_warning():
+    import warnings
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": np.arange(4.0), "flag": [True, False, True, False]})
+    flags = frame["flag"].to_numpy()
+    assert not flags.flags.writeable  # pandas' copy-on-write hands out read-only views
+    writable = np.zeros((4, 2), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module = FoldDataModule(writable, writable, flags, 2, seed=0, in_memory=True,
+                                num_workers=0)
+    assert module.val_is_anomaly.tolist() == [True, False, True, False]
+    assert module.val_is_anomaly.data_ptr() != flags.ctypes.data  # copied, not shared
+    writable[0, 0] = 5.0  # a writable array is shared, not copied
+    assert module.train_x[0, 0] == 5.0

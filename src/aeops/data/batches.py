@@ -69,6 +69,15 @@ class InMemoryBatches:
             yield batch[0] if len(batch) == 1 else batch
 
 
+def writable_tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """A tensor sharing ``array``'s memory, or a copy when the array is read-only (pandas'
+    copy-on-write arrays), which torch cannot safely share."""
+    array = np.asarray(array)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.as_tensor(array, dtype=dtype)
+
+
 class FoldDataModule(pl.LightningDataModule):
     """Train on normal rows; validate on the validation fold (normal rows plus anomalies)."""
 
@@ -76,9 +85,9 @@ class FoldDataModule(pl.LightningDataModule):
                  batch_size: int, seed: int, in_memory: bool, num_workers: int,
                  steps_per_item: int = 16) -> None:
         super().__init__()
-        self.train_x = torch.as_tensor(train_x, dtype=torch.float32)
-        self.val_x = torch.as_tensor(val_x, dtype=torch.float32)
-        self.val_is_anomaly = torch.as_tensor(val_is_anomaly, dtype=torch.bool)
+        self.train_x = writable_tensor(train_x, torch.float32)
+        self.val_x = writable_tensor(val_x, torch.float32)
+        self.val_is_anomaly = writable_tensor(val_is_anomaly, torch.bool)
         self.batch_size = batch_size
         self.seed = seed
         self.in_memory = in_memory
