@@ -97,12 +97,13 @@ class DetectorInfo:
     @classmethod
     def load(cls, path: str | Path) -> DetectorInfo:
         data = read_json(path)
-        missing = [f.name for f in fields(cls) if f.name not in data]
+        known = [f.name for f in fields(cls)]
+        missing = [name for name in known if name not in data]
         if missing:
             raise ScoringInputError(f"{path}: a detector from an older aeops (no {missing} "
                                     "recorded); retrain and register it again, or promote a "
                                     "newer version (`make promote VERSION=<n>`)")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        unknown = sorted(set(data) - set(known))
         if unknown:
             raise ScoringInputError(f"{path}: a detector from a newer aeops (fields {unknown} "
                                     "unknown here); upgrade aeops to score with it")

@@ -24,16 +24,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 AEOPS = str(ROOT / ".venv" / "bin" / "aeops")
 
 
+def tiny_config(root: Path, epochs: int, **override):
+    """A dense-only digits run on 300 rows: seconds."""
+    return make_config(root, data={"max_rows": 300},
+                       train={"max_epochs": epochs, "progress_bar": False},
+                       models={"families": ["dense"]}, evaluate={"bootstrap": 10},
+                       baselines={"iforest_estimators": 10}, **override)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A project folder with a registered digits champion (tiny training)."""
     root = tmp_path_factory.mktemp("safety")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     try:
-        cfg = make_config(root, data={"max_rows": 300},
-                          train={"max_epochs": 2, "progress_bar": False},
-                          models={"families": ["dense"]}, evaluate={"bootstrap": 10},
-                          baselines={"iforest_estimators": 10})
+        cfg = tiny_config(root, epochs=2)
         run_pipeline(cfg)
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
@@ -257,10 +262,7 @@ def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(
     silently: the new model stays challenger and the stage prints the line that promotes it."""
     from aeops.stages.register import register
 
-    cfg = make_config(tmp_path, data={"max_rows": 300},
-                      train={"max_epochs": 1, "progress_bar": False},
-                      models={"families": ["dense"]}, evaluate={"bootstrap": 10},
-                      baselines={"iforest_estimators": 10})
+    cfg = tiny_config(tmp_path, epochs=1)
     first = run_pipeline(cfg)
     client = mlflow.MlflowClient()
     old = client.get_model_version_by_alias(first["model_name"], "champion")
@@ -268,10 +270,7 @@ def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(
     detector = Path(location.removeprefix("file://")) / "artifacts" / "detector.json"
     data = json.loads(detector.read_text())
     detector.write_text(json.dumps({k: v for k, v in data.items() if k != "artifacts"}))
-    retrained = make_config(tmp_path, seed=7, data={"max_rows": 300},
-                            train={"max_epochs": 1, "progress_bar": False},
-                            models={"families": ["dense"]}, evaluate={"bootstrap": 10},
-                            baselines={"iforest_estimators": 10})
+    retrained = tiny_config(tmp_path, epochs=1, seed=7)
     second = run_pipeline(retrained)
     out = capsys.readouterr().out
     assert second["alias"] == "challenger" and not second["promoted"]

@@ -61,7 +61,7 @@ def register(cfg: Config) -> dict[str, Any]:
     previous = read_json(report) if report.exists() else None
     if in_sync(cfg, previous, key):
         print(f"register: the store holds {previous['model_name']} v{previous['version']} "
-              f"(@{previous['alias']}) for these files; nothing to do")
+              "for these files; nothing to do")
         return previous
     return synchronise(cfg, metrics, key)
 
