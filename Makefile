@@ -12,6 +12,7 @@ ARGS ?=
 JOBS ?= 2
 VERSION ?=
 REMOTE ?=
+SUITE ?= tables
 TEAM_DIR ?= $(CURDIR)/team-mlflow
 
 .DEFAULT_GOAL := help
@@ -79,8 +80,9 @@ pull: ## fetch data, models and reports from the DVC remote
 bench: ## speed benchmarks -> reports/bench.json
 	$(PY) benchmarks/run.py --output reports/bench.json
 
-quality: ## detection quality on the dev cases -> reports/quality.json
-	$(PY) benchmarks/quality.py --output reports/quality.json
+quality: ## detection quality vs PyOD: make quality [SUITE=tables|digits|dev] -> benchmarks/results/
+	$(PY) -c "import pyod" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/quality.py --suite $(SUITE)
 
 clean: ## remove generated data, models, reports and checkpoints (keeps the MLflow registry)
 	rm -rf data/interim data/processed models checkpoints reports

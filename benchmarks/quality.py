@@ -1,20 +1,34 @@
-"""Detection quality on the dev cases, with the project's own params.yaml (nothing tuned here).
+"""Detection quality with the project's own params.yaml (nothing tuned here), side by side with
+the detectors users would pick instead.
 
-Runs the whole pipeline in-process (real MLflow in a temporary store) on each case and prints
-one table: test AUROC per family and baseline (on labelled anomalies, or on synthetic ones
-where the case has none), the chosen model and how it was chosen. Writes reports/quality.json.
+Each case runs the whole pipeline in-process (ingest, GX validate, prepare, train every family,
+evaluate, register; real MLflow in a temporary store). Then, on the *same split and the same
+model input* (the prepared folds), PyOD's ``IForest``, ``KNN``, ``ECOD``, ``AutoEncoder`` and
+``VAE`` with their defaults are fit on the normal training rows and scored on test (pyod is a
+benchmark-only extra: ``pip install -e '.[bench]'``). One table: test AUROC of each family, each
+aeops baseline, each peer, and the model the pipeline chose (with its kind); medians at the
+bottom. Written as JSON and Markdown under ``benchmarks/results/``.
 
-    .venv/bin/python benchmarks/quality.py [--cases digits,wine1] [--set models.dense.latent=8]
+Suites:
+- ``tables``: the 14 real ADBench tables in ``../shared/datasets/tables`` (``--tables-dir``);
+- ``digits``: the embedded digits with each digit in turn held out as the anomaly (10 folds);
+- ``dev``: the project's own small cases (tests/factories.py).
+
+    .venv/bin/python benchmarks/quality.py --suite tables [--cases glass,wilt] [--set k=v]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import logging
 import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +41,10 @@ from tests.factories import sensor_table, wine_table, write_part_images  # noqa:
 from tests.helpers import deep_update  # noqa: E402
 
 QUIET = {"train": {"progress_bar": False}}
+TABLES_DIR = ROOT.parent / "shared" / "datasets" / "tables"
+FAMILIES = ["dense", "conv", "denoising", "sparse", "vae"]
+BASELINES = ["pca", "iforest", "knn", "ecod"]
+PEERS = ["pyod_iforest", "pyod_knn", "pyod_ecod", "pyod_autoencoder", "pyod_vae"]
 
 
 def case_digits(tmp: Path) -> dict:
@@ -67,7 +85,7 @@ def case_parts(tmp: Path) -> dict:
                      "normal_labels": ["good"]}}
 
 
-CASES = {
+DEV_CASES = {
     "digits": ("embedded digits, 9 held out", case_digits),
     "wine1": ("wine, class_0 normal", lambda t: case_wine(t, ["class_0"])),
     "wine2": ("wine, class_0 + class_1 normal", lambda t: case_wine(t, ["class_0", "class_1"])),
@@ -77,6 +95,34 @@ CASES = {
     "digits_unlabeled": ("digits 0-8 only, unlabeled (.npz)", case_digits_unlabeled),
     "parts": ("PNG folder good/defect", case_parts),
 }
+
+
+def case_table(path: Path):
+    def make(tmp: Path) -> dict:
+        return {"data": {"source": "table", "path": str(path), "label_column": "label",
+                         "normal_labels": ["normal"]}}
+    return make
+
+
+def case_digit_held_out(digit: int):
+    def make(tmp: Path) -> dict:
+        return {"data": {"normal_labels": [d for d in range(10) if d != digit]}}
+    return make
+
+
+def suite_cases(suite: str, tables_dir: Path) -> dict:
+    if suite == "dev":
+        return DEV_CASES
+    if suite == "digits":
+        return {f"digit{d}": (f"digits, {d} held out", case_digit_held_out(d))
+                for d in range(10)}
+    if suite == "tables":
+        files = sorted(tables_dir.glob("*.csv"))
+        if not files:
+            raise SystemExit(f"{tables_dir}: no CSV tables (the shared datasets folder); pass "
+                             "--tables-dir")
+        return {f.stem: (f"{f.stem} ({f.name})", case_table(f)) for f in files}
+    raise SystemExit(f"unknown suite '{suite}'; choose tables, digits or dev")
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -91,11 +137,44 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
-def run_case(name: str, overrides: dict) -> dict:
+def peer_scores(train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """PyOD's detectors with their defaults, fit on the normal training rows."""
+    from pyod.models.auto_encoder import AutoEncoder
+    from pyod.models.ecod import ECOD
+    from pyod.models.iforest import IForest
+    from pyod.models.knn import KNN
+    from pyod.models.vae import VAE
+
+    peers = {"pyod_iforest": lambda: IForest(random_state=seed), "pyod_knn": KNN,
+             "pyod_ecod": ECOD,
+             "pyod_autoencoder": lambda: AutoEncoder(random_state=seed, verbose=0),
+             "pyod_vae": lambda: VAE(random_state=seed, verbose=0)}
+    out = {}
+    for name, make in peers.items():
+        model = make()
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.fit(train)
+            out[name] = model.decision_function(test)
+    return out
+
+
+def peers_on_prepared(cfg, seed: int) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    from aeops.stages.common import load_prepared
+
+    prepared = load_prepared(cfg)
+    train, test = prepared.fold("train"), prepared.fold("test")
+    rows = test.real if test.has_real_anomalies else np.ones(len(test.x), bool)
+    scores = peer_scores(train.normal.astype(np.float64), test.x[rows].astype(np.float64), seed)
+    return {name: float(roc_auc_score(test.is_anomaly[rows], s)) for name, s in scores.items()}
+
+
+def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
     from aeops.config import parse_config
     from tests.integration.inproc import run_pipeline
 
-    description, make = CASES[name]
+    description, make = cases[name]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -105,17 +184,27 @@ def run_case(name: str, overrides: dict) -> dict:
         cwd = os.getcwd()
         os.chdir(tmp)
         start = time.perf_counter()
+        log = io.StringIO()
+        cfg = parse_config(params)
         try:
-            run_pipeline(parse_config(params))
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                run_pipeline(cfg)
+        except BaseException:
+            sys.stderr.write(log.getvalue()[-4000:])
+            raise
         finally:
             os.chdir(cwd)
         seconds = time.perf_counter() - start
         metrics = json.loads(Path(params["paths"]["metrics"]).read_text())
+        peer_auroc = peers_on_prepared(cfg, params["seed"]) if peers else {}
     key = "test_auroc" if "test_auroc" in metrics else "test_synthetic_auroc"
     row = {"case": name, "description": description, "metric": key,
            "chosen": metrics["family"], "kind": metrics["kind"],
            "selected_by": metrics["selection_basis"], "seconds": round(seconds, 1),
-           "baseline_note": metrics.get("baseline_note"), "skipped": metrics["skipped"]}
+           "baseline_note": metrics.get("baseline_note"), "skipped": metrics["skipped"],
+           "selection": metrics["selection"]["reason"], "chosen_auroc": metrics.get(key),
+           "best_autoencoder": metrics["selection"]["autoencoder"],
+           **peer_auroc}
     for family, m in metrics["models"].items():
         row[family] = m.get(key)
     for baseline, m in metrics["baselines"].items():
@@ -124,35 +213,81 @@ def run_case(name: str, overrides: dict) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    columns = ["dense", "conv", "denoising", "sparse", "vae", "pca", "iforest"]
-    lines = ["| case | metric | " + " | ".join(columns) + " | chosen |",
-             "|---" * (len(columns) + 3) + "|"]
+    """One row per case, medians at the bottom; the best peer per case for reference."""
+    columns = [c for c in [*FAMILIES, *BASELINES, *PEERS] if any(c in r for r in rows)]
+    lines = ["| case | " + " | ".join(columns) + " | chosen | chosen AUROC | vs best peer |",
+             "|---" * (len(columns) + 4) + "|"]
     for r in rows:
-        cells = [f"{r[c]:.3f}" if isinstance(r.get(c), float) else "skipped" if c in
-                 r["skipped"] else "–" for c in columns]
-        lines.append(f"| {r['description']} | {r['metric']} | " + " | ".join(cells)
-                     + f" | {r['chosen']} |")
+        cells = [f"{r[c]:.3f}" if isinstance(r.get(c), float) else "skip" for c in columns]
+        peers = [r[p] for p in PEERS if isinstance(r.get(p), float)]
+        gap = f"{r['chosen_auroc'] - max(peers):+.3f}" if peers else "–"
+        lines.append(f"| {r['case']} | " + " | ".join(cells)
+                     + f" | {r['chosen']} ({r['kind']}) | {r['chosen_auroc']:.3f} | {gap} |")
+    medians = []
+    for c in columns:
+        values = [r[c] for r in rows if isinstance(r.get(c), float)]
+        medians.append(f"{np.median(values):.3f}" if values else "–")
+    chosen = np.median([r["chosen_auroc"] for r in rows])
+    lines.append("| **median** | " + " | ".join(medians) + f" | | **{chosen:.3f}** | |")
     return "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> dict:
+    """The figures the quality bar is judged by (issue 15's "Done when")."""
+    chosen = [r["chosen_auroc"] for r in rows]
+    out: dict = {"chosen_median": float(np.median(chosen)), "chosen_mean": float(np.mean(chosen)),
+                 # the autoencoder chosen on validation (what candidates: autoencoders registers)
+                 "best_autoencoder_mean": float(np.mean([r[r["best_autoencoder"]]
+                                                         for r in rows]))}
+    peers = [p for p in PEERS if all(isinstance(r.get(p), float) for r in rows)]
+    if not peers:
+        return out
+    out["peer_medians"] = {p: float(np.median([r[p] for r in rows])) for p in peers}
+    out["chosen_worst_gap_to_best_peer"] = min(
+        (r["chosen_auroc"] - max(r[p] for p in peers), r["case"]) for r in rows)
+    families = [f for f in FAMILIES if all(isinstance(r.get(f), float) for r in rows)]
+    out["family_medians"] = {f: float(np.median([r[f] for r in rows])) for f in families}
+    if families:
+        best = max(families, key=lambda f: out["family_medians"][f])
+        out["best_family"] = best
+        for peer in ("pyod_autoencoder", "pyod_vae"):
+            if peer in peers:
+                out[f"best_family_beats_{peer}"] = sum(r[best] > r[peer] for r in rows)
+    out["cases"] = len(rows)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--suite", default="dev", choices=["tables", "digits", "dev"])
+    parser.add_argument("--cases", default=None, help="comma-separated subset of the suite")
+    parser.add_argument("--tables-dir", type=Path, default=TABLES_DIR)
     parser.add_argument("--set", action="append", default=[], help="params override key=value")
-    parser.add_argument("--output", type=Path, default=ROOT / "reports" / "quality.json")
+    parser.add_argument("--no-peers", action="store_true", help="skip the PyOD detectors")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="JSON results (default benchmarks/results/quality_<suite>.json)")
     args = parser.parse_args()
     from aeops.env import disable_telemetry
 
     disable_telemetry()
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    cases = suite_cases(args.suite, args.tables_dir)
+    names = args.cases.split(",") if args.cases else list(cases)
+    output = args.output or ROOT / "benchmarks" / "results" / f"quality_{args.suite}.json"
     overrides = parse_sets(args.set)
     rows = []
-    for name in args.cases.split(","):
-        rows.append(run_case(name, overrides))
-        print(json.dumps(rows[-1]), flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"overrides": overrides, "cases": rows}, indent=2) + "\n")
-    print(markdown(rows))
+    for name in names:
+        rows.append(run_case(cases, name, overrides, peers=not args.no_peers))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    table = markdown(rows)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({"suite": args.suite, "overrides": overrides,
+                                  "summary": summary(rows), "cases": rows}, indent=2) + "\n")
+    output.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    print(json.dumps(summary(rows), indent=2))
 
 
 if __name__ == "__main__":

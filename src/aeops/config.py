@@ -198,6 +198,8 @@ class AutoSizeConfig(Section):
 class ModelsConfig(Section):
     families: Annotated[list[Family], Field(min_length=1)]
     auto_size: AutoSizeConfig
+    score: Literal["auto", "recon", "normalised", "hybrid"]
+    score_neighbors: PositiveInt
     dense: DenseConfig
     conv: ConvConfig
     denoising: DenoisingConfig
@@ -227,6 +229,7 @@ class EvaluateConfig(Section):
 class BaselinesConfig(Section):
     pca_components: Annotated[int, Field(ge=1)] | Fraction
     iforest_estimators: PositiveInt
+    knn_neighbors: PositiveInt
 
 
 class RegisterConfig(Section):
@@ -234,6 +237,7 @@ class RegisterConfig(Section):
     metric: Literal["val_auroc", "val_average_precision"]
     margin: Annotated[float, Field(ge=0.0)]
     candidates: Literal["autoencoders", "all"]
+    switch_min_anomalies: PositiveInt
 
 
 class MlflowConfig(Section):

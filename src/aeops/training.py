@@ -30,6 +30,7 @@ from aeops.engine import build_trainer, compile_net, resolve
 from aeops.errors import TrainingInterrupted
 from aeops.files import MODEL_FILE, RUN_FILE
 from aeops.io import write_json
+from aeops.models.calibration import calibrate, resolve_score
 from aeops.models.lightning import AutoencoderModule
 from aeops.models.registry import architecture, build_model, build_objective
 from aeops.models.store import save_model
@@ -66,6 +67,7 @@ def fingerprint(cfg: Config, family: str, data_hash: str) -> str:
              if k not in NOT_FINGERPRINTED}
     parts = {"family": family, "model": cfg.models.family(family).model_dump(mode="json"),
              "auto_size": cfg.models.auto_size.model_dump(mode="json"),
+             "score": [cfg.models.score, cfg.models.score_neighbors],
              "train": train, "seed": cfg.seed, "data": data_hash}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -147,12 +149,16 @@ def train_family(cfg: Config, family: str, meta: DatasetMeta, unit_range: bool, 
 
     seconds = time.perf_counter() - start
     best.restore(module)
+    raw_net = getattr(module.net, "_orig_mod", module.net)
+    score = resolve_score(cfg.models.score, meta.is_image)
+    calibrate(raw_net, train.normal, score, cfg.models.score_neighbors, cfg.seed)
+    args_record = {**args, "score": score}
     ran = trainer.current_epoch - (resumed_epoch or 0)
     result = TrainResult(family, logger.run_id, trainer.current_epoch, best.epoch,
-                         best.best if best.state is not None else None, resumed_epoch, args,
+                         best.best if best.state is not None else None, resumed_epoch,
+                         args_record,
                          asdict(plan), round(seconds, 3), round(ran / max(seconds, 1e-9), 2))
     if trainer.is_global_zero:
-        raw_net = getattr(module.net, "_orig_mod", module.net)
         save_model(out_dir / MODEL_FILE, family, args, raw_net)
         client = logger.experiment
         client.log_artifact(logger.run_id, str(out_dir / MODEL_FILE), "weights")

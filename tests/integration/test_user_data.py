@@ -232,9 +232,13 @@ def test_a_winning_baseline_becomes_champion_with_candidates_all(tmp_path: Path,
     decision = run_pipeline(cfg)
     metrics = evaluated(cfg)
     assert metrics["kind"] == "baseline" and decision["kind"] == "baseline"
-    assert metrics["baseline_note"].startswith(f"baseline {metrics['family']} beats")
+    reason = metrics["selection"]["reason"]
+    assert reason.startswith(f"baseline {metrics['family']} is reliably better than the best "
+                             "autoencoder dense on validation")
+    assert metrics["selection"]["lead_low"] > 0 and metrics["baseline_note"] is None
     name, version = champion(cfg)
     assert version.tags["kind"] == "baseline"
+    assert version.tags["selection_reason"] == reason and reason in version.description
     rows = sensor_table(n=30, seed=9)
     rows.to_parquet(tmp_path / "new.parquet")
     assert score_champion(name, tmp_path / "new.parquet", tmp_path / "out.parquet",
@@ -248,7 +252,8 @@ def test_a_winning_baseline_becomes_champion_with_candidates_all(tmp_path: Path,
 def test_with_autoencoders_only_a_better_baseline_is_reported_plainly(tmp_path: Path,
                                                                      mlflow_uri: str, capsys):
     cfg = config(tmp_path, data=source_case("table-string", tmp_path),
-                 models={"families": ["dense"]}, train={**TINY["train"], "max_epochs": 1})
+                 models={"families": ["dense"]}, train={**TINY["train"], "max_epochs": 1},
+                 register={"candidates": "autoencoders"})
     run_pipeline(cfg)
     assert "WARNING: baseline" in capsys.readouterr().out
     metrics = evaluated(cfg)

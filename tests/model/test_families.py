@@ -207,7 +207,8 @@ def test_one_registry_names_the_families_everywhere():
     from aeops.models.registry import FAMILIES as REGISTRY
 
     assert tuple(REGISTRY) == FAMILIES
-    assert set(ModelsConfig.model_fields) == {"families", "auto_size", *FAMILIES}
+    assert set(ModelsConfig.model_fields) == {"families", "auto_size", "score", "score_neighbors",
+                                              *FAMILIES}
     cfg = make_config()
     for name, spec in REGISTRY.items():
         assert spec.name == name

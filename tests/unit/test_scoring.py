@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from aeops.cli import main, score_file
+from aeops.config import BaselinesConfig
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.evaluation.baselines import fit_baseline
@@ -26,7 +27,8 @@ def make_detector(meta: DatasetMeta, train: pd.DataFrame, scaler="minmax", imput
     pre = Preprocessor.fit(train, meta, scaler, impute, 20)
     x = pre.transform(train)
     if kind == "baseline":
-        scorer = fit_baseline(family, x, 0.9, 20, 0)
+        cfg = BaselinesConfig(pca_components=0.9, iforest_estimators=20, knn_neighbors=5)
+        scorer = fit_baseline(family, x, cfg, 0)
     else:
         scorer = AutoencoderScorer(DenseAE(x.shape[1], [8], 2, "sigmoid", 0.0), batch_size=7)
     info = DetectorInfo(kind, family, meta.schema(), 0.05, "fixed", "test", {})
@@ -123,7 +125,7 @@ def test_categorical_model_counts_unknown_values_and_reconstructs_categories(tmp
         det.predict(new.assign(colour=[None, "r"]))
 
 
-@pytest.mark.parametrize("family", ["pca", "iforest"])
+@pytest.mark.parametrize("family", ["pca", "iforest", "knn", "ecod"])
 def test_baselines_score_and_explain_like_autoencoders(family, rows):
     rng = np.random.default_rng(0)
     det = make_detector(META, pd.DataFrame(rng.random((50, 6)), columns=FEATURES),

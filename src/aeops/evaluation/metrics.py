@@ -200,3 +200,23 @@ def selection_metric(configured: str, models: dict[str, dict]) -> str:
     if any(configured in m for m in models.values()):
         return configured
     return configured.replace("val_", "val_synthetic_", 1)
+
+
+def paired_bootstrap_difference(is_anomaly: np.ndarray, scores_a: np.ndarray,
+                                scores_b: np.ndarray, metric: str, n_boot: int, ci: float,
+                                seed: int) -> tuple[float, float, float]:
+    """``metric(b) - metric(a)`` on these rows, with a percentile bootstrap interval from
+    resampling the same rows for both (normals and anomalies separately), so the interval
+    reflects how much the *difference* moves, not each model's own spread."""
+    fn = average_precision if "average_precision" in metric else auroc
+    diff = fn(is_anomaly, scores_b) - fn(is_anomaly, scores_a)
+    if n_boot <= 0 or not has_both_classes(is_anomaly):
+        return diff, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(is_anomaly), np.flatnonzero(~is_anomaly)
+    values = np.empty(n_boot)
+    for i in range(n_boot):
+        rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        values[i] = fn(is_anomaly[rows], scores_b[rows]) - fn(is_anomaly[rows], scores_a[rows])
+    alpha = (1 - ci) / 2
+    return diff, float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))

@@ -3,7 +3,10 @@
 Every family maps a batch of flat feature rows ``(N, D)`` to a dict with the reconstruction
 ``recon`` ``(N, D)`` and the latent code ``z``; the VAE adds ``mu`` and ``logvar``. In eval
 mode each module is deterministic, and :meth:`Autoencoder.score` gives the per-row anomaly
-score together with the per-feature squared error that explains it.
+score together with the per-feature squared error that explains it. A trained module may
+carry a :class:`~aeops.models.calibration.ScoreCalibration` (``calibration``): the score is
+then the normalised or hybrid one of ``models.score``, and the per-feature errors are
+normalised the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ class Autoencoder(nn.Module, metaclass=abc.ABCMeta):
 
     input_dim: int
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.calibration: nn.Module | None = None  # set by aeops.models.calibration
+
     @abc.abstractmethod
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Map rows to their latent code (deterministic in eval mode)."""
@@ -36,11 +43,19 @@ class Autoencoder(nn.Module, metaclass=abc.ABCMeta):
         return {"recon": self.decode(z), "z": z}
 
     @torch.no_grad()
-    def inspect(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One forward pass: reconstruction, code, per-feature squared error and row score."""
+    def inspect(self, x: torch.Tensor, combine: bool = True) -> dict[str, torch.Tensor]:
+        """One forward pass: reconstruction, code, per-feature error and row score (with
+        ``combine=False``, a hybrid score's reconstruction term alone)."""
         out = self(x)
         per_feature = (out["recon"].float() - x.float()) ** 2
-        return {**out, "per_feature": per_feature, "score": self.row_score(out, per_feature)}
+        if self.calibration is None:
+            return {**out, "per_feature": per_feature,
+                    "score": self.row_score(out, per_feature)}
+        per_feature = self.calibration.normalise(per_feature)
+        score = self.row_score(out, per_feature)
+        if combine:
+            score = self.calibration.combine(score, out["z"])
+        return {**out, "per_feature": per_feature, "score": score}
 
     def row_score(self, out: dict[str, torch.Tensor], per_feature: torch.Tensor) -> torch.Tensor:
         """The anomaly score of each row: its mean squared reconstruction error."""

@@ -12,6 +12,7 @@ from typing import Any
 import aeops
 from aeops.errors import AeopsError
 from aeops.io import atomic_path
+from aeops.models.calibration import ScoreCalibration
 from aeops.models.families import Autoencoder
 from aeops.models.registry import build_model
 
@@ -24,7 +25,8 @@ def save_model(path: Path, family: str, args: dict[str, Any], net: Autoencoder) 
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     # one metadata entry (safetensors writes several in no fixed order: bytes would differ)
     about = {"format": FORMAT, "aeops_version": aeops.__version__, "family": family,
-             "args": args}
+             "args": args,
+             "calibration": net.calibration.about() if net.calibration is not None else None}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"aeops": json.dumps(about, sort_keys=True)})
 
@@ -47,6 +49,8 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict[str, Any]]:
                          "with `dvc repro`")
     args = metadata["args"]
     net = build_model(metadata["family"], args)
+    if metadata.get("calibration"):
+        net.calibration = ScoreCalibration.empty(metadata["calibration"], net.input_dim)
     net.load_state_dict(tensors)
     net.eval()
     return net, {"family": metadata["family"], "args": args,

@@ -159,7 +159,7 @@ def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> str | None:
 
 
 def baselines(cfg: Config, prepared: Prepared) -> dict:
-    """PCA reconstruction error and Isolation Forest on the same split, each its own MLflow
+    """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow
     run with a deployable detector (so a baseline can be registered when it wins)."""
     import mlflow
 
@@ -171,8 +171,7 @@ def baselines(cfg: Config, prepared: Prepared) -> dict:
     mlflow.set_experiment(cfg.mlflow.experiment)
     with atomic_dir(cfg.paths.baselines_dir) as root:
         for name in BASELINES:
-            model = fit_baseline(name, train_fold.normal, cfg.baselines.pca_components,
-                                 cfg.baselines.iforest_estimators, cfg.seed)
+            model = fit_baseline(name, train_fold.normal, cfg.baselines, cfg.seed)
             out_dir = root / name
             model.save(out_dir / BASELINE_FILE)
             with mlflow.start_run(run_name=name, tags={**run_tags(name, prepared.data_hash),

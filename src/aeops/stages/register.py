@@ -203,6 +203,8 @@ def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
         if exp is not None:
             reason += (f" (DVC experiment '{exp}': experiments register challengers only; "
                        "`aeops promote` moves the champion)")
+        if metrics.get("selection"):
+            reason += f". Why {chosen}: {metrics['selection']['reason']}"
         if metrics.get("baseline_note"):
             reason += f". Note: {metrics['baseline_note']}"
         if version is None:
@@ -229,6 +231,8 @@ def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
                 tags["dvc_exp_name"] = exp
             if metrics.get("baseline_note"):
                 tags["baseline_beats_autoencoders"] = metrics["baseline_note"]
+            if metrics.get("selection"):
+                tags["selection_reason"] = metrics["selection"]["reason"]
             version = register_version(name, logged.model_uri, logged.source_run_id,
                                        logged.model_id, schema, tags, reason)
         else:

@@ -2,24 +2,31 @@
 honest choice, the figures.
 
 The choice is made on validation only: on labelled anomalies when the validation fold holds
-some, else on synthetic anomalies (and the report says which). With
-``register.candidates: autoencoders`` a baseline that beats every autoencoder is not chosen,
-but the report says so plainly; with ``all`` it can be chosen. Families that could not use the
-data are listed with the reason.
+some, else on synthetic anomalies (and the report says which). The best autoencoder on
+validation is the incumbent; with ``register.candidates: all`` the best baseline replaces it
+only when it is reliably better: the paired bootstrap interval of its lead (the same
+validation rows resampled for both, ``evaluate.bootstrap`` times, at ``evaluate.ci``) lies
+above zero, on a validation fold of at least ``register.switch_min_anomalies`` anomalies (a
+bootstrap over three anomalies resamples the same three rows and is far too sure of itself).
+So a noisy lead never switches the model; a clear one does. With ``autoencoders`` a baseline
+is never chosen, but a better one is reported plainly. Families that could not use the data
+are listed with the reason.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from aeops.config import Config
 from aeops.errors import AeopsError
 from aeops.evaluation.baselines import BASELINES
-from aeops.evaluation.metrics import selection_metric
+from aeops.evaluation.metrics import paired_bootstrap_difference, selection_metric
 from aeops.evaluation.plots import curve_tables, plot_curves
 from aeops.files import METRICS_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.io import atomic_dir, read_json, write_json
@@ -32,6 +39,67 @@ HEADLINE = ["test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_avera
             "val_synthetic_auroc", "val_auroc", "test_recon_loss", "test_flagged_share",
             "test_score_q50", "test_score_q90", "test_score_q99", "threshold",
             "threshold_method"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which model won, and why: the best autoencoder, the best baseline, the baseline's
+    lead over it on validation with its paired bootstrap interval, and the verdict."""
+
+    chosen: str
+    kind: str
+    autoencoder: str
+    baseline: str
+    lead: float
+    lead_low: float
+    lead_high: float
+    switched: bool
+    reason: str
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+def choose(models: dict[str, dict], baselines: dict[str, dict], metric: str,
+           val_rows: dict[str, tuple[np.ndarray, np.ndarray]], candidates: str, n_boot: int,
+           ci: float, seed: int, min_anomalies: int) -> Selection:
+    """The decision, from validation numbers only. ``val_rows`` maps each model to its
+    validation (is_anomaly, score) arrays on the rows ``metric`` is measured on."""
+    best_ae, best_base = select_best(models, metric), select_best(baselines, metric)
+    labels, ae_scores = val_rows[best_ae]
+    lead, low, high = paired_bootstrap_difference(labels, ae_scores, val_rows[best_base][1],
+                                                  metric, n_boot, ci, seed)
+    interval = f"{lead:+.4f} [{low:+.4f}, {high:+.4f}] ({ci:.0%} paired bootstrap)"
+    n_anomalies = int(labels.sum())
+    enough = n_anomalies >= min_anomalies
+    reliable = bool(enough and np.isfinite(low) and low > 0)
+    switched = candidates == "all" and reliable
+    if switched:
+        reason = (f"baseline {best_base} is reliably better than the best autoencoder "
+                  f"{best_ae} on validation: {metric} lead {interval}")
+    elif candidates != "all":
+        reason = (f"autoencoder {best_ae} (register.candidates: autoencoders); baseline "
+                  f"{best_base}'s {metric} lead {interval}")
+    elif not enough:
+        reason = (f"autoencoder {best_ae} kept: validation holds {n_anomalies} anomalies, "
+                  f"fewer than the {min_anomalies} (register.switch_min_anomalies) that could "
+                  f"show the best baseline {best_base} reliably better (lead {interval})")
+    else:
+        reason = (f"autoencoder {best_ae} kept: the best baseline {best_base}'s {metric} "
+                  f"lead {interval} is not reliably above zero")
+    chosen = best_base if switched else best_ae
+    return Selection(chosen, "baseline" if switched else "autoencoder", best_ae, best_base,
+                     lead, low, high, switched, reason)
+
+
+def selection_rows(metric: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The validation rows ``metric`` is measured on, as (is_anomaly, score)."""
+    val = frame[frame["split"] == "val"]
+    if "synthetic" in metric:
+        val = val[val["synthetic"] | ~val["is_anomaly"]]
+    else:
+        val = val[~val["synthetic"]]
+    return val["is_anomaly"].to_numpy(bool), val["score"].to_numpy(np.float64)
 
 
 def select_best(models: dict[str, dict], metric: str) -> str:
@@ -83,28 +151,32 @@ def report(cfg: Config, run_ids: dict[str, str]) -> dict:
         raise AeopsError("no model family could use this data: " + "; ".join(
             f"{f}: {why}" for f, why in skipped.items()))
     metric = selection_metric(cfg.register.metric, {**models, **baselines})
-    candidates = {**models, **(baselines if cfg.register.candidates == "all" else {})}
-    best = select_best(candidates, metric)
-    best_ae = select_best(models, metric)
-    best_baseline = select_best(baselines, metric)
-    kind = "baseline" if best in baselines and best not in models else "autoencoder"
-    chosen = candidates[best]
     scores = {name: pd.read_parquet(model_dir(cfg, name, m["kind"]) / SCORES_FILE)
               for name, m in {**models, **baselines}.items()}
+    selection = choose(models, baselines, metric,
+                       {name: selection_rows(metric, frame) for name, frame in scores.items()},
+                       cfg.register.candidates, cfg.evaluate.bootstrap, cfg.evaluate.ci,
+                       cfg.seed, cfg.register.switch_min_anomalies)
+    best, kind = selection.chosen, selection.kind
+    best_ae, best_baseline = selection.autoencoder, selection.baseline
+    chosen = {**models, **baselines}[best]
     basis = selection_basis(metric, scores[best])
     baseline_note = None
-    if baselines[best_baseline][metric] > models[best_ae][metric]:
+    if baselines[best_baseline][metric] > models[best_ae][metric] and not selection.switched:
         baseline_note = (f"baseline {best_baseline} beats every autoencoder on validation "
                          f"({metric} {baselines[best_baseline][metric]:.4f} vs "
                          f"{best_ae} {models[best_ae][metric]:.4f})")
         if cfg.register.candidates == "autoencoders":
             baseline_note += ("; the autoencoder is registered because register.candidates "
                               "is autoencoders (set it to all to register the baseline)")
+        else:
+            baseline_note += ", but not reliably (see selection)"
     metrics = {
         "family": best,
         "kind": kind,
         "selected_by": metric,
         "selection_basis": basis,
+        "selection": selection.record(),
         "candidates": cfg.register.candidates,
         "baseline_note": baseline_note,
         "skipped": skipped,
@@ -169,6 +241,7 @@ def print_summary(models: dict[str, dict], baselines: dict[str, dict], skipped: 
     for family, why in skipped.items():
         print(f"skipped {family}: {why}")
     print(f"\nchosen: {metrics['family']} ({metrics['kind']}) by {metrics['selection_basis']}")
+    print(f"  why: {metrics['selection']['reason']}")
     for name in ("test_auroc", "test_synthetic_auroc"):
         if name in metrics:
             print(f"  {name} {metrics[name]:.4f}", end="")

@@ -1,0 +1,105 @@
+"""How reconstruction becomes a score on tables: normalised per-feature errors and the hybrid
+(normalised error + latent k-NN distance), fitted after training and saved with the weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from sklearn.metrics import roc_auc_score
+
+from aeops.data.batches import FoldDataModule
+from aeops.engine import Plan, build_trainer
+from aeops.models.calibration import calibrate, resolve_score
+from aeops.models.families import DenseAE
+from aeops.models.lightning import AutoencoderModule
+from aeops.models.losses import Objective
+from aeops.models.store import load_model, save_model
+from aeops.scoring import AutoencoderScorer
+from tests.helpers import make_config
+
+
+def low_variance_column(n: int, seed: int) -> np.ndarray:
+    """Eight independent columns; column 0 varies 20 times less than the others, so its
+    reconstruction error is tiny beside theirs (which a 2-wide code cannot remove)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    x[:, 0] *= 0.05
+    return x
+
+
+def trained(train: np.ndarray, seed: int, tmp_path) -> DenseAE:
+    pl.seed_everything(seed, verbose=False)
+    cfg = make_config(train={"max_epochs": 60, "patience": 60, "progress_bar": False})
+    net = DenseAE(8, [16], 2, "identity", 0.0)
+    val = train[-100:]
+    module = AutoencoderModule(net, Objective("mse"), 1e-2, 0.0, 60, 64, val_every=10)
+    trainer, best = build_trainer(cfg.train, Plan(64, 1e-2, "32-true", 10, None), tmp_path)
+    trainer.fit(module, datamodule=FoldDataModule(train[:-100], val, np.zeros(100, bool), 64,
+                                                  seed=seed, in_memory=True, num_workers=0))
+    best.restore(module)
+    return module.net.eval()
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    train = low_variance_column(900, seed=0)
+    normal = low_variance_column(200, seed=1)
+    broken = low_variance_column(100, seed=2)
+    broken[:, 0] += 0.5  # ten of its own deviations: small beside the other columns' errors
+    return train, normal, broken, trained(train, 0, tmp_path_factory.mktemp("fit"))
+
+
+def auroc(net, normal, broken) -> float:
+    scores = AutoencoderScorer(net, 4096).run(np.vstack([normal, broken]))["score"]
+    return roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(broken))], scores)
+
+
+def test_a_normalised_score_ranks_a_row_that_breaks_a_low_variance_column_above_normal_rows(
+        rows):
+    train, normal, broken, net = rows
+    calibrate(net, train, "recon", 5, 0)
+    plain = auroc(net, normal, broken)
+    calibrate(net, train, "normalised", 5, 0)
+    normalised = auroc(net, normal, broken)
+    assert normalised > 0.95, f"normalised AUROC {normalised:.3f}"
+    assert normalised > plain + 0.1, f"plain {plain:.3f} vs normalised {normalised:.3f}"
+    # the explanation points at the broken column
+    per_feature = AutoencoderScorer(net, 4096).run(broken, ("per_feature",))["per_feature"]
+    assert (per_feature.argmax(axis=1) == 0).mean() > 0.9
+
+
+def test_the_hybrid_score_weighs_both_terms_alike_and_survives_saving(rows, tmp_path):
+    train, normal, broken, net = rows
+    calibrate(net, train, "hybrid", 5, 0)
+    x = torch.from_numpy(normal)
+    out = net.inspect(x)
+    # each term is divided by its median on the training rows: both about 1 on normal rows
+    base = net.inspect(x, combine=False)["score"]
+    assert 0.5 < float((base / net.calibration.refs[0]).median()) < 2.0
+    knn = net.calibration.knn_distance(out["z"]) / net.calibration.refs[1]
+    assert 0.5 < float(knn.median()) < 2.0
+    torch.testing.assert_close(out["score"], base / net.calibration.refs[0] + knn)
+    save_model(tmp_path / "m.safetensors", "dense", {"input_dim": 8, "hidden": [16],
+                                                     "latent": 2, "out_activation": "identity",
+                                                     "dropout": 0.0}, net)
+    loaded, _ = load_model(tmp_path / "m.safetensors")
+    torch.testing.assert_close(loaded.inspect(x)["score"], out["score"])
+    assert auroc(loaded, normal, broken) > 0.9
+
+
+def test_the_hybrid_score_is_deterministic_for_a_seed(rows, tmp_path):
+    train, normal, _, _ = rows
+    scores = []
+    for attempt in range(2):
+        net = trained(train, 3, tmp_path / str(attempt))
+        calibrate(net, train, "hybrid", 5, 3)
+        scores.append(AutoencoderScorer(net, 4096).run(normal)["score"])
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def test_auto_scores_images_by_plain_error_and_tables_by_the_hybrid():
+    assert resolve_score("auto", is_image=True) == "recon"
+    assert resolve_score("auto", is_image=False) == "hybrid"
+    assert resolve_score("normalised", is_image=True) == "normalised"

@@ -1,0 +1,53 @@
+"""The classical baselines: k-NN and ECOD scores checked against independent computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aeops.config import BaselinesConfig
+from aeops.errors import ScoringInputError
+from aeops.evaluation.baselines import fit_baseline, load_baseline
+
+CFG = BaselinesConfig(pca_components=0.9, iforest_estimators=20, knn_neighbors=3)
+
+
+def test_knn_score_is_the_distance_to_the_kth_nearest_training_row():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(0)
+    train, query = rng.normal(size=(200, 4)), rng.normal(size=(50, 4))
+    expected = NearestNeighbors(n_neighbors=3).fit(train).kneighbors(query)[0][:, -1]
+    np.testing.assert_allclose(fit_baseline("knn", train, CFG, 0).score(query), expected,
+                               rtol=1e-6)
+
+
+def test_ecod_terms_are_negative_log_tail_probabilities():
+    train = np.array([[0.0], [1.0], [2.0], [3.0]])
+    model = fit_baseline("ecod", train, CFG, 0)
+    out = model.run(np.array([[1.0], [10.0], [-10.0]]), ("score", "per_feature"))
+    # value 1.0: left tail (2 + 1) / 5, right tail (3 + 1) / 5; the larger term is the left's
+    assert out["score"][0] == pytest.approx(-np.log(3 / 5))
+    # beyond every training value: tail probability 1 / 5, the largest term possible
+    assert out["score"][1] == pytest.approx(-np.log(1 / 5))
+    assert out["score"][2] == pytest.approx(-np.log(1 / 5))
+    np.testing.assert_allclose(out["per_feature"][:, 0], out["score"])
+
+
+@pytest.mark.parametrize("name", ["knn", "ecod"])
+def test_a_row_that_breaks_one_column_outscores_normal_rows(name, tmp_path):
+    rng = np.random.default_rng(1)
+    train, normal = rng.normal(size=(300, 5)), rng.normal(size=(100, 5))
+    odd = normal[:10].copy()
+    odd[:, 2] += 6.0
+    model = fit_baseline(name, train, CFG, 0)
+    model.save(tmp_path / "b.skops")
+    loaded = load_baseline(tmp_path / "b.skops")
+    scores = loaded.score(np.vstack([normal, odd]))
+    assert np.median(scores[100:]) > np.quantile(scores[:100], 0.75)
+    # each row's score is its own: scored alone or with others, the same
+    np.testing.assert_allclose(loaded.score(odd[:1]), scores[100:101])
+    explained = loaded.run(odd, ("per_feature",))["per_feature"]
+    assert (explained.argmax(axis=1) == 2).all()
+    with pytest.raises(ScoringInputError, match="no latent code"):
+        loaded.run(odd, ("z",))

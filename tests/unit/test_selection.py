@@ -1,0 +1,58 @@
+"""The choice between the best autoencoder and the best baseline: switch only on a reliable
+lead (paired bootstrap on validation), tested without MLflow."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from aeops.evaluation.metrics import paired_bootstrap_difference
+from aeops.stages.report import choose
+
+
+def rows(n_normal: int, n_anomaly: int, separation: float, seed: int):
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(n_normal, bool), np.ones(n_anomaly, bool)]
+    return labels, rng.normal(size=n_normal + n_anomaly) + separation * labels
+
+
+def decide(ae_sep: float, base_sep: float, n_anomaly: int, candidates: str = "all"):
+    labels, ae = rows(200, n_anomaly, ae_sep, 0)
+    _, base = rows(200, n_anomaly, base_sep, 1)
+    models = {"dense": {"val_auroc": roc_auc_score(labels, ae)}}
+    baselines = {"knn": {"val_auroc": roc_auc_score(labels, base)}}
+    return choose(models, baselines, "val_auroc", {"dense": (labels, ae), "knn": (labels, base)},
+                  candidates, n_boot=300, ci=0.95, seed=0, min_anomalies=10)
+
+
+def test_a_clear_lead_on_a_large_fold_switches_to_the_baseline():
+    selection = decide(ae_sep=0.5, base_sep=2.5, n_anomaly=100)
+    assert selection.switched and selection.chosen == "knn" and selection.kind == "baseline"
+    assert selection.lead_low > 0 and "reliably better" in selection.reason
+
+
+def test_a_lead_on_three_anomalies_is_noise_and_keeps_the_autoencoder():
+    selection = decide(ae_sep=1.0, base_sep=1.6, n_anomaly=3)
+    assert selection.lead > 0, "the baseline does lead on this fold"
+    # three resampled anomalies make the bootstrap sure of a lead that is chance
+    assert not selection.switched and selection.chosen == "dense"
+    assert "validation holds 3 anomalies, fewer than the 10" in selection.reason
+
+
+def test_a_small_lead_on_a_large_fold_is_not_reliable():
+    selection = decide(ae_sep=1.0, base_sep=1.05, n_anomaly=40)
+    assert not selection.switched and selection.lead_low <= 0
+    assert "not reliably above zero" in selection.reason
+
+
+def test_with_autoencoders_only_the_baseline_is_never_chosen():
+    selection = decide(ae_sep=0.5, base_sep=2.5, n_anomaly=100, candidates="autoencoders")
+    assert selection.chosen == "dense" and not selection.switched
+    assert "register.candidates: autoencoders" in selection.reason
+
+
+def test_the_paired_interval_is_narrower_than_for_unrelated_scores():
+    labels, a = rows(300, 30, 1.0, 0)
+    b = a + np.random.default_rng(5).normal(scale=0.1, size=len(a))  # nearly the same model
+    diff, low, high = paired_bootstrap_difference(labels, a, b, "val_auroc", 300, 0.95, 0)
+    assert low <= diff <= high and high - low < 0.05
