@@ -238,6 +238,7 @@ class RegisterConfig(Section):
     margin: Annotated[float, Field(ge=0.0)]
     candidates: Literal["autoencoders", "all"]
     switch_min_anomalies: PositiveInt
+    switch_confidence: Annotated[float, Field(ge=0.5, lt=1.0)]
 
 
 class MlflowConfig(Section):

@@ -235,7 +235,7 @@ def test_a_winning_baseline_becomes_champion_with_candidates_all(tmp_path: Path,
     reason = metrics["selection"]["reason"]
     assert reason.startswith(f"baseline {metrics['family']} is reliably better than the best "
                              "autoencoder dense on validation")
-    assert metrics["selection"]["lead_low"] > 0 and metrics["baseline_note"] is None
+    assert metrics["selection"]["lead_confidence"] >= 0.9 and metrics["baseline_note"] is None
     name, version = champion(cfg)
     assert version.tags["kind"] == "baseline"
     assert version.tags["selection_reason"] == reason and reason in version.description

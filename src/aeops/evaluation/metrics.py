@@ -202,16 +202,28 @@ def selection_metric(configured: str, models: dict[str, dict]) -> str:
     return configured.replace("val_", "val_synthetic_", 1)
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """``metric(b) - metric(a)`` on the same rows, its percentile bootstrap interval and the
+    share of resamples in which it is above zero."""
+
+    value: float
+    low: float
+    high: float
+    p_positive: float
+
+
 def paired_bootstrap_difference(is_anomaly: np.ndarray, scores_a: np.ndarray,
                                 scores_b: np.ndarray, metric: str, n_boot: int, ci: float,
-                                seed: int) -> tuple[float, float, float]:
-    """``metric(b) - metric(a)`` on these rows, with a percentile bootstrap interval from
-    resampling the same rows for both (normals and anomalies separately), so the interval
-    reflects how much the *difference* moves, not each model's own spread."""
+                                seed: int) -> PairedDifference:
+    """How much better ``scores_b`` ranks these rows than ``scores_a`` (AUROC, or average
+    precision for an ``average_precision`` metric). The same resampled rows (normals and
+    anomalies separately) score both, so the interval reflects how much the *difference*
+    moves, not each model's own spread."""
     fn = average_precision if "average_precision" in metric else auroc
     diff = fn(is_anomaly, scores_b) - fn(is_anomaly, scores_a)
     if n_boot <= 0 or not has_both_classes(is_anomaly):
-        return diff, float("nan"), float("nan")
+        return PairedDifference(diff, float("nan"), float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(is_anomaly), np.flatnonzero(~is_anomaly)
     values = np.empty(n_boot)
@@ -219,4 +231,5 @@ def paired_bootstrap_difference(is_anomaly: np.ndarray, scores_a: np.ndarray,
         rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
         values[i] = fn(is_anomaly[rows], scores_b[rows]) - fn(is_anomaly[rows], scores_a[rows])
     alpha = (1 - ci) / 2
-    return diff, float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+    return PairedDifference(diff, float(np.quantile(values, alpha)),
+                            float(np.quantile(values, 1 - alpha)), float((values > 0).mean()))

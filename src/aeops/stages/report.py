@@ -4,11 +4,12 @@ honest choice, the figures.
 The choice is made on validation only: on labelled anomalies when the validation fold holds
 some, else on synthetic anomalies (and the report says which). The best autoencoder on
 validation is the incumbent; with ``register.candidates: all`` the best baseline replaces it
-only when it is reliably better: the paired bootstrap interval of its lead (the same
-validation rows resampled for both, ``evaluate.bootstrap`` times, at ``evaluate.ci``) lies
-above zero, on a validation fold of at least ``register.switch_min_anomalies`` anomalies (a
-bootstrap over three anomalies resamples the same three rows and is far too sure of itself).
-So a noisy lead never switches the model; a clear one does. With ``autoencoders`` a baseline
+only when it is reliably better: its lead is above zero in at least
+``register.switch_confidence`` of the paired bootstrap resamples (the same validation rows
+resampled for both, ``evaluate.bootstrap`` times), on a validation fold of at least
+``register.switch_min_anomalies`` anomalies (a bootstrap over three anomalies resamples the
+same three rows and is far too sure of itself). So a noisy lead never switches the model; a
+clear one does. With ``autoencoders`` a baseline
 is never chosen, but a better one is reported plainly. Families that could not use the data
 are listed with the reason.
 """
@@ -53,6 +54,7 @@ class Selection:
     lead: float
     lead_low: float
     lead_high: float
+    lead_confidence: float  # share of paired resamples in which the baseline leads
     switched: bool
     reason: str
 
@@ -62,17 +64,18 @@ class Selection:
 
 def choose(models: dict[str, dict], baselines: dict[str, dict], metric: str,
            val_rows: dict[str, tuple[np.ndarray, np.ndarray]], candidates: str, n_boot: int,
-           ci: float, seed: int, min_anomalies: int) -> Selection:
+           ci: float, seed: int, min_anomalies: int, confidence: float) -> Selection:
     """The decision, from validation numbers only. ``val_rows`` maps each model to its
     validation (is_anomaly, score) arrays on the rows ``metric`` is measured on."""
     best_ae, best_base = select_best(models, metric), select_best(baselines, metric)
     labels, ae_scores = val_rows[best_ae]
-    lead, low, high = paired_bootstrap_difference(labels, ae_scores, val_rows[best_base][1],
-                                                  metric, n_boot, ci, seed)
-    interval = f"{lead:+.4f} [{low:+.4f}, {high:+.4f}] ({ci:.0%} paired bootstrap)"
+    lead = paired_bootstrap_difference(labels, ae_scores, val_rows[best_base][1], metric,
+                                       n_boot, ci, seed)
+    interval = (f"{lead.value:+.4f} [{lead.low:+.4f}, {lead.high:+.4f}] ({ci:.0%} paired "
+                f"bootstrap), above zero in {lead.p_positive:.0%} of resamples")
     n_anomalies = int(labels.sum())
     enough = n_anomalies >= min_anomalies
-    reliable = bool(enough and np.isfinite(low) and low > 0)
+    reliable = bool(enough and lead.p_positive >= confidence)
     switched = candidates == "all" and reliable
     if switched:
         reason = (f"baseline {best_base} is reliably better than the best autoencoder "
@@ -86,10 +89,11 @@ def choose(models: dict[str, dict], baselines: dict[str, dict], metric: str,
                   f"show the best baseline {best_base} reliably better (lead {interval})")
     else:
         reason = (f"autoencoder {best_ae} kept: the best baseline {best_base}'s {metric} "
-                  f"lead {interval} is not reliably above zero")
+                  f"lead {interval} is not reliably above zero (register.switch_confidence "
+                  f"{confidence:.0%})")
     chosen = best_base if switched else best_ae
     return Selection(chosen, "baseline" if switched else "autoencoder", best_ae, best_base,
-                     lead, low, high, switched, reason)
+                     lead.value, lead.low, lead.high, lead.p_positive, switched, reason)
 
 
 def selection_rows(metric: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +160,8 @@ def report(cfg: Config, run_ids: dict[str, str]) -> dict:
     selection = choose(models, baselines, metric,
                        {name: selection_rows(metric, frame) for name, frame in scores.items()},
                        cfg.register.candidates, cfg.evaluate.bootstrap, cfg.evaluate.ci,
-                       cfg.seed, cfg.register.switch_min_anomalies)
+                       cfg.seed, cfg.register.switch_min_anomalies,
+                       cfg.register.switch_confidence)
     best, kind = selection.chosen, selection.kind
     best_ae, best_baseline = selection.autoencoder, selection.baseline
     chosen = {**models, **baselines}[best]
