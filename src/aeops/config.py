@@ -187,7 +187,7 @@ class VAEConfig(Section):
 class AutoSizeConfig(Section):
     """How ``auto`` hidden widths and latent sizes follow the data."""
 
-    latent_rule: Literal["kaiser", "variance"]
+    latent_rule: Literal["auto", "kaiser", "variance"]
     latent_variance: Fraction
     min_latent: PositiveInt
     width_factor: PositiveInt

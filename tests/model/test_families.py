@@ -18,7 +18,7 @@ from aeops.models.registry import (
     unusable_reason,
 )
 from aeops.models.registry import build_model as build_from_args
-from aeops.models.sizing import hidden_widths, latent_size
+from aeops.models.sizing import hidden_widths, latent_size, resolve_latent_rule
 from tests.conftest import low_rank_data, make_config
 
 IMAGE_META = DatasetMeta("test", "memory", pixel_columns(64), "label", ["0", "1"], 10,
@@ -84,6 +84,9 @@ def test_auto_sizes_follow_the_data():
     noise = rng.normal(size=(300, 16))
     assert latent_size(noise, "variance", 0.8, 2) >= 11  # no structure: most directions
     assert latent_size(noise[:, :3], "variance", 0.99, 2) == 2  # never the full width
+    assert resolve_latent_rule("auto", is_image=True) == "kaiser"
+    assert resolve_latent_rule("auto", is_image=False) == "variance"
+    assert resolve_latent_rule("kaiser", is_image=False) == "kaiser"
     assert hidden_widths(13, 4, 4, 512, 3) == [64, 32, 16]
     assert hidden_widths(64, 14, 4, 512, 3) == [256, 128, 64]
     assert hidden_widths(784, 40, 4, 512, 3) == [512, 256, 128]

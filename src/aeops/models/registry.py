@@ -18,7 +18,7 @@ from aeops.data.schema import DatasetMeta
 from aeops.errors import ModelConfigError
 from aeops.models.families import VAE, Autoencoder, ConvAE, DenoisingAE, DenseAE, SparseAE
 from aeops.models.losses import Objective
-from aeops.models.sizing import hidden_widths, latent_size
+from aeops.models.sizing import hidden_widths, latent_size, resolve_latent_rule
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ def architecture(name: str, cfg: Config, meta: DatasetMeta, input_dim: int, unit
     auto = cfg.models.auto_size
     latent = params.latent
     if latent == "auto":
-        latent = latent_size(train_x, auto.latent_rule, auto.latent_variance, auto.min_latent,
+        rule = resolve_latent_rule(auto.latent_rule, meta.is_image)
+        latent = latent_size(train_x, rule, auto.latent_variance, auto.min_latent,
                              cfg.seed)
     args: dict[str, Any] = {"latent": int(latent),
                             "out_activation": "sigmoid" if unit_range else "identity",
