@@ -62,3 +62,14 @@ def test_the_paired_interval_is_narrower_than_for_unrelated_scores():
     b = a + np.random.default_rng(5).normal(scale=0.1, size=len(a))  # nearly the same model
     lead = paired_bootstrap_difference(labels, a, b, "val_auroc", 300, 0.95, 0)
     assert lead.low <= lead.value <= lead.high and lead.high - lead.low < 0.05
+
+
+def test_without_bootstrap_nothing_switches_and_nothing_unmeasured_is_recorded():
+    labels, ae = rows(200, 40, 0.5, 0)
+    _, base = rows(200, 40, 2.5, 1)
+    selection = choose({"dense": {"val_auroc": roc_auc_score(labels, ae)}},
+                       {"knn": {"val_auroc": roc_auc_score(labels, base)}}, "val_auroc",
+                       {"dense": (labels, ae), "knn": (labels, base)}, "all", n_boot=0,
+                       ci=0.95, seed=0, min_anomalies=10, confidence=0.9)
+    assert not selection.switched
+    assert "lead_low" not in selection.record() and selection.record()["lead"] > 0

@@ -9,9 +9,8 @@ only when it is reliably better: its lead is above zero in at least
 resampled for both, ``evaluate.bootstrap`` times), on a validation fold of at least
 ``register.switch_min_anomalies`` anomalies (a bootstrap over three anomalies resamples the
 same three rows and is far too sure of itself). So a noisy lead never switches the model; a
-clear one does. With ``autoencoders`` a baseline
-is never chosen, but a better one is reported plainly. Families that could not use the data
-are listed with the reason.
+clear one does. With ``autoencoders`` a baseline is never chosen, but a better one is
+reported plainly. Families that could not use the data are listed with the reason.
 """
 
 from __future__ import annotations
@@ -59,7 +58,9 @@ class Selection:
     reason: str
 
     def record(self) -> dict:
-        return asdict(self)
+        """As JSON: an interval that was not measured (no bootstrap) is left out, not NaN."""
+        return {k: v for k, v in asdict(self).items()
+                if not (isinstance(v, float) and not math.isfinite(v))}
 
 
 def choose(models: dict[str, dict], baselines: dict[str, dict], metric: str,
