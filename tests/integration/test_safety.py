@@ -25,11 +25,13 @@ AEOPS = str(ROOT / ".venv" / "bin" / "aeops")
 
 
 def tiny_config(root: Path, epochs: int, **override):
-    """A dense-only digits run on 300 rows: seconds."""
+    """A dense-only digits run on 300 rows: seconds. A few epochs cannot beat k-NN, and these
+    tests need an autoencoder champion (its weights file), so baselines are not candidates."""
+    register = {"candidates": "autoencoders", **override.pop("register", {})}
     return make_config(root, data={"max_rows": 300},
                        train={"max_epochs": epochs, "progress_bar": False},
                        models={"families": ["dense"]}, evaluate={"bootstrap": 10},
-                       baselines={"iforest_estimators": 10}, **override)
+                       baselines={"iforest_estimators": 10}, register=register, **override)
 
 
 @pytest.fixture(scope="module")
