@@ -18,7 +18,7 @@ from tests.conftest import make_config
 from tests.factories import sensor_table
 from tests.integration.inproc import run_pipeline
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole pipeline run: ~25 s
 
 
 def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(

@@ -22,7 +22,7 @@ def decide(ae_sep: float, base_sep: float, n_anomaly: int, candidates: str = "al
     models = {"dense": {"val_auroc": roc_auc_score(labels, ae)}}
     baselines = {"knn": {"val_auroc": roc_auc_score(labels, base)}}
     return choose(models, baselines, "val_auroc", {"dense": (labels, ae), "knn": (labels, base)},
-                  candidates, n_boot=300, ci=0.95, seed=0, min_anomalies=10,
+                  candidates, n_boot=100, ci=0.95, seed=0, min_anomalies=10,
                   confidence=0.9)
 
 
@@ -45,7 +45,7 @@ def test_an_equally_good_baseline_on_a_large_fold_is_not_reliably_better():
     base = ae + np.random.default_rng(7).normal(scale=0.5, size=len(ae))  # the same, noisier
     selection = choose({"dense": {"val_auroc": roc_auc_score(labels, ae)}},
                        {"knn": {"val_auroc": roc_auc_score(labels, base)}}, "val_auroc",
-                       {"dense": (labels, ae), "knn": (labels, base)}, "all", n_boot=300,
+                       {"dense": (labels, ae), "knn": (labels, base)}, "all", n_boot=100,
                        ci=0.95, seed=0, min_anomalies=10, confidence=0.9)
     assert not selection.switched and selection.lead_confidence < 0.9
     assert "not reliably above zero" in selection.reason
