@@ -35,6 +35,7 @@ from aeops.errors import ModelConfigError, ScoringInputError
 
 BASELINES = ("pca", "iforest", "knn", "ecod")
 NO_CODE = ("z", "recon")  # outputs only PCA has among the baselines
+KNN_BLOCK_ROWS = 1024  # query rows per distance block (memory: block x training rows)
 
 
 @dataclass
@@ -101,9 +102,6 @@ def _run_knn(b: Baseline, x: np.ndarray, want: tuple[str, ...]) -> dict[str, np.
             per_feature[start : start + len(block)] = (
                 block - reference[nearest].mean(axis=1)) ** 2
     return {"score": scores, "per_feature": per_feature}
-
-
-KNN_BLOCK_ROWS = 1024  # query rows per distance block (memory: block x training rows)
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

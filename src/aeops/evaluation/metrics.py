@@ -213,6 +213,11 @@ class PairedDifference:
     p_positive: float
 
 
+def ranking_metric(name: str):
+    """The function behind a ranking metric's name: AUROC, or average precision."""
+    return average_precision if "average_precision" in name else auroc
+
+
 def paired_bootstrap_difference(is_anomaly: np.ndarray, scores_a: np.ndarray,
                                 scores_b: np.ndarray, metric: str, n_boot: int, ci: float,
                                 seed: int) -> PairedDifference:
@@ -220,7 +225,7 @@ def paired_bootstrap_difference(is_anomaly: np.ndarray, scores_a: np.ndarray,
     precision for an ``average_precision`` metric). The same resampled rows (normals and
     anomalies separately) score both, so the interval reflects how much the *difference*
     moves, not each model's own spread."""
-    fn = average_precision if "average_precision" in metric else auroc
+    fn = ranking_metric(metric)
     diff = fn(is_anomaly, scores_b) - fn(is_anomaly, scores_a)
     if n_boot <= 0 or not has_both_classes(is_anomaly):
         return PairedDifference(diff, float("nan"), float("nan"), float("nan"))

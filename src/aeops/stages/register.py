@@ -83,14 +83,13 @@ def score_on_validation(model_uri: str, prepared, metric: str) -> float:
     """Load a registered detector and compute ``metric`` on this run's validation fold."""
     import mlflow
 
-    from aeops.evaluation.metrics import auroc, average_precision
+    from aeops.evaluation.metrics import ranking_metric
 
     val = validation_rows(prepared, metric)
     model = mlflow.pyfunc.load_model(model_uri)
     scores = model.predict(val[prepared.meta.features])["anomaly_score"].to_numpy()
     is_anomaly = val["is_anomaly"].to_numpy(bool)
-    fn = auroc if metric.endswith("auroc") else average_precision
-    return fn(is_anomaly, scores)
+    return ranking_metric(metric)(is_anomaly, scores)
 
 
 def decide(candidate: float, champion: float | None, margin: float) -> bool:
