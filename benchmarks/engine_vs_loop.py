@@ -29,15 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aeops.data.batches import FoldDataModule  # noqa: E402
-from aeops.engine import (  # noqa: E402
-    build_trainer,
-    compile_net,
-    resolve,
-    skip_cuda_probe_without_gpu,
-)
+from aeops.engine import fit, resolve, skip_cuda_probe_without_gpu  # noqa: E402
 from aeops.models.families import ConvAE, DenseAE  # noqa: E402
-from aeops.models.lightning import AutoencoderModule, make_optimizer  # noqa: E402
+from aeops.models.lightning import make_optimizer  # noqa: E402
 from aeops.models.losses import Objective, objective_loss  # noqa: E402
 
 
@@ -55,14 +49,31 @@ def build(family: str, side: int) -> torch.nn.Module:
     return ConvAE([1, side, side], [32, 64], 8, "sigmoid")
 
 
-def settings(accelerator: str, precision: str, batch_size: int, epochs: int,
-             compile_mode: str = "none") -> SimpleNamespace:
+def settings(
+    accelerator: str, precision: str, batch_size: int, epochs: int, compile_mode: str = "none"
+) -> SimpleNamespace:
     """The ``train:`` settings the pipeline would pass (params.yaml's, but these sizes)."""
     return SimpleNamespace(
-        accelerator=accelerator, devices=1, num_nodes=1, strategy="auto", precision=precision,
-        deterministic=accelerator == "cpu", max_epochs=epochs, min_epochs=1,
-        limit_train_batches=1.0, batch_size=batch_size, lr=1e-3, patience=30,
-        val_every="auto", checkpoint_every_s=60.0, threads="auto", compile=compile_mode)
+        accelerator=accelerator,
+        devices=1,
+        num_nodes=1,
+        strategy="auto",
+        precision=precision,
+        deterministic=accelerator == "cpu",
+        max_epochs=epochs,
+        min_epochs=1,
+        limit_train_batches=1.0,
+        batch_size=batch_size,
+        lr=1e-3,
+        weight_decay=0.0,
+        patience=30,
+        val_every="auto",
+        checkpoint_every_s=60.0,
+        threads="auto",
+        compile=compile_mode,
+        in_memory=True,
+        num_workers=0,
+    )
 
 
 def autocast(device: torch.device, precision: str):
@@ -73,8 +84,16 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, enabled=False)
 
 
-def hand_loop(family: str, x: np.ndarray, epochs: int, batch_size: int, device: torch.device,
-              precision: str, side: int, threads: int | None) -> float:
+def hand_loop(
+    family: str,
+    x: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+    side: int,
+    threads: int | None,
+) -> float:
     """The minimal loop: tensor on device, random permutation, slice, step (same optimiser)."""
     if threads is not None:
         torch.set_num_threads(threads)
@@ -114,12 +133,20 @@ class TrainEpochTimer(pl.Callback):
         self.seconds += time.perf_counter() - self._start
 
 
-def engine(family: str, x: np.ndarray, epochs: int, batch_size: int, accelerator: str,
-           precision: str, side: int, tracking_uri: str | None,
-           compile_mode: str = "none") -> dict[str, float]:
-    """aeops' engine as the pipeline runs it (:func:`aeops.engine.build_trainer`): seeded,
-    early stopping, best weights in memory, interval resume checkpoints, in-memory batches;
-    MLflow logging when ``tracking_uri`` is given."""
+def engine(
+    family: str,
+    x: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    accelerator: str,
+    precision: str,
+    side: int,
+    tracking_uri: str | None,
+    compile_mode: str = "none",
+) -> dict[str, float]:
+    """aeops' engine as the pipeline runs it (:func:`aeops.engine.fit`): seeded, early
+    stopping, best weights in memory, interval resume checkpoints, in-memory batches; MLflow
+    logging when ``tracking_uri`` is given."""
     pl.seed_everything(0, verbose=False)
     cfg = settings(accelerator, precision, batch_size, epochs, compile_mode)
     net = build(family, side)
@@ -127,10 +154,6 @@ def engine(family: str, x: np.ndarray, epochs: int, batch_size: int, accelerator
     val = x[: max(256, len(x) // 50)]
     flags = np.zeros(len(val), bool)
     flags[: len(val) // 10] = True
-    module = AutoencoderModule(net, Objective(), plan.lr, 0.0, cfg.patience, plan.batch_size,
-                               val_every=plan.val_every, val_has_both=True)
-    module.net = compile_net(module.net, compile_mode)
-    data = FoldDataModule(x, val, flags, plan.batch_size, seed=0, in_memory=True, num_workers=0)
     logger = False
     if tracking_uri:
         from pytorch_lightning.loggers import MLFlowLogger
@@ -139,15 +162,27 @@ def engine(family: str, x: np.ndarray, epochs: int, batch_size: int, accelerator
         logger = MLFlowLogger("aeops-bench", tracking_uri=tracking_uri, synchronous=True)
     timer = TrainEpochTimer()
     with tempfile.TemporaryDirectory() as root:
-        trainer, best = build_trainer(cfg, plan, Path(root), logger, Path(root) / "last.ckpt",
-                                      extra_callbacks=(timer,))
-        start = time.perf_counter()
-        trainer.fit(module, datamodule=data)
-        best.restore(module)
-        wall = time.perf_counter() - start
+        fitted = fit(
+            net,
+            Objective(),
+            cfg,
+            plan,
+            x,
+            val,
+            flags,
+            Path(root),
+            seed=0,
+            logger=logger,
+            resume_path=Path(root) / "last.ckpt",
+            extra_callbacks=(timer,),
+        )
     samples = len(x) * epochs
-    return {"train_samples_per_s": samples / timer.seconds, "fit_samples_per_s": samples / wall,
-            "threads": plan.threads, "val_every": plan.val_every}
+    return {
+        "train_samples_per_s": samples / timer.seconds,
+        "fit_samples_per_s": samples / fitted.seconds,
+        "threads": plan.threads,
+        "val_every": plan.val_every,
+    }
 
 
 def _sync(device) -> None:
@@ -155,32 +190,56 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def compare(family: str, rows: int, epochs: int, batch_size: int, accelerator: str,
-            precision: str, repeats: int, tracking_uri: str | None = None,
-            side: int = 28, compile_mode: str = "none") -> dict[str, object]:
+def compare(
+    family: str,
+    rows: int,
+    epochs: int,
+    batch_size: int,
+    accelerator: str,
+    precision: str,
+    repeats: int,
+    tracking_uri: str | None = None,
+    side: int = 28,
+    compile_mode: str = "none",
+) -> dict[str, object]:
     skip_cuda_probe_without_gpu()  # the same for both sides
     x = synthetic_images(rows, side)
-    device = torch.device("cuda" if accelerator in ("gpu", "cuda") or (
-        accelerator == "auto" and torch.cuda.is_available()) else "cpu")
+    device = torch.device(
+        "cuda"
+        if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+        else "cpu"
+    )
     accel = "gpu" if device.type == "cuda" else "cpu"
     warm = x[: min(len(x), batch_size * 8)]
-    first = engine(family, warm, 1, batch_size, accel, precision, side, tracking_uri,
-                   compile_mode)
+    first = engine(family, warm, 1, batch_size, accel, precision, side, tracking_uri, compile_mode)
     hand_loop(family, warm, 1, batch_size, device, precision, side, first["threads"])
     loops, engines = [], []
     for _ in range(repeats):
-        engines.append(engine(family, x, epochs, batch_size, accel, precision, side,
-                              tracking_uri, compile_mode))
-        loops.append(hand_loop(family, x, epochs, batch_size, device, precision, side,
-                               engines[-1]["threads"]))
+        engines.append(
+            engine(
+                family, x, epochs, batch_size, accel, precision, side, tracking_uri, compile_mode
+            )
+        )
+        loops.append(
+            hand_loop(
+                family, x, epochs, batch_size, device, precision, side, engines[-1]["threads"]
+            )
+        )
     loop = max(loops)
     train = max(e["train_samples_per_s"] for e in engines)
     fit = max(e["fit_samples_per_s"] for e in engines)
     return {
-        "family": family, "rows": rows, "features": side * side, "epochs": epochs,
-        "batch_size": batch_size, "device": str(device), "precision": precision,
-        "compile": compile_mode, "threads": engines[-1]["threads"],
-        "val_every": engines[-1]["val_every"], "repeats": repeats,
+        "family": family,
+        "rows": rows,
+        "features": side * side,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "device": str(device),
+        "precision": precision,
+        "compile": compile_mode,
+        "threads": engines[-1]["threads"],
+        "val_every": engines[-1]["val_every"],
+        "repeats": repeats,
         "loop_samples_per_s": round(loop, 1),
         "engine_train_samples_per_s": round(train, 1),
         "engine_fit_samples_per_s": round(fit, 1),
@@ -204,12 +263,22 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     args = parser.parse_args(argv)
     results = []
     for family in args.families.split(","):
-        r = compare(family, args.rows, args.epochs, args.batch_size, args.accelerator,
-                    args.precision, args.repeats, compile_mode=args.compile)
-        print(f"{family:6s} {r['device']:5s} {r['precision']:10s} {r['compile']:15s} loop "
-              f"{r['loop_samples_per_s']:>10.0f}/s  aeops {r['engine_train_samples_per_s']:>10.0f}"
-              f"/s  ratio {r['ratio_train']:.3f} (whole fit {r['ratio_fit_wall']:.3f})",
-              flush=True)
+        r = compare(
+            family,
+            args.rows,
+            args.epochs,
+            args.batch_size,
+            args.accelerator,
+            args.precision,
+            args.repeats,
+            compile_mode=args.compile,
+        )
+        print(
+            f"{family:6s} {r['device']:5s} {r['precision']:10s} {r['compile']:15s} loop "
+            f"{r['loop_samples_per_s']:>10.0f}/s  aeops {r['engine_train_samples_per_s']:>10.0f}"
+            f"/s  ratio {r['ratio_train']:.3f} (whole fit {r['ratio_fit_wall']:.3f})",
+            flush=True,
+        )
         results.append(r)
     if args.output:
         args.output.write_text(json.dumps(results, indent=2) + "\n")

@@ -53,8 +53,15 @@ def case_digits(tmp: Path) -> dict:
 
 def case_wine(tmp: Path, normal: list[str]) -> dict:
     wine_table().to_csv(tmp / "wine.csv", index=False)
-    return {"data": {"source": "table", "path": str(tmp / "wine.csv"),
-                     "label_column": "cultivar", "normal_labels": normal, "min_rows": 50}}
+    return {
+        "data": {
+            "source": "table",
+            "path": str(tmp / "wine.csv"),
+            "label_column": "cultivar",
+            "normal_labels": normal,
+            "min_rows": 50,
+        }
+    }
 
 
 def case_sensors(tmp: Path, normal_only: bool = False) -> dict:
@@ -64,9 +71,15 @@ def case_sensors(tmp: Path, normal_only: bool = False) -> dict:
         frame = frame[frame["status"] == "ok"].drop(columns=["status"])
         label = None
     frame.to_csv(tmp / "sensors.csv", index=False)
-    return {"data": {"source": "table", "path": str(tmp / "sensors.csv"), "label_column": label,
-                     "normal_labels": ["ok"] if label else None,
-                     "exclude": ["unit_id", "timestamp"]}}
+    return {
+        "data": {
+            "source": "table",
+            "path": str(tmp / "sensors.csv"),
+            "label_column": label,
+            "normal_labels": ["ok"] if label else None,
+            "exclude": ["unit_id", "timestamp"],
+        }
+    }
 
 
 def case_digits_unlabeled(tmp: Path) -> dict:
@@ -75,14 +88,21 @@ def case_digits_unlabeled(tmp: Path) -> dict:
     bunch = load_digits()
     keep = bunch.target != 9
     np.savez(tmp / "digits.npz", x=(bunch.images[keep] * 255 / 16).astype(np.uint8))
-    return {"data": {"source": "npz", "path": str(tmp / "digits.npz"), "label_column": None,
-                     "normal_labels": None}}
+    return {
+        "data": {
+            "source": "npz",
+            "path": str(tmp / "digits.npz"),
+            "label_column": None,
+            "normal_labels": None,
+        }
+    }
 
 
 def case_parts(tmp: Path) -> dict:
     write_part_images(tmp / "parts", n_good=400, n_defect=60)
-    return {"data": {"source": "image_folder", "path": str(tmp / "parts"),
-                     "normal_labels": ["good"]}}
+    return {
+        "data": {"source": "image_folder", "path": str(tmp / "parts"), "normal_labels": ["good"]}
+    }
 
 
 DEV_CASES = {
@@ -90,8 +110,10 @@ DEV_CASES = {
     "wine1": ("wine, class_0 normal", lambda t: case_wine(t, ["class_0"])),
     "wine2": ("wine, class_0 + class_1 normal", lambda t: case_wine(t, ["class_0", "class_1"])),
     "sensors": ("sensor table, text labels + categorical", case_sensors),
-    "sensors_normal_only": ("sensor table, normal rows only, unlabeled",
-                            lambda t: case_sensors(t, normal_only=True)),
+    "sensors_normal_only": (
+        "sensor table, normal rows only, unlabeled",
+        lambda t: case_sensors(t, normal_only=True),
+    ),
     "digits_unlabeled": ("digits 0-8 only, unlabeled (.npz)", case_digits_unlabeled),
     "parts": ("PNG folder good/defect", case_parts),
 }
@@ -99,14 +121,22 @@ DEV_CASES = {
 
 def case_table(path: Path):
     def make(tmp: Path) -> dict:
-        return {"data": {"source": "table", "path": str(path), "label_column": "label",
-                         "normal_labels": ["normal"]}}
+        return {
+            "data": {
+                "source": "table",
+                "path": str(path),
+                "label_column": "label",
+                "normal_labels": ["normal"],
+            }
+        }
+
     return make
 
 
 def case_digit_held_out(digit: int):
     def make(tmp: Path) -> dict:
         return {"data": {"normal_labels": [d for d in range(10) if d != digit]}}
+
     return make
 
 
@@ -114,13 +144,13 @@ def suite_cases(suite: str, tables_dir: Path) -> dict:
     if suite == "dev":
         return DEV_CASES
     if suite == "digits":
-        return {f"digit{d}": (f"digits, {d} held out", case_digit_held_out(d))
-                for d in range(10)}
+        return {f"digit{d}": (f"digits, {d} held out", case_digit_held_out(d)) for d in range(10)}
     if suite == "tables":
         files = sorted(tables_dir.glob("*.csv"))
         if not files:
-            raise SystemExit(f"{tables_dir}: no CSV tables (the shared datasets folder); pass "
-                             "--tables-dir")
+            raise SystemExit(
+                f"{tables_dir}: no CSV tables (the shared datasets folder); pass --tables-dir"
+            )
         return {f.stem: (f"{f.stem} ({f.name})", case_table(f)) for f in files}
     raise SystemExit(f"unknown suite '{suite}'; choose tables, digits or dev")
 
@@ -145,10 +175,13 @@ def peer_scores(train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, np.
     from pyod.models.knn import KNN
     from pyod.models.vae import VAE
 
-    peers = {"pyod_iforest": lambda: IForest(random_state=seed), "pyod_knn": KNN,
-             "pyod_ecod": ECOD,
-             "pyod_autoencoder": lambda: AutoEncoder(random_state=seed, verbose=0),
-             "pyod_vae": lambda: VAE(random_state=seed, verbose=0)}
+    peers = {
+        "pyod_iforest": lambda: IForest(random_state=seed),
+        "pyod_knn": KNN,
+        "pyod_ecod": ECOD,
+        "pyod_autoencoder": lambda: AutoEncoder(random_state=seed, verbose=0),
+        "pyod_vae": lambda: VAE(random_state=seed, verbose=0),
+    }
     out = {}
     for name, make in peers.items():
         model = make()
@@ -198,13 +231,21 @@ def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
         metrics = json.loads(Path(params["paths"]["metrics"]).read_text())
         peer_auroc = peers_on_prepared(cfg, params["seed"]) if peers else {}
     key = "test_auroc" if "test_auroc" in metrics else "test_synthetic_auroc"
-    row = {"case": name, "description": description, "metric": key,
-           "chosen": metrics["family"], "kind": metrics["kind"],
-           "selected_by": metrics["selection_basis"], "seconds": round(seconds, 1),
-           "baseline_note": metrics.get("baseline_note"), "skipped": metrics["skipped"],
-           "selection": metrics["selection"]["reason"], "chosen_auroc": metrics.get(key),
-           "best_autoencoder": metrics["selection"]["autoencoder"],
-           **peer_auroc}
+    row = {
+        "case": name,
+        "description": description,
+        "metric": key,
+        "chosen": metrics["family"],
+        "kind": metrics["kind"],
+        "selected_by": metrics["selection_basis"],
+        "seconds": round(seconds, 1),
+        "baseline_note": metrics.get("baseline_note"),
+        "skipped": metrics["skipped"],
+        "selection": metrics["selection"]["reason"],
+        "chosen_auroc": metrics.get(key),
+        "best_autoencoder": metrics["selection"]["autoencoder"],
+        **peer_auroc,
+    }
     for family, m in metrics["models"].items():
         row[family] = m.get(key)
     for baseline, m in metrics["baselines"].items():
@@ -215,14 +256,19 @@ def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
 def markdown(rows: list[dict]) -> str:
     """One row per case, medians at the bottom; the best peer per case for reference."""
     columns = [c for c in [*FAMILIES, *BASELINES, *PEERS] if any(c in r for r in rows)]
-    lines = ["| case | " + " | ".join(columns) + " | chosen | chosen AUROC | vs best peer |",
-             "|---" * (len(columns) + 4) + "|"]
+    lines = [
+        "| case | " + " | ".join(columns) + " | chosen | chosen AUROC | vs best peer |",
+        "|---" * (len(columns) + 4) + "|",
+    ]
     for r in rows:
         cells = [f"{r[c]:.3f}" if isinstance(r.get(c), float) else "skip" for c in columns]
         peers = [r[p] for p in PEERS if isinstance(r.get(p), float)]
         gap = f"{r['chosen_auroc'] - max(peers):+.3f}" if peers else "–"
-        lines.append(f"| {r['case']} | " + " | ".join(cells)
-                     + f" | {r['chosen']} ({r['kind']}) | {r['chosen_auroc']:.3f} | {gap} |")
+        lines.append(
+            f"| {r['case']} | "
+            + " | ".join(cells)
+            + f" | {r['chosen']} ({r['kind']}) | {r['chosen_auroc']:.3f} | {gap} |"
+        )
     medians = []
     for c in columns:
         values = [r[c] for r in rows if isinstance(r.get(c), float)]
@@ -235,16 +281,19 @@ def markdown(rows: list[dict]) -> str:
 def summary(rows: list[dict]) -> dict:
     """The figures the quality bar is judged by (issue 15's "Done when")."""
     chosen = [r["chosen_auroc"] for r in rows]
-    out: dict = {"chosen_median": float(np.median(chosen)), "chosen_mean": float(np.mean(chosen)),
-                 # the autoencoder chosen on validation (what candidates: autoencoders registers)
-                 "best_autoencoder_mean": float(np.mean([r[r["best_autoencoder"]]
-                                                         for r in rows]))}
+    out: dict = {
+        "chosen_median": float(np.median(chosen)),
+        "chosen_mean": float(np.mean(chosen)),
+        # the autoencoder chosen on validation (what candidates: autoencoders registers)
+        "best_autoencoder_mean": float(np.mean([r[r["best_autoencoder"]] for r in rows])),
+    }
     peers = [p for p in PEERS if all(isinstance(r.get(p), float) for r in rows)]
     if not peers:
         return out
     out["peer_medians"] = {p: float(np.median([r[p] for r in rows])) for p in peers}
     out["chosen_worst_gap_to_best_peer"] = min(
-        (r["chosen_auroc"] - max(r[p] for p in peers), r["case"]) for r in rows)
+        (r["chosen_auroc"] - max(r[p] for p in peers), r["case"]) for r in rows
+    )
     families = [f for f in FAMILIES if all(isinstance(r.get(f), float) for r in rows)]
     out["family_medians"] = {f: float(np.median([r[f] for r in rows])) for f in families}
     if families:
@@ -258,15 +307,20 @@ def summary(rows: list[dict]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--suite", default="dev", choices=["tables", "digits", "dev"])
     parser.add_argument("--cases", default=None, help="comma-separated subset of the suite")
     parser.add_argument("--tables-dir", type=Path, default=TABLES_DIR)
     parser.add_argument("--set", action="append", default=[], help="params override key=value")
     parser.add_argument("--no-peers", action="store_true", help="skip the PyOD detectors")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="JSON results (default benchmarks/results/quality_<suite>.json)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="JSON results (default benchmarks/results/quality_<suite>.json)",
+    )
     args = parser.parse_args()
     from aeops.env import disable_telemetry
 
@@ -283,8 +337,13 @@ def main() -> None:
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     table = markdown(rows)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"suite": args.suite, "overrides": overrides,
-                                  "summary": summary(rows), "cases": rows}, indent=2) + "\n")
+    output.write_text(
+        json.dumps(
+            {"suite": args.suite, "overrides": overrides, "summary": summary(rows), "cases": rows},
+            indent=2,
+        )
+        + "\n"
+    )
     output.with_suffix(".md").write_text(table + "\n")
     print(table)
     print(json.dumps(summary(rows), indent=2))

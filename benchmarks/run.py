@@ -20,36 +20,47 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args()
     rows = 4000 if args.quick else 60000
-    results: dict[str, object] = {"machine": platform.platform(),
-                                  "python": platform.python_version()}
+    results: dict[str, object] = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{Path(tmp) / 'bench.db'}"
         results["training"] = [
-            engine_vs_loop.compare("dense", rows, 3, 256, "cpu", "32-true", repeats=3,
-                                   tracking_uri=uri),
-            engine_vs_loop.compare("conv", rows // 3, 2, 256, "cpu", "32-true", repeats=3,
-                                   tracking_uri=uri),
+            engine_vs_loop.compare(
+                "dense", rows, 3, 256, "cpu", "32-true", repeats=3, tracking_uri=uri
+            ),
+            engine_vs_loop.compare(
+                "conv", rows // 3, 2, 256, "cpu", "32-true", repeats=3, tracking_uri=uri
+            ),
         ]
     if not args.quick:
         results["pipeline"] = stage_times.measure()
         p = results["pipeline"]
-        print(f"cold make train: {p['cold_repro_seconds']} s ("
-              + ", ".join(f"{k} {v}" for k, v in p["stage_seconds"].items())
-              + f"); no-op dvc repro {p['noop_repro_seconds']} s; chosen {p['chosen']} "
-                f"test AUROC {p['test_auroc']:.4f}")
+        print(
+            f"cold make train: {p['cold_repro_seconds']} s ("
+            + ", ".join(f"{k} {v}" for k, v in p["stage_seconds"].items())
+            + f"); no-op dvc repro {p['noop_repro_seconds']} s; chosen {p['chosen']} "
+            f"test AUROC {p['test_auroc']:.4f}"
+        )
     score_rows = 100_000 if args.quick else 1_000_000
-    results["scoring"] = scoring_memory.flatness(score_rows, 64, 100_000 if not args.quick
-                                                 else 10_000)
+    results["scoring"] = scoring_memory.flatness(
+        score_rows, 64, 100_000 if not args.quick else 10_000
+    )
     s = results["scoring"]
-    print(f"scoring: {s['rows']} rows x 64 at {s['rows_per_s']:,.0f} rows/s; chunk "
-          f"{s['chunk_mb']} MB of float64; peak RSS growth {s['peak_rss_growth_mb']} MB = "
-          f"{s['peak_growth_vs_one_chunk_file']}x that of a one-chunk file "
-          f"({s['one_chunk_file_peak_rss_growth_mb']} MB), {s['peak_growth_over_chunk']}x the "
-          f"chunk's bytes; after a first chunk {s['steady_peak_rss_growth_mb']} MB")
+    print(
+        f"scoring: {s['rows']} rows x 64 at {s['rows_per_s']:,.0f} rows/s; chunk "
+        f"{s['chunk_mb']} MB of float64; peak RSS growth {s['peak_rss_growth_mb']} MB = "
+        f"{s['peak_growth_vs_one_chunk_file']}x that of a one-chunk file "
+        f"({s['one_chunk_file_peak_rss_growth_mb']} MB), {s['peak_growth_over_chunk']}x the "
+        f"chunk's bytes; after a first chunk {s['steady_peak_rss_growth_mb']} MB"
+    )
     for r in results["training"]:
-        print(f"training {r['family']:5s}: aeops {r['engine_train_samples_per_s']:.0f}/s vs loop "
-              f"{r['loop_samples_per_s']:.0f}/s -> ratio {r['ratio_train']:.3f} "
-              f"(whole fit incl. validation, best weights, MLflow: {r['ratio_fit_wall']:.3f})")
+        print(
+            f"training {r['family']:5s}: aeops {r['engine_train_samples_per_s']:.0f}/s vs loop "
+            f"{r['loop_samples_per_s']:.0f}/s -> ratio {r['ratio_train']:.3f} "
+            f"(whole fit incl. validation, best weights, MLflow: {r['ratio_fit_wall']:.3f})"
+        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.output}")

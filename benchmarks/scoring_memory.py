@@ -25,7 +25,7 @@ CHILD = r"""
 import json, sys, time, resource
 from pathlib import Path
 import numpy as np, pandas as pd, torch, pyarrow, pyarrow.parquet, tqdm.auto
-from aeops.cli import score_file
+from aeops.batch import score_file
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.models.families import DenseAE
@@ -81,10 +81,21 @@ def measure(rows: int, features: int, chunk: int, warm: bool) -> dict[str, float
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "in.parquet", Path(tmp) / "out.parquet"
         write_input(src, rows, features)
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(src), str(out), str(chunk),
-                                  str(features), str(chunk if warm else 0)],
-                                 stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(src),
+                str(out),
+                str(chunk),
+                str(features),
+                str(chunk if warm else 0),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert child.stdout.readline().strip() == "READY"
         baseline = rss_bytes(child.pid)
         child.stdin.write("go\n")
@@ -100,7 +111,9 @@ def measure(rows: int, features: int, chunk: int, warm: bool) -> dict[str, float
     chunk_bytes = chunk * features * 8
     growth = peak - baseline
     return {
-        "rows": result["rows"], "features": features, "chunk_rows": chunk,
+        "rows": result["rows"],
+        "features": features,
+        "chunk_rows": chunk,
         "rows_per_s": round(result["rows"] / result["seconds"], 1),
         "chunk_mb": round(chunk_bytes / 2**20, 1),
         "baseline_rss_mb": round(baseline / 2**20, 1),
@@ -115,12 +128,15 @@ def flatness(rows: int, features: int, chunk: int) -> dict[str, object]:
     cold = measure(rows, features, chunk, warm=False)
     one_chunk = measure(chunk, features, chunk, warm=False)
     steady = measure(rows, features, chunk, warm=True)
-    return {**cold,
-            "one_chunk_file_peak_rss_growth_mb": one_chunk["peak_rss_growth_mb"],
-            "peak_growth_vs_one_chunk_file": round(
-                cold["peak_rss_growth_mb"] / max(one_chunk["peak_rss_growth_mb"], 1e-9), 2),
-            "steady_peak_rss_growth_mb": steady["peak_rss_growth_mb"],
-            "steady_growth_over_chunk": steady["peak_growth_over_chunk"]}
+    return {
+        **cold,
+        "one_chunk_file_peak_rss_growth_mb": one_chunk["peak_rss_growth_mb"],
+        "peak_growth_vs_one_chunk_file": round(
+            cold["peak_rss_growth_mb"] / max(one_chunk["peak_rss_growth_mb"], 1e-9), 2
+        ),
+        "steady_peak_rss_growth_mb": steady["peak_rss_growth_mb"],
+        "steady_growth_over_chunk": steady["peak_growth_over_chunk"],
+    }
 
 
 def main() -> None:

@@ -24,17 +24,29 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.project import make_project, project_env  # noqa: E402
 
-STAGE_MODULES = {"ingest": "aeops.stages.ingest", "validate": "aeops.stages.validate",
-                 "prepare": "aeops.stages.prepare", "train": "aeops.stages.train",
-                 "evaluate": "aeops.stages.evaluation", "register": "aeops.stages.register"}
+STAGE_MODULES = {
+    "ingest": "aeops.stages.ingest",
+    "validate": "aeops.stages.validate",
+    "prepare": "aeops.stages.prepare",
+    "train": "aeops.stages.train",
+    "evaluate": "aeops.stages.evaluation",
+    "register": "aeops.stages.register",
+}
 RUNNING = re.compile(r"Running stage '([^']+)'")
 
 
 def cold_repro(root: Path) -> tuple[dict[str, float], float, str]:
     """Seconds per stage of one cold ``dvc repro``, its total, and its output."""
     start = time.perf_counter()
-    proc = subprocess.Popen(["dvc", "repro"], cwd=root, env=project_env(root), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=1)
+    proc = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=root,
+        env=project_env(root),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        bufsize=1,
+    )
     marks: list[tuple[str, float]] = []
     lines = []
     assert proc.stdout is not None
@@ -55,6 +67,7 @@ def cold_repro(root: Path) -> tuple[dict[str, float], float, str]:
 
 def import_seconds(module: str) -> float:
     """Time to import ``module`` in a fresh interpreter, less a bare interpreter's start."""
+
     def timed(code: str) -> float:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -66,12 +79,19 @@ def import_seconds(module: str) -> float:
 
 def measure() -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_project(Path(tmp) / "project", small=False,
-                            override={"train": {"progress_bar": False}})
+        root = make_project(
+            Path(tmp) / "project", small=False, override={"train": {"progress_bar": False}}
+        )
         stages, total, log = cold_repro(root)
         start = time.perf_counter()
-        noop = subprocess.run(["dvc", "repro"], cwd=root, env=project_env(root),
-                              capture_output=True, text=True, check=True)
+        noop = subprocess.run(
+            ["dvc", "repro"],
+            cwd=root,
+            env=project_env(root),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         noop_seconds = round(time.perf_counter() - start, 2)
         metrics = json.loads((root / "reports" / "metrics.json").read_text())
     imports = {name: import_seconds(module) for name, module in STAGE_MODULES.items()}
@@ -95,8 +115,10 @@ def main() -> None:
     result = measure()
     for name, seconds in result["stage_seconds"].items():
         print(f"{name:20s} {seconds:6.1f} s")
-    print(f"cold dvc repro {result['cold_repro_seconds']} s; no-op {result['noop_repro_seconds']}"
-          f" s; chosen {result['chosen']} test AUROC {result['test_auroc']}")
+    print(
+        f"cold dvc repro {result['cold_repro_seconds']} s; no-op {result['noop_repro_seconds']}"
+        f" s; chosen {result['chosen']} test AUROC {result['test_auroc']}"
+    )
     if args.output:
         args.output.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -37,11 +37,14 @@ REFERENCE = ROOT / "benchmarks" / "results" / "cpu_reference.json"
 def device_info() -> dict:
     import torch
 
-    info = {"python": platform.python_version(), "torch": torch.__version__,
-            "cpu_count": os.cpu_count(), "cuda": torch.cuda.is_available()}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.is_available(),
+    }
     if torch.cuda.is_available():
-        info |= {"gpu": torch.cuda.get_device_name(0),
-                 "bf16": bool(torch.cuda.is_bf16_supported())}
+        info |= {"gpu": torch.cuda.get_device_name(0), "bf16": bool(torch.cuda.is_bf16_supported())}
     return info
 
 
@@ -59,19 +62,28 @@ def default_pipeline(accelerator: str, plots: bool) -> dict:
     from tests.integration.project import make_project
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_project(Path(tmp) / "project", small=False, override={
-            "train": {"accelerator": accelerator, "progress_bar": False},
-            "evaluate": {"plots": plots}})
+        root = make_project(
+            Path(tmp) / "project",
+            small=False,
+            override={
+                "train": {"accelerator": accelerator, "progress_bar": False},
+                "evaluate": {"plots": plots},
+            },
+        )
         stages, total, _ = cold_repro(root)
         metrics = json.loads((root / "reports" / "metrics.json").read_text())
-        runs = {f: json.loads((root / "models" / f / "run.json").read_text())
-                for f in metrics["models"]}
-    return {"cold_repro_seconds": total, "stage_seconds": stages,
-            "train_seconds": round(sum(v for k, v in stages.items()
-                                       if k.startswith("train@")), 1),
-            "chosen": metrics["family"], "test_auroc": metrics.get("test_auroc"),
-            "epochs_per_second": {f: r.get("epochs_per_second") for f, r in runs.items()},
-            "plans": {f: r.get("plan") for f, r in runs.items()}}
+        runs = {
+            f: json.loads((root / "models" / f / "run.json").read_text()) for f in metrics["models"]
+        }
+    return {
+        "cold_repro_seconds": total,
+        "stage_seconds": stages,
+        "train_seconds": round(sum(v for k, v in stages.items() if k.startswith("train@")), 1),
+        "chosen": metrics["family"],
+        "test_auroc": metrics.get("test_auroc"),
+        "epochs_per_second": {f: r.get("epochs_per_second") for f, r in runs.items()},
+        "plans": {f: r.get("plan") for f, r in runs.items()},
+    }
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -107,10 +119,17 @@ def large_run(accelerator: str, epochs: int, rows: int) -> dict:
         tmp = Path(tmp)
         mnist_sized(tmp / "mnist", rows)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
-        cfg = make_config(tmp, data={"source": "mnist", "path": str(tmp / "mnist")},
-                          train={"accelerator": accelerator, "max_epochs": epochs,
-                                 "min_epochs": epochs, "patience": 1000,
-                                 "progress_bar": False})
+        cfg = make_config(
+            tmp,
+            data={"source": "mnist", "path": str(tmp / "mnist")},
+            train={
+                "accelerator": accelerator,
+                "max_epochs": epochs,
+                "min_epochs": epochs,
+                "patience": 1000,
+                "progress_bar": False,
+            },
+        )
         frame, meta = load_source(cfg.data, cfg.seed)
         splits = add_synthetic(assign_splits(frame, meta, cfg.data, cfg.seed), meta, cfg.seed)
         rows = splits[(splits["split"] == "train") & ~splits["is_anomaly"]]
@@ -120,11 +139,24 @@ def large_run(accelerator: str, epochs: int, rows: int) -> dict:
         from aeops.training import train_family
 
         for family in ("dense", "conv"):
-            result = train_family(cfg, family, meta, True, train, val, tmp / "models" / family,
-                                  "bench", print_fn=lambda *_: None)
-            results[family] = {"epochs": result.epochs, "fit_seconds": result.fit_seconds,
-                               "epochs_per_second": result.epochs_per_second,
-                               "plan": result.plan, "train_rows": int(len(train.normal))}
+            result = train_family(
+                cfg,
+                family,
+                meta,
+                True,
+                train,
+                val,
+                tmp / "models" / family,
+                "bench",
+                print_fn=lambda *_: None,
+            )
+            results[family] = {
+                "epochs": result.epochs,
+                "fit_seconds": result.fit_seconds,
+                "epochs_per_second": result.epochs_per_second,
+                "plan": result.plan,
+                "train_rows": int(len(train.normal)),
+            }
     return results
 
 
@@ -136,34 +168,51 @@ def engine_checks(accelerator: str, scale: float) -> list[dict]:
     rows = []
     for family, n in (("dense", 60_000), ("conv", 60_000 if gpu else 12_000)):
         n = int(n * scale)
-        rows.append(compare(family, n, 3, 1024 if gpu else 256, accelerator, precision,
-                            repeats=2))
+        rows.append(compare(family, n, 3, 1024 if gpu else 256, accelerator, precision, repeats=2))
         if gpu:
-            rows.append(compare(family, n, 3, 1024, accelerator, precision, repeats=2,
-                                compile_mode="reduce-overhead"))
+            rows.append(
+                compare(
+                    family,
+                    n,
+                    3,
+                    1024,
+                    accelerator,
+                    precision,
+                    repeats=2,
+                    compile_mode="reduce-overhead",
+                )
+            )
     return rows
 
 
 def ratios(result: dict, reference: dict) -> dict:
     out = {}
     cpu, gpu = reference["default_pipeline"], result["default_pipeline"]
-    out["default_pipeline_cpu_over_gpu"] = round(cpu["cold_repro_seconds"]
-                                                 / gpu["cold_repro_seconds"], 2)
+    out["default_pipeline_cpu_over_gpu"] = round(
+        cpu["cold_repro_seconds"] / gpu["cold_repro_seconds"], 2
+    )
     out["train_stages_cpu_over_gpu"] = round(cpu["train_seconds"] / gpu["train_seconds"], 2)
     for family, run in result["large_run"].items():
         base = reference["large_run"][family]["epochs_per_second"]
         out[f"large_run_{family}_epochs_per_s_gpu_over_cpu"] = round(
-            run["epochs_per_second"] / base, 1)
+            run["epochs_per_second"] / base, 1
+        )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("."))
-    parser.add_argument("--reference", action="store_true",
-                        help="measure this machine's CPU and write " + str(REFERENCE))
-    parser.add_argument("--accelerator", default=None, help="default: gpu (cpu with "
-                        "--reference); cpu to rehearse the check without a GPU")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="measure this machine's CPU and write " + str(REFERENCE),
+    )
+    parser.add_argument(
+        "--accelerator",
+        default=None,
+        help="default: gpu (cpu with --reference); cpu to rehearse the check without a GPU",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes: a rehearsal")
     args = parser.parse_args()
     from aeops.env import disable_telemetry
@@ -172,12 +221,15 @@ def main() -> None:
     accelerator = args.accelerator or ("cpu" if args.reference else "gpu")
     scale = 0.1 if args.quick else 1.0
     start = time.perf_counter()
-    result: dict = {"device": device_info(), "accelerator": accelerator,
-                    "plots": has_matplotlib()}
-    steps = (("default_pipeline", lambda: default_pipeline(accelerator, result["plots"])),
-             ("large_run", lambda: large_run(accelerator, 3 if args.reference else 5,
-                                             int(60_000 * scale))),
-             ("engine_vs_loop", lambda: engine_checks(accelerator, scale)))
+    result: dict = {"device": device_info(), "accelerator": accelerator, "plots": has_matplotlib()}
+    steps = (
+        ("default_pipeline", lambda: default_pipeline(accelerator, result["plots"])),
+        (
+            "large_run",
+            lambda: large_run(accelerator, 3 if args.reference else 5, int(60_000 * scale)),
+        ),
+        ("engine_vs_loop", lambda: engine_checks(accelerator, scale)),
+    )
     for name, step in steps:
         began = time.perf_counter()
         result[name] = step()

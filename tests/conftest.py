@@ -1,4 +1,9 @@
-"""Shared fixtures: telemetry off, a private MLflow store per test, tiny configs."""
+"""Shared fixtures: telemetry off, a private MLflow store per test. Helpers (tiny configs,
+data) are imported from ``tests.helpers``.
+
+``make test`` runs on two pytest-xdist workers (one per core of the reference machine); each
+worker, and every process it starts, then uses one thread for torch and BLAS, so the two
+workers share the cores instead of fighting over them."""
 
 from __future__ import annotations
 
@@ -9,17 +14,14 @@ from pathlib import Path
 import pytest
 
 from aeops.env import TELEMETRY_OFF
-from tests.helpers import (
-    ROOT,
-    data_config,
-    deep_update,
-    low_rank_data,
-    make_config,
-    project_params,
-)
 
-__all__ = ["ROOT", "data_config", "deep_update", "low_rank_data", "make_config",
-           "project_params"]
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # set before anything imports torch or numpy
+        for name in THREAD_VARIABLES:
+            os.environ[name] = "1"
 
 
 @pytest.fixture(autouse=True)

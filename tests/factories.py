@@ -66,7 +66,7 @@ def part_image(rng: np.random.Generator, size: int, defect: bool) -> np.ndarray:
     yy, xx = np.mgrid[:size, :size]
     cy, cx = size / 2 + rng.uniform(-1, 1, 2)
     radius = size * 0.32 + rng.uniform(-0.5, 0.5)
-    image = np.where((yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2, 0.8, 0.1)
+    image = np.where((yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2, 0.8, 0.1)
     if defect:
         if rng.random() < 0.5:
             row = int(cy + rng.uniform(-radius / 2, radius / 2))
@@ -78,8 +78,15 @@ def part_image(rng: np.random.Generator, size: int, defect: bool) -> np.ndarray:
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
-def write_part_images(root: Path, n_good: int = 120, n_defect: int = 30, size: int = 16,
-                      seed: int = 0, labeled: bool = True, rgb: bool = False) -> Path:
+def write_part_images(
+    root: Path,
+    n_good: int = 120,
+    n_defect: int = 30,
+    size: int = 16,
+    seed: int = 0,
+    labeled: bool = True,
+    rgb: bool = False,
+) -> Path:
     """PNGs in ``root/good`` and ``root/defect`` (or all in ``root`` when not labeled)."""
     from PIL import Image
 

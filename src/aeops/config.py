@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aeops.errors import ConfigError
 
-__all__ = ["Config", "ConfigError", "FAMILIES", "SOURCES", "load_config", "parse_config"]
+__all__ = ["Config", "ConfigError", "FAMILIES", "load_config", "parse_config"]
 
-FAMILIES = ("dense", "conv", "denoising", "sparse", "vae")
-SOURCES = ("digits", "mnist", "table", "npz", "image_folder")
+Family = Literal["dense", "conv", "denoising", "sparse", "vae"]  # the one list of families
+FAMILIES: tuple[str, ...] = get_args(Family)
+Source = Literal["digits", "mnist", "table", "npz", "image_folder"]
 FILE_SOURCES = ("mnist", "table", "npz", "image_folder")
-
-Family = Literal["dense", "conv", "denoising", "sparse", "vae"]
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Label = int | str
@@ -74,13 +73,15 @@ class SplitConfig(Section):
     @model_validator(mode="after")
     def _leaves_training_rows(self) -> SplitConfig:
         if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError("val_fraction + test_fraction must be < 1 so training keeps rows; "
-                             f"got {self.val_fraction} + {self.test_fraction}")
+            raise ValueError(
+                "val_fraction + test_fraction must be < 1 so training keeps rows; "
+                f"got {self.val_fraction} + {self.test_fraction}"
+            )
         return self
 
 
 class DataConfig(Section):
-    source: Literal["digits", "mnist", "table", "npz", "image_folder"]
+    source: Source
     path: str | None
     label_column: str | None
     normal_labels: list[Label] | None
@@ -108,17 +109,21 @@ class DataConfig(Section):
         if self.value_range is not None and (
             len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]
         ):
-            raise ValueError(f"value_range: expected [low, high] with low < high, got "
-                             f"{self.value_range}")
+            raise ValueError(
+                f"value_range: expected [low, high] with low < high, got {self.value_range}"
+            )
         if self.image_size is not None and len(self.image_size) != 2:
             raise ValueError(f"image_size: expected [height, width], got {self.image_size}")
         if self.normal_labels is not None and not self.normal_labels:
-            raise ValueError("normal_labels: name at least one normal label, or null when the "
-                             "data has no labels")
+            raise ValueError(
+                "normal_labels: name at least one normal label, or null when the data has no labels"
+            )
         if self.contamination is not None and self.label_column is not None:
-            raise ValueError("contamination is the expected share of anomalies in unlabeled "
-                             "data; with data.label_column set, the labels say which rows are "
-                             "anomalies: set data.contamination: null")
+            raise ValueError(
+                "contamination is the expected share of anomalies in unlabeled "
+                "data; with data.label_column set, the labels say which rows are "
+                "anomalies: set data.contamination: null"
+            )
         return self
 
     @property
@@ -269,16 +274,24 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     model: Any = Config
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
-        if field is None or not (isinstance(field.annotation, type)
-                                 and issubclass(field.annotation, BaseModel)):
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
             return None
         model = field.annotation
     return model
 
 
-EXPECTED = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number",
-            "bool_type": "true or false", "string_type": "a string", "list_type": "a list",
-            "model_type": "a mapping of keys", "dict_type": "a mapping of keys"}
+EXPECTED = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "model_type": "a mapping of keys",
+    "dict_type": "a mapping of keys",
+}
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -291,16 +304,22 @@ def _describe(error: dict[str, Any]) -> str:
         allowed = list(parent.model_fields) if parent is not None else []
         return f"unknown key '{key}' in params; allowed keys here: {allowed}"
     if kind == "missing":
-        return (f"missing key '{key}' in params; every key is set in params.yaml (copy it from "
-                "the project's params.yaml)")
+        return (
+            f"missing key '{key}' in params; every key is set in params.yaml (copy it from "
+            "the project's params.yaml)"
+        )
     if kind == "literal_error":
         return f"{key}: {value!r} is not allowed; choose one of {ctx.get('expected')}"
     if kind in EXPECTED:
         return f"{key}: expected {EXPECTED[kind]}, got {value!r}"
     if kind == "value_error":
         return f"{key + ': ' if key else ''}{str(error['msg']).removeprefix('Value error, ')}"
-    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
-              "less_than_equal": "<="}
+    bounds = {
+        "greater_than": ">",
+        "greater_than_equal": ">=",
+        "less_than": "<",
+        "less_than_equal": "<=",
+    }
     if kind in bounds:
         limit = next(iter(ctx.values()))
         return f"{key}: must be {bounds[kind]} {limit}, got {value!r}"
@@ -309,14 +328,20 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{key}: {error['msg']} (got {value!r})"
 
 
-BRANCH_NAMES = {"int": "an integer", "float": "a number", "str": "a string",
-                "bool": "true/false", "none": "null"}
+BRANCH_NAMES = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true/false",
+    "none": "null",
+}
 
 
 def _is_branch(part: Any) -> bool:
     """pydantic names union branches in ``loc`` (``int``, ``literal['auto']``): not keys."""
-    return isinstance(part, str) and (part in BRANCH_NAMES or part.startswith(
-        ("literal[", "list[", "constrained-", "function-")))
+    return isinstance(part, str) and (
+        part in BRANCH_NAMES or part.startswith(("literal[", "list[", "constrained-", "function-"))
+    )
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -334,13 +359,18 @@ def _message(exc: ValidationError) -> str:
     errors = exc.errors()
     # a union reports one error per branch; the first branch's error speaks for the key
     first = errors[0]
-    same_key = [e for e in errors if e["loc"][: len(first["loc"]) - 1] == first["loc"][:-1]
-                and e is not first and e.get("input") is first.get("input")]
+    same_key = [
+        e
+        for e in errors
+        if e["loc"][: len(first["loc"]) - 1] == first["loc"][:-1]
+        and e is not first
+        and e.get("input") is first.get("input")
+    ]
     if same_key and first["type"] not in ("extra_forbidden", "missing"):
         key = _dotted(tuple(first["loc"]))
-        options = sorted({_branch(e) for e in [first, *same_key]})
+        options = sorted({_branch(dict(e)) for e in [first, *same_key]})
         return f"{key}: {first.get('input')!r} is not allowed; expected {' or '.join(options)}"
-    return _describe(first)
+    return _describe(dict(first))
 
 
 def _branch(error: dict[str, Any]) -> str:

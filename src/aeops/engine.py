@@ -12,9 +12,14 @@ What it costs per step is the model's arithmetic and little else:
   (SIGTERM, Ctrl-C), not every epoch;
 - ``auto`` batch size, precision and CPU threads fit the device: a GPU gets larger batches
   (learning rate scaled by the square root of the batch ratio) and bf16; a CPU keeps batch 64,
-  full precision, and one thread for models too small to share out.
+  full precision, and one thread for models too small to share out;
+- ``train.patience`` (epochs) is counted in validations once, in the :class:`Plan`: early
+  stopping waits that many, the learning rate halves after a third of them.
 
-Imports only torch and Lightning (the GPU check runs it where nothing else is installed).
+:func:`fit` is the one way a network is trained: module, data, trainer, fit, best weights.
+
+Imports only torch, Lightning and NumPy, and aeops' batches and model modules, which import
+nothing else (the GPU check runs it where nothing else is installed).
 """
 
 from __future__ import annotations
@@ -22,16 +27,21 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from aeops.models.lightning import VAL_LOSS
+from aeops.data.batches import FoldDataModule
+from aeops.models.families import Autoencoder
+from aeops.models.lightning import VAL_LOSS, AutoencoderModule
+from aeops.models.losses import Objective
 
 CPU_BATCH = 64  # the batch the learning rate is given for, and what a CPU keeps
 GPU_MAX_BATCH = 1024
@@ -39,6 +49,7 @@ MIN_STEPS_PER_EPOCH = 16
 VAL_SAMPLES = 2048  # auto: validate after at least this many training samples ...
 MAX_VALIDATIONS_PER_PATIENCE = 3  # ... but at least 3 times within the patience
 SMALL_STEP_FLOPS = 1e8  # below this, one CPU thread beats several
+LR_PATIENCE_SHARE = 3  # the learning rate halves after a third of the patience
 
 
 def skip_cuda_probe_without_gpu() -> None:
@@ -53,23 +64,54 @@ def skip_cuda_probe_without_gpu() -> None:
 
 
 def on_gpu(accelerator: str) -> bool:
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto"
-                                              and torch.cuda.is_available())
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+class Patience(NamedTuple):
+    """How many validations without improvement to wait: before stopping, before the
+    learning rate halves."""
+
+    stop: int
+    lr: int
+
+
+def patience_in_validations(patience: int, val_every: int) -> Patience:
+    """``patience`` epochs counted in validations every ``val_every`` epochs (at least one)."""
+    return Patience(
+        max(1, math.ceil(patience / val_every)),
+        max(1, math.ceil(patience / LR_PATIENCE_SHARE / val_every)),
+    )
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The resolved settings of one training run (``auto`` values decided)."""
+    """The resolved settings of one training run (``auto`` values decided), patience in
+    validations. Made by :func:`resolve` or :func:`plan_for`."""
 
     batch_size: int
     lr: float
     precision: str
     val_every: int
     threads: int | None  # None: torch's default
+    stop_patience: int  # validations without improvement before stopping
+    lr_patience: int  # validations without improvement before the lr halves
+
+    def settings(self) -> dict[str, Any]:
+        """The settings ``auto`` decides (patience aside), as run.json and MLflow record them."""
+        return {k: v for k, v in asdict(self).items() if not k.endswith("_patience")}
+
+
+def plan_for(
+    batch_size: int, lr: float, precision: str, val_every: int, threads: int | None, patience: int
+) -> Plan:
+    """The plan of settings already decided, with ``patience`` (epochs) in validations."""
+    waits = patience_in_validations(patience, val_every)
+    return Plan(batch_size, lr, precision, val_every, threads, waits.stop, waits.lr)
 
 
 def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
-    """Decide ``auto`` batch size, learning rate, precision, validation interval, threads."""
+    """Decide ``auto`` batch size, learning rate, precision, validation interval, threads;
+    count the patience in validations."""
     gpu = on_gpu(train_cfg.accelerator)
     batch, lr = train_cfg.batch_size, train_cfg.lr
     if batch == "auto":
@@ -80,17 +122,27 @@ def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
             lr = lr * math.sqrt(batch / CPU_BATCH)
     precision = train_cfg.precision
     if precision == "auto":
-        precision = "bf16-mixed" if gpu and torch.cuda.is_bf16_supported() else (
-            "16-mixed" if gpu else "32-true")
+        precision = (
+            "bf16-mixed"
+            if gpu and torch.cuda.is_bf16_supported()
+            else ("16-mixed" if gpu else "32-true")
+        )
     val_every = train_cfg.val_every
     if val_every == "auto":
-        val_every = max(1, min(math.ceil(VAL_SAMPLES / max(n_train, 1)),
-                               train_cfg.patience // MAX_VALIDATIONS_PER_PATIENCE))
+        val_every = max(
+            1,
+            min(
+                math.ceil(VAL_SAMPLES / max(n_train, 1)),
+                train_cfg.patience // MAX_VALIDATIONS_PER_PATIENCE,
+            ),
+        )
     threads = train_cfg.threads
     if threads == "auto":
         small = 6 * n_params * batch < SMALL_STEP_FLOPS
         threads = 1 if (small and not gpu) else None
-    return Plan(int(batch), float(lr), str(precision), int(val_every), threads)
+    return plan_for(
+        int(batch), float(lr), str(precision), int(val_every), threads, train_cfg.patience
+    )
 
 
 class BestWeights(pl.Callback):
@@ -103,10 +155,10 @@ class BestWeights(pl.Callback):
         self.state: dict[str, torch.Tensor] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        value = trainer.callback_metrics.get(VAL_LOSS)
-        if value is None or trainer.sanity_checking:
+        metric = trainer.callback_metrics.get(VAL_LOSS)
+        if metric is None or trainer.sanity_checking:
             return
-        value = float(value)  # the one read-back per validation
+        value = float(metric)  # the one read-back per validation
         if value < self.best:
             self.best, self.epoch = value, trainer.current_epoch
             self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
@@ -141,8 +193,9 @@ class ResumeCheckpoint(pl.Callback):
         if time.monotonic() - self._last >= self.every_s:
             self.save(trainer)
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.save(trainer)
 
@@ -162,16 +215,27 @@ class EpochProgressBar(pl.Callback):
         from tqdm.auto import tqdm
 
         if trainer.is_global_zero:
-            self.bar = tqdm(total=trainer.max_epochs, initial=trainer.current_epoch,
-                            desc=f"train[{self.label}]", unit="epoch", mininterval=1.0)
+            self.bar = tqdm(
+                total=trainer.max_epochs,
+                initial=trainer.current_epoch,
+                desc=f"train[{self.label}]",
+                unit="epoch",
+                mininterval=1.0,
+            )
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.bar is None:
             return
         if time.monotonic() - self._drawn >= 1.0:
             metrics = trainer.callback_metrics
-            self.bar.set_postfix({k.removeprefix("epoch/"): f"{float(metrics[k]):.4g}"
-                                  for k in self.SHOWN if k in metrics}, refresh=False)
+            self.bar.set_postfix(
+                {
+                    k.removeprefix("epoch/"): f"{float(metrics[k]):.4g}"
+                    for k in self.SHOWN
+                    if k in metrics
+                },
+                refresh=False,
+            )
             self._drawn = time.monotonic()
         self.bar.update(1)
 
@@ -180,16 +244,26 @@ class EpochProgressBar(pl.Callback):
             self.bar.close()
 
 
-def build_trainer(train_cfg: Any, plan: Plan, root: Path, logger: Any = False,
-                  resume_path: Path | None = None, checkpoint_every_s: float | None = None,
-                  progress_label: str | None = None,
-                  extra_callbacks: tuple[pl.Callback, ...] = ()) -> tuple[pl.Trainer, BestWeights]:
+def build_trainer(
+    train_cfg: Any,
+    plan: Plan,
+    root: Path,
+    logger: Any = False,
+    resume_path: Path | None = None,
+    checkpoint_every_s: float | None = None,
+    progress_label: str | None = None,
+    extra_callbacks: tuple[pl.Callback, ...] = (),
+) -> tuple[pl.Trainer, BestWeights]:
     """A Trainer with early stopping, in-memory best weights and interval resume checkpoints
     (when ``resume_path`` is given)."""
+    from aeops.logs import settle_libraries
+
+    settle_libraries()  # Lightning set its loggers to INFO when it was imported
     best = BestWeights()
-    patience = max(1, math.ceil(train_cfg.patience / plan.val_every))
     callbacks: list[pl.Callback] = [
-        EarlyStopping(monitor=VAL_LOSS, mode="min", patience=patience), best]
+        EarlyStopping(monitor=VAL_LOSS, mode="min", patience=plan.stop_patience),
+        best,
+    ]
     if resume_path is not None:
         every = train_cfg.checkpoint_every_s if checkpoint_every_s is None else checkpoint_every_s
         callbacks.append(ResumeCheckpoint(resume_path, every))
@@ -200,19 +274,132 @@ def build_trainer(train_cfg: Any, plan: Plan, root: Path, logger: Any = False,
         torch.set_num_threads(plan.threads)
     skip_cuda_probe_without_gpu()
     trainer = pl.Trainer(
-        accelerator=train_cfg.accelerator, devices=train_cfg.devices,
-        num_nodes=train_cfg.num_nodes, strategy=train_cfg.strategy, precision=plan.precision,
-        deterministic=train_cfg.deterministic, max_epochs=train_cfg.max_epochs,
-        min_epochs=train_cfg.min_epochs, limit_train_batches=train_cfg.limit_train_batches,
-        check_val_every_n_epoch=plan.val_every, logger=logger, callbacks=callbacks,
-        default_root_dir=root, enable_progress_bar=False, enable_checkpointing=False,
-        enable_model_summary=False, log_every_n_steps=1, num_sanity_val_steps=0,
+        accelerator=train_cfg.accelerator,
+        devices=train_cfg.devices,
+        num_nodes=train_cfg.num_nodes,
+        strategy=train_cfg.strategy,
+        precision=plan.precision,  # type: ignore[arg-type]  # any Lightning value, checked there
+        deterministic=train_cfg.deterministic,
+        max_epochs=train_cfg.max_epochs,
+        min_epochs=train_cfg.min_epochs,
+        limit_train_batches=train_cfg.limit_train_batches,
+        check_val_every_n_epoch=plan.val_every,
+        logger=logger,
+        callbacks=callbacks,
+        default_root_dir=root,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
     )
     return trainer, best
 
 
-def compile_net(net: torch.nn.Module, mode: str) -> torch.nn.Module:
+def compile_net(net: Autoencoder, mode: str) -> Autoencoder:
     """``torch.compile`` the network (``none`` leaves it eager)."""
     if mode == "none":
         return net
-    return torch.compile(net, mode=None if mode == "default" else mode)  # type: ignore[return-value]
+    compiled = torch.compile(net, mode=None if mode == "default" else mode)
+    return compiled  # type: ignore[return-value]  # a wrapper that behaves as the network
+
+
+@dataclass
+class Fitted:
+    """A finished :func:`fit`: the trained network (best weights restored, not compiled),
+    its module and trainer, the best validation and the wall time of ``Trainer.fit``."""
+
+    net: Autoencoder
+    module: AutoencoderModule
+    trainer: pl.Trainer
+    best: BestWeights
+    seconds: float
+
+    @property
+    def epochs(self) -> int:
+        """The epochs trained, counting those before a resume."""
+        return self.trainer.current_epoch
+
+    @property
+    def best_val_loss(self) -> float | None:
+        return self.best.best if self.best.state is not None else None
+
+
+class Interrupted(SIGTERMException):
+    """SIGTERM stopped training at ``epoch``; the resume checkpoint holds the run so far."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"stopped by SIGTERM at epoch {epoch}")
+        self.epoch = epoch
+
+
+def fit(
+    net: Autoencoder,
+    objective: Objective,
+    train_cfg: Any,
+    plan: Plan,
+    train_x: np.ndarray,
+    val_x: np.ndarray,
+    val_is_anomaly: np.ndarray,
+    root: Path,
+    seed: int,
+    *,
+    logger: Any = False,
+    resume_path: Path | None = None,
+    resume_from: Path | None = None,
+    progress_label: str | None = None,
+    hparams: dict[str, Any] | None = None,
+    extra_callbacks: tuple[pl.Callback, ...] = (),
+    before_fit: Callable[[pl.Trainer], None] | None = None,
+) -> Fitted:
+    """Train ``net`` on the normal rows ``train_x``, validating on ``val_x``, as ``plan`` and
+    ``train_cfg`` say (compiled as ``train.compile`` asks); restore the best weights.
+
+    ``resume_path``: where the resume checkpoint is written (none without it);
+    ``resume_from``: a checkpoint to continue from (loaded with ``weights_only=True``);
+    ``before_fit`` is called with the trainer just before fitting. Raises :class:`Interrupted`
+    when SIGTERM stops training."""
+    module = AutoencoderModule(
+        net,
+        objective,
+        plan.lr,
+        train_cfg.weight_decay,
+        plan.lr_patience,
+        plan.batch_size,
+        val_has_both=holds_both(val_is_anomaly),
+        hparams=hparams,
+    )
+    module.net = compile_net(module.net, train_cfg.compile)
+    data = FoldDataModule(
+        train_x,
+        val_x,
+        val_is_anomaly,
+        plan.batch_size,
+        seed,
+        train_cfg.in_memory,
+        train_cfg.num_workers,
+    )
+    trainer, best = build_trainer(
+        train_cfg,
+        plan,
+        root,
+        logger,
+        resume_path,
+        progress_label=progress_label,
+        extra_callbacks=extra_callbacks,
+    )
+    if before_fit is not None:
+        before_fit(trainer)
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
+    except SIGTERMException:
+        raise Interrupted(trainer.current_epoch) from None
+    seconds = time.perf_counter() - start
+    best.restore(module)
+    return Fitted(net, module, trainer, best, seconds)
+
+
+def holds_both(is_anomaly: np.ndarray) -> bool:
+    """Whether the flags hold both normal rows and anomalies (so an AUROC exists)."""
+    return bool(is_anomaly.any() and (~is_anomaly).any())

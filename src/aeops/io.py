@@ -43,11 +43,14 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     from aeops.errors import AeopsError
 
     path = Path(path)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir())
-                                                 and not (path / MARKER).exists())):
-        raise AeopsError(f"{path}: exists and was not made by aeops (it has no {MARKER} "
-                         "marker), so it is not replaced; point paths.* in params.yaml at "
-                         "another folder, or move it away yourself")
+    if path.exists() and (
+        not path.is_dir() or (any(path.iterdir()) and not (path / MARKER).exists())
+    ):
+        raise AeopsError(
+            f"{path}: exists and was not made by aeops (it has no {MARKER} "
+            "marker), so it is not replaced; point paths.* in params.yaml at "
+            "another folder, or move it away yourself"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -63,8 +66,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 def write_json(path: str | Path, data: Any) -> None:
     """Strict JSON (a value that is not a finite number is written as null, never NaN)."""
-    text = json.dumps(_finite(data), indent=2, sort_keys=True, allow_nan=False,
-                      default=_jsonable)
+    text = json.dumps(_finite(data), indent=2, sort_keys=True, allow_nan=False, default=_jsonable)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n")
 

@@ -24,8 +24,9 @@ class AnomalyDetectorModel(PythonModel):
 
     def load_context(self, context) -> None:
         artifacts = context.artifacts
-        self.detector = Detector.from_files(artifacts["model"], artifacts["preprocessor"],
-                                            artifacts["detector"])
+        self.detector = Detector.from_files(
+            artifacts["model"], artifacts["preprocessor"], artifacts["detector"]
+        )
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         from mlflow.exceptions import MlflowException
@@ -37,9 +38,12 @@ class AnomalyDetectorModel(PythonModel):
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
         try:
-            return self.detector.predict(model_input, threshold=params.get("threshold"),
-                                         explain=bool(params.get("explain", False)),
-                                         output=str(params.get("output") or "score"))
+            return self.detector.predict(
+                model_input,
+                threshold=params.get("threshold"),
+                explain=bool(params.get("explain", False)),
+                output=str(params.get("output") or "score"),
+            )
         except AeopsError as exc:  # the sentence goes to the caller (HTTP 400 `message`)
             raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from None
 
@@ -56,29 +60,44 @@ def portable(path: str | Path) -> str:
 
 def metric_values(report: dict[str, Any]) -> dict[str, float]:
     """The numeric entries of a metrics report, per-class AUROCs flattened."""
-    values = {k: float(v) for k, v in report.items()
-              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    values = {
+        k: float(v)
+        for k, v in report.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     for cls, value in (report.get("test_auroc_per_class") or {}).items():
         values[f"test_auroc_class_{cls}"] = float(value)
     return values
 
 
-def log_detector(run_id: str, report: dict[str, Any], plots: list[Path], model_path: Path,
-                 preprocessor_path: str | Path, detector_path: Path,
-                 example: Any = None) -> tuple[str, str]:
+def log_detector(
+    run_id: str,
+    report: dict[str, Any],
+    plots: list[Path],
+    model_path: Path,
+    preprocessor_path: str | Path,
+    detector_path: Path,
+    example: Any = None,
+) -> tuple[str, str]:
     """Log metrics, plots and the self-contained pyfunc detector to ``run_id``; the logged
     model is tagged with its :func:`detector_key`."""
     import mlflow
 
     import aeops
+    from aeops.logs import settle_libraries
     from aeops.scoring import DetectorInfo, model_signature, pip_requirements
 
+    settle_libraries()  # MLflow's "Validating input example" INFO lines stay back by default
     info = DetectorInfo.load(detector_path)
     key = detector_key(model_path, preprocessor_path, detector_path)
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metric_values(report))
-        mlflow.set_tags({"threshold_method": report.get("threshold_method", ""),
-                         "threshold_detail": report.get("threshold_detail", "")})
+        mlflow.set_tags(
+            {
+                "threshold_method": report.get("threshold_method", ""),
+                "threshold_detail": report.get("threshold_detail", ""),
+            }
+        )
         for plot in plots:
             mlflow.log_artifact(str(plot), "plots")
         with warnings.catch_warnings():
@@ -86,9 +105,11 @@ def log_detector(run_id: str, report: dict[str, Any], plots: list[Path], model_p
             model_info = mlflow.pyfunc.log_model(
                 name="detector",
                 python_model=portable(Path(aeops.__file__).parent / "pyfunc_entry.py"),
-                artifacts={"model": portable(model_path),
-                           "preprocessor": portable(preprocessor_path),
-                           "detector": portable(detector_path)},
+                artifacts={
+                    "model": portable(model_path),
+                    "preprocessor": portable(preprocessor_path),
+                    "detector": portable(detector_path),
+                },
                 code_paths=[str(Path(aeops.__file__).parent)],
                 signature=model_signature(info),
                 input_example=example,

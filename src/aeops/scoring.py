@@ -28,13 +28,11 @@ from aeops.io import read_json, write_json
 
 __all__ = ["ScoringInputError", "Detector", "DetectorInfo", "AutoencoderScorer", "OUTPUTS"]
 
-ARTIFACT_KEYS = ("model", "preprocessor", "detector")
 SCORE_COLUMN = "anomaly_score"
 FLAG_COLUMN = "is_anomaly"
 UNKNOWN_COLUMN = "unknown_categories"
 OUTPUTS = ("score", "latent", "reconstruction")
 SCORE_BATCH_ROWS = 8192  # rows per forward pass when scoring files (memory stays bounded)
-WANTED = ("score", "per_feature", "recon", "z")
 
 
 class Scorer(Protocol):
@@ -64,9 +62,12 @@ class AutoencoderScorer:
                 for key in want:
                     parts[key].append(out[key].float().numpy())
         width = {"score": None, "per_feature": x.shape[1], "recon": x.shape[1], "z": 0}
-        return {k: np.concatenate(v) if v else np.zeros((0,) if width[k] is None else
-                                                          (0, width[k]), np.float32)
-                for k, v in parts.items()}
+        return {
+            k: np.concatenate(v)
+            if v
+            else np.zeros((0,) if width[k] is None else (0, width[k]), np.float32)
+            for k, v in parts.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,17 @@ class DetectorInfo:
         known = [f.name for f in fields(cls)]
         missing = [name for name in known if name not in data]
         if missing:
-            raise ScoringInputError(f"{path}: a detector from an older aeops (no {missing} "
-                                    "recorded); retrain and register it again, or promote a "
-                                    "newer version (`make promote VERSION=<n>`)")
+            raise ScoringInputError(
+                f"{path}: a detector from an older aeops (no {missing} "
+                "recorded); retrain and register it again, or promote a "
+                "newer version (`make promote VERSION=<n>`)"
+            )
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise ScoringInputError(f"{path}: a detector from a newer aeops (fields {unknown} "
-                                    "unknown here); upgrade aeops to score with it")
+            raise ScoringInputError(
+                f"{path}: a detector from a newer aeops (fields {unknown} "
+                "unknown here); upgrade aeops to score with it"
+            )
         return cls(**data)
 
 
@@ -118,10 +123,12 @@ def verify_artifacts(info: DetectorInfo, files: dict[str, str | Path]) -> None:
         expected = info.artifacts.get(name)
         actual = file_sha256(path)
         if expected != actual:
-            raise AeopsError(f"{Path(path).name}: the {name} file differs from the one this "
-                             f"model was saved with (SHA-256 {actual[:12]}..., expected "
-                             f"{str(expected)[:12]}...); it was tampered with or damaged, so "
-                             "it is not loaded")
+            raise AeopsError(
+                f"{Path(path).name}: the {name} file differs from the one this "
+                f"model was saved with (SHA-256 {actual[:12]}..., expected "
+                f"{str(expected)[:12]}...); it was tampered with or damaged, so "
+                "it is not loaded"
+            )
 
 
 def load_scorer(info: DetectorInfo, model_path: str | Path) -> Scorer:
@@ -149,8 +156,9 @@ class Detector:
         self._grouping[np.arange(len(groups)), groups] = 1.0
 
     @classmethod
-    def from_files(cls, model: str | Path, preprocessor: str | Path,
-                   detector: str | Path) -> Detector:
+    def from_files(
+        cls, model: str | Path, preprocessor: str | Path, detector: str | Path
+    ) -> Detector:
         """Load a detector's files, each checked against the SHA-256 recorded when it was
         saved before anything reads it."""
         info = DetectorInfo.load(detector)
@@ -168,25 +176,29 @@ class Detector:
         present = set(columns)
         missing = [c for c in expected if c not in present]
         known = set(expected)
-        foreign = [c for c in columns if isinstance(c, str) and c not in known
-                   and any(p.fullmatch(c) for p in self._families)]
+        foreign = [
+            c
+            for c in columns
+            if isinstance(c, str) and c not in known and any(p.fullmatch(c) for p in self._families)
+        ]
         if missing or foreign:
             parts = []
             if missing:
                 parts.append(f"missing feature column(s) {_few(missing)}")
             if foreign:
-                parts.append(f"extra column(s) {_few(foreign)} that look like features of "
-                             "another schema")
+                parts.append(
+                    f"extra column(s) {_few(foreign)} that look like features of another schema"
+                )
             raise ScoringInputError(
                 f"{where}: {' and '.join(parts)}; this model expects "
                 f"{describe_schema(self.info.schema)}. Score it with files of that schema, "
-                "or use the model registered for this data's schema (`aeops show`)")
+                "or use the model registered for this data's schema (`aeops show`)"
+            )
 
     def features_of(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The raw feature columns of ``frame`` in training order and types."""
         expected = self.info.features
-        if (len(frame.columns) == len(expected) and all(isinstance(c, int)
-                                                         for c in frame.columns)):
+        if len(frame.columns) == len(expected) and all(isinstance(c, int) for c in frame.columns):
             frame = frame.set_axis(expected, axis=1)  # unnamed columns in training order
         self.check_columns(list(frame.columns))
         out = {}
@@ -194,8 +206,11 @@ class Detector:
         for name in expected:
             column = frame[name]
             if name in categorical:
-                out[name] = column.astype(object).where(column.notna(), None).map(
-                    lambda v: v if v is None else _as_text(v))
+                out[name] = (
+                    column.astype(object)
+                    .where(column.notna(), None)
+                    .map(lambda v: v if v is None else _as_text(v))
+                )
             else:
                 out[name] = _as_numbers(column, name, frame.index)
         return pd.DataFrame(out, index=frame.index)
@@ -208,10 +223,15 @@ class Detector:
         if not bad.any():
             return
         row, col = np.argwhere(bad)[0]
-        hint = "" if self.preprocessor.impute else " (this model was trained with " \
-            "data.missing: fail, so values must be present)"
-        raise ScoringInputError(f"row {index[row]}, column '{names[col]}': value "
-                                f"{values[row, col]} is not a finite number{hint}")
+        hint = (
+            ""
+            if self.preprocessor.impute
+            else " (this model was trained with data.missing: fail, so values must be present)"
+        )
+        raise ScoringInputError(
+            f"row {index[row]}, column '{names[col]}': value "
+            f"{values[row, col]} is not a finite number{hint}"
+        )
 
     def model_input(self, raw: pd.DataFrame) -> np.ndarray:
         numeric = self.preprocessor.numeric
@@ -221,8 +241,13 @@ class Detector:
         return self.preprocessor.transform(raw)
 
     # -- outputs ------------------------------------------------------------------------
-    def predict(self, frame: pd.DataFrame, threshold: float | None = None,
-                explain: bool = False, output: str = "score") -> pd.DataFrame:
+    def predict(
+        self,
+        frame: pd.DataFrame,
+        threshold: float | None = None,
+        explain: bool = False,
+        output: str = "score",
+    ) -> pd.DataFrame:
         """``anomaly_score`` and ``is_anomaly`` per row (with ``explain``, per-feature errors),
         or the latent code (``output="latent"``) or reconstruction (``"reconstruction"``)."""
         if output not in OUTPUTS:
@@ -237,16 +262,22 @@ class Detector:
             scored[UNKNOWN_COLUMN] = self.preprocessor.unknown_categories(raw)
         return scored
 
-    def predict_values(self, values: np.ndarray, index: pd.Index, threshold: float | None = None,
-                       explain: bool = False) -> pd.DataFrame:
+    def predict_values(
+        self,
+        values: np.ndarray,
+        index: pd.Index,
+        threshold: float | None = None,
+        explain: bool = False,
+    ) -> pd.DataFrame:
         """Score a numeric feature matrix (columns in training order): the fast path for
         numeric-only models reading Parquet column by column."""
         self.check_values(values, index, self.info.features)
         x = self.preprocessor.transform(self.preprocessor.frame(values))
         return self._score(x, index, threshold, explain)
 
-    def _score(self, x: np.ndarray, index: pd.Index, threshold: float | None,
-               explain: bool) -> pd.DataFrame:
+    def _score(
+        self, x: np.ndarray, index: pd.Index, threshold: float | None, explain: bool
+    ) -> pd.DataFrame:
         threshold = self.info.threshold if threshold is None else _finite(threshold)
         result = self.scorer.run(x, ("score", "per_feature") if explain else ("score",))
         scores = result["score"].astype(np.float64)
@@ -298,8 +329,10 @@ def _as_numbers(column: pd.Series, name: str, index: pd.Index) -> np.ndarray:
     bad = converted.isna() & column.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ScoringInputError(f"row {index[row]}, column '{name}': {column.iloc[row]!r} is "
-                                "not a number; the model expects numbers in this column")
+        raise ScoringInputError(
+            f"row {index[row]}, column '{name}': {column.iloc[row]!r} is "
+            "not a number; the model expects numbers in this column"
+        )
     return converted.to_numpy(np.float64)
 
 
@@ -312,9 +345,13 @@ def model_signature(info: DetectorInfo):
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
     outputs = Schema([ColSpec("double", SCORE_COLUMN), ColSpec("boolean", FLAG_COLUMN)])
-    params = ParamSchema([ParamSpec("threshold", "double", info.threshold),
-                          ParamSpec("explain", "boolean", False),
-                          ParamSpec("output", "string", "score")])
+    params = ParamSchema(
+        [
+            ParamSpec("threshold", "double", info.threshold),
+            ParamSpec("explain", "boolean", False),
+            ParamSpec("output", "string", "score"),
+        ]
+    )
     return ModelSignature(inputs=None, outputs=outputs, params=params)
 
 
@@ -322,8 +359,19 @@ def pip_requirements() -> list[str]:
     """Pinned to what trained the model, so ``mlflow models serve`` rebuilds the same stack."""
     from importlib.metadata import PackageNotFoundError, version
 
-    packages = ["torch", "scikit-learn", "skops", "safetensors", "pandas", "numpy", "mlflow",
-                "pyyaml", "pytorch-lightning", "torchmetrics", "pydantic"]
+    packages = [
+        "torch",
+        "scikit-learn",
+        "skops",
+        "safetensors",
+        "pandas",
+        "numpy",
+        "mlflow",
+        "pyyaml",
+        "pytorch-lightning",
+        "torchmetrics",
+        "pydantic",
+    ]
     pins = []
     for name in packages:
         try:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from aeops.config import Config
 from aeops.env import git_commit
-from aeops.errors import RegistryError
+from aeops.errors import RegistryError, ScoringInputError
+from aeops.io import read_json, write_json
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -40,12 +43,12 @@ def tracking_uri(cfg: Config) -> str:
     wherever DVC runs it, logs to the project's one store."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
     if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):
-        return SQLITE + str(project_root() / uri[len(SQLITE):])
+        return SQLITE + str(project_root() / uri[len(SQLITE) :])
     return uri
 
 
 def sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len(SQLITE):]) if uri.startswith(SQLITE) else None
+    return Path(uri[len(SQLITE) :]) if uri.startswith(SQLITE) else None
 
 
 def artifact_location(cfg: Config, uri: str) -> str | None:
@@ -56,25 +59,46 @@ def artifact_location(cfg: Config, uri: str) -> str | None:
     return None
 
 
-def setup_mlflow(cfg: Config) -> str:
+def setup_mlflow(cfg: Config, client=None) -> str:
     """Point MLflow at the store and make sure the experiment exists (with a store id);
-    return the experiment's id."""
+    return the experiment's id. ``client``: one bound to the store (default: a new one)."""
     import uuid
 
     import mlflow
 
     uri = tracking_uri(cfg)
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
+    client = client or mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
     if experiment is None:
         experiment_id = client.create_experiment(
-            cfg.mlflow.experiment, artifact_location=artifact_location(cfg, uri),
-            tags={STORE_ID_TAG: uuid.uuid4().hex})
+            cfg.mlflow.experiment,
+            artifact_location=artifact_location(cfg, uri),
+            tags={STORE_ID_TAG: uuid.uuid4().hex},
+        )
         return experiment_id
     if STORE_ID_TAG not in experiment.tags:
         client.set_experiment_tag(experiment.experiment_id, STORE_ID_TAG, uuid.uuid4().hex)
     return experiment.experiment_id
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """A stage's one handle on the store: its URI, a client bound to it, and the experiment's
+    id. Built once (:func:`open_tracking`) and passed down, so helpers build no clients."""
+
+    uri: str
+    client: Any  # mlflow.MlflowClient
+    experiment_id: str
+
+
+def open_tracking(cfg: Config) -> Tracking:
+    """:func:`setup_mlflow`, returning the handle on the store it set up."""
+    import mlflow
+
+    uri = tracking_uri(cfg)
+    client = mlflow.MlflowClient(uri)
+    return Tracking(uri, client, setup_mlflow(cfg, client))
 
 
 def store_id(cfg: Config) -> str | None:
@@ -91,7 +115,8 @@ def store_id(cfg: Config) -> str | None:
                 "SELECT t.value FROM experiment_tags t JOIN experiments e "
                 "ON e.experiment_id = t.experiment_id WHERE e.name = ? AND t.key = ? "
                 "AND e.lifecycle_stage = 'active'",
-                (cfg.mlflow.experiment, STORE_ID_TAG)).fetchone()
+                (cfg.mlflow.experiment, STORE_ID_TAG),
+            ).fetchone()
     except sqlite3.Error:
         return None
     return row[0] if row else None
@@ -101,7 +126,7 @@ def file_sha256(*paths: str | Path) -> str:
     digest = hashlib.sha256()
     for path in paths:
         with Path(path).open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+            for block in iter(partial(handle.read, 1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
 
@@ -111,13 +136,16 @@ def detector_key(model: Path, preprocessor: str | Path, detector: Path) -> str:
     return file_sha256(model, preprocessor, detector)[:16]
 
 
-def find_run(experiment_id: str, tag: str, value: str):
+def find_run(experiment_id: str, tag: str, value: str, client=None):
     """The newest active run of the experiment carrying ``tag=value``, or None."""
     import mlflow
 
-    runs = mlflow.MlflowClient().search_runs(
-        [experiment_id], filter_string=f"tags.`{tag}` = '{value}'",
-        order_by=["attributes.start_time DESC"], max_results=1)
+    runs = (client or mlflow.MlflowClient()).search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{tag}` = '{value}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     return runs[0] if runs else None
 
 
@@ -126,9 +154,12 @@ def find_detector(experiment_id: str, key: str):
     import mlflow
 
     found = mlflow.search_logged_models(
-        experiment_ids=[experiment_id], filter_string=f"tags.`{DETECTOR_KEY_TAG}` = '{key}'",
-        order_by=[{"field_name": "creation_time", "ascending": False}], max_results=1,
-        output_format="list")
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.`{DETECTOR_KEY_TAG}` = '{key}'",
+        order_by=[{"field_name": "creation_time", "ascending": False}],
+        max_results=1,
+        output_format="list",
+    )
     return found[0] if found else None
 
 
@@ -167,73 +198,102 @@ def model_name(cfg: Config, source: str, schema: dict[str, Any]) -> str:
     return f"aeops-{source.replace('_', '-')}-{schema_hash(schema)}"
 
 
-def registered_schema(name: str) -> dict[str, Any] | None:
+def registered_schema(name: str, client=None) -> dict[str, Any] | None:
     """The input schema the registered model ``name`` was trained on (None if no model)."""
     import json
 
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient()
+    client = client or mlflow.MlflowClient()
     try:
         model = client.get_registered_model(name)
     except MlflowException:
         return None
     text = model.tags.get(SCHEMA_TAG)
     if text is None:
-        raise RegistryError(f"registered model '{name}' has no recorded input schema (it was "
-                            "registered by an older aeops); set register.model_name to a new "
-                            "name, or null to derive one from the data")
+        raise RegistryError(
+            f"registered model '{name}' has no recorded input schema (it was "
+            "registered by an older aeops); set register.model_name to a new "
+            "name, or null to derive one from the data"
+        )
     return json.loads(text)
+
+
+def schema_conflict(
+    name: str, registered: dict[str, Any] | None, schema: dict[str, Any]
+) -> str | None:
+    """Why a model of ``schema`` cannot go under ``name``, registered with ``registered``
+    (None when it can: a new name, or the same schema)."""
+    from aeops.data.schema import describe_schema
+
+    if registered is None or registered == schema:
+        return None
+    return (
+        f"registered model '{name}' takes another input schema:\n"
+        f"  registered: {describe_schema(registered)}\n"
+        f"  this data:  {describe_schema(schema)}\n"
+        "A model of one schema cannot replace or be compared with the other. Set "
+        "register.model_name to a new name, or to null so the name follows the data."
+    )
 
 
 def check_registered_schema(cfg: Config, name: str, schema: dict[str, Any]) -> None:
     """Refuse to put a model of another input schema under an existing registered name."""
-    from aeops.data.schema import describe_schema
-
     setup_mlflow(cfg)
-    existing = registered_schema(name)
-    if existing is not None and existing != schema:
-        raise RegistryError(
-            f"registered model '{name}' takes another input schema:\n"
-            f"  registered: {describe_schema(existing)}\n"
-            f"  this data:  {describe_schema(schema)}\n"
-            "A model of one schema cannot replace or be compared with the other. Set "
-            "register.model_name to a new name, or to null so the name follows the data.")
+    conflict = schema_conflict(name, registered_schema(name), schema)
+    if conflict is not None:
+        raise RegistryError(conflict)
 
 
-def family_run_id(experiment_id: str, family: str, model_sha: str, params: dict[str, Any],
-                  data_hash: str | None = None) -> str:
+def family_run_id(
+    experiment_id: str,
+    family: str,
+    model_sha: str,
+    params: dict[str, Any],
+    data_hash: str | None = None,
+    client=None,
+) -> str:
     """The training run that wrote the model with this SHA-256; recreated (params, tags, no
     epoch curves) when this store does not hold it, e.g. a new store, or outputs that DVC
     restored from its run cache."""
     import mlflow
 
-    run = find_run(experiment_id, MODEL_SHA_TAG, model_sha)
+    client = client or mlflow.MlflowClient()
+    run = find_run(experiment_id, MODEL_SHA_TAG, model_sha, client)
     if run is not None:
         return run.info.run_id
-    client = mlflow.MlflowClient()
     tags = {**run_tags(family, data_hash), MODEL_SHA_TAG: model_sha, "aeops.recreated": "true"}
     created = client.create_run(experiment_id, run_name=family, tags=tags)
     flat = flatten(params)
-    client.log_batch(created.info.run_id, params=[
-        mlflow.entities.Param(k, str(v)[:6000]) for k, v in sorted(flat.items())])
+    client.log_batch(
+        created.info.run_id,
+        params=[mlflow.entities.Param(k, str(v)[:6000]) for k, v in sorted(flat.items())],
+    )
     return created.info.run_id
 
 
-def current_version(name: str, alias: str):
+def current_version(name: str, alias: str, client=None):
     """The model version behind ``alias``, or None when the model or alias does not exist."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     try:
-        return mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+        return (client or mlflow.MlflowClient()).get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
 
 
-def register_version(name: str, model_uri: str, run_id: str, model_id: str,
-                     schema: dict[str, Any], tags: dict[str, Any], description: str):
+def register_version(
+    name: str,
+    model_uri: str,
+    run_id: str,
+    model_id: str,
+    schema: dict[str, Any],
+    tags: dict[str, Any],
+    description: str,
+    client=None,
+):
     """Register ``model_uri`` as a new version of ``name`` (created with its input schema)."""
     import json
 
@@ -241,29 +301,179 @@ def register_version(name: str, model_uri: str, run_id: str, model_id: str,
 
     from aeops.data.schema import describe_schema
 
-    client = mlflow.MlflowClient()
+    client = client or mlflow.MlflowClient()
     try:
         client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
         client.create_registered_model(
-            name, tags={SCHEMA_TAG: json.dumps(schema, sort_keys=True)},
+            name,
+            tags={SCHEMA_TAG: json.dumps(schema, sort_keys=True)},
             description="aeops anomaly detector (pyfunc: anomaly_score, is_anomaly; "
-                        f"output=latent|reconstruction) for input {describe_schema(schema)}")
-    version = client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id,
-                                          tags={k: str(v)[:5000] for k, v in tags.items()},
-                                          description=description)
+            f"output=latent|reconstruction) for input {describe_schema(schema)}",
+        )
+    version = client.create_model_version(
+        name,
+        model_uri,
+        run_id=run_id,
+        model_id=model_id,
+        tags={k: str(v)[:5000] for k, v in tags.items()},
+        description=description,
+    )
     return version
 
 
-def set_version_tags(name: str, version: str, tags: dict[str, Any]) -> None:
+def set_version_tags(name: str, version: str, tags: dict[str, Any], client=None) -> None:
     import mlflow
 
-    client = mlflow.MlflowClient()
+    client = client or mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value)[:5000])
 
 
-def set_alias(name: str, alias: str, version: str) -> None:
+def set_alias(name: str, alias: str, version: str, client=None) -> None:
     import mlflow
 
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+    (client or mlflow.MlflowClient()).set_registered_model_alias(name, alias, version)
+
+
+# -- the registry for a user: look-ups that say what is missing, promotion by hand ---------
+
+
+def require_store() -> None:
+    """A SQLite store that does not exist is refused (MLflow would create an empty one)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        raise ScoringInputError(
+            "no MLflow store configured: run this in the project folder "
+            "(its params.yaml names the store), or set MLFLOW_TRACKING_URI"
+        )
+    if uri.startswith(SQLITE):
+        path = Path(uri[len(SQLITE) :])
+        if not path.exists():
+            raise ScoringInputError(
+                f"no MLflow store at {path}; run `make train` here first, "
+                "or set MLFLOW_TRACKING_URI to the store that holds the "
+                "model"
+            )
+
+
+def check_registered(uri: str) -> None:
+    """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` must exist, or say what
+    does."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    name, _, rest = uri[len("models:/") :].partition("@")
+    version = None
+    if not rest and "/" in name:
+        name, version = name.split("/", 1)
+    client = mlflow.MlflowClient()
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        names = [m.name for m in client.search_registered_models()]
+        raise ScoringInputError(
+            f"no registered model '{name}' in this store (it holds "
+            f"{names or 'none'}); `aeops show` lists them"
+        ) from None
+    if rest and rest not in model.aliases:
+        raise ScoringInputError(
+            f"registered model '{name}' has no alias '{rest}' (aliases: "
+            f"{sorted(model.aliases) or 'none'})"
+        )
+    if version is not None:
+        try:
+            client.get_model_version(name, version)
+        except MlflowException:
+            raise ScoringInputError(
+                f"registered model '{name}' has no version {version}; `aeops show` lists them"
+            ) from None
+
+
+def load_detector(uri: str):
+    """A pyfunc from the registry (or any MLflow URI, or a model folder); our Detector when it
+    wraps one. A missing model, alias or version is a sentence, not a traceback."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if uri.startswith("models:/"):
+        require_store()
+        check_registered(uri)
+    elif not uri.startswith(("runs:/", "models:/")) and not Path(uri).exists():
+        raise ScoringInputError(
+            f"{uri}: no such model folder; give a folder holding an "
+            "MLmodel file, or a models:/<name>@<alias> URI"
+        )
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        raise ScoringInputError(f"{uri}: cannot load the model ({exc.message[:300]})") from None
+    try:
+        return model.unwrap_python_model().detector
+    except AttributeError:
+        return model
+
+
+def default_report(params: Path = Path("params.yaml")) -> Path:
+    """The register stage's report of this project (in the working directory)."""
+    from aeops.config import load_config
+
+    report = Path(load_config(params).paths.registry_report) if params.exists() else None
+    if report is None or not report.exists():
+        raise ScoringInputError(
+            "no --model given and no registered champion in this project "
+            "(run `make train`, or pass --model models:/<name>@champion; "
+            "`aeops show` lists the registered models)"
+        )
+    return report
+
+
+def default_model() -> str:
+    """This project's champion, from the register stage's report."""
+    return read_json(default_report())["model_uri"]
+
+
+def promote(name: str, version: int) -> tuple[str, str]:
+    """Move ``champion`` of ``name`` to registered ``version`` by hand (the only way an
+    experiment's challenger becomes champion) and tag that version; returns the version and
+    the champion before it (``v<n>``, or ``none``)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    check_registered(f"models:/{name}")
+    try:
+        found = mlflow.MlflowClient().get_model_version(name, str(version))
+    except MlflowException:
+        raise ScoringInputError(
+            f"registered model '{name}' has no version {version}; `aeops show` lists them"
+        ) from None
+    before = current_version(name, CHAMPION)
+    set_alias(name, CHAMPION, found.version)
+    previous = f"v{before.version}" if before is not None else "none"
+    set_version_tags(
+        name,
+        found.version,
+        {
+            "decision": CHAMPION,
+            "promoted": True,
+            "promoted_by": f"aeops promote (champion before: {previous})",
+        },
+    )
+    return found.version, previous
+
+
+def note_promotion(report: Path, name: str, version: int, previous: str) -> None:
+    """Keep ``reports/register.json`` true after a promotion by hand when it describes the
+    promoted version (the register stage's report is the default model's record)."""
+    if not report.exists():
+        return
+    decision = read_json(report)
+    if decision.get("model_name") != name or decision.get("version") != version:
+        return
+    decision.update(
+        alias="champion",
+        promoted=True,
+        reason=f"{decision['reason']}; promoted by hand with `aeops promote` "
+        f"(champion before: {previous})",
+    )
+    write_json(report, decision)

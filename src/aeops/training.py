@@ -12,29 +12,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from aeops.config import Config
-from aeops.data.batches import FoldDataModule
 from aeops.data.schema import DatasetMeta
 from aeops.data.split import Fold
-from aeops.engine import build_trainer, compile_net, resolve
+from aeops.engine import Interrupted, fit, resolve
 from aeops.errors import TrainingInterrupted
 from aeops.files import MODEL_FILE, RUN_FILE
 from aeops.io import write_json
 from aeops.models.calibration import calibrate, resolve_score
-from aeops.models.lightning import AutoencoderModule
 from aeops.models.registry import architecture, build_model, build_objective
 from aeops.models.store import save_model
 from aeops.tracking import MODEL_SHA_TAG, file_sha256, run_tags, setup_mlflow, tracking_uri
+
+log = logging.getLogger(__name__)
 
 LAST = "last.ckpt"
 MARKER = "fingerprint.json"
@@ -57,35 +56,54 @@ class TrainResult:
     def record(self) -> dict[str, Any]:
         """What ``run.json`` keeps: only what the same data and params reproduce (no run
         id, no timings), so ``dvc.lock`` is the same on every machine; those live in MLflow."""
-        return {"family": self.family, "epochs": self.epochs, "best_epoch": self.best_epoch,
-                "best_val_loss": self.best_val_loss, "architecture": self.architecture,
-                "plan": self.plan}
+        return {
+            "family": self.family,
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss,
+            "architecture": self.architecture,
+            "plan": self.plan,
+        }
 
 
 def fingerprint(cfg: Config, family: str, data_hash: str) -> str:
-    train = {k: v for k, v in cfg.train.model_dump(mode="json").items()
-             if k not in NOT_FINGERPRINTED}
-    parts = {"family": family, "model": cfg.models.family(family).model_dump(mode="json"),
-             "auto_size": cfg.models.auto_size.model_dump(mode="json"),
-             "score": [cfg.models.score, cfg.models.score_neighbors],
-             "train": train, "seed": cfg.seed, "data": data_hash}
+    train = {
+        k: v for k, v in cfg.train.model_dump(mode="json").items() if k not in NOT_FINGERPRINTED
+    }
+    parts = {
+        "family": family,
+        "model": cfg.models.family(family).model_dump(mode="json"),
+        "auto_size": cfg.models.auto_size.model_dump(mode="json"),
+        "score": [cfg.models.score, cfg.models.score_neighbors],
+        "train": train,
+        "seed": cfg.seed,
+        "data": data_hash,
+    }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def family_hparams(cfg: Config, family: str, args: dict[str, Any],
-                   plan: dict[str, Any]) -> dict[str, Any]:
+def family_hparams(
+    cfg: Config, family: str, args: dict[str, Any], plan: dict[str, Any]
+) -> dict[str, Any]:
     """What the MLflow run records as params: the family's settings with ``auto`` sizes
     resolved, training settings (``auto`` ones as decided) and the data settings."""
-    model = {**cfg.models.family(family).model_dump(mode="json"),
-             **{k: v for k, v in args.items() if k in ("hidden", "latent", "channels")}}
+    model = {
+        **cfg.models.family(family).model_dump(mode="json"),
+        **{k: v for k, v in args.items() if k in ("hidden", "latent", "channels")},
+    }
     data = cfg.data.model_dump(mode="json")
     data.pop("split")
-    return {"family": family, "seed": cfg.seed, "model": model,
-            "input_dim": args.get("input_dim"),
-            "train": {**cfg.train.model_dump(mode="json"), **plan}, "data": data}
+    return {
+        "family": family,
+        "seed": cfg.seed,
+        "model": model,
+        "input_dim": args.get("input_dim"),
+        "train": {**cfg.train.model_dump(mode="json"), **plan},
+        "data": data,
+    }
 
 
-def _prepare_checkpoints(ckpt_dir: Path, print_fn, fp: str) -> tuple[Path | None, str | None]:
+def _prepare_checkpoints(ckpt_dir: Path, fp: str) -> tuple[Path | None, str | None]:
     """Return (checkpoint to resume from, MLflow run to continue) or (None, None)."""
     marker = ckpt_dir / MARKER
     last = ckpt_dir / LAST
@@ -93,15 +111,33 @@ def _prepare_checkpoints(ckpt_dir: Path, print_fn, fp: str) -> tuple[Path | None
         state = json.loads(marker.read_text())
         if state.get("fingerprint") == fp:
             return last, state.get("run_id")
-        print_fn(f"params or data changed since {last} was written; starting afresh")
+        log.info(f"params or data changed since {last} was written; starting afresh")
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     return None, None
 
 
-def train_family(cfg: Config, family: str, meta: DatasetMeta, unit_range: bool, train: Fold,
-                 val: Fold, out_dir: str | Path, data_hash: str,
-                 print_fn=print) -> TrainResult:
+def write_marker(ckpt_dir: Path, fp: str, run_id: str | None) -> None:
+    """Record which params and data, and which MLflow run, the checkpoints belong to."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir / MARKER).write_text(json.dumps({"fingerprint": fp, "run_id": run_id}))
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch a resume checkpoint was written at."""
+    return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+
+
+def train_family(
+    cfg: Config,
+    family: str,
+    meta: DatasetMeta,
+    unit_range: bool,
+    train: Fold,
+    val: Fold,
+    out_dir: str | Path,
+    data_hash: str,
+) -> TrainResult:
     """Fit ``family`` on the normal training rows; write ``model.safetensors`` and ``run.json``."""
     from pytorch_lightning.loggers import MLFlowLogger
 
@@ -109,57 +145,73 @@ def train_family(cfg: Config, family: str, meta: DatasetMeta, unit_range: bool, 
     out_dir = Path(out_dir)
     ckpt_dir = cfg.paths.checkpoint_dir(family)
     fp = fingerprint(cfg, family, data_hash)
-    resume_from, run_id = _prepare_checkpoints(ckpt_dir, print_fn, fp)
+    resume_from, run_id = _prepare_checkpoints(ckpt_dir, fp)
 
     args = architecture(family, cfg, meta, train.x.shape[1], unit_range, train.normal)
     net = build_model(family, args)
     plan = resolve(cfg.train, len(train.normal), sum(p.numel() for p in net.parameters()))
-    val_has_both = bool(val.is_anomaly.any() and (~val.is_anomaly).any())
-    module = AutoencoderModule(net, build_objective(family, cfg), lr=plan.lr,
-                               weight_decay=cfg.train.weight_decay, patience=cfg.train.patience,
-                               batch_size=plan.batch_size, val_every=plan.val_every,
-                               val_has_both=val_has_both,
-                               hparams=family_hparams(cfg, family, args, asdict(plan)))
-    module.net = compile_net(module.net, cfg.train.compile)
-    data = FoldDataModule(train.normal, val.x, val.is_anomaly, plan.batch_size, cfg.seed,
-                          cfg.train.in_memory, cfg.train.num_workers)
 
     setup_mlflow(cfg)
-    logger = MLFlowLogger(experiment_name=cfg.mlflow.experiment, tracking_uri=tracking_uri(cfg),
-                          run_name=family, run_id=run_id, tags=run_tags(family, data_hash),
-                          log_model=False, synchronous=True)
-    trainer, best = build_trainer(cfg.train, plan, out_dir, logger, ckpt_dir / LAST,
-                                  progress_label=family if cfg.train.progress_bar else None)
-    if trainer.is_global_zero:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (ckpt_dir / MARKER).write_text(json.dumps({"fingerprint": fp, "run_id": logger.run_id}))
-    resumed_epoch = None
-    if resume_from is not None:
-        resumed_epoch = int(torch.load(resume_from, map_location="cpu",
-                                       weights_only=True)["epoch"])
-        print_fn(f"resuming {family} from {resume_from} (epoch {resumed_epoch})")
-    start = time.perf_counter()
-    try:
-        trainer.fit(module, datamodule=data, ckpt_path=resume_from, weights_only=True)
-    except SIGTERMException:
-        raise TrainingInterrupted(
-            f"{family}: stopped by SIGTERM at epoch {trainer.current_epoch}; "
-            f"{ckpt_dir / LAST} holds the run so far: run `dvc repro train@{family}` "
-            "(or make train) to resume it") from None
+    logger = MLFlowLogger(
+        experiment_name=cfg.mlflow.experiment,
+        tracking_uri=tracking_uri(cfg),
+        run_name=family,
+        run_id=run_id,
+        tags=run_tags(family, data_hash),
+        log_model=False,
+        synchronous=True,
+    )
+    resumed_epoch = None if resume_from is None else checkpoint_epoch(resume_from)
 
-    seconds = time.perf_counter() - start
-    best.restore(module)
-    raw_net = getattr(module.net, "_orig_mod", module.net)
+    def before_fit(trainer: pl.Trainer) -> None:
+        if trainer.is_global_zero:
+            write_marker(ckpt_dir, fp, logger.run_id)
+        if resume_from is not None:
+            log.info(f"resuming {family} from {resume_from} (epoch {resumed_epoch})")
+
+    try:
+        fitted = fit(
+            net,
+            build_objective(family, cfg),
+            cfg.train,
+            plan,
+            train.normal,
+            val.x,
+            val.is_anomaly,
+            out_dir,
+            cfg.seed,
+            logger=logger,
+            resume_path=ckpt_dir / LAST,
+            resume_from=resume_from,
+            progress_label=family if cfg.train.progress_bar else None,
+            hparams=family_hparams(cfg, family, args, plan.settings()),
+            before_fit=before_fit,
+        )
+    except Interrupted as stop:
+        raise TrainingInterrupted(
+            f"{family}: stopped by SIGTERM at epoch {stop.epoch}; "
+            f"{ckpt_dir / LAST} holds the run so far: run `dvc repro train@{family}` "
+            "(or make train) to resume it"
+        ) from None
+
     score = resolve_score(cfg.models.score, meta.is_image)
-    calibrate(raw_net, train.normal, score, cfg.models.score_neighbors, cfg.seed)
+    calibrate(fitted.net, train.normal, score, cfg.models.score_neighbors, cfg.seed)
     args_record = {**args, "score": score}
-    ran = trainer.current_epoch - (resumed_epoch or 0)
-    result = TrainResult(family, logger.run_id, trainer.current_epoch, best.epoch,
-                         best.best if best.state is not None else None, resumed_epoch,
-                         args_record,
-                         asdict(plan), round(seconds, 3), round(ran / max(seconds, 1e-9), 2))
-    if trainer.is_global_zero:
-        save_model(out_dir / MODEL_FILE, family, args, raw_net)
+    ran = fitted.epochs - (resumed_epoch or 0)
+    result = TrainResult(
+        family,
+        logger.run_id,
+        fitted.epochs,
+        fitted.best.epoch,
+        fitted.best_val_loss,
+        resumed_epoch,
+        args_record,
+        plan.settings(),
+        round(fitted.seconds, 3),
+        round(ran / max(fitted.seconds, 1e-9), 2),
+    )
+    if fitted.trainer.is_global_zero:
+        save_model(out_dir / MODEL_FILE, family, args, fitted.net)
         client = logger.experiment
         client.log_artifact(logger.run_id, str(out_dir / MODEL_FILE), "weights")
         client.set_tag(logger.run_id, MODEL_SHA_TAG, file_sha256(out_dir / MODEL_FILE))

@@ -7,8 +7,8 @@ import pytest
 
 from aeops.data.expectations import DataValidationError, validate_frame
 from aeops.data.sources import load_source
-from tests.conftest import data_config
 from tests.factories import sensor_table
+from tests.helpers import data_config
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,12 @@ def digits():
 def sensors(tmp_path_factory):
     path = tmp_path_factory.mktemp("sensors") / "sensors.csv"
     sensor_table(n=300).to_csv(path, index=False)
-    return load_source(data_config(source="table", path=str(path), label_column="status",
-                                   exclude=["unit_id", "timestamp"]), seed=0)
+    return load_source(
+        data_config(
+            source="table", path=str(path), label_column="status", exclude=["unit_id", "timestamp"]
+        ),
+        seed=0,
+    )
 
 
 def failures_of(frame, meta, min_rows=50, allow_missing=False):
@@ -62,7 +66,8 @@ def test_missing_column_is_reported_once(digits):
     frame, meta = digits
     report, message = failures_of(frame.drop(columns=["pixel_63"]), meta)
     assert [(f.column, f.expectation) for f in report.failures] == [
-        ("pixel_63", "expect_column_to_exist")]
+        ("pixel_63", "expect_column_to_exist")
+    ]
     assert "column 'pixel_63'" in message and "missing" in message
 
 

@@ -4,6 +4,7 @@ the DVC wiring itself is tested with real `dvc repro` in test_pipeline.py)."""
 from __future__ import annotations
 
 from aeops.config import Config
+from aeops.logs import configure as configure_logging
 from aeops.stages.evaluation import evaluate
 from aeops.stages.ingest import ingest
 from aeops.stages.prepare import prepare
@@ -14,7 +15,9 @@ from aeops.stages.validate import validate
 
 def run_pipeline(cfg: Config) -> dict:
     """ingest -> validate -> prepare -> train each family -> evaluate (families, baselines,
-    report) -> register; returns the register stage's decision."""
+    report) -> register; returns the register stage's decision. Logging is set up as the stage
+    runner does, so the stages' lines reach stdout."""
+    configure_logging()
     ingest(cfg)
     validate(cfg)
     prepare(cfg)

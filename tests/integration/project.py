@@ -24,8 +24,11 @@ PROJECT_DIRS = ("pipeline", "src", ".dvc", "data/raw")
 SMALL = {
     "data": {"max_rows": 600},
     "train": {"max_epochs": 4, "patience": 2, "batch_size": 64, "progress_bar": False},
-    "models": {"families": ["dense", "vae"], "dense": {"hidden": [32], "latent": 4},
-               "vae": {"hidden": [32], "latent": 4}},
+    "models": {
+        "families": ["dense", "vae"],
+        "dense": {"hidden": [32], "latent": 4},
+        "vae": {"hidden": [32], "latent": 4},
+    },
     "evaluate": {"bootstrap": 20},
     "baselines": {"iforest_estimators": 20},
     # a few epochs cannot beat k-NN on digits, and these tests follow retrained autoencoders
@@ -84,20 +87,29 @@ def wait_for_queue(root: Path, seconds: int = 900) -> str:
     deadline = time.time() + seconds
     status = ""
     while time.time() < deadline:
-        status = subprocess.run(["make", "queue-status"], cwd=root, env=bare_env(root),
-                                text=True, capture_output=True).stdout
+        status = subprocess.run(
+            ["make", "queue-status"], cwd=root, env=bare_env(root), text=True, capture_output=True
+        ).stdout
         if not any(word in status for word in ("Queued", "Running")):
             return status
         time.sleep(5)
     raise AssertionError(f"queued experiments did not finish:\n{status}")
 
 
-def run(cmd: list[str], root: Path, check: bool = True, timeout: int = 600):
-    result = subprocess.run(cmd, cwd=root, env=project_env(root), capture_output=True,
-                            text=True, timeout=timeout)
+def run(
+    cmd: list[str],
+    root: Path,
+    check: bool = True,
+    timeout: int = 600,
+    extra_env: dict[str, str] | None = None,
+):
+    env = {**project_env(root), **(extra_env or {})}
+    result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n"
-                             f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -107,16 +119,18 @@ def set_params(root: Path, override: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def make_project(root: Path, override: dict[str, Any] | None = None,
-                 small: bool = True) -> Path:
+def make_project(root: Path, override: dict[str, Any] | None = None, small: bool = True) -> Path:
     """A fresh git repo holding the pipeline (no generated files), with params overridden
     (on top of :data:`SMALL` unless ``small`` is false: then the project's own params)."""
     root.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, root / name)
     for name in PROJECT_DIRS:
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns(
-            "__pycache__", "tmp", "cache", "*.egg-info"))
+        shutil.copytree(
+            ROOT / name,
+            root / name,
+            ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache", "*.egg-info"),
+        )
     shutil.copy2(ROOT / ".gitignore", root / ".gitignore")
     set_params(root, deep_update(SMALL if small else {}, override or {}))
     run(["git", "init", "-q"], root)

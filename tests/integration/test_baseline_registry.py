@@ -14,23 +14,32 @@ from aeops.cli import main as aeops
 from aeops.io import write_json
 from aeops.scoring import Detector
 from aeops.stages.register import detector_files, register
-from tests.conftest import make_config
 from tests.factories import sensor_table
+from tests.helpers import make_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole pipeline run: ~25 s
 
 
 def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(
-        tmp_path: Path, mlflow_uri: str):
+    tmp_path: Path, mlflow_uri: str
+):
     sensor_table(n=200).to_parquet(tmp_path / "sensors.parquet")
     cfg = make_config(
-        tmp_path, data={"source": "table", "path": str(tmp_path / "sensors.parquet"),
-                        "label_column": "status", "normal_labels": ["ok"], "min_rows": 20,
-                        "exclude": ["unit_id", "timestamp"]},
-        models={"families": ["dense"]}, evaluate={"bootstrap": 20, "plots": False},
+        tmp_path,
+        data={
+            "source": "table",
+            "path": str(tmp_path / "sensors.parquet"),
+            "label_column": "status",
+            "normal_labels": ["ok"],
+            "min_rows": 20,
+            "exclude": ["unit_id", "timestamp"],
+        },
+        models={"families": ["dense"]},
+        evaluate={"bootstrap": 20, "plots": False},
         train={"max_epochs": 1, "progress_bar": False, "batch_size": 32},
-        baselines={"iforest_estimators": 10})
+        baselines={"iforest_estimators": 10},
+    )
     run_pipeline(cfg)
     metrics = json.loads(Path(cfg.paths.metrics).read_text())
     rows = sensor_table(n=30, seed=9)
@@ -38,17 +47,39 @@ def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(
     for name in ("knn", "ecod"):
         chosen = metrics["baselines"][name]
         # as if the evaluate stage had chosen this baseline
-        write_json(cfg.paths.metrics, {**metrics, "family": name, "kind": "baseline",
-                                       metrics["selected_by"]: chosen[metrics["selected_by"]]})
+        write_json(
+            cfg.paths.metrics,
+            {
+                **metrics,
+                "family": name,
+                "kind": "baseline",
+                metrics["selected_by"]: chosen[metrics["selected_by"]],
+            },
+        )
         decision = register(cfg)
         assert decision["family"] == name and decision["kind"] == "baseline"
         out = tmp_path / f"{name}.parquet"
         uri = f"models:/{decision['model_name']}/{decision['version']}"
-        assert aeops(["score", "--model", uri, "--input", str(tmp_path / "new.parquet"),
-                      "--output", str(out), "--explain", "--quiet"]) == 0
+        assert (
+            aeops(
+                [
+                    "score",
+                    "--model",
+                    uri,
+                    "--input",
+                    str(tmp_path / "new.parquet"),
+                    "--output",
+                    str(out),
+                    "--explain",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         scored = pd.read_parquet(out)
         local = Detector.from_files(*detector_files(cfg, name, "baseline")).predict(
-            rows, explain=True)
+            rows, explain=True
+        )
         np.testing.assert_allclose(scored["anomaly_score"], local["anomaly_score"], rtol=1e-6)
         assert (scored["is_anomaly"] == (local["anomaly_score"] > chosen["threshold"])).all()
         assert {"error_sensor_0", "error_line"} <= set(scored.columns)

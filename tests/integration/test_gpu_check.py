@@ -24,13 +24,15 @@ def test_engine_vs_loop_needs_only_torch_lightning_numpy(tmp_path: Path):
         f"'--accelerator', 'cpu', '--output', {str(out)!r}]\n"
         f"runpy.run_path({str(ROOT / 'benchmarks/engine_vs_loop.py')!r}, run_name='__main__')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(out.read_text())
     assert [r["family"] for r in rows] == ["dense", "conv"]
     for r in rows:  # the numbers a GPU run reads: both sides measured on the same data
         assert (r["rows"], r["epochs"], r["device"], r["repeats"]) == (512, 1, "cpu", 2)
         assert r["ratio_train"] == pytest.approx(
-            r["engine_train_samples_per_s"] / r["loop_samples_per_s"], rel=0.01)
+            r["engine_train_samples_per_s"] / r["loop_samples_per_s"], rel=0.01
+        )
         assert 0.05 < r["ratio_fit_wall"] <= r["ratio_train"] * 1.05

@@ -27,10 +27,16 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def first_repro(tmp_path_factory) -> tuple[Path, str]:
+    """A fresh project and everything its first `dvc repro` printed (stdout and stderr)."""
     root = make_project(tmp_path_factory.mktemp("e2e") / "project")
-    run(["dvc", "repro"], root)
-    return root
+    result = run(["dvc", "repro"], root)
+    return root, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def project(first_repro) -> Path:
+    return first_repro[0]
 
 
 def model_name(root: Path) -> str:
@@ -56,6 +62,37 @@ def test_repro_writes_metrics_and_registers_a_champion(project: Path):
     assert (project / "reports/data_docs/index.html").exists()
 
 
+LIBRARY_CHATTER = (
+    "GPU available",
+    "TPU available",
+    "Tip:",
+    "limit_train_batches",
+    "Validating input example",
+    "Calculating Metrics",
+    "INFO",
+)
+
+
+def test_a_default_repro_prints_aeops_lines_and_none_of_the_libraries_chatter(first_repro):
+    _, output = first_repro
+    assert [
+        line for line in output.splitlines() if any(chatter in line for chatter in LIBRARY_CHATTER)
+    ] == []
+    for ours in (
+        "ingest: ",
+        "validate: ",
+        "prepare: ",
+        "train[dense]: ",
+        "evaluate[vae]: ",
+        "baselines[knn]: ",
+        "chosen: ",
+        "  why: ",
+        "register: ",
+    ):
+        assert ours in output, ours
+    assert re.search(r"best val_loss \d\.\d{1,3}(e[-+]\d+)? ", output)  # rounded for people
+
+
 def test_second_repro_changes_nothing(project: Path):
     result = run(["dvc", "repro"], project)
     # only `register` runs (always): it finds the store in sync with the outputs and stops
@@ -74,8 +111,14 @@ print(json.dumps({{"columns": list(out.columns), "n": len(out),
                   "flags": out["is_anomaly"].astype(bool).tolist()[:3],
                   "scores": out["anomaly_score"].tolist()}}))
 """
-    result = subprocess.run([sys.executable, "-c", script], cwd=project, env=project_env(project),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=project,
+        env=project_env(project),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["columns"][:2] == ["anomaly_score", "is_anomaly"]
@@ -92,9 +135,18 @@ def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tm
     frame = pd.read_parquet(root / "data/interim/dataset.parquet")
     frame.loc[17, "pixel_5"] = np.nan
     frame.to_csv(root / "data/raw/digits.csv", index=False)
-    set_params(root, {"data": {"source": "table", "path": "data/raw/digits.csv",
-                               "value_range": [0.0, 1.0], "image_shape": [8, 8],
-                               "labels": list(range(10))}})
+    set_params(
+        root,
+        {
+            "data": {
+                "source": "table",
+                "path": "data/raw/digits.csv",
+                "value_range": [0.0, 1.0],
+                "image_shape": [8, 8],
+                "labels": list(range(10)),
+            }
+        },
+    )
     result = run(["dvc", "repro"], root, check=False)
     assert result.returncode != 0
     log = result.stdout + result.stderr
@@ -114,38 +166,73 @@ def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
     features = rows.drop(columns=["label"])
     rows.to_csv(tmp_path / "rows.csv", index=False)
     model = f"models:/{model_name(project)}@champion"
-    run(["aeops", "score", "--model", model, "--input",
-         str(tmp_path / "rows.csv"), "--output", str(tmp_path / "scored.csv"), "--quiet"],
-        project)
+    run(
+        [
+            "aeops",
+            "score",
+            "--model",
+            model,
+            "--input",
+            str(tmp_path / "rows.csv"),
+            "--output",
+            str(tmp_path / "scored.csv"),
+            "--quiet",
+        ],
+        project,
+    )
     expected = pd.read_csv(tmp_path / "scored.csv")
     assert expected["label"].astype(str).tolist() == rows["label"].tolist()  # carried along
 
     port = free_port()
     server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", model, "--env-manager",
-         "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=project, env=project_env(project), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            model,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=project,
+        env=project_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answers(f"{url}/ping", server)
-        body = {"dataframe_split": {"columns": list(features.columns),
-                                    "data": features.to_numpy().tolist()}}
+        body = {
+            "dataframe_split": {
+                "columns": list(features.columns),
+                "data": features.to_numpy().tolist(),
+            }
+        }
         answer = requests.post(f"{url}/invocations", json=body, timeout=60)
         assert answer.status_code == 200, answer.text[:2000]
         served = pd.DataFrame(answer.json()["predictions"])
-        np.testing.assert_allclose(served["anomaly_score"], expected["anomaly_score"],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(served["anomaly_score"], expected["anomaly_score"], rtol=1e-6)
         assert served["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
 
         # the threshold travels with the model and can be overridden per request
         body["params"] = {"threshold": 0.0}
-        forced = pd.DataFrame(requests.post(f"{url}/invocations", json=body,
-                                            timeout=60).json()["predictions"])
+        forced = pd.DataFrame(
+            requests.post(f"{url}/invocations", json=body, timeout=60).json()["predictions"]
+        )
         assert forced["is_anomaly"].all()
 
-        short = {"dataframe_split": {"columns": list(features.columns[:-1]),
-                                     "data": features.iloc[:, :-1].to_numpy().tolist()}}
+        short = {
+            "dataframe_split": {
+                "columns": list(features.columns[:-1]),
+                "data": features.iloc[:, :-1].to_numpy().tolist(),
+            }
+        }
         refused = requests.post(f"{url}/invocations", json=short, timeout=60)
         assert refused.status_code == 400
         assert "missing feature column(s) ['pixel_63']" in refused.json()["message"]
@@ -154,11 +241,16 @@ def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
         values = features.to_numpy().tolist()
         values[3][7] = None
         nan_row = {"dataframe_split": {"columns": list(features.columns), "data": values}}
-        extra = {"dataframe_split": {"columns": [*features.columns, "pixel_64"],
-                                     "data": [row + [0.0] for row in
-                                              features.to_numpy().tolist()]}}
-        for body, expected in ((nan_row, "row 3, column 'pixel_7'"),
-                               (extra, "extra column(s) ['pixel_64']")):
+        extra = {
+            "dataframe_split": {
+                "columns": [*features.columns, "pixel_64"],
+                "data": [row + [0.0] for row in features.to_numpy().tolist()],
+            }
+        }
+        for body, expected in (
+            (nan_row, "row 3, column 'pixel_7'"),
+            (extra, "extra column(s) ['pixel_64']"),
+        ):
             answer = requests.post(f"{url}/invocations", json=body, timeout=60)
             assert answer.status_code == 400, answer.text[:500]
             assert expected in answer.json()["message"]
@@ -201,16 +293,33 @@ def test_the_runs_table_shows_the_evaluated_metrics(project: Path):
 
     port = free_port()
     server = subprocess.Popen(
-        ["mlflow", "server", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port)], cwd=project, env=project_env(project),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{project / 'mlflow.db'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=project,
+        env=project_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/api/2.0/mlflow"
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/health", server)
-        experiment = requests.get(f"{url}/experiments/get-by-name",
-                                  params={"experiment_name": "aeops"}, timeout=30).json()
-        runs = requests.post(f"{url}/runs/search", timeout=30, json={
-            "experiment_ids": [experiment["experiment"]["experiment_id"]]}).json()["runs"]
+        experiment = requests.get(
+            f"{url}/experiments/get-by-name", params={"experiment_name": "aeops"}, timeout=30
+        ).json()
+        runs = requests.post(
+            f"{url}/runs/search",
+            timeout=30,
+            json={"experiment_ids": [experiment["experiment"]["experiment_id"]]},
+        ).json()["runs"]
         evaluated = json.loads((project / "reports/metrics.json").read_text())["models"]
         shown = {}
         for run_ in runs:

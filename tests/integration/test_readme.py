@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 NOT_RUN = {
     "make setup": "creates .venv; the copy links this checkout's instead",
     "make test": "this test suite itself",
+    "make lint": "CI runs it on the whole checkout; the copy holds no tests/ or benchmarks/",
     "make server &": "the shared-server section: test_registry_sync runs it with a free port",
     "MLFLOW_TRACKING_URI=http://127.0.0.1:5000 make train": "the shared-server section",
     "make remote REMOTE=/tmp/aeops-dvc-remote": "the shared-server section",
@@ -57,7 +58,8 @@ def test_every_readme_command_is_accounted_for():
     assert not set(NOT_RUN) - set(listed), "NOT_RUN names commands the README lost"
     for command in listed:
         assert ".venv/bin/dvc" not in command and "mlflow models serve" not in command, (
-            f"{command}: dvc and mlflow's serve need the venv on PATH; use a make target")
+            f"{command}: dvc and mlflow's serve need the venv on PATH; use a make target"
+        )
 
 
 @pytest.mark.slow
@@ -71,30 +73,45 @@ def test_readme_commands_run_as_written(tmp_path: Path):
             if command in NOT_RUN:
                 continue
             if command.endswith("&") or command in SERVERS:
-                proc = subprocess.Popen(command.rstrip("& "), shell=True, cwd=root, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True)
+                proc = subprocess.Popen(
+                    command.rstrip("& "),
+                    shell=True,
+                    cwd=root,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,
+                )
                 background.append(proc)
                 if command in SERVERS:
                     wait_until_answers(SERVERS[command], proc)
                 ran.append(command)
                 continue
-            result = subprocess.run(command, shell=True, cwd=root, env=env, text=True,
-                                    capture_output=True, timeout=900)
-            assert result.returncode == 0, (f"`{command}` failed ({result.returncode}):\n"
-                                            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            result = subprocess.run(
+                command, shell=True, cwd=root, env=env, text=True, capture_output=True, timeout=900
+            )
+            assert result.returncode == 0, (
+                f"`{command}` failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
             if command.startswith("curl"):
                 assert '"predictions"' in result.stdout, result.stdout[:500]
             if command.startswith("make queue-start"):
                 wait_for_queue(root)
             ran.append(command)
         for code in blocks("python"):
-            result = subprocess.run([str(root / ".venv/bin/python"), "-c", code], cwd=root,
-                                    env=env, text=True, capture_output=True, timeout=300)
+            result = subprocess.run(
+                [str(root / ".venv/bin/python"), "-c", code],
+                cwd=root,
+                env=env,
+                text=True,
+                capture_output=True,
+                timeout=300,
+            )
             assert result.returncode == 0, f"README's Python:\n{result.stderr[-3000:]}"
     finally:
         for proc in background:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
     assert "make train" in ran and any(c.startswith("curl") for c in ran)
-

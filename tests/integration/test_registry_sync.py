@@ -26,10 +26,17 @@ pytestmark = pytest.mark.integration
 
 
 def make(root: Path, *target: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run(["make", *target], cwd=root, env=bare_env(root), text=True,
-                            capture_output=True, timeout=timeout)
+    result = subprocess.run(
+        ["make", *target],
+        cwd=root,
+        env=bare_env(root),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, (
-        f"make {target}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        f"make {target}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return result
 
 
@@ -54,9 +61,22 @@ def test_a_lost_store_is_rebuilt_and_the_champion_scores(tmp_path: Path):
     assert restored["alias"] == "champion" and restored["version"] == 1
     assert set(restored["restored"]) >= {"dense", "vae", "pca", "iforest"}
     result = subprocess.run(
-        [str(root / ".venv/bin/aeops"), "score", "--model", f"models:/{name}@champion",
-         "--input", "data/interim/dataset.parquet", "--output", "reports/scored.csv",
-         "--quiet"], cwd=root, env=bare_env(root), capture_output=True, text=True)
+        [
+            str(root / ".venv/bin/aeops"),
+            "score",
+            "--model",
+            f"models:/{name}@champion",
+            "--input",
+            "data/interim/dataset.parquet",
+            "--output",
+            "reports/scored.csv",
+            "--quiet",
+        ],
+        cwd=root,
+        env=bare_env(root),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     # a healthy store: the next run only checks it, in milliseconds
     again = make(root, "train").stdout
@@ -67,8 +87,9 @@ def test_a_lost_store_is_rebuilt_and_the_champion_scores(tmp_path: Path):
 def test_clean_restores_from_dvc_cache_and_keeps_the_registry(tmp_path: Path):
     root = with_venv(make_project(tmp_path / "project"))
     make(root, "train")
-    before = registry(root).get_model_version_by_alias(decision(root)["model_name"],
-                                                         "champion").version
+    before = (
+        registry(root).get_model_version_by_alias(decision(root)["model_name"], "champion").version
+    )
     out = make(root, "clean").stdout + make(root, "train").stdout
     assert "mlflow.db" not in out.split("rm -rf")[1].splitlines()[0]  # clean keeps the store
     assert (root / "mlflow.db").exists()
@@ -77,17 +98,20 @@ def test_clean_restores_from_dvc_cache_and_keeps_the_registry(tmp_path: Path):
     assert len(registry(root).search_model_versions(f"name = '{name}'")) == 1  # no duplicate
 
 
-def test_a_crash_between_version_and_alias_is_finished_on_rerun(tmp_path, mlflow_uri,
-                                                                monkeypatch):
+def test_a_crash_between_version_and_alias_is_finished_on_rerun(tmp_path, mlflow_uri, monkeypatch):
     import aeops.tracking
     from aeops.stages.register import register
     from tests.helpers import make_config
     from tests.integration.inproc import run_pipeline
 
-    cfg = make_config(tmp_path, data={"max_rows": 300},
-                      train={"max_epochs": 2, "progress_bar": False},
-                      models={"families": ["dense"]}, evaluate={"bootstrap": 10},
-                      baselines={"iforest_estimators": 10})
+    cfg = make_config(
+        tmp_path,
+        data={"max_rows": 300},
+        train={"max_epochs": 2, "progress_bar": False},
+        models={"families": ["dense"]},
+        evaluate={"bootstrap": 10},
+        baselines={"iforest_estimators": 10},
+    )
     original = aeops.tracking.set_alias
 
     def crash(*args, **kwargs):
@@ -106,7 +130,8 @@ def test_a_crash_between_version_and_alias_is_finished_on_rerun(tmp_path, mlflow
     assert finished["version"] == int(version.version) == 1
     assert version.tags["decision"] == "champion" and version.tags["promoted"] == "True"
     assert {k: str(v) for k, v in client.get_registered_model(half.name).aliases.items()} == {
-        "champion": "1"}
+        "champion": "1"
+    }
 
 
 @pytest.mark.slow
@@ -126,8 +151,7 @@ def test_queued_experiments_on_two_workers_log_to_the_project_store(tmp_path: Pa
     root = with_venv(make_project(tmp_path / "project"))
     make(root, "train")
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "trained"],
-        root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "trained"], root)
     name = decision(root)["model_name"]
     champion = registry(root).get_model_version_by_alias(name, "champion").version
     make(root, "queue", "ARGS=-n exp-a -S train.lr=0.003")
@@ -148,8 +172,7 @@ def test_queued_experiments_on_two_workers_log_to_the_project_store(tmp_path: Pa
     newest = max(experimental, key=lambda v: int(v.version))
     make(root, "promote", f"VERSION={newest.version}")
     assert client.get_model_version_by_alias(name, "champion").version == newest.version
-    assert "aeops promote" in client.get_model_version(name, newest.version).tags[
-        "promoted_by"]
+    assert "aeops promote" in client.get_model_version(name, newest.version).tags["promoted_by"]
 
 
 @pytest.mark.slow
@@ -157,26 +180,32 @@ def test_a_shared_server_and_a_local_remote_between_two_clones(tmp_path: Path):
     port = free_port()
     first = with_venv(make_project(tmp_path / "first"))
     server = subprocess.Popen(
-        ["make", "server", f"PORT={port}", f"TEAM_DIR={tmp_path / 'team'}"], cwd=first,
-        env=bare_env(first), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+        ["make", "server", f"PORT={port}", f"TEAM_DIR={tmp_path / 'team'}"],
+        cwd=first,
+        env=bare_env(first),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_until_answers(f"{uri}/health", server)
         env = {**bare_env(first), "MLFLOW_TRACKING_URI": uri}
         for target in (["train"], ["remote", f"REMOTE={tmp_path / 'remote'}"], ["push"]):
-            result = subprocess.run(["make", *target], cwd=first, env=env, text=True,
-                                    capture_output=True, timeout=900)
+            result = subprocess.run(
+                ["make", *target], cwd=first, env=env, text=True, capture_output=True, timeout=900
+            )
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], first)
-        run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "done"],
-            first)
+        run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "done"], first)
         second = tmp_path / "second"
         run(["git", "clone", "-q", str(first), str(second)], tmp_path)
         with_venv(second)
         for target in (["pull"], ["train"]):
-            result = subprocess.run(["make", *target], cwd=second, env=env, text=True,
-                                    capture_output=True, timeout=900)
+            result = subprocess.run(
+                ["make", *target], cwd=second, env=env, text=True, capture_output=True, timeout=900
+            )
             assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "Running stage 'train" not in result.stdout  # the models came from the remote
         assert "already holds these files" in result.stdout  # registered once, by `first`
@@ -184,12 +213,28 @@ def test_a_shared_server_and_a_local_remote_between_two_clones(tmp_path: Path):
         client = mlflow.MlflowClient(uri)
         assert client.get_model_version_by_alias(name, "champion").version == "1"
         runs = client.search_runs([client.get_experiment_by_name("aeops").experiment_id])
-        assert all(r.data.tags.get("git_commit") and r.data.tags.get("data_hash")
-                   for r in runs if r.data.tags.get("family") in ("dense", "vae"))
+        assert all(
+            r.data.tags.get("git_commit") and r.data.tags.get("data_hash")
+            for r in runs
+            if r.data.tags.get("family") in ("dense", "vae")
+        )
         scored = subprocess.run(
-            [str(second / ".venv/bin/aeops"), "score", "--model", f"models:/{name}@champion",
-             "--input", "data/interim/dataset.parquet", "--output", "reports/s.csv",
-             "--quiet"], cwd=second, env=env, capture_output=True, text=True)
+            [
+                str(second / ".venv/bin/aeops"),
+                "score",
+                "--model",
+                f"models:/{name}@champion",
+                "--input",
+                "data/interim/dataset.parquet",
+                "--output",
+                "reports/s.csv",
+                "--quiet",
+            ],
+            cwd=second,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert scored.returncode == 0, scored.stderr[-2000:]
     finally:
         os.killpg(server.pid, 15)

@@ -28,10 +28,16 @@ def tiny_config(root: Path, epochs: int, **override):
     """A dense-only digits run on 300 rows: seconds. A few epochs cannot beat k-NN, and these
     tests need an autoencoder champion (its weights file), so baselines are not candidates."""
     register = {"candidates": "autoencoders", **override.pop("register", {})}
-    return make_config(root, data={"max_rows": 300},
-                       train={"max_epochs": epochs, "progress_bar": False},
-                       models={"families": ["dense"]}, evaluate={"bootstrap": 10},
-                       baselines={"iforest_estimators": 10}, register=register, **override)
+    return make_config(
+        root,
+        data={"max_rows": 300},
+        train={"max_epochs": epochs, "progress_bar": False},
+        models={"families": ["dense"]},
+        evaluate={"bootstrap": 10},
+        baselines={"iforest_estimators": 10},
+        register=register,
+        **override,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +68,9 @@ def champion_version(root: Path) -> str:
 
 def aeops(root: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = project_env(root)
-    return subprocess.run([AEOPS, *args], cwd=cwd or root, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [AEOPS, *args], cwd=cwd or root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def files_in(folder: Path) -> set[str]:
@@ -79,58 +86,116 @@ def write_case(root: Path, case: str) -> tuple[list[str], str]:
     out = str(work / "out.csv")
     if case == "output_is_input":
         rows.to_csv(work / "in.csv", index=False)
-        return ["score", *model, "--input", str(work / "in.csv"), "--output",
-                str(work / "." / "in.csv")], "is the input file"
+        return [
+            "score",
+            *model,
+            "--input",
+            str(work / "in.csv"),
+            "--output",
+            str(work / "." / "in.csv"),
+        ], "is the input file"
     if case == "output_is_a_folder":
-        return ["score", *model, "--input", str(root / "rows.csv"), "--output", str(work)], \
-            "is a folder"
+        return [
+            "score",
+            *model,
+            "--input",
+            str(root / "rows.csv"),
+            "--output",
+            str(work),
+        ], "is a folder"
     if case == "input_is_a_folder":
         return ["score", *model, "--input", str(work), "--output", out], "is a folder"
     if case == "empty_file":
         (work / "in.csv").write_text("")
-        return ["score", *model, "--input", str(work / "in.csv"), "--output", out], \
-            "is empty"
+        return ["score", *model, "--input", str(work / "in.csv"), "--output", out], "is empty"
     if case == "header_only_csv":
         rows.head(0).to_csv(work / "in.csv", index=False)
         return ["score", *model, "--input", str(work / "in.csv"), "--output", out], "no rows"
     if case == "header_only_parquet":
         rows.head(0).to_parquet(work / "in.parquet")
-        return ["score", *model, "--input", str(work / "in.parquet"), "--output", out], \
-            "no rows"
+        return ["score", *model, "--input", str(work / "in.parquet"), "--output", out], "no rows"
     if case == "truncated_parquet":
         data = (root / "rows.parquet").read_bytes()
         (work / "in.parquet").write_bytes(data[: len(data) // 2])
-        return ["score", *model, "--input", str(work / "in.parquet"), "--output", out], \
-            "cannot be read as Parquet"
+        return [
+            "score",
+            *model,
+            "--input",
+            str(work / "in.parquet"),
+            "--output",
+            out,
+        ], "cannot be read as Parquet"
     if case == "text_in_a_numeric_column":
         bad = rows.astype({"pixel_3": object})
         bad.loc[5, "pixel_3"] = "broken"
         bad.to_csv(work / "in.csv", index=False)
-        return ["score", *model, "--input", str(work / "in.csv"), "--output", out], \
-            "row 5, column 'pixel_3': 'broken' is not a number"
+        return [
+            "score",
+            *model,
+            "--input",
+            str(work / "in.csv"),
+            "--output",
+            out,
+        ], "row 5, column 'pixel_3': 'broken' is not a number"
     if case == "nan_in_a_row":
         bad = rows.copy()
         bad.loc[7, "pixel_9"] = np.nan
         bad.to_csv(work / "in.csv", index=False)
-        return ["score", *model, "--input", str(work / "in.csv"), "--output", out], \
-            "row 7, column 'pixel_9'"
+        return [
+            "score",
+            *model,
+            "--input",
+            str(work / "in.csv"),
+            "--output",
+            out,
+        ], "row 7, column 'pixel_9'"
     if case == "unknown_model":
-        return ["score", "--model", "models:/no-such-model@champion", "--input",
-                str(root / "rows.csv"), "--output", out], "no registered model 'no-such-model'"
+        return [
+            "score",
+            "--model",
+            "models:/no-such-model@champion",
+            "--input",
+            str(root / "rows.csv"),
+            "--output",
+            out,
+        ], "no registered model 'no-such-model'"
     if case == "unknown_alias":
         name = champion_uri(root).split("/")[1].split("@")[0]
-        return ["score", "--model", f"models:/{name}@gold", "--input", str(root / "rows.csv"),
-                "--output", out], "has no alias 'gold'"
+        return [
+            "score",
+            "--model",
+            f"models:/{name}@gold",
+            "--input",
+            str(root / "rows.csv"),
+            "--output",
+            out,
+        ], "has no alias 'gold'"
     if case == "missing_input":
-        return ["score", *model, "--input", str(work / "nope.csv"), "--output", out], \
-            "input file not found"
+        return [
+            "score",
+            *model,
+            "--input",
+            str(work / "nope.csv"),
+            "--output",
+            out,
+        ], "input file not found"
     raise ValueError(case)
 
 
-CASES = ["output_is_input", "output_is_a_folder", "input_is_a_folder", "empty_file",
-         "header_only_csv", "header_only_parquet", "truncated_parquet",
-         "text_in_a_numeric_column", "nan_in_a_row", "unknown_model", "unknown_alias",
-         "missing_input"]
+CASES = [
+    "output_is_input",
+    "output_is_a_folder",
+    "input_is_a_folder",
+    "empty_file",
+    "header_only_csv",
+    "header_only_parquet",
+    "truncated_parquet",
+    "text_in_a_numeric_column",
+    "nan_in_a_row",
+    "unknown_model",
+    "unknown_alias",
+    "missing_input",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -149,12 +214,15 @@ def test_bad_scoring_inputs_are_refused_in_a_sentence(trained: Path, case: str):
     assert champion_version(trained) == champion
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--threshold", "nan"], "must be a finite number"),
-    (["--threshold", "inf"], "must be a finite number"),
-    (["--chunk-rows", "0"], "must be at least 1"),
-    (["--chunk-rows", "-5"], "must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--threshold", "nan"], "must be a finite number"),
+        (["--threshold", "inf"], "must be a finite number"),
+        (["--chunk-rows", "0"], "must be at least 1"),
+        (["--chunk-rows", "-5"], "must be at least 1"),
+    ],
+)
 def test_bad_options_are_refused_before_anything_runs(trained: Path, args, expected):
     result = aeops(trained, "score", "--input", "rows.csv", "--output", "x.csv", *args)
     assert result.returncode == 2 and expected in result.stderr
@@ -164,8 +232,9 @@ def test_bad_options_are_refused_before_anything_runs(trained: Path, args, expec
 def test_show_without_a_registry_says_so_and_creates_nothing(tmp_path: Path):
     env = {**project_env(tmp_path)}
     env.pop("MLFLOW_TRACKING_URI")
-    result = subprocess.run([AEOPS, "show"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [AEOPS, "show"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1 and "no MLflow store" in result.stderr
     assert "Traceback" not in result.stderr and list(tmp_path.iterdir()) == []
 
@@ -173,13 +242,26 @@ def test_show_without_a_registry_says_so_and_creates_nothing(tmp_path: Path):
 def test_a_killed_score_leaves_no_temp_file(trained: Path, tmp_path: Path):
     big = pd.concat([pd.read_parquet(trained / "rows.parquet")] * 5000, ignore_index=True)
     big.to_csv(tmp_path / "big.csv", index=False)
-    proc = subprocess.Popen([AEOPS, "score", "--model", champion_uri(trained), "--input",
-                             str(tmp_path / "big.csv"), "--output", str(tmp_path / "out.csv"),
-                             "--chunk-rows", "5000"], cwd=trained, env=project_env(trained),
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            AEOPS,
+            "score",
+            "--model",
+            champion_uri(trained),
+            "--input",
+            str(tmp_path / "big.csv"),
+            "--output",
+            str(tmp_path / "out.csv"),
+            "--chunk-rows",
+            "5000",
+        ],
+        cwd=trained,
+        env=project_env(trained),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
-    while time.time() < deadline and not any(p.name.endswith(".tmp")
-                                             for p in tmp_path.iterdir()):
+    while time.time() < deadline and not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -195,8 +277,9 @@ def local_copy(root: Path, tmp_path: Path) -> Path:
     version = client.get_model_version_by_alias(name, alias)
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     try:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=version.source,
-                                                   dst_path=str(tmp_path / "model"))
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=version.source, dst_path=str(tmp_path / "model")
+        )
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
     return Path(path)
@@ -211,8 +294,9 @@ class Payload:
 
 
 @pytest.mark.parametrize("artifact", ["preprocessor.skops", "model.safetensors"])
-def test_a_tampered_model_file_is_refused_without_running_it(trained: Path, tmp_path: Path,
-                                                             artifact: str):
+def test_a_tampered_model_file_is_refused_without_running_it(
+    trained: Path, tmp_path: Path, artifact: str
+):
     import skops.io as sio
 
     folder = local_copy(trained, tmp_path)
@@ -224,8 +308,17 @@ def test_a_tampered_model_file_is_refused_without_running_it(trained: Path, tmp_
         data = bytearray(target.read_bytes())
         data[-8:] = b"\x00" * 8  # one weight changed
         target.write_bytes(bytes(data))
-    result = aeops(trained, "score", "--model", str(folder), "--input", "rows.csv",
-                   "--output", str(tmp_path / "out.csv"), "--quiet")
+    result = aeops(
+        trained,
+        "score",
+        "--model",
+        str(folder),
+        "--input",
+        "rows.csv",
+        "--output",
+        str(tmp_path / "out.csv"),
+        "--quiet",
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     assert "differs from the one this model was saved with" in result.stderr
     assert "Traceback" not in result.stderr
@@ -259,7 +352,8 @@ def test_a_stage_never_deletes_a_folder_it_did_not_create(tmp_path: Path):
 
 
 def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(
-        tmp_path: Path, mlflow_uri: str, capsys):
+    tmp_path: Path, mlflow_uri: str, capsys
+):
     """A champion saved by an older aeops (its detector.json lacks a field) is never replaced
     silently: the new model stays challenger and the stage prints the line that promotes it."""
     from aeops.stages.register import register
@@ -278,11 +372,10 @@ def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(
     assert second["alias"] == "challenger" and not second["promoted"]
     assert "older aeops (no ['artifacts']" in second["reason"]
     assert f"make promote VERSION={second['version']}" in out
-    assert client.get_model_version_by_alias(first["model_name"], "champion").version == \
-        old.version
+    assert client.get_model_version_by_alias(first["model_name"], "champion").version == old.version
     assert register(retrained)["version"] == second["version"]  # decided once, kept
     # promoting it by hand keeps the stage's report true
-    from aeops.cli import note_promotion
+    from aeops.tracking import note_promotion
 
     report = Path(retrained.paths.registry_report)
     note_promotion(report, second["model_name"], second["version"], f"v{old.version}")

@@ -27,8 +27,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def prepared_once(tmp_path_factory) -> Path:
     """A project with ingest, validate and prepare done; one family (dense)."""
-    root = make_project(tmp_path_factory.mktemp("engine") / "project",
-                        {"models": {"families": ["dense"]}})
+    root = make_project(
+        tmp_path_factory.mktemp("engine") / "project", {"models": {"families": ["dense"]}}
+    )
     run(["dvc", "repro", "prepare"], root)
     return root
 
@@ -46,8 +47,10 @@ def training_run(root: Path, family: str = "dense"):
 
     client = mlflow.MlflowClient(project_env(root)["MLFLOW_TRACKING_URI"])
     sha = file_sha256(root / "models" / family / "model.safetensors")
-    (found,) = client.search_runs(client.get_experiment_by_name("aeops").experiment_id,
-                                  filter_string=f"tags.`{MODEL_SHA_TAG}` = '{sha}'")
+    (found,) = client.search_runs(
+        client.get_experiment_by_name("aeops").experiment_id,
+        filter_string=f"tags.`{MODEL_SHA_TAG}` = '{sha}'",
+    )
     return client, found
 
 
@@ -58,13 +61,20 @@ def checkpoint_epoch(path: Path) -> int:
         return -1
 
 
-def kill_after_epoch(root: Path, epoch: int, cmd: list[str] | None = None,
-                     sig: int = signal.SIGKILL) -> tuple[int, subprocess.Popen]:
+def kill_after_epoch(
+    root: Path, epoch: int, cmd: list[str] | None = None, sig: int = signal.SIGKILL
+) -> tuple[int, subprocess.Popen]:
     """Start `dvc repro train@dense`, send ``sig`` once last.ckpt holds ``epoch``."""
     ckpt = root / "checkpoints/dense/last.ckpt"
-    proc = subprocess.Popen(cmd or ["dvc", "repro", "train@dense"], cwd=root,
-                            env=project_env(root), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd or ["dvc", "repro", "train@dense"],
+        cwd=root,
+        env=project_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     seen = -1
     while time.time() < deadline and proc.poll() is None:
@@ -78,8 +88,7 @@ def kill_after_epoch(root: Path, epoch: int, cmd: list[str] | None = None,
 
 def test_killed_training_resumes_from_last_checkpoint(prepared: Path):
     # a checkpoint at every epoch's end (the default is once a minute)
-    set_params(prepared, {"train": {"max_epochs": 40, "patience": 40,
-                                    "checkpoint_every_s": 0}})
+    set_params(prepared, {"train": {"max_epochs": 40, "patience": 40, "checkpoint_every_s": 0}})
     killed_at, _ = kill_after_epoch(prepared, 2)
     assert killed_at >= 2, "training finished or never checkpointed before the kill"
     assert not (prepared / "models/dense/model.safetensors").exists()
@@ -99,9 +108,15 @@ def test_killed_training_resumes_from_last_checkpoint(prepared: Path):
 
 
 def start_training(root: Path) -> subprocess.Popen:
-    return subprocess.Popen(["python", "pipeline/train.py", "dense"], cwd=root,
-                            env=project_env(root), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        ["python", "pipeline/train.py", "dense"],
+        cwd=root,
+        env=project_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(predicate, seconds: float = 120) -> None:
@@ -113,8 +128,17 @@ def wait_for(predicate, seconds: float = 120) -> None:
 
 def test_sigterm_writes_a_checkpoint_and_the_rerun_resumes(prepared: Path):
     # no interval checkpoint in this run: the one to resume from is written on SIGTERM
-    set_params(prepared, {"train": {"max_epochs": 5000, "patience": 5000,
-                                    "checkpoint_every_s": 3600, "val_every": 1}})
+    set_params(
+        prepared,
+        {
+            "train": {
+                "max_epochs": 5000,
+                "patience": 5000,
+                "checkpoint_every_s": 3600,
+                "val_every": 1,
+            }
+        },
+    )
     ckpt = prepared / "checkpoints/dense/last.ckpt"
     proc = start_training(prepared)
     wait_for((prepared / "checkpoints/dense/fingerprint.json").exists)
@@ -142,13 +166,21 @@ def test_sigterm_writes_a_checkpoint_and_the_rerun_resumes(prepared: Path):
 def test_ddp_two_cpu_processes_train_like_one(prepared: Path):
     common = {"max_epochs": 3, "patience": 10, "accelerator": "cpu", "num_nodes": 1}
     set_params(prepared, {"train": {**common, "strategy": "auto", "devices": 1}})
-    run(["python", "pipeline/train.py", "dense"], prepared)
+    quiet = run(["python", "pipeline/train.py", "dense"], prepared)
     single = json.loads((prepared / "models/dense/run.json").read_text())
+    assert "GPU available" not in quiet.stdout + quiet.stderr  # Lightning's lines held back
 
     set_params(prepared, {"train": {**common, "strategy": "ddp", "devices": 2}})
-    result = run(["python", "pipeline/train.py", "dense"], prepared, timeout=300)
+    # verbose: Lightning's own lines come back, and they say how the two processes met
+    result = run(
+        ["python", "pipeline/train.py", "dense"],
+        prepared,
+        timeout=300,
+        extra_env={"AEOPS_VERBOSE": "1"},
+    )
     ddp = json.loads((prepared / "models/dense/run.json").read_text())
     log = result.stdout + result.stderr
+    assert "GPU available" in log
     assert "distributed_backend=gloo" in log or "GLOBAL_RANK: 1" in log
     assert ddp["epochs"] == single["epochs"] == 3
     # same kind of result: half the steps per epoch, so a somewhat higher but close loss
@@ -158,10 +190,15 @@ def test_ddp_two_cpu_processes_train_like_one(prepared: Path):
 
 def test_dvc_experiment_is_tagged_in_mlflow(prepared: Path):
     set_params(prepared, {"train": {"max_epochs": 2}})
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "params"],
-        prepared, check=False)
-    run(["dvc", "exp", "run", "train@dense", "-n", "tiny-exp", "-S", "models.dense.latent=3"],
-        prepared)
+    run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "params"],
+        prepared,
+        check=False,
+    )
+    run(
+        ["dvc", "exp", "run", "train@dense", "-n", "tiny-exp", "-S", "models.dense.latent=3"],
+        prepared,
+    )
     shown = json.loads(run(["dvc", "exp", "show", "--json"], prepared).stdout)
     assert "tiny-exp" in json.dumps(shown)
     _, run_ = training_run(prepared)

@@ -24,16 +24,19 @@ from aeops.errors import RegistryError
 from aeops.stages.ingest import ingest
 from aeops.stages.prepare import prepare
 from aeops.stages.validate import validate
-from tests.conftest import make_config
 from tests.factories import sensor_table, write_part_images
+from tests.helpers import make_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = pytest.mark.integration
 
 # two epochs cannot beat the baselines: these tests follow autoencoders unless they say otherwise
-TINY = {"train": {"max_epochs": 2, "patience": 2, "progress_bar": False, "batch_size": 32},
-        "evaluate": {"bootstrap": 20}, "baselines": {"iforest_estimators": 20},
-        "register": {"candidates": "autoencoders"}}
+TINY = {
+    "train": {"max_epochs": 2, "patience": 2, "progress_bar": False, "batch_size": 32},
+    "evaluate": {"bootstrap": 20},
+    "baselines": {"iforest_estimators": 20},
+    "register": {"candidates": "autoencoders"},
+}
 
 
 def config(root: Path, **data):
@@ -64,33 +67,58 @@ def source_case(kind: str, tmp: Path) -> dict:
         if kind == "table-none":
             frame = frame.drop(columns=["status"])
         frame.to_parquet(tmp / "sensors.parquet")
-        labels = {"table-int": ([0], "status"), "table-string": (["ok"], "status"),
-                  "table-none": (None, None)}[kind]
-        return {"source": "table", "path": str(tmp / "sensors.parquet"),
-                "normal_labels": labels[0], "label_column": labels[1],
-                "exclude": ["unit_id", "timestamp"]}
+        labels = {
+            "table-int": ([0], "status"),
+            "table-string": (["ok"], "status"),
+            "table-none": (None, None),
+        }[kind]
+        return {
+            "source": "table",
+            "path": str(tmp / "sensors.parquet"),
+            "normal_labels": labels[0],
+            "label_column": labels[1],
+            "exclude": ["unit_id", "timestamp"],
+        }
     if kind.startswith("npz"):
         x = rng.normal(size=(150, 5))
         arrays = {"x": x} if kind == "npz-none" else {"x": x, "y": np.arange(150) % 3}
         np.savez(tmp / "signals.npz", **arrays)
         labeled = kind != "npz-none"
-        return {"source": "npz", "path": str(tmp / "signals.npz"),
-                "label_column": "label" if labeled else None,
-                "normal_labels": [0, 1] if labeled else None}
+        return {
+            "source": "npz",
+            "path": str(tmp / "signals.npz"),
+            "label_column": "label" if labeled else None,
+            "normal_labels": [0, 1] if labeled else None,
+        }
     if kind == "images-string":
         write_part_images(tmp / "parts", n_good=40, n_defect=10, size=10)
         return {"source": "image_folder", "path": str(tmp / "parts"), "normal_labels": ["good"]}
     if kind == "images-none":
         write_part_images(tmp / "flat", n_good=40, n_defect=0, size=10, labeled=False)
-        return {"source": "image_folder", "path": str(tmp / "flat"), "label_column": None,
-                "normal_labels": None}
+        return {
+            "source": "image_folder",
+            "path": str(tmp / "flat"),
+            "label_column": None,
+            "normal_labels": None,
+        }
     raise ValueError(kind)
 
 
 FAST = ("digits-int", "table-string", "table-none")
-CASES = [pytest.param(kind, marks=() if kind in FAST else pytest.mark.slow) for kind in
-         ("digits-int", "mnist-int", "table-int", "table-string", "table-none", "npz-int",
-          "npz-none", "images-string", "images-none")]
+CASES = [
+    pytest.param(kind, marks=() if kind in FAST else pytest.mark.slow)
+    for kind in (
+        "digits-int",
+        "mnist-int",
+        "table-int",
+        "table-string",
+        "table-none",
+        "npz-int",
+        "npz-none",
+        "images-string",
+        "images-none",
+    )
+]
 
 
 @pytest.mark.parametrize("kind", CASES)
@@ -126,14 +154,23 @@ def evaluated(cfg) -> dict:
 
 def score_champion(name: str, source: Path, output: Path, *flags: str) -> int:
     """`aeops score` against ``name``'s champion; its exit code."""
-    return aeops(["score", "--model", f"models:/{name}@champion", "--input", str(source),
-                  "--output", str(output), *flags])
+    return aeops(
+        [
+            "score",
+            "--model",
+            f"models:/{name}@champion",
+            "--input",
+            str(source),
+            "--output",
+            str(output),
+            *flags,
+        ]
+    )
 
 
 def champion(cfg) -> tuple[str, mlflow.entities.model_registry.ModelVersion]:
     decision = json.loads(Path(cfg.paths.registry_report).read_text())
-    version = mlflow.MlflowClient().get_model_version_by_alias(decision["model_name"],
-                                                                "champion")
+    version = mlflow.MlflowClient().get_model_version_by_alias(decision["model_name"], "champion")
     return decision["model_name"], version
 
 
@@ -149,8 +186,11 @@ def promoted_on(cfg, basis: str) -> dict:
 
 @pytest.mark.slow
 def test_image_folder_end_to_end(tmp_path: Path, mlflow_uri: str):
-    cfg = config(tmp_path, data=source_case("images-string", tmp_path),
-                 models={"families": ["dense", "conv"]})
+    cfg = config(
+        tmp_path,
+        data=source_case("images-string", tmp_path),
+        models={"families": ["dense", "conv"]},
+    )
     metrics = promoted_on(cfg, "labelled validation anomalies")
     assert champion(cfg)[0].startswith("aeops-image-folder-")
     assert isinstance(metrics["threshold"], float) and "test_auroc" in metrics
@@ -158,8 +198,7 @@ def test_image_folder_end_to_end(tmp_path: Path, mlflow_uri: str):
 
 
 @pytest.mark.slow
-def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_uri: str,
-                                                        capsys):
+def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_uri: str, capsys):
     cfg = config(tmp_path, data=source_case("table-string", tmp_path))
     assert "conv" in cfg.models.families  # the project's default list
     run_pipeline(cfg)
@@ -183,8 +222,9 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
 
 @pytest.mark.slow
 def test_normal_only_table_is_chosen_on_synthetic_anomalies(tmp_path: Path, mlflow_uri: str):
-    cfg = config(tmp_path, data=source_case("table-none", tmp_path),
-                 models={"families": ["dense", "vae"]})
+    cfg = config(
+        tmp_path, data=source_case("table-none", tmp_path), models={"families": ["dense", "vae"]}
+    )
     metrics = promoted_on(cfg, "synthetic anomalies")
     assert metrics["selected_by"] == "val_synthetic_auroc"
     text = Path(cfg.paths.metrics).read_text()
@@ -193,14 +233,16 @@ def test_normal_only_table_is_chosen_on_synthetic_anomalies(tmp_path: Path, mlfl
 
 
 @pytest.mark.slow
-def test_a_new_schema_gets_its_own_name_and_leaves_the_first_champion(tmp_path: Path,
-                                                                      mlflow_uri: str):
+def test_a_new_schema_gets_its_own_name_and_leaves_the_first_champion(
+    tmp_path: Path, mlflow_uri: str
+):
     families = {"families": ["dense"]}
     first = config(tmp_path / "digits", data={"max_rows": 300}, models=families)
     run_pipeline(first)
     first_name, first_version = champion(first)
-    second = config(tmp_path / "images", data=source_case("images-string", tmp_path),
-                    models=families)
+    second = config(
+        tmp_path / "images", data=source_case("images-string", tmp_path), models=families
+    )
     run_pipeline(second)
     second_name, _ = champion(second)
     assert second_name != first_name
@@ -214,48 +256,71 @@ def test_a_new_schema_gets_its_own_name_and_leaves_the_first_champion(tmp_path: 
     assert score_champion(first_name, tmp_path / "images.csv", tmp_path / "o.csv") == 1
     assert not (tmp_path / "o.csv").exists()
     # an explicit model name that holds another schema fails before training
-    clash = config(tmp_path / "clash", data=source_case("images-string", tmp_path / "clash"),
-                   models=families, register={"model_name": first_name})
+    clash = config(
+        tmp_path / "clash",
+        data=source_case("images-string", tmp_path / "clash"),
+        models=families,
+        register={"model_name": first_name},
+    )
     ingest(clash)
     validate(clash)
-    with pytest.raises(RegistryError, match=r"(?s)another input schema.*registered: \[.*"
-                                            r"64 numeric.*this data:  \[.*100 numeric"):
+    with pytest.raises(
+        RegistryError,
+        match=r"(?s)another input schema.*registered: \[.*"
+        r"64 numeric.*this data:  \[.*100 numeric",
+    ):
         prepare(clash)
 
 
 @pytest.mark.slow
-def test_a_winning_baseline_becomes_champion_with_candidates_all(tmp_path: Path,
-                                                                mlflow_uri: str, capsys):
+def test_a_winning_baseline_becomes_champion_with_candidates_all(
+    tmp_path: Path, mlflow_uri: str, capsys
+):
     # one epoch of a small autoencoder cannot match PCA on this low-rank table
     data = source_case("table-string", tmp_path)
-    cfg = config(tmp_path, data=data, models={"families": ["dense"]},
-                 train={**TINY["train"], "max_epochs": 1},
-                 register={"candidates": "all"})
+    cfg = config(
+        tmp_path,
+        data=data,
+        models={"families": ["dense"]},
+        train={**TINY["train"], "max_epochs": 1},
+        register={"candidates": "all"},
+    )
     decision = run_pipeline(cfg)
     metrics = evaluated(cfg)
     assert metrics["kind"] == "baseline" and decision["kind"] == "baseline"
     reason = metrics["selection"]["reason"]
-    assert reason.startswith(f"baseline {metrics['family']} is reliably better than the best "
-                             "autoencoder dense on validation")
+    assert reason.startswith(
+        f"baseline {metrics['family']} is reliably better than the best "
+        "autoencoder dense on validation"
+    )
     assert metrics["selection"]["lead_confidence"] >= 0.9 and metrics["baseline_note"] is None
     name, version = champion(cfg)
     assert version.tags["kind"] == "baseline"
     assert version.tags["selection_reason"] == reason and reason in version.description
     rows = sensor_table(n=30, seed=9)
     rows.to_parquet(tmp_path / "new.parquet")
-    assert score_champion(name, tmp_path / "new.parquet", tmp_path / "out.parquet",
-                          "--explain", "--quiet") == 0
+    assert (
+        score_champion(
+            name, tmp_path / "new.parquet", tmp_path / "out.parquet", "--explain", "--quiet"
+        )
+        == 0
+    )
     scored = pd.read_parquet(tmp_path / "out.parquet")
     assert {"anomaly_score", "is_anomaly", "error_sensor_0", "error_line"} <= set(scored)
     assert scored["status"].tolist() == rows["status"].tolist()
 
 
 @pytest.mark.slow
-def test_with_autoencoders_only_a_better_baseline_is_reported_plainly(tmp_path: Path,
-                                                                     mlflow_uri: str, capsys):
-    cfg = config(tmp_path, data=source_case("table-string", tmp_path),
-                 models={"families": ["dense"]}, train={**TINY["train"], "max_epochs": 1},
-                 register={"candidates": "autoencoders"})
+def test_with_autoencoders_only_a_better_baseline_is_reported_plainly(
+    tmp_path: Path, mlflow_uri: str, capsys
+):
+    cfg = config(
+        tmp_path,
+        data=source_case("table-string", tmp_path),
+        models={"families": ["dense"]},
+        train={**TINY["train"], "max_epochs": 1},
+        register={"candidates": "autoencoders"},
+    )
     run_pipeline(cfg)
     assert "WARNING: baseline" in capsys.readouterr().out
     metrics = evaluated(cfg)
@@ -270,10 +335,17 @@ def test_dvc_repro_on_a_table_skips_conv_and_finishes(tmp_path: Path):
     """The DVC wiring of a skipped family: its stages succeed with a record of why."""
     from tests.integration.project import make_project, run
 
-    data = {"source": "table", "path": "data/raw/sensors.csv", "label_column": "status",
-            "normal_labels": ["ok"], "exclude": ["unit_id", "timestamp"], "max_rows": None}
-    root = make_project(tmp_path / "project",
-                        {"data": data, "models": {"families": ["dense", "conv"]}})
+    data = {
+        "source": "table",
+        "path": "data/raw/sensors.csv",
+        "label_column": "status",
+        "normal_labels": ["ok"],
+        "exclude": ["unit_id", "timestamp"],
+        "max_rows": None,
+    }
+    root = make_project(
+        tmp_path / "project", {"data": data, "models": {"families": ["dense", "conv"]}}
+    )
     sensor_table(n=200).to_csv(root / "data" / "raw" / "sensors.csv", index=False)
     result = run(["dvc", "repro"], root)
     log = result.stdout + result.stderr
@@ -291,8 +363,9 @@ def test_prepare_fits_the_preprocessor_on_normal_training_rows_only(tmp_path: Pa
     ingest(cfg)
     validate(cfg)
     splits = prepare(cfg)
-    scaler = Preprocessor.load(cfg.paths.preprocessor).transformer.named_transformers_[
-        "numeric"][-1]
+    scaler = Preprocessor.load(cfg.paths.preprocessor).transformer.named_transformers_["numeric"][
+        -1
+    ]
     train = splits[(splits["split"] == "train") & ~splits["is_anomaly"]]
     sensors = [f"sensor_{i}" for i in range(8)]
     np.testing.assert_allclose(scaler.data_min_, train[sensors].min().to_numpy())

@@ -9,16 +9,22 @@ import pytorch_lightning as pl
 from sklearn.metrics import roc_auc_score
 
 from aeops.config import FAMILIES
-from aeops.data.batches import FoldDataModule
 from aeops.data.schema import DatasetMeta, pixel_columns
-from aeops.engine import Plan, build_trainer
-from aeops.models.lightning import AutoencoderModule
+from aeops.engine import fit, plan_for
 from aeops.models.registry import architecture, build_model, build_objective
 from aeops.scoring import AutoencoderScorer
 from tests.helpers import low_rank_data, make_config
 
-META = DatasetMeta("test", "memory", pixel_columns(64), "label", ["0"], 10,
-                   image_shape=[1, 8, 8], value_range=[0.0, 1.0])
+META = DatasetMeta(
+    "test",
+    "memory",
+    pixel_columns(64),
+    "label",
+    ["0"],
+    10,
+    image_shape=[1, 8, 8],
+    value_range=[0.0, 1.0],
+)
 
 
 def off_subspace(n: int, seed: int) -> np.ndarray:
@@ -36,13 +42,11 @@ def test_rows_off_the_learned_structure_score_higher(family, tmp_path):
     net = build_model(family, args)
     val = np.concatenate([normal[:100], anomalies[:50]])
     flags = np.r_[np.zeros(100, bool), np.ones(50, bool)]
-    module = AutoencoderModule(net, build_objective(family, cfg), 3e-3, 0.0, 40, 64,
-                               val_every=5, val_has_both=True)
-    trainer, best = build_trainer(cfg.train, Plan(64, 3e-3, "32-true", 5, None), tmp_path)
-    trainer.fit(module, datamodule=FoldDataModule(train, val, flags, 64, seed=0,
-                                                  in_memory=True, num_workers=0))
-    best.restore(module)
+    plan = plan_for(64, 3e-3, "32-true", 5, None, cfg.train.patience)
+    fitted = fit(
+        net, build_objective(family, cfg), cfg.train, plan, train, val, flags, tmp_path, seed=0
+    )
     test = np.concatenate([normal[100:], anomalies[50:]])
-    scores = AutoencoderScorer(module.net, 4096).run(test)["score"]
+    scores = AutoencoderScorer(fitted.net, 4096).run(test)["score"]
     auroc = roc_auc_score(np.r_[np.zeros(100), np.ones(50)], scores)
     assert auroc > 0.9, f"{family}: AUROC {auroc:.3f}"

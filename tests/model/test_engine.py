@@ -11,24 +11,19 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from aeops.data.batches import FoldDataModule
-from aeops.engine import Plan, build_trainer, resolve
+from aeops.engine import fit, plan_for, resolve
 from aeops.models.families import DenseAE
-from aeops.models.lightning import AutoencoderModule
 from aeops.models.losses import Objective
 from aeops.scoring import AutoencoderScorer
-from tests.conftest import low_rank_data, make_config
+from tests.helpers import low_rank_data, make_config
 
 
 def fit_once(train, val, flags, epochs=1, val_every=1, tmp_path=None):
     torch.manual_seed(0)
-    module = AutoencoderModule(DenseAE(train.shape[1], [32], 3, "sigmoid", 0.0), Objective(), 3e-3,
-                               0.0, patience=50, batch_size=64, val_every=val_every,
-                               val_has_both=bool(flags.any() and (~flags).any()))
-    cfg = make_config(train={"max_epochs": epochs, "progress_bar": False}).train
-    trainer, best = build_trainer(cfg, Plan(64, 3e-3, "32-true", val_every, None), tmp_path)
-    trainer.fit(module, datamodule=FoldDataModule(train, val, flags, 64, seed=0,
-                                                  in_memory=True, num_workers=0))
-    return module, trainer, best
+    net = DenseAE(train.shape[1], [32], 3, "sigmoid", 0.0)
+    cfg = make_config(train={"max_epochs": epochs, "patience": 50, "progress_bar": False}).train
+    plan = plan_for(64, 3e-3, "32-true", val_every, None, cfg.patience)
+    return fit(net, Objective(), cfg, plan, train, val, flags, tmp_path, seed=0)
 
 
 def test_val_auroc_covers_the_whole_validation_fold(tmp_path):
@@ -39,9 +34,9 @@ def test_val_auroc_covers_the_whole_validation_fold(tmp_path):
     anomalies = np.random.default_rng(2).random((300, 16)).astype(np.float32)
     val = np.concatenate([normal, anomalies])
     flags = np.r_[np.zeros(2300, bool), np.ones(300, bool)]
-    module, trainer, _ = fit_once(train, val, flags, tmp_path=tmp_path)
-    logged = float(trainer.callback_metrics["epoch/val_auroc"])
-    scores = AutoencoderScorer(module.net.eval(), 4096).run(val)["score"]
+    fitted = fit_once(train, val, flags, tmp_path=tmp_path)
+    logged = float(fitted.trainer.callback_metrics["epoch/val_auroc"])
+    scores = AutoencoderScorer(fitted.net.eval(), 4096).run(val)["score"]
     assert logged == pytest.approx(roc_auc_score(flags, scores), abs=1e-5)
     last_batch = slice(2048, None)  # what the old per-batch rule looked at
     assert abs(logged - roc_auc_score(flags[last_batch], scores[last_batch])) > 1e-3
@@ -50,18 +45,24 @@ def test_val_auroc_covers_the_whole_validation_fold(tmp_path):
 def test_best_weights_are_restored_from_memory(tmp_path):
     train = low_rank_data(256, dim=16, seed=0)
     val = low_rank_data(128, dim=16, seed=1)
-    module, trainer, best = fit_once(train, val, np.zeros(128, bool), epochs=6, val_every=2,
-                                     tmp_path=tmp_path)
+    fitted = fit_once(train, val, np.zeros(128, bool), epochs=6, val_every=2, tmp_path=tmp_path)
+    best = fitted.best
     assert best.epoch in (1, 3, 5) and best.state is not None  # validated every 2 epochs
-    best.restore(module)
-    for name, tensor in module.state_dict().items():
+    for name, tensor in fitted.module.state_dict().items():  # restored by fit
         assert torch.equal(tensor, best.state[name]), name
     assert not list(tmp_path.rglob("*.ckpt"))  # nothing written to disk
 
 
 def settings(**override):
-    base = {"accelerator": "cpu", "batch_size": "auto", "lr": 1e-3, "precision": "auto",
-            "val_every": "auto", "patience": 30, "threads": "auto"}
+    base = {
+        "accelerator": "cpu",
+        "batch_size": "auto",
+        "lr": 1e-3,
+        "precision": "auto",
+        "val_every": "auto",
+        "patience": 30,
+        "threads": "auto",
+    }
     return SimpleNamespace(**{**base, **override})
 
 
@@ -74,10 +75,30 @@ def test_auto_settings_keep_todays_values_on_a_cpu():
     assert big.val_every == 1 and big.threads is None
     tiny = resolve(settings(patience=6), n_train=30, n_params=1000)
     assert tiny.val_every == 2  # at least three validations within the patience
-    explicit = resolve(settings(batch_size=128, precision="bf16-mixed", val_every=5,
-                                threads=2), 970, 1000)
-    assert (explicit.batch_size, explicit.lr, explicit.precision, explicit.val_every,
-            explicit.threads) == (128, 1e-3, "bf16-mixed", 5, 2)
+    explicit = resolve(
+        settings(batch_size=128, precision="bf16-mixed", val_every=5, threads=2), 970, 1000
+    )
+    assert (
+        explicit.batch_size,
+        explicit.lr,
+        explicit.precision,
+        explicit.val_every,
+        explicit.threads,
+    ) == (128, 1e-3, "bf16-mixed", 5, 2)
+
+
+def test_the_plan_counts_patience_in_validations():
+    plan = resolve(settings(val_every=3), n_train=970, n_params=1000)
+    assert (plan.stop_patience, plan.lr_patience) == (10, 4)  # 30 epochs; lr: a third
+    assert plan.settings() == {
+        "batch_size": 64,
+        "lr": 1e-3,
+        "precision": "32-true",
+        "val_every": 3,
+        "threads": 1,
+    }  # what run.json records
+    rare = resolve(settings(patience=2, val_every=5), n_train=970, n_params=1000)
+    assert (rare.stop_patience, rare.lr_patience) == (1, 1)  # at least one validation
 
 
 def test_auto_settings_on_a_gpu_scale_batch_and_learning_rate():
@@ -99,8 +120,7 @@ def test_read_only_arrays_from_pandas_are_copied_without_a_warning():
     writable = np.zeros((4, 2), np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        module = FoldDataModule(writable, writable, flags, 2, seed=0, in_memory=True,
-                                num_workers=0)
+        module = FoldDataModule(writable, writable, flags, 2, seed=0, in_memory=True, num_workers=0)
     assert module.val_is_anomaly.tolist() == [True, False, True, False]
     assert module.val_is_anomaly.data_ptr() != flags.ctypes.data  # copied, not shared
     writable[0, 0] = 5.0  # a writable array is shared, not copied

@@ -6,10 +6,9 @@ import pytorch_lightning as pl
 import torch
 
 from aeops.config import FAMILIES
-from aeops.data.batches import FoldDataModule
 from aeops.data.schema import DatasetMeta, pixel_columns
+from aeops.engine import fit, plan_for
 from aeops.models.families import VAE
-from aeops.models.lightning import AutoencoderModule
 from aeops.models.losses import Objective, gaussian_kl, objective_loss
 from aeops.models.registry import (
     ModelConfigError,
@@ -19,12 +18,21 @@ from aeops.models.registry import (
 )
 from aeops.models.registry import build_model as build_from_args
 from aeops.models.sizing import hidden_widths, latent_size, resolve_latent_rule
-from tests.conftest import low_rank_data, make_config
+from tests.helpers import low_rank_data, make_config
 
-IMAGE_META = DatasetMeta("test", "memory", pixel_columns(64), "label", ["0", "1"], 10,
-                         image_shape=[1, 8, 8], value_range=[0.0, 1.0])
-TABLE_META = DatasetMeta("test", "memory", [f"f{i}" for i in range(16)], "label", ["0", "1"],
-                         10, value_range=[0.0, 1.0])
+IMAGE_META = DatasetMeta(
+    "test",
+    "memory",
+    pixel_columns(64),
+    "label",
+    ["0", "1"],
+    10,
+    image_shape=[1, 8, 8],
+    value_range=[0.0, 1.0],
+)
+TABLE_META = DatasetMeta(
+    "test", "memory", [f"f{i}" for i in range(16)], "label", ["0", "1"], 10, value_range=[0.0, 1.0]
+)
 
 
 def small_config(**override):
@@ -37,8 +45,7 @@ def small_config(**override):
 
 def build_model(family, cfg, meta, unit_range=True):
     x = np.random.default_rng(0).random((20, meta.n_features)).astype(np.float32)
-    return build_from_args(family, architecture(family, cfg, meta, meta.n_features, unit_range,
-                                                x))
+    return build_from_args(family, architecture(family, cfg, meta, meta.n_features, unit_range, x))
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -55,8 +62,16 @@ def test_shapes(family):
 
 @pytest.mark.parametrize("shape", [[1, 28, 28], [3, 7, 9], [1, 5, 5]])
 def test_conv_handles_odd_and_even_sizes(shape):
-    meta = DatasetMeta("t", "m", pixel_columns(int(np.prod(shape))), "label", [0], 1,
-                       image_shape=shape, value_range=[0.0, 1.0])
+    meta = DatasetMeta(
+        "t",
+        "m",
+        pixel_columns(int(np.prod(shape))),
+        "label",
+        [0],
+        1,
+        image_shape=shape,
+        value_range=[0.0, 1.0],
+    )
     net = build_model("conv", small_config(), meta)
     x = torch.rand(2, int(np.prod(shape)))
     assert net(x)["recon"].shape == x.shape
@@ -92,8 +107,9 @@ def test_auto_sizes_follow_the_data():
     assert hidden_widths(784, 40, 4, 512, 3) == [512, 256, 128]
     assert hidden_widths(13, 5, 1, 512, 3) == [16]
     cfg = make_config()  # params.yaml: auto sizes
-    table = build_model("dense", cfg, DatasetMeta("t", "m", [f"f{i}" for i in range(13)],
-                                                   None, [], 10))
+    table = build_model(
+        "dense", cfg, DatasetMeta("t", "m", [f"f{i}" for i in range(13)], None, [], 10)
+    )
     widths = [m.out_features for m in table.encoder if hasattr(m, "out_features")]
     assert widths[0] == 64 and widths[-1] < 13
 
@@ -106,8 +122,23 @@ def recon_loss(net, x, objective):
     return loss
 
 
+def fit_briefly(net, objective, train, val, epochs, root, in_memory=True):
+    """A few CPU epochs at batch 32 and learning rate 5e-3, validated every epoch."""
+    cfg = make_config(
+        train={
+            "max_epochs": epochs,
+            "patience": 20,
+            "accelerator": "cpu",
+            "in_memory": in_memory,
+            "progress_bar": False,
+        }
+    ).train
+    plan = plan_for(32, 5e-3, "32-true", 1, None, cfg.patience)
+    return fit(net, objective, cfg, plan, train, val, np.zeros(len(val), bool), root, seed=0)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-def test_training_reduces_reconstruction_loss(family):
+def test_training_reduces_reconstruction_loss(family, tmp_path):
     cfg = small_config()
     meta = IMAGE_META if family == "conv" else TABLE_META
     d = meta.n_features
@@ -116,14 +147,7 @@ def test_training_reduces_reconstruction_loss(family):
     net = build_model(family, cfg, meta)
     objective = build_objective(family, cfg)
     before = recon_loss(net, torch.from_numpy(x), objective)
-    module = AutoencoderModule(net, objective, lr=5e-3, weight_decay=0.0, patience=20,
-                               batch_size=32)
-    data = FoldDataModule(x, x[:64], np.zeros(64, bool), batch_size=32, seed=0, in_memory=True,
-                          num_workers=0)
-    trainer = pl.Trainer(max_epochs=15, accelerator="cpu", logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0)
-    trainer.fit(module, datamodule=data)
+    fit_briefly(net, objective, x, x[:64], epochs=15, root=tmp_path)
     after = recon_loss(net, torch.from_numpy(x), objective)
     assert after < 0.5 * before, (before, after)
 
@@ -171,35 +195,30 @@ def test_vae_elbo_score_adds_the_kl_term():
     assert torch.all(elbo_score > per_feature.sum(dim=1))
 
 
-def test_changed_fingerprint_discards_old_checkpoints(tmp_path):
+def test_changed_fingerprint_discards_old_checkpoints(tmp_path, caplog):
     from aeops.training import _prepare_checkpoints
 
     ckpt_dir = tmp_path / "checkpoints"
     ckpt_dir.mkdir()
     (ckpt_dir / "last.ckpt").write_bytes(b"x")
     (ckpt_dir / "fingerprint.json").write_text('{"fingerprint": "aaa", "run_id": "r1"}')
-    messages = []
-    assert _prepare_checkpoints(ckpt_dir, messages.append, "aaa") == (ckpt_dir / "last.ckpt",
-                                                                      "r1")
-    assert _prepare_checkpoints(ckpt_dir, messages.append, "bbb") == (None, None)
-    assert not ckpt_dir.exists() and "starting afresh" in messages[0]
+    with caplog.at_level("INFO", logger="aeops.training"):
+        assert _prepare_checkpoints(ckpt_dir, "aaa") == (ckpt_dir / "last.ckpt", "r1")
+        assert not caplog.messages
+        assert _prepare_checkpoints(ckpt_dir, "bbb") == (None, None)
+    assert not ckpt_dir.exists() and "starting afresh" in caplog.messages[0]
 
 
-def test_dataloader_path_trains_like_the_in_memory_path():
+def test_dataloader_path_trains_like_the_in_memory_path(tmp_path):
     x = low_rank_data(128, dim=16, seed=2)
     losses = {}
     for in_memory in (True, False):
         pl.seed_everything(0)
         net = build_model("dense", small_config(), TABLE_META)
-        module = AutoencoderModule(net, Objective(), lr=5e-3, weight_decay=0.0, patience=20,
-                                   batch_size=32)
-        data = FoldDataModule(x, x[:32], np.zeros(32, bool), batch_size=32, seed=0,
-                              in_memory=in_memory, num_workers=0)
-        trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False,
-                             enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, num_sanity_val_steps=0)
-        trainer.fit(module, datamodule=data)
-        losses[in_memory] = float(trainer.callback_metrics["epoch/val_loss"])
+        fitted = fit_briefly(
+            net, Objective(), x, x[:32], epochs=5, root=tmp_path, in_memory=in_memory
+        )
+        losses[in_memory] = float(fitted.trainer.callback_metrics["epoch/val_loss"])
     assert losses[False] == pytest.approx(losses[True], rel=0.5)
     assert np.isfinite(list(losses.values())).all()
 
@@ -210,8 +229,13 @@ def test_one_registry_names_the_families_everywhere():
     from aeops.models.registry import FAMILIES as REGISTRY
 
     assert tuple(REGISTRY) == FAMILIES
-    assert set(ModelsConfig.model_fields) == {"families", "auto_size", "score", "score_neighbors",
-                                              *FAMILIES}
+    assert set(ModelsConfig.model_fields) == {
+        "families",
+        "auto_size",
+        "score",
+        "score_neighbors",
+        *FAMILIES,
+    }
     cfg = make_config()
     for name, spec in REGISTRY.items():
         assert spec.name == name

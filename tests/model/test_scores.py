@@ -9,11 +9,9 @@ import pytorch_lightning as pl
 import torch
 from sklearn.metrics import roc_auc_score
 
-from aeops.data.batches import FoldDataModule
-from aeops.engine import Plan, build_trainer
+from aeops.engine import fit, plan_for
 from aeops.models.calibration import calibrate, resolve_score
 from aeops.models.families import DenseAE
-from aeops.models.lightning import AutoencoderModule
 from aeops.models.losses import Objective
 from aeops.models.store import load_model, save_model
 from aeops.scoring import AutoencoderScorer
@@ -33,13 +31,19 @@ def trained(train: np.ndarray, seed: int, tmp_path) -> DenseAE:
     pl.seed_everything(seed, verbose=False)
     cfg = make_config(train={"max_epochs": 60, "patience": 60, "progress_bar": False})
     net = DenseAE(8, [16], 2, "identity", 0.0)
-    val = train[-100:]
-    module = AutoencoderModule(net, Objective("mse"), 1e-2, 0.0, 60, 64, val_every=10)
-    trainer, best = build_trainer(cfg.train, Plan(64, 1e-2, "32-true", 10, None), tmp_path)
-    trainer.fit(module, datamodule=FoldDataModule(train[:-100], val, np.zeros(100, bool), 64,
-                                                  seed=seed, in_memory=True, num_workers=0))
-    best.restore(module)
-    return module.net.eval()
+    plan = plan_for(64, 1e-2, "32-true", 10, None, cfg.train.patience)
+    fitted = fit(
+        net,
+        Objective("mse"),
+        cfg.train,
+        plan,
+        train[:-100],
+        train[-100:],
+        np.zeros(100, bool),
+        tmp_path,
+        seed=seed,
+    )
+    return fitted.net.eval()
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +60,7 @@ def auroc(net, normal, broken) -> float:
     return roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(broken))], scores)
 
 
-def test_a_normalised_score_ranks_a_row_that_breaks_a_low_variance_column_above_normal_rows(
-        rows):
+def test_a_normalised_score_ranks_a_row_that_breaks_a_low_variance_column_above_normal_rows(rows):
     train, normal, broken, net = rows
     calibrate(net, train, "recon", 5, 0)
     plain = auroc(net, normal, broken)
@@ -81,9 +84,12 @@ def test_the_hybrid_score_weighs_both_terms_alike_and_survives_saving(rows, tmp_
     knn = net.calibration.knn_distance(out["z"]) / net.calibration.refs[1]
     assert 0.5 < float(knn.median()) < 2.0
     torch.testing.assert_close(out["score"], base / net.calibration.refs[0] + knn)
-    save_model(tmp_path / "m.safetensors", "dense", {"input_dim": 8, "hidden": [16],
-                                                     "latent": 2, "out_activation": "identity",
-                                                     "dropout": 0.0}, net)
+    save_model(
+        tmp_path / "m.safetensors",
+        "dense",
+        {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity", "dropout": 0.0},
+        net,
+    )
     loaded, _ = load_model(tmp_path / "m.safetensors")
     torch.testing.assert_close(loaded.inspect(x)["score"], out["score"])
     assert auroc(loaded, normal, broken) > 0.9

@@ -18,8 +18,7 @@ def test_knn_score_is_the_distance_to_the_kth_nearest_training_row():
     rng = np.random.default_rng(0)
     train, query = rng.normal(size=(200, 4)), rng.normal(size=(50, 4))
     expected = NearestNeighbors(n_neighbors=3).fit(train).kneighbors(query)[0][:, -1]
-    np.testing.assert_allclose(fit_baseline("knn", train, CFG, 0).score(query), expected,
-                               rtol=1e-6)
+    np.testing.assert_allclose(fit_baseline("knn", train, CFG, 0).score(query), expected, rtol=1e-6)
 
 
 def test_ecod_terms_are_negative_log_tail_probabilities():

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from aeops.config import FAMILIES, Config, ConfigError, json_schema, load_config, parse_config
-from tests.conftest import ROOT, project_params
+from tests.helpers import ROOT, project_params
 
 
 def parse(**override):
@@ -40,30 +40,39 @@ def test_bad_choice_lists_allowed_values():
 def test_wrong_type_names_key():
     with pytest.raises(ConfigError, match=r"train\.max_epochs: expected an integer"):
         parse(train={"max_epochs": "big"})
-    with pytest.raises(ConfigError, match=r"train\.batch_size: 'big' is not allowed; "
-                                          r"expected 'auto' or an integer"):
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.batch_size: 'big' is not allowed; "
+        r"expected 'auto' or an integer",
+    ):
         parse(train={"batch_size": "big"})
 
 
-@pytest.mark.parametrize(("override", "pattern"), [
-    ({"models": {"families": ["dense", "gan"]}}, r"models\.families\[1\]: 'gan'.*'dense'"),
-    ({"evaluate": {"threshold": {"method": "magic"}}}, r"threshold\.method: 'magic'.*max_f1"),
-    ({"register": {"metric": "test_auroc"}}, r"register\.metric: 'test_auroc'.*val_auroc"),
-    ({"register": {"candidates": "everything"}}, r"register\.candidates.*autoencoders"),
-    ({"data": {"source": "hdf5"}}, r"data\.source: 'hdf5'.*image_folder"),
-])
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [
+        ({"models": {"families": ["dense", "gan"]}}, r"models\.families\[1\]: 'gan'.*'dense'"),
+        ({"evaluate": {"threshold": {"method": "magic"}}}, r"threshold\.method: 'magic'.*max_f1"),
+        ({"register": {"metric": "test_auroc"}}, r"register\.metric: 'test_auroc'.*val_auroc"),
+        ({"register": {"candidates": "everything"}}, r"register\.candidates.*autoencoders"),
+        ({"data": {"source": "hdf5"}}, r"data\.source: 'hdf5'.*image_folder"),
+    ],
+)
 def test_unknown_names_fail_with_the_allowed_ones(override, pattern):
     with pytest.raises(ConfigError, match=pattern):
         parse(**override)
 
 
-@pytest.mark.parametrize(("override", "pattern"), [
-    ({"register": {"margin": -1}}, r"register\.margin: must be >= 0"),
-    ({"data": {"max_rows": -10}}, r"data\.max_rows: must be >= 1"),
-    ({"train": {"lr": 0}}, r"train\.lr: must be > 0"),
-    ({"data": {"contamination": 0.7, "label_column": None}}, r"data\.contamination: must be <"),
-    ({"models": {"dense": {"latent": "big"}}}, r"models\.dense\.latent: 'big'.*auto"),
-])
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [
+        ({"register": {"margin": -1}}, r"register\.margin: must be >= 0"),
+        ({"data": {"max_rows": -10}}, r"data\.max_rows: must be >= 1"),
+        ({"train": {"lr": 0}}, r"train\.lr: must be > 0"),
+        ({"data": {"contamination": 0.7, "label_column": None}}, r"data\.contamination: must be <"),
+        ({"models": {"dense": {"latent": "big"}}}, r"models\.dense\.latent: 'big'.*auto"),
+    ],
+)
 def test_out_of_bounds_values_are_refused(override, pattern):
     with pytest.raises(ConfigError, match=pattern):
         parse(**override)
@@ -127,8 +136,12 @@ def _sections(model):
 
 def test_values_live_in_params_yaml_only():
     """No config model carries a default: every key must be written in params.yaml."""
-    with_defaults = [f"{model.__name__}.{name}" for model in _sections(Config)
-                     for name, field in model.model_fields.items() if not field.is_required()]
+    with_defaults = [
+        f"{model.__name__}.{name}"
+        for model in _sections(Config)
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    ]
     assert with_defaults == []
 
 
@@ -167,10 +180,14 @@ def test_no_function_default_repeats_a_value_params_yaml_sets():
                 continue
             args = node.args
             positional = args.posonlyargs + args.args
-            pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults,
-                             strict=True))
-            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
-                      if d is not None]
+            pairs = list(
+                zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
+            )
+            pairs += [
+                (a, d)
+                for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+                if d is not None
+            ]
             for arg, default in pairs:
                 try:
                     value = ast.literal_eval(default)
@@ -178,13 +195,18 @@ def test_no_function_default_repeats_a_value_params_yaml_sets():
                     continue
                 for key, setting in leaves.get(arg.arg, []):
                     if setting == value:
-                        repeated.append(f"{path.name}:{node.lineno} {node.name}"
-                                        f"({arg.arg}={value!r}) repeats {key}")
+                        repeated.append(
+                            f"{path.name}:{node.lineno} {node.name}"
+                            f"({arg.arg}={value!r}) repeats {key}"
+                        )
     assert repeated == []
 
 
 def test_the_committed_json_schema_is_current():
     committed = json.loads((ROOT / "params.schema.json").read_text())
     assert committed == json_schema(), "run `.venv/bin/aeops schema` to refresh it"
-    assert (ROOT / "params.yaml").read_text().startswith(
-        "# yaml-language-server: $schema=params.schema.json")
+    assert (
+        (ROOT / "params.yaml")
+        .read_text()
+        .startswith("# yaml-language-server: $schema=params.schema.json")
+    )

@@ -13,7 +13,7 @@ from aeops.evaluation.metrics import (
     selection_metric,
     threshold_metrics,
 )
-from tests.conftest import make_config
+from tests.helpers import make_config
 
 
 def threshold_config(**override):
@@ -43,8 +43,9 @@ def test_perfect_separation():
 
 def test_percentile_threshold_uses_only_normal_validation_scores(scored):
     scores, is_anomaly = scored
-    t = choose_threshold(threshold_config(method="percentile", percentile=95), scores,
-                         is_anomaly, None)
+    t = choose_threshold(
+        threshold_config(method="percentile", percentile=95), scores, is_anomaly, None
+    )
     assert t.value == pytest.approx(np.percentile(scores[~is_anomaly], 95))
     assert t.method == "percentile"
 
@@ -100,11 +101,22 @@ def fold(is_anomaly, synthetic=None, group=None):
 
 def test_score_report_has_stable_names(scored):
     scores, is_anomaly = scored
-    report = score_report(fold(is_anomaly), scores, fold(is_anomaly), scores,
-                          threshold_config(), 20, 0.9, 0, None)
-    for key in ("val_auroc", "test_auroc", "test_average_precision", "test_recon_loss",
-                "threshold", "threshold_method", "test_f1", "test_fpr", "test_auroc_ci_low",
-                "test_flagged_share", "test_score_q99"):
+    report = score_report(
+        fold(is_anomaly), scores, fold(is_anomaly), scores, threshold_config(), 20, 0.9, 0, None
+    )
+    for key in (
+        "val_auroc",
+        "test_auroc",
+        "test_average_precision",
+        "test_recon_loss",
+        "threshold",
+        "threshold_method",
+        "test_f1",
+        "test_fpr",
+        "test_auroc_ci_low",
+        "test_flagged_share",
+        "test_score_q99",
+    ):
         assert key in report
     assert report["test_recon_loss"] == pytest.approx(scores[~is_anomaly].mean())
     assert not any("synthetic" in key for key in report)
@@ -113,8 +125,9 @@ def test_score_report_has_stable_names(scored):
 def test_without_labelled_anomalies_no_auroc_is_reported(scored):
     scores, is_anomaly = scored
     normal_only = fold(np.zeros(400, bool))
-    report = score_report(normal_only, scores[:400], normal_only, scores[:400],
-                          threshold_config(), 20, 0.9, 0, None)
+    report = score_report(
+        normal_only, scores[:400], normal_only, scores[:400], threshold_config(), 20, 0.9, 0, None
+    )
     assert not any("auroc" in key or "precision" in key for key in report)
     assert report["test_flagged_share"] == pytest.approx(0.01, abs=0.005)
     assert all(isinstance(v, (float, str)) and v == v for v in report.values())  # no NaN
@@ -122,10 +135,14 @@ def test_without_labelled_anomalies_no_auroc_is_reported(scored):
 
 def test_synthetic_anomalies_are_reported_under_their_own_names(scored):
     scores, is_anomaly = scored
-    synthetic = fold(is_anomaly, synthetic=is_anomaly,
-                     group=np.where(is_anomaly, "synthetic:swap", "").astype(object))
-    report = score_report(synthetic, scores, synthetic, scores, threshold_config(), 20, 0.9, 0,
-                          None)
+    synthetic = fold(
+        is_anomaly,
+        synthetic=is_anomaly,
+        group=np.where(is_anomaly, "synthetic:swap", "").astype(object),
+    )
+    report = score_report(
+        synthetic, scores, synthetic, scores, threshold_config(), 20, 0.9, 0, None
+    )
     assert "val_auroc" not in report and "test_auroc" not in report
     assert report["val_synthetic_auroc"] == pytest.approx(auroc(is_anomaly, scores))
     # the threshold and the flagged share look at real rows only

@@ -10,13 +10,19 @@ from aeops.data.preprocess import Preprocessor, resolve_scaler
 from aeops.data.schema import DatasetMeta
 from aeops.errors import AeopsError
 
-META = DatasetMeta("table", "t.csv", ["a", "b", "colour"], "label", ["0"], 6,
-                   categorical=["colour"])
+META = DatasetMeta(
+    "table", "t.csv", ["a", "b", "colour"], "label", ["0"], 6, categorical=["colour"]
+)
 
 
 def rows(**override) -> pd.DataFrame:
-    frame = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [10.0, 10.0, 20.0, 20.0],
-                          "colour": ["red", "blue", "red", "green"]})
+    frame = pd.DataFrame(
+        {
+            "a": [0.0, 1.0, 2.0, 3.0],
+            "b": [10.0, 10.0, 20.0, 20.0],
+            "colour": ["red", "blue", "red", "green"],
+        }
+    )
     return frame.assign(**override)
 
 
@@ -50,8 +56,9 @@ def test_unknown_categories_are_encoded_as_zeros_and_counted():
 def test_inverse_transform_recovers_raw_rows():
     pre = Preprocessor.fit(rows(), META, "standard", False, 20)
     back = pre.inverse_transform(pre.transform(rows()))
-    np.testing.assert_allclose(back[["a", "b"]].to_numpy(float), rows()[["a", "b"]].to_numpy(),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        back[["a", "b"]].to_numpy(float), rows()[["a", "b"]].to_numpy(), atol=1e-5
+    )
     assert back["colour"].tolist() == rows()["colour"].tolist()
 
 
@@ -63,8 +70,9 @@ def test_impute_fills_missing_values_from_training_rows():
 
 
 def test_rare_categories_share_one_column():
-    frame = pd.DataFrame({"a": np.arange(20.0), "b": np.ones(20),
-                          "colour": ["red"] * 10 + ["blue"] * 8 + ["x", "y"]})
+    frame = pd.DataFrame(
+        {"a": np.arange(20.0), "b": np.ones(20), "colour": ["red"] * 10 + ["blue"] * 8 + ["x", "y"]}
+    )
     pre = Preprocessor.fit(frame, META, "standard", False, max_categories=3)
     assert pre.n_outputs == 2 + 3
     assert pre.output_groups().tolist() == [0, 1, 2, 2, 2]
@@ -85,8 +93,7 @@ class Payload:
         return (os.system, ("touch PWNED",))
 
 
-def test_a_file_holding_foreign_types_is_refused_without_running_them(tmp_path: Path,
-                                                                      monkeypatch):
+def test_a_file_holding_foreign_types_is_refused_without_running_them(tmp_path: Path, monkeypatch):
     import skops.io as sio
 
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from aeops.cli import main, score_file
+from aeops.batch import score_file
+from aeops.cli import main
 from aeops.config import BaselinesConfig
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
@@ -21,8 +22,14 @@ FEATURES = [f"f{i}" for i in range(6)]
 META = DatasetMeta("table", "t.csv", FEATURES, "label", ["0"], 50)
 
 
-def make_detector(meta: DatasetMeta, train: pd.DataFrame, scaler="minmax", impute=False,
-                  kind="autoencoder", family="dense") -> Detector:
+def make_detector(
+    meta: DatasetMeta,
+    train: pd.DataFrame,
+    scaler="minmax",
+    impute=False,
+    kind="autoencoder",
+    family="dense",
+) -> Detector:
     torch.manual_seed(0)
     pre = Preprocessor.fit(train, meta, scaler, impute, 20)
     x = pre.transform(train)
@@ -53,10 +60,14 @@ def test_predict_scores_flags_and_batches_consistently(detector, rows):
     out = detector.predict(rows)
     assert list(out.columns) == ["anomaly_score", "is_anomaly"]
     assert (out["is_anomaly"] == (out["anomaly_score"] > 0.05)).all()
-    single = Detector(AutoencoderScorer(detector.scorer.net, batch_size=1000),
-                      detector.preprocessor, detector.info)
-    np.testing.assert_allclose(single.predict(rows)["anomaly_score"], out["anomaly_score"],
-                               rtol=1e-6)
+    single = Detector(
+        AutoencoderScorer(detector.scorer.net, batch_size=1000),
+        detector.preprocessor,
+        detector.info,
+    )
+    np.testing.assert_allclose(
+        single.predict(rows)["anomaly_score"], out["anomaly_score"], rtol=1e-6
+    )
 
 
 def test_threshold_override_and_explanation(detector, rows):
@@ -95,8 +106,11 @@ def test_columns_of_another_schema_are_refused_by_name():
     rng = np.random.default_rng(0)
     det = make_detector(meta, pd.DataFrame(rng.random((10, 4)), columns=pixels))
     wider = pd.DataFrame(rng.random((3, 9)), columns=[f"pixel_{i}" for i in range(9)])
-    with pytest.raises(ScoringInputError, match=r"extra column\(s\) \['pixel_4', 'pixel_5'.*"
-                                                r"another schema.*pixel_0, pixel_1, pixel_2"):
+    with pytest.raises(
+        ScoringInputError,
+        match=r"extra column\(s\) \['pixel_4', 'pixel_5'.*"
+        r"another schema.*pixel_0, pixel_1, pixel_2",
+    ):
         det.predict(wider)
     carried = wider.iloc[:, :4].assign(row_id=1, pixel_note="x")  # not of the pixel family
     assert len(det.predict(carried)) == 3
@@ -128,8 +142,9 @@ def test_categorical_model_counts_unknown_values_and_reconstructs_categories(tmp
 @pytest.mark.parametrize("family", ["pca", "iforest", "knn", "ecod"])
 def test_baselines_score_and_explain_like_autoencoders(family, rows):
     rng = np.random.default_rng(0)
-    det = make_detector(META, pd.DataFrame(rng.random((50, 6)), columns=FEATURES),
-                        kind="baseline", family=family)
+    det = make_detector(
+        META, pd.DataFrame(rng.random((50, 6)), columns=FEATURES), kind="baseline", family=family
+    )
     out = det.predict(rows, explain=True)
     assert out.shape == (30, 2 + 6) and np.isfinite(out["anomaly_score"]).all()
     if family == "pca":
@@ -148,8 +163,9 @@ def test_score_file_in_chunks_keeps_other_columns(detector, rows, tmp_path: Path
     scored = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert list(scored.columns) == ["id", "anomaly_score", "is_anomaly"]
     assert scored["id"].tolist() == list(range(30))
-    np.testing.assert_allclose(scored["anomaly_score"], detector.predict(rows)["anomaly_score"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        scored["anomaly_score"], detector.predict(rows)["anomaly_score"], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("output", ["latent", "reconstruction"])
@@ -161,8 +177,9 @@ def test_encode_and_reconstruct_files_in_chunks(detector, rows, tmp_path: Path, 
     written = pd.read_csv(out)
     expected = detector.predict(rows, output=output)
     assert written["id"].tolist() == list(range(30))
-    np.testing.assert_allclose(written[expected.columns].to_numpy(float),
-                               expected.to_numpy(float), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        written[expected.columns].to_numpy(float), expected.to_numpy(float), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_bad_file_leaves_no_partial_output(detector, rows, tmp_path: Path):
@@ -201,8 +218,9 @@ def test_parquet_errors_name_the_file_column_and_row(detector, rows, tmp_path: P
     assert not (tmp_path / "out.parquet").exists()
 
 
-def test_row_groups_larger_and_smaller_than_chunks_give_the_same_scores(detector, rows,
-                                                                       tmp_path: Path):
+def test_row_groups_larger_and_smaller_than_chunks_give_the_same_scores(
+    detector, rows, tmp_path: Path
+):
     expected = detector.predict(rows)["anomaly_score"].to_numpy()
     for group, chunk in ((7, 10), (30, 4), (4, 30)):
         src = tmp_path / f"in_{group}.parquet"
@@ -216,8 +234,10 @@ def test_row_groups_larger_and_smaller_than_chunks_give_the_same_scores(detector
 
 def test_cli_refuses_bad_options_without_a_traceback(capsys, tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    for argv in (["score", "--input", "a.csv", "--output", "b.csv", "--threshold", "nan"],
-                 ["score", "--input", "a.csv", "--output", "b.csv", "--chunk-rows", "0"]):
+    for argv in (
+        ["score", "--input", "a.csv", "--output", "b.csv", "--threshold", "nan"],
+        ["score", "--input", "a.csv", "--output", "b.csv", "--chunk-rows", "0"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 2

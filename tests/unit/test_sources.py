@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from aeops.data.sources import SourceError, label_strings, load_source
-from tests.conftest import data_config
 from tests.factories import sensor_table, write_part_images
+from tests.helpers import data_config
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape)
+        f">{array.ndim}I", *array.shape
+    )
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wb") as handle:
         handle.write(header + array.astype(np.uint8).tobytes())
@@ -77,8 +78,9 @@ def test_table_sources(tmp_path: Path, suffix: str):
     frame = pd.DataFrame({"a": [0.1, 0.2, 0.3], "b": [1, 2, 3], "target": [0, 1, 0]})
     path = tmp_path / f"t{suffix}"
     frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
-    out, meta = load_source(data_config(source="table", path=str(path), label_column="target"),
-                            seed=0)
+    out, meta = load_source(
+        data_config(source="table", path=str(path), label_column="target"), seed=0
+    )
     assert meta.features == ["a", "b"] and meta.categorical == []
     assert out["b"].dtype == np.float64
     assert meta.labels == ["0", "1"]
@@ -88,8 +90,9 @@ def test_table_sources(tmp_path: Path, suffix: str):
 def test_table_with_text_labels_categoricals_and_excluded_columns(tmp_path: Path):
     path = tmp_path / "sensors.csv"
     sensor_table(n=200).to_csv(path, index=False)
-    cfg = data_config(source="table", path=str(path), label_column="status",
-                      exclude=["unit_id", "timestamp"])
+    cfg = data_config(
+        source="table", path=str(path), label_column="status", exclude=["unit_id", "timestamp"]
+    )
     frame, meta = load_source(cfg, seed=0)
     assert meta.labels == ["defect", "ok"]
     assert meta.categorical == ["line", "shift"]
@@ -101,8 +104,9 @@ def test_table_with_text_labels_categoricals_and_excluded_columns(tmp_path: Path
 def test_numeric_columns_can_be_declared_categorical(tmp_path: Path):
     path = tmp_path / "t.csv"
     pd.DataFrame({"zone": [1, 2, 1, 3], "x": [0.1, 0.2, 0.3, 0.4]}).to_csv(path, index=False)
-    frame, meta = load_source(data_config(source="table", path=str(path), label_column=None,
-                                          categorical=["zone"]), seed=0)
+    frame, meta = load_source(
+        data_config(source="table", path=str(path), label_column=None, categorical=["zone"]), seed=0
+    )
     assert meta.categorical == ["zone"] and frame["zone"].tolist() == ["1", "2", "1", "3"]
 
 
@@ -110,13 +114,25 @@ def test_table_errors_name_file_column_and_fix(tmp_path: Path):
     path = tmp_path / "t.csv"
     sensor_table(n=200).to_csv(path, index=False)
     table = {"source": "table", "path": str(path)}
-    with pytest.raises(SourceError, match=r"t.parquet: column 'timestamp' holds timestamps.*"
-                                          "data.exclude"):
+    with pytest.raises(
+        SourceError,
+        match=r"t.parquet: column 'timestamp' holds timestamps.*"
+        "data.exclude",
+    ):
         pd.read_csv(path, parse_dates=["timestamp"]).to_parquet(tmp_path / "t.parquet")
-        load_source(data_config(**{**table, "path": str(tmp_path / "t.parquet")},
-                                label_column="status", exclude=["unit_id"]), seed=0)
-    with pytest.raises(SourceError, match=r"text column 'unit_id' has 200 distinct.*"
-                                          "identifier.*data.exclude"):
+        load_source(
+            data_config(
+                **{**table, "path": str(tmp_path / "t.parquet")},
+                label_column="status",
+                exclude=["unit_id"],
+            ),
+            seed=0,
+        )
+    with pytest.raises(
+        SourceError,
+        match=r"text column 'unit_id' has 200 distinct.*"
+        "identifier.*data.exclude",
+    ):
         load_source(data_config(**table, label_column="status", exclude=["timestamp"]), 0)
     with pytest.raises(SourceError, match=r"no label column 'label'.*label_column.*null"):
         load_source(data_config(**table), seed=0)
@@ -151,8 +167,9 @@ def test_npz_images_tables_and_unlabeled(tmp_path: Path):
     frame, meta = load_source(data_config(source="npz", path=str(tmp_path / "tab.npz")), 0)
     assert meta.features == ["f0", "f1", "f2"] and meta.labels == ["a", "b"]
     np.savez(tmp_path / "x_only.npz", x=np.ones((4, 3)))
-    frame, meta = load_source(data_config(source="npz", path=str(tmp_path / "x_only.npz"),
-                                          label_column=None), 0)
+    frame, meta = load_source(
+        data_config(source="npz", path=str(tmp_path / "x_only.npz"), label_column=None), 0
+    )
     assert meta.label_column is None and list(frame.columns) == ["f0", "f1", "f2"]
     with pytest.raises(SourceError, match="no label array 'y'.*label_column: null"):
         load_source(data_config(source="npz", path=str(tmp_path / "x_only.npz")), 0)
@@ -169,14 +186,15 @@ def test_image_folder_with_class_subfolders(tmp_path: Path):
 
 
 def test_image_folder_flat_unlabeled_resized_rgb(tmp_path: Path):
-    root = write_part_images(tmp_path / "flat", n_good=4, n_defect=0, size=12, labeled=False,
-                             rgb=True)
-    cfg = data_config(source="image_folder", path=str(root), label_column=None,
-                      image_size=[8, 10])
+    root = write_part_images(
+        tmp_path / "flat", n_good=4, n_defect=0, size=12, labeled=False, rgb=True
+    )
+    cfg = data_config(source="image_folder", path=str(root), label_column=None, image_size=[8, 10])
     frame, meta = load_source(cfg, 0)
     assert meta.image_shape == [3, 8, 10] and len(frame) == 4 and meta.label_column is None
-    gray = load_source(data_config(source="image_folder", path=str(root), label_column=None,
-                                   channels=1), 0)[1]
+    gray = load_source(
+        data_config(source="image_folder", path=str(root), label_column=None, channels=1), 0
+    )[1]
     assert gray.image_shape == [1, 12, 12]
 
 
@@ -184,8 +202,11 @@ def test_image_folder_bad_images_fail_or_are_skipped(tmp_path: Path):
     root = write_part_images(tmp_path / "parts", n_good=5, n_defect=2, size=8)
     (root / "good" / "broken.png").write_bytes(b"\x89PNG not really")
     cfg = {"source": "image_folder", "path": str(root)}
-    with pytest.raises(SourceError, match=r"(?s)1 image\(s\) cannot be read:.*broken.png.*"
-                                          "on_bad_image: skip"):
+    with pytest.raises(
+        SourceError,
+        match=r"(?s)1 image\(s\) cannot be read:.*broken.png.*"
+        "on_bad_image: skip",
+    ):
         load_source(data_config(**cfg), 0)
     frame, meta = load_source(data_config(**cfg, on_bad_image="skip"), 0)
     assert len(frame) == 7 and meta.skipped == [str(root / "good" / "broken.png")]

@@ -13,8 +13,8 @@ from aeops.data.split import (
     assign_splits,
 )
 from aeops.data.synthetic import make_synthetic
-from tests.conftest import data_config
 from tests.factories import sensor_table
+from tests.helpers import data_config
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,9 @@ def test_split_is_deterministic_per_seed_and_changes_with_it(digits):
 
 def test_fractions_are_respected(digits):
     frame, meta = digits
-    cfg = data_config(split={"val_fraction": 0.1, "test_fraction": 0.3,
-                             "anomaly_val_fraction": 0.5})
+    cfg = data_config(
+        split={"val_fraction": 0.1, "test_fraction": 0.3, "anomaly_val_fraction": 0.5}
+    )
     out = assign_splits(frame, meta, cfg, seed=0)
     shares = out[~out[ANOMALY_COLUMN]][SPLIT_COLUMN].value_counts(normalize=True)
     assert shares["train"] == pytest.approx(0.6, abs=0.01)
@@ -58,8 +59,15 @@ def test_fractions_are_respected(digits):
 
 def text_labeled():
     frame = sensor_table(n=300).drop(columns=["unit_id", "timestamp"])
-    meta = DatasetMeta("table", "sensors.csv", [c for c in frame.columns if c != "status"],
-                       "status", ["defect", "ok"], len(frame), categorical=["line", "shift"])
+    meta = DatasetMeta(
+        "table",
+        "sensors.csv",
+        [c for c in frame.columns if c != "status"],
+        "status",
+        ["defect", "ok"],
+        len(frame),
+        categorical=["line", "shift"],
+    )
     return frame, meta
 
 
@@ -67,8 +75,11 @@ def test_text_labels_match_normal_labels_as_written():
     frame, meta = text_labeled()
     out = assign_splits(frame, meta, data_config(normal_labels=["ok"]), seed=0)
     assert (out[ANOMALY_COLUMN] == (out["status"] == "defect")).all()
-    with pytest.raises(SplitError, match=r"normal_labels \['OK'\] do not occur.*\['defect', "
-                                         r"'ok'\]"):
+    with pytest.raises(
+        SplitError,
+        match=r"normal_labels \['OK'\] do not occur.*\['defect', "
+        r"'ok'\]",
+    ):
         assign_splits(frame, meta, data_config(normal_labels=["OK"]), seed=0)
     with pytest.raises(SplitError, match="normal_labels is not set.*defect"):
         assign_splits(frame, meta, data_config(normal_labels=None), seed=0)
@@ -77,8 +88,16 @@ def test_text_labels_match_normal_labels_as_written():
 def test_unlabeled_rows_are_all_normal_and_get_synthetic_anomalies(digits):
     frame, meta = digits
     frame = frame.drop(columns=["label"])
-    meta = DatasetMeta("digits", "m", meta.features, None, [], len(frame),
-                       image_shape=meta.image_shape, value_range=[0.0, 1.0])
+    meta = DatasetMeta(
+        "digits",
+        "m",
+        meta.features,
+        None,
+        [],
+        len(frame),
+        image_shape=meta.image_shape,
+        value_range=[0.0, 1.0],
+    )
     out = add_synthetic(assign_splits(frame, meta, data_config(label_column=None), 0), meta, 0)
     real = out[out[SYNTHETIC_COLUMN] == ""]
     assert len(real) == len(frame) and not real[ANOMALY_COLUMN].any()

@@ -21,7 +21,9 @@ from tests.helpers import ROOT
 
 SRC = ROOT / "src"
 PACKED = {  # pyfunc code_paths: every logged model packs the whole package
-    "evaluate": [SRC / "aeops"], "register": [SRC / "aeops"]}
+    "evaluate": [SRC / "aeops"],
+    "register": [SRC / "aeops"],
+}
 
 
 def module_path(name: str) -> Path | None:
@@ -84,14 +86,16 @@ def uncovered(name: str, deps: list[str]) -> list[str]:
     for folder in PACKED.get(name, []):
         needed |= set(folder.rglob("*.py"))
     roots = [(ROOT / d).resolve() for d in deps]
-    return sorted(str(p.relative_to(ROOT)) for p in needed
-                  if not any(p == r or r in p.parents for r in roots))
+    return sorted(
+        str(p.relative_to(ROOT)) for p in needed if not any(p == r or r in p.parents for r in roots)
+    )
 
 
 @pytest.mark.parametrize("name", list(stages()))
 def test_each_stage_lists_every_module_it_runs(name):
     assert uncovered(name, code_deps(stages()[name])) == [], (
-        f"add these to the deps of stage '{name}' in dvc.yaml")
+        f"add these to the deps of stage '{name}' in dvc.yaml"
+    )
 
 
 CASES = [(name, dep) for name, stage in stages().items() for dep in code_deps(stage)]

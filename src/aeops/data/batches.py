@@ -35,9 +35,15 @@ class InMemoryBatches:
     """Iterate over runs of ``steps_per_item`` batches of ``tensors`` (same first dimension),
     by index, on their device."""
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, shuffle: bool,
-                 seed: int, epoch: Callable[[], int] = lambda: 0,
-                 steps_per_item: int = 1) -> None:
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        epoch: Callable[[], int] = lambda: 0,
+        steps_per_item: int = 1,
+    ) -> None:
         self.tensors = tensors
         self.batch_size = batch_size * steps_per_item
         self.shuffle = shuffle
@@ -81,9 +87,17 @@ def writable_tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
 class FoldDataModule(pl.LightningDataModule):
     """Train on normal rows; validate on the validation fold (normal rows plus anomalies)."""
 
-    def __init__(self, train_x: np.ndarray, val_x: np.ndarray, val_is_anomaly: np.ndarray,
-                 batch_size: int, seed: int, in_memory: bool, num_workers: int,
-                 steps_per_item: int = 16) -> None:
+    def __init__(
+        self,
+        train_x: np.ndarray,
+        val_x: np.ndarray,
+        val_is_anomaly: np.ndarray,
+        batch_size: int,
+        seed: int,
+        in_memory: bool,
+        num_workers: int,
+        steps_per_item: int = 16,
+    ) -> None:
         super().__init__()
         self.train_x = writable_tensor(train_x, torch.float32)
         self.val_x = writable_tensor(val_x, torch.float32)
@@ -106,17 +120,26 @@ class FoldDataModule(pl.LightningDataModule):
 
     def train_dataloader(self):
         if self.in_memory:
-            return InMemoryBatches((self.train_x,), self.batch_size, True, self.seed, self._epoch,
-                                   self.steps_per_item)
+            return InMemoryBatches(
+                (self.train_x,), self.batch_size, True, self.seed, self._epoch, self.steps_per_item
+            )
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(TensorDataset(self.train_x), batch_size=self.batch_size, shuffle=True,
-                          generator=generator, num_workers=self.num_workers,
-                          collate_fn=_stack_first,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            TensorDataset(self.train_x),
+            batch_size=self.batch_size,
+            shuffle=True,
+            generator=generator,
+            num_workers=self.num_workers,
+            collate_fn=_stack_first,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self):
         size = max(self.batch_size, 1024)
         if self.in_memory:
             return InMemoryBatches((self.val_x, self.val_is_anomaly), size, False, self.seed)
-        return DataLoader(TensorDataset(self.val_x, self.val_is_anomaly), batch_size=size,
-                          num_workers=self.num_workers)
+        return DataLoader(
+            TensorDataset(self.val_x, self.val_is_anomaly),
+            batch_size=size,
+            num_workers=self.num_workers,
+        )

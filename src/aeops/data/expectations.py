@@ -11,6 +11,7 @@ import pandas as pd
 
 from aeops.data.schema import DatasetMeta
 from aeops.errors import AeopsError
+from aeops.logs import verbose
 
 SUITE_NAME = "aeops_dataset"
 FLOAT_TYPES = ["float64", "float32", "float16", "Float64", "Float32"]
@@ -18,6 +19,7 @@ FLOAT_TYPES = ["float64", "float32", "float16", "Float64", "Float32"]
 # pandas 3 they load as dtype `str`, which GX's dtype-level check does not recognise).
 TEXT_TYPES = ["str"]
 FINITE = float(np.finfo(np.float64).max)  # a between-check up to here rejects +-inf
+
 
 @dataclass
 class Failure:
@@ -60,8 +62,7 @@ class DataValidationError(AeopsError, ValueError):
         super().__init__("\n".join(lines))
 
 
-def build_expectations(meta: DatasetMeta, min_rows: int, allow_missing: bool = False
-                       ) -> list[Any]:
+def build_expectations(meta: DatasetMeta, min_rows: int, allow_missing: bool = False) -> list[Any]:
     """One expectation per contract the dataset must keep, derived from its schema.
 
     Numeric features: float dtype, finite (inf is refused in every source), within
@@ -78,14 +79,16 @@ def build_expectations(meta: DatasetMeta, min_rows: int, allow_missing: bool = F
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
     low, high = meta.value_range or (-FINITE, FINITE)
     for column in meta.numeric:
-        expectations.append(gxe.ExpectColumnValuesToBeInTypeList(column=column,
-                                                                 type_list=FLOAT_TYPES))
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=FLOAT_TYPES)
+        )
         expectations.append(
             gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
         )
     for column in [*meta.categorical, *label]:
-        expectations.append(gxe.ExpectColumnValuesToBeInTypeList(column=column,
-                                                                 type_list=TEXT_TYPES))
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=TEXT_TYPES)
+        )
     if label:
         expectations.append(
             gxe.ExpectColumnValuesToBeInSet(column=label[0], value_set=list(meta.labels))
@@ -129,13 +132,20 @@ def _describe(result: Any) -> Failure:
 
 
 def validate_frame(
-    frame: pd.DataFrame, meta: DatasetMeta, min_rows: int, docs_dir: str | Path | None = None,
+    frame: pd.DataFrame,
+    meta: DatasetMeta,
+    min_rows: int,
+    docs_dir: str | Path | None = None,
     allow_missing: bool = False,
 ) -> ValidationReport:
     """Run the suite on ``frame`` with an ephemeral GX context; write Data Docs to ``docs_dir``."""
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
+    if not verbose():  # GX's "Calculating Metrics" bars: one per expectation batch, no news
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
         context.add_data_docs_site(
             site_name="aeops",
@@ -153,13 +163,14 @@ def validate_frame(
         "all_rows"
     )
     suite = context.suites.add(
-        gx.ExpectationSuite(name=SUITE_NAME,
-                            expectations=build_expectations(meta, min_rows, allow_missing))
+        gx.ExpectationSuite(
+            name=SUITE_NAME, expectations=build_expectations(meta, min_rows, allow_missing)
+        )
     )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="dataset", data=batch_definition, suite=suite)
     )
-    actions = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
+    actions: list[Any] = [gx.checkpoint.UpdateDataDocsAction(name="data_docs")] if docs_dir else []
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name="aeops_checkpoint",
@@ -180,6 +191,7 @@ def validate_frame(
 def _root_causes(failures: list[Failure]) -> list[Failure]:
     """A missing column fails every check on it; report only that it is missing."""
     missing = {f.column for f in failures if f.expectation == "expect_column_to_exist"}
-    kept = [f for f in failures if f.column not in missing or f.expectation ==
-            "expect_column_to_exist"]
+    kept = [
+        f for f in failures if f.column not in missing or f.expectation == "expect_column_to_exist"
+    ]
     return sorted(kept, key=lambda f: (f.column or "", f.expectation))

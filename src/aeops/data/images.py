@@ -30,9 +30,13 @@ class ImageScan:
 
 def image_files(root: Path) -> list[Path]:
     """Every image file under ``root`` (any depth, hidden files and folders left out)."""
-    return sorted(p for p in root.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def open_image(path: Path):
@@ -50,8 +54,9 @@ def scan(files: Iterable[Path], labels: list[str] | None) -> ImageScan:
 
     files = list(files)
     out = ImageScan(files, labels)
-    for path in tqdm(files, desc="ingest images", unit="img", mininterval=1.0,
-                     disable=len(files) < 500):
+    for path in tqdm(
+        files, desc="ingest images", unit="img", mininterval=1.0, disable=len(files) < 500
+    ):
         try:
             img = open_image(path)
         except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three
@@ -88,7 +93,8 @@ def load_pixels(files: list[Path], size: tuple[int, int], channels: int) -> np.n
     from tqdm.auto import tqdm
 
     rows = np.empty((len(files), channels * size[0] * size[1]), dtype=np.float64)
-    for i, path in enumerate(tqdm(files, desc="resize images", unit="img", mininterval=1.0,
-                                  disable=len(files) < 500)):
+    for i, path in enumerate(
+        tqdm(files, desc="resize images", unit="img", mininterval=1.0, disable=len(files) < 500)
+    ):
         rows[i] = to_pixels(open_image(path), size, channels)
     return rows

@@ -51,8 +51,12 @@ def _categorical_steps(max_categories: int, impute: bool) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,
-                            sparse_output=False, dtype=np.float32)
+    encoder = OneHotEncoder(
+        handle_unknown="infrequent_if_exist",
+        max_categories=max_categories,
+        sparse_output=False,
+        dtype=np.float32,
+    )
     steps = [SimpleImputer(strategy="most_frequent")] if impute else []
     return make_pipeline(*steps, encoder)
 
@@ -68,8 +72,9 @@ class Preprocessor:
     transformer: Any  # sklearn ColumnTransformer
 
     @classmethod
-    def fit(cls, rows: pd.DataFrame, meta: DatasetMeta, scaler: str, impute: bool,
-            max_categories: int) -> Preprocessor:
+    def fit(
+        cls, rows: pd.DataFrame, meta: DatasetMeta, scaler: str, impute: bool, max_categories: int
+    ) -> Preprocessor:
         from sklearn.compose import ColumnTransformer
 
         scaler = resolve_scaler(scaler, meta)
@@ -77,10 +82,12 @@ class Preprocessor:
         if meta.numeric:
             parts.append(("numeric", _numeric_steps(scaler, impute), meta.numeric))
         if meta.categorical:
-            parts.append(("categorical", _categorical_steps(max_categories, impute),
-                          meta.categorical))
-        transformer = ColumnTransformer(parts, verbose_feature_names_out=False,
-                                        sparse_threshold=0.0)
+            parts.append(
+                ("categorical", _categorical_steps(max_categories, impute), meta.categorical)
+            )
+        transformer = ColumnTransformer(
+            parts, verbose_feature_names_out=False, sparse_threshold=0.0
+        )
         transformer.fit(rows[meta.features])
         return cls(meta.numeric, meta.categorical, scaler, impute, transformer)
 
@@ -162,14 +169,23 @@ class Preprocessor:
             missing = rows[name].isna().to_numpy()
             if missing.any():
                 row = index[int(np.flatnonzero(missing)[0])]
-                raise ScoringInputError(f"row {row}, column '{name}': missing value; this model "
-                                        "was trained with data.missing: fail, so every "
-                                        "categorical value must be present")
+                raise ScoringInputError(
+                    f"row {row}, column '{name}': missing value; this model "
+                    "was trained with data.missing: fail, so every "
+                    "categorical value must be present"
+                )
 
     def save(self, path: str | Path) -> None:
-        dump_trusted({"numeric": self.numeric, "categorical": self.categorical,
-                      "scaler": self.scaler, "impute": self.impute,
-                      "transformer": self.transformer}, path)
+        dump_trusted(
+            {
+                "numeric": self.numeric,
+                "categorical": self.categorical,
+                "scaler": self.scaler,
+                "impute": self.impute,
+                "transformer": self.transformer,
+            },
+            path,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:
@@ -201,6 +217,7 @@ def dump_trusted(state: Any, path: str | Path) -> None:
         return f'"file": "{stable[match.group(2)]}.npy"'
 
     schema = re.sub(r'"__id__": (\d+)|"file": "(\d+)\.npy"', renumber, schema)
+
     def stable_name(name: str) -> str:
         if name.endswith(".npy") and name[:-4] in stable:
             return f"{stable[name[:-4]]}.npy"
@@ -224,6 +241,8 @@ def load_trusted(path: str | Path) -> Any:
     if untrusted:
         from aeops.errors import AeopsError
 
-        raise AeopsError(f"{path}: holds types aeops does not trust {untrusted}; it was not "
-                         "written by aeops (or was tampered with), so it is not loaded")
+        raise AeopsError(
+            f"{path}: holds types aeops does not trust {untrusted}; it was not "
+            "written by aeops (or was tampered with), so it is not loaded"
+        )
     return sio.load(path, trusted=TRUSTED_TYPES)

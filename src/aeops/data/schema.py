@@ -19,7 +19,10 @@ from aeops.io import read_json, write_json
 NUMERIC = "double"
 CATEGORICAL = "string"
 # columns every later stage adds to the table; a source column of the same name is refused
-RESERVED_COLUMNS = ("split", "is_anomaly", "synthetic")
+SPLIT_COLUMN = "split"  # train / val / test
+ANOMALY_COLUMN = "is_anomaly"  # the ground truth (labelled or synthetic)
+SYNTHETIC_COLUMN = "synthetic"  # how a synthetic anomaly was made ("" for a real row)
+RESERVED_COLUMNS = (SPLIT_COLUMN, ANOMALY_COLUMN, SYNTHETIC_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,6 @@ class DatasetMeta:
     def is_image(self) -> bool:
         return self.image_shape is not None
 
-    @property
-    def is_labeled(self) -> bool:
-        return self.label_column is not None
-
     def schema(self) -> dict[str, Any]:
         return input_schema(self.features, self.categorical, self.image_shape, self.labels)
 
@@ -64,13 +63,15 @@ class DatasetMeta:
         return cls(**read_json(path))
 
 
-def input_schema(features: list[str], categorical: list[str], image_shape: list[int] | None,
-                 labels: list[str]) -> dict[str, Any]:
+def input_schema(
+    features: list[str], categorical: list[str], image_shape: list[int] | None, labels: list[str]
+) -> dict[str, Any]:
     """Feature names with their kinds, image shape and label values, in a stable form."""
     kinds = set(categorical)
     return {
-        "features": [{"name": c, "dtype": CATEGORICAL if c in kinds else NUMERIC}
-                     for c in features],
+        "features": [
+            {"name": c, "dtype": CATEGORICAL if c in kinds else NUMERIC} for c in features
+        ],
         "image_shape": list(image_shape) if image_shape else None,
         "labels": [str(v) for v in labels],
     }

@@ -9,6 +9,7 @@ labels, when the data has them, as strings exactly as the file writes them (``0`
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,6 +21,8 @@ import pandas as pd
 from aeops.config import DataConfig
 from aeops.data.schema import RESERVED_COLUMNS, DatasetMeta, pixel_columns
 from aeops.errors import SourceError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SourceError", "load_source"]
 
@@ -57,8 +60,9 @@ def label_strings(values: pd.Series | np.ndarray) -> pd.Series:
             out = series.astype(object)
             out[series.notna()] = present.astype(np.int64).astype(str)
             return out.where(series.notna(), None)
-    return series.astype(object).where(series.notna(), None).map(
-        lambda v: v if v is None else str(v))
+    return (
+        series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+    )
 
 
 def sorted_labels(values) -> list[str]:
@@ -74,17 +78,26 @@ def _known_labels(cfg: DataConfig, seen) -> list[str]:
     return [str(v) for v in cfg.labels] if cfg.labels is not None else sorted_labels(seen)
 
 
-def _image_frame(images: np.ndarray, labels: np.ndarray | None, cfg: DataConfig, source: str,
-                 origin: str, scale: float) -> tuple[pd.DataFrame, DatasetMeta]:
+def _image_frame(
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    cfg: DataConfig,
+    source: str,
+    origin: str,
+    scale: float,
+) -> tuple[pd.DataFrame, DatasetMeta]:
     """Flatten images (N, H, W) or (N, C, H, W) into pixel columns scaled to [0, 1]."""
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4:
-        raise SourceError(f"{origin}: expected images of shape (N, H, W) or (N, C, H, W), "
-                          f"got {images.shape}")
+        raise SourceError(
+            f"{origin}: expected images of shape (N, H, W) or (N, C, H, W), got {images.shape}"
+        )
     if labels is not None and len(images) != len(labels):
-        raise SourceError(f"{origin}: {len(images)} images but {len(labels)} labels; "
-                          "the image and label files must come from the same set")
+        raise SourceError(
+            f"{origin}: {len(images)} images but {len(labels)} labels; "
+            "the image and label files must come from the same set"
+        )
     flat = images.reshape(len(images), -1).astype(np.float64) / scale
     features = pixel_columns(flat.shape[1])
     frame = pd.DataFrame(flat, columns=features)
@@ -92,9 +105,13 @@ def _image_frame(images: np.ndarray, labels: np.ndarray | None, cfg: DataConfig,
     if label_column is not None:
         frame[label_column] = label_strings(labels).to_numpy()
     meta = DatasetMeta(
-        source=source, origin=origin, features=features, label_column=label_column,
+        source=source,
+        origin=origin,
+        features=features,
+        label_column=label_column,
         labels=_known_labels(cfg, frame[label_column]) if label_column else [],
-        n_rows=len(frame), image_shape=list(images.shape[1:]),
+        n_rows=len(frame),
+        image_shape=list(images.shape[1:]),
         value_range=cfg.value_range or [0.0, 1.0],
     )
     return frame, meta
@@ -106,8 +123,7 @@ def read_digits(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
 
     bunch = load_digits()
     labels = bunch.target if cfg.label_column is not None else None
-    return _image_frame(bunch.images, labels, cfg, "digits", "sklearn.datasets.load_digits",
-                        16.0)
+    return _image_frame(bunch.images, labels, cfg, "digits", "sklearn.datasets.load_digits", 16.0)
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -119,17 +135,20 @@ def read_idx(path: Path) -> np.ndarray:
     except OSError as exc:
         raise SourceError(f"{path}: cannot read IDX file ({exc})") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise SourceError(f"{path}: not an IDX file (bad magic number); "
-                          "point data.path at the MNIST *-idx?-ubyte[.gz] files")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+        raise SourceError(
+            f"{path}: not an IDX file (bad magic number); "
+            "point data.path at the MNIST *-idx?-ubyte[.gz] files"
+        )
+    dtypes = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     if raw[2] not in dtypes:
         raise SourceError(f"{path}: unknown IDX data type 0x{raw[2]:02x}")
     ndim = raw[3]
     shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
-        raise SourceError(f"{path}: truncated IDX file: header says {shape}, "
-                          f"found {data.size} values")
+        raise SourceError(
+            f"{path}: truncated IDX file: header says {shape}, found {data.size} values"
+        )
     return data.reshape(shape)
 
 
@@ -137,12 +156,16 @@ def read_mnist(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     """MNIST-format IDX files in the folder ``data.path`` (train and t10k sets, if both exist)."""
     folder = Path(cfg.path or "")
     if not folder.is_dir():
-        raise SourceError(f"{folder}: data.path must be a folder holding MNIST IDX files "
-                          "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], ...)")
+        raise SourceError(
+            f"{folder}: data.path must be a folder holding MNIST IDX files "
+            "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], ...)"
+        )
     image_files = sorted(folder.glob("*images-idx3-ubyte*"))
     if not image_files:
-        raise SourceError(f"{folder}: no '*images-idx3-ubyte[.gz]' file; put the MNIST IDX "
-                          "files there (nothing is downloaded)")
+        raise SourceError(
+            f"{folder}: no '*images-idx3-ubyte[.gz]' file; put the MNIST IDX "
+            "files there (nothing is downloaded)"
+        )
     images, labels = [], []
     for image_file in image_files:
         images.append(read_idx(image_file))
@@ -150,11 +173,19 @@ def read_mnist(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
             continue
         label_file = Path(str(image_file).replace("images-idx3", "labels-idx1"))
         if not label_file.exists():
-            raise SourceError(f"{image_file}: no matching label file {label_file.name}; add it "
-                              "or set data.label_column: null for unlabeled images")
+            raise SourceError(
+                f"{image_file}: no matching label file {label_file.name}; add it "
+                "or set data.label_column: null for unlabeled images"
+            )
         labels.append(read_idx(label_file))
-    return _image_frame(np.concatenate(images), np.concatenate(labels) if labels else None, cfg,
-                        "mnist", str(folder), 255.0)
+    return _image_frame(
+        np.concatenate(images),
+        np.concatenate(labels) if labels else None,
+        cfg,
+        "mnist",
+        str(folder),
+        255.0,
+    )
 
 
 def read_npz(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
@@ -162,20 +193,25 @@ def read_npz(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     is labeled, ``y`` (N,)."""
     path = Path(cfg.path or "")
     if not path.is_file():
-        raise SourceError(f"{path}: file not found; set data.path to a .npz file with arrays "
-                          "'x' and 'y'")
+        raise SourceError(
+            f"{path}: file not found; set data.path to a .npz file with arrays 'x' and 'y'"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = set(archive.files)
             x_key = next((k for k in ("x", "X", "images") if k in keys), None)
             y_key = next((k for k in ("y", "labels", "label") if k in keys), None)
             if x_key is None:
-                raise SourceError(f"{path}: expected an array 'x', found {sorted(keys)}; "
-                                  "save with np.savez(path, x=..., y=...)")
+                raise SourceError(
+                    f"{path}: expected an array 'x', found {sorted(keys)}; "
+                    "save with np.savez(path, x=..., y=...)"
+                )
             if y_key is None and cfg.label_column is not None:
-                raise SourceError(f"{path}: no label array 'y' (found {sorted(keys)}); save "
-                                  "labels as y=..., or set data.label_column: null for "
-                                  "unlabeled data")
+                raise SourceError(
+                    f"{path}: no label array 'y' (found {sorted(keys)}); save "
+                    "labels as y=..., or set data.label_column: null for "
+                    "unlabeled data"
+                )
             x = archive[x_key]
             y = archive[y_key] if (y_key is not None and cfg.label_column is not None) else None
     except (OSError, ValueError) as exc:
@@ -206,8 +242,7 @@ def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
         elif path.suffix.lower() in (".csv", ".txt", ".gz"):
             frame = pd.read_csv(path)
         else:
-            raise SourceError(f"{path}: unknown table format '{path.suffix}'; use .csv or "
-                              ".parquet")
+            raise SourceError(f"{path}: unknown table format '{path.suffix}'; use .csv or .parquet")
     except (OSError, ValueError) as exc:
         if isinstance(exc, SourceError):
             raise
@@ -217,14 +252,17 @@ def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     return _table_meta(frame, cfg, "table", str(path))
 
 
-def _table_meta(frame: pd.DataFrame, cfg: DataConfig, source: str,
-                origin: str) -> tuple[pd.DataFrame, DatasetMeta]:
+def _table_meta(
+    frame: pd.DataFrame, cfg: DataConfig, source: str, origin: str
+) -> tuple[pd.DataFrame, DatasetMeta]:
     frame.columns = [str(c) for c in frame.columns]
     label = cfg.label_column
     if label is not None and label not in frame.columns:
-        raise SourceError(f"{origin}: no label column '{label}' (columns: "
-                          f"{_some(frame.columns)}); set data.label_column to the column that "
-                          "holds the labels, or to null for unlabeled data")
+        raise SourceError(
+            f"{origin}: no label column '{label}' (columns: "
+            f"{_some(frame.columns)}); set data.label_column to the column that "
+            "holds the labels, or to null for unlabeled data"
+        )
     _require_columns(frame, cfg.exclude, origin, "data.exclude")
     dropped = {*cfg.exclude, *([label] if label else [])}
     features = cfg.features or [c for c in frame.columns if c not in dropped]
@@ -232,16 +270,22 @@ def _table_meta(frame: pd.DataFrame, cfg: DataConfig, source: str,
     _require_columns(frame, cfg.categorical, origin, "data.categorical")
     not_features = [c for c in cfg.categorical if c not in features]
     if not_features:
-        raise SourceError(f"{origin}: data.categorical lists {not_features}, which are not "
-                          "features (excluded or the label); remove them from data.categorical")
+        raise SourceError(
+            f"{origin}: data.categorical lists {not_features}, which are not "
+            "features (excluded or the label); remove them from data.categorical"
+        )
     if not features:
-        raise SourceError(f"{origin}: no feature columns left after the label and "
-                          "data.exclude; check data.features and data.exclude")
+        raise SourceError(
+            f"{origin}: no feature columns left after the label and "
+            "data.exclude; check data.features and data.exclude"
+        )
     reserved = [c for c in [*features, *([label] if label else [])] if c in RESERVED_COLUMNS]
     if reserved:
-        raise SourceError(f"{origin}: column(s) {reserved} have names aeops uses for its own "
-                          f"columns {list(RESERVED_COLUMNS)}; rename them or add them to "
-                          "data.exclude")
+        raise SourceError(
+            f"{origin}: column(s) {reserved} have names aeops uses for its own "
+            f"columns {list(RESERVED_COLUMNS)}; rename them or add them to "
+            "data.exclude"
+        )
     out = pd.DataFrame(index=frame.index)
     categorical = []
     for column in features:
@@ -250,15 +294,21 @@ def _table_meta(frame: pd.DataFrame, cfg: DataConfig, source: str,
             out[column] = pd.to_numeric(frame[column]).astype(np.float64)
         else:
             categorical.append(column)
-            out[column] = label_strings(frame[column]).astype("str").where(
-                frame[column].notna(), None)
+            out[column] = (
+                label_strings(frame[column]).astype("str").where(frame[column].notna(), None)
+            )
     if label is not None:
         out[label] = label_strings(frame[label]).to_numpy()
     image_shape = _checked_image_shape(cfg.image_shape, features, categorical, origin)
     meta = DatasetMeta(
-        source=source, origin=origin, features=list(features), label_column=label,
+        source=source,
+        origin=origin,
+        features=list(features),
+        label_column=label,
         labels=_known_labels(cfg, out[label].dropna().unique()) if label else [],
-        n_rows=len(out), categorical=categorical, image_shape=image_shape,
+        n_rows=len(out),
+        categorical=categorical,
+        image_shape=image_shape,
         value_range=cfg.value_range,
     )
     return out.reset_index(drop=True), meta
@@ -267,26 +317,32 @@ def _table_meta(frame: pd.DataFrame, cfg: DataConfig, source: str,
 def _feature_kind(column: pd.Series, name: str, cfg: DataConfig, origin: str) -> str:
     """``numeric`` or ``categorical``; timestamps and id-like text are refused with the fix."""
     if pd.api.types.is_datetime64_any_dtype(column) or pd.api.types.is_timedelta64_dtype(column):
-        raise SourceError(f"{origin}: column '{name}' holds timestamps (dtype {column.dtype}); "
-                          "add it to data.exclude, or turn it into numbers (e.g. hour of day) "
-                          "first")
+        raise SourceError(
+            f"{origin}: column '{name}' holds timestamps (dtype {column.dtype}); "
+            "add it to data.exclude, or turn it into numbers (e.g. hour of day) "
+            "first"
+        )
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     if numeric and name not in cfg.categorical:
         return "numeric"
     distinct = column.nunique(dropna=True)
     explicit = name in cfg.categorical or (cfg.features is not None and name in cfg.features)
     if not explicit and distinct > ID_LIKE_MIN and distinct > ID_LIKE_SHARE * len(column):
-        raise SourceError(f"{origin}: text column '{name}' has {distinct} distinct values in "
-                          f"{len(column)} rows, so it looks like an identifier; add it to "
-                          "data.exclude (or list it in data.features to use it anyway)")
+        raise SourceError(
+            f"{origin}: text column '{name}' has {distinct} distinct values in "
+            f"{len(column)} rows, so it looks like an identifier; add it to "
+            "data.exclude (or list it in data.features to use it anyway)"
+        )
     return "categorical"
 
 
 def _require_columns(frame: pd.DataFrame, columns: list[str], origin: str, key: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise SourceError(f"{origin}: {key} names column(s) {missing} that the file does not "
-                          f"have (columns: {_some(frame.columns)}); fix {key}")
+        raise SourceError(
+            f"{origin}: {key} names column(s) {missing} that the file does not "
+            f"have (columns: {_some(frame.columns)}); fix {key}"
+        )
 
 
 def _some(columns, n: int = 12) -> str:
@@ -294,18 +350,23 @@ def _some(columns, n: int = 12) -> str:
     return str(names[:n])[:-1] + (f", ... {len(names) - n} more]" if len(names) > n else "]")
 
 
-def _checked_image_shape(shape: list[int] | None, features: list[str], categorical: list[str],
-                         origin: str) -> list[int] | None:
+def _checked_image_shape(
+    shape: list[int] | None, features: list[str], categorical: list[str], origin: str
+) -> list[int] | None:
     """``data.image_shape`` as [channels, height, width], checked against the feature count."""
     if shape is None:
         return None
     if categorical:
-        raise SourceError(f"{origin}: data.image_shape is set but column(s) {categorical[:5]} "
-                          "are text; pixel tables must be all numeric")
+        raise SourceError(
+            f"{origin}: data.image_shape is set but column(s) {categorical[:5]} "
+            "are text; pixel tables must be all numeric"
+        )
     full = [1, *shape] if len(shape) == 2 else list(shape)
     if len(full) != 3 or int(np.prod(full)) != len(features):
-        raise SourceError(f"{origin}: data.image_shape {shape} does not fit {len(features)} "
-                          "feature columns; give [height, width] or [channels, height, width]")
+        raise SourceError(
+            f"{origin}: data.image_shape {shape} does not fit {len(features)} "
+            "feature columns; give [height, width] or [channels, height, width]"
+        )
     return full
 
 
@@ -316,8 +377,9 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
 
     root = Path(cfg.path or "")
     if not root.is_dir():
-        raise SourceError(f"{root}: data.path must be a folder of images "
-                          f"({', '.join(images.IMAGE_SUFFIXES)})")
+        raise SourceError(
+            f"{root}: data.path must be a folder of images ({', '.join(images.IMAGE_SUFFIXES)})"
+        )
     files = images.image_files(root)
     if not files:
         raise SourceError(f"{root}: no image files ({', '.join(images.IMAGE_SUFFIXES)}) found")
@@ -325,22 +387,31 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     if cfg.label_column is not None:
         loose = [f for f in files if len(f.relative_to(root).parts) == 1]
         if len(loose) == len(files):
-            raise SourceError(f"{root}: the images are not in class subfolders (good/, "
-                              "defect/, ...); put them there, or set data.label_column: null "
-                              "for unlabeled images")
+            raise SourceError(
+                f"{root}: the images are not in class subfolders (good/, "
+                "defect/, ...); put them there, or set data.label_column: null "
+                "for unlabeled images"
+            )
         if loose:
-            raise SourceError(f"{root}: {len(loose)} image(s) lie outside the class subfolders "
-                              f"(e.g. {loose[0].name}); move them into a class folder")
+            raise SourceError(
+                f"{root}: {len(loose)} image(s) lie outside the class subfolders "
+                f"(e.g. {loose[0].name}); move them into a class folder"
+            )
         labels = [f.relative_to(root).parts[0] for f in files]
     scanned = images.scan(files, labels)
     if scanned.bad:
         shown = [f"{p} ({why})" for p, why in list(scanned.bad.items())[:10]]
         if cfg.on_bad_image == "fail":
-            raise SourceError(f"{root}: {len(scanned.bad)} image(s) cannot be read:\n  "
-                              + "\n  ".join(shown) + "\nRemove or replace them, or set "
-                              "data.on_bad_image: skip to leave them out")
-        print(f"ingest: skipped {len(scanned.bad)} unreadable image(s) "
-              f"(data.on_bad_image: skip): " + "; ".join(shown[:3]))
+            raise SourceError(
+                f"{root}: {len(scanned.bad)} image(s) cannot be read:\n  "
+                + "\n  ".join(shown)
+                + "\nRemove or replace them, or set "
+                "data.on_bad_image: skip to leave them out"
+            )
+        log.info(
+            f"ingest: skipped {len(scanned.bad)} unreadable image(s) "
+            f"(data.on_bad_image: skip): " + "; ".join(shown[:3])
+        )
     good = [i for i, f in enumerate(files) if f not in scanned.bad]
     if not good:
         raise SourceError(f"{root}: none of the {len(files)} image files can be read")
@@ -353,11 +424,16 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
         frame[cfg.label_column] = [labels[i] for i in good]
     frame["path"] = [str(f.relative_to(root)) for f in good_files]
     meta = DatasetMeta(
-        source="image_folder", origin=str(root), features=pixel_columns(pixels.shape[1]),
+        source="image_folder",
+        origin=str(root),
+        features=pixel_columns(pixels.shape[1]),
         label_column=cfg.label_column,
         labels=_known_labels(cfg, [labels[i] for i in good]) if labels is not None else [],
-        n_rows=len(frame), image_shape=[channels, *size], value_range=[0.0, 1.0],
-        extra_columns=["path"], skipped=[str(p) for p in scanned.bad],
+        n_rows=len(frame),
+        image_shape=[channels, *size],
+        value_range=[0.0, 1.0],
+        extra_columns=["path"],
+        skipped=[str(p) for p in scanned.bad],
     )
     return frame, meta
 
@@ -368,9 +444,11 @@ def _image_size(cfg: DataConfig, scanned, files: list[Path], root: Path) -> tupl
     sizes = {scanned.sizes[f] for f in files}
     if len(sizes) == 1:
         return sizes.pop()
-    examples = {}
+    examples: dict[tuple[int, int], Path] = {}
     for f in files:
         examples.setdefault(scanned.sizes[f], f)
     shown = ", ".join(f"{h}x{w} ({p.name})" for (h, w), p in list(examples.items())[:3])
-    raise SourceError(f"{root}: the images have {len(sizes)} different sizes (e.g. {shown}); "
-                      "set data.image_size: [height, width] to resize them all")
+    raise SourceError(
+        f"{root}: the images have {len(sizes)} different sizes (e.g. {shown}); "
+        "set data.image_size: [height, width] to resize them all"
+    )

@@ -18,15 +18,22 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from aeops.config import DataConfig
-from aeops.data.schema import DatasetMeta
+from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, DatasetMeta
 from aeops.data.synthetic import SYNTHETIC_COLUMN, make_synthetic
 from aeops.errors import SplitError
 
-__all__ = ["ANOMALY_COLUMN", "SPLIT_COLUMN", "SPLITS", "SYNTHETIC_COLUMN", "Fold", "SplitError",
-           "assign_splits", "add_synthetic", "load_fold"]
+__all__ = [
+    "ANOMALY_COLUMN",
+    "SPLIT_COLUMN",
+    "SPLITS",
+    "SYNTHETIC_COLUMN",
+    "Fold",
+    "SplitError",
+    "assign_splits",
+    "add_synthetic",
+    "load_fold",
+]
 
-SPLIT_COLUMN = "split"
-ANOMALY_COLUMN = "is_anomaly"
 SPLITS = ("train", "val", "test")
 
 
@@ -44,39 +51,51 @@ def normal_mask(frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig) -> np.n
         return np.ones(len(frame), dtype=bool)
     wanted = cfg.normal_label_values
     if wanted is None:
-        raise SplitError(f"{meta.origin}: data.normal_labels is not set; the labels in the data "
-                         f"are {meta.labels}: set data.normal_labels to the normal ones")
+        raise SplitError(
+            f"{meta.origin}: data.normal_labels is not set; the labels in the data "
+            f"are {meta.labels}: set data.normal_labels to the normal ones"
+        )
     unknown = [v for v in wanted if v not in set(meta.labels)]
     if unknown:
-        raise SplitError(f"{meta.origin}: data.normal_labels {unknown} do not occur in column "
-                         f"'{meta.label_column}' (labels there: {meta.labels}); labels match as "
-                         "written in the file")
+        raise SplitError(
+            f"{meta.origin}: data.normal_labels {unknown} do not occur in column "
+            f"'{meta.label_column}' (labels there: {meta.labels}); labels match as "
+            "written in the file"
+        )
     return frame[meta.label_column].astype(str).isin(wanted).to_numpy()
 
 
-def assign_splits(frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig,
-                  seed: int) -> pd.DataFrame:
+def assign_splits(
+    frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig, seed: int
+) -> pd.DataFrame:
     """Return ``frame`` with ``is_anomaly`` and ``split`` columns added (row order kept)."""
     normal = normal_mask(frame, meta, cfg)
     if normal.sum() < 3:
-        raise SplitError(f"only {int(normal.sum())} rows are normal "
-                         f"({cfg.normal_labels}); check data.normal_labels")
-    labels = (frame[meta.label_column].astype(str).to_numpy() if meta.label_column else None)
+        raise SplitError(
+            f"only {int(normal.sum())} rows are normal "
+            f"({cfg.normal_labels}); check data.normal_labels"
+        )
+    labels = frame[meta.label_column].astype(str).to_numpy() if meta.label_column else None
     split = np.full(len(frame), "", dtype=object)
     normal_idx = np.flatnonzero(normal)
     holdout = cfg.split.val_fraction + cfg.split.test_fraction
     strat = labels[normal_idx] if labels is not None else None
-    train_idx, rest_idx = train_test_split(normal_idx, test_size=holdout, random_state=seed,
-                                           stratify=_stratify(strat))
+    train_idx, rest_idx = train_test_split(
+        normal_idx, test_size=holdout, random_state=seed, stratify=_stratify(strat)
+    )
     val_idx, test_idx = train_test_split(
-        rest_idx, test_size=cfg.split.test_fraction / holdout, random_state=seed,
+        rest_idx,
+        test_size=cfg.split.test_fraction / holdout,
+        random_state=seed,
         stratify=_stratify(labels[rest_idx] if labels is not None else None),
     )
     split[train_idx], split[val_idx], split[test_idx] = "train", "val", "test"
     anomaly_idx = np.flatnonzero(~normal)
     if len(anomaly_idx) >= 2:
         a_val, a_test = train_test_split(
-            anomaly_idx, test_size=1 - cfg.split.anomaly_val_fraction, random_state=seed,
+            anomaly_idx,
+            test_size=1 - cfg.split.anomaly_val_fraction,
+            random_state=seed,
             stratify=_stratify(labels[anomaly_idx] if labels is not None else None),
         )
         split[a_val], split[a_test] = "val", "test"
@@ -140,20 +159,19 @@ class Fold:
         return bool(self.synthetic.any())
 
 
-def fold_rows(splits: pd.DataFrame, name: str) -> pd.DataFrame:
-    return splits[splits[SPLIT_COLUMN] == name]
-
-
-def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta,
-              model_input: np.ndarray) -> Fold:
+def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta, model_input: np.ndarray) -> Fold:
     """Fold ``name``; ``model_input`` holds every row of ``splits`` already preprocessed."""
     rows = (splits[SPLIT_COLUMN] == name).to_numpy()
     part = splits[rows]
-    synthetic = (part[SYNTHETIC_COLUMN].astype(str) != "").to_numpy() \
-        if SYNTHETIC_COLUMN in part else np.zeros(len(part), dtype=bool)
+    synthetic = (
+        (part[SYNTHETIC_COLUMN].astype(str) != "").to_numpy()
+        if SYNTHETIC_COLUMN in part
+        else np.zeros(len(part), dtype=bool)
+    )
     if meta.label_column:
         group = part[meta.label_column].astype(str).to_numpy(dtype=object)
     else:
-        group = np.where(synthetic, "synthetic:" + part.get(SYNTHETIC_COLUMN, "").astype(str),
-                         "").astype(object)
+        group = np.where(
+            synthetic, "synthetic:" + part.get(SYNTHETIC_COLUMN, "").astype(str), ""
+        ).astype(object)
     return Fold(model_input[rows], group, part[ANOMALY_COLUMN].to_numpy(dtype=bool), synthetic)

@@ -21,9 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aeops.data.schema import DatasetMeta
+from aeops.data.schema import SYNTHETIC_COLUMN, DatasetMeta
 
-SYNTHETIC_COLUMN = "synthetic"
 FEATURE_SHARE = 0.2
 
 
@@ -33,8 +32,9 @@ def kinds_for(meta: DatasetMeta) -> tuple[str, ...]:
     return ("swap", "noise") if meta.numeric else ("swap",)
 
 
-def make_synthetic(base: pd.DataFrame, pool: pd.DataFrame, meta: DatasetMeta,
-                   rng: np.random.Generator) -> pd.DataFrame:
+def make_synthetic(
+    base: pd.DataFrame, pool: pd.DataFrame, meta: DatasetMeta, rng: np.random.Generator
+) -> pd.DataFrame:
     """One corrupted copy of each row of ``base``; ``pool`` (normal training rows) supplies the
     swapped values and the column scales. Kinds alternate row by row."""
     kinds = kinds_for(meta)
@@ -43,8 +43,7 @@ def make_synthetic(base: pd.DataFrame, pool: pd.DataFrame, meta: DatasetMeta,
     for kind in kinds:
         rows = np.flatnonzero(kind_of_row == kind)
         if len(rows):
-            corrupt = {"swap": _swap, "noise": _noise, "patch": _patch,
-                       "cutpaste": _cutpaste}[kind]
+            corrupt = {"swap": _swap, "noise": _noise, "patch": _patch, "cutpaste": _cutpaste}[kind]
             corrupt(out, rows, pool, meta, rng)
     out[SYNTHETIC_COLUMN] = kind_of_row
     return out
@@ -59,8 +58,13 @@ def _chosen(n_rows: int, columns: list[str], rng: np.random.Generator) -> np.nda
     return mask
 
 
-def _swap(out: pd.DataFrame, rows: np.ndarray, pool: pd.DataFrame, meta: DatasetMeta,
-          rng: np.random.Generator) -> None:
+def _swap(
+    out: pd.DataFrame,
+    rows: np.ndarray,
+    pool: pd.DataFrame,
+    meta: DatasetMeta,
+    rng: np.random.Generator,
+) -> None:
     mask = _chosen(len(rows), meta.features, rng)
     for j, column in enumerate(meta.features):
         target = rows[mask[:, j]]
@@ -68,8 +72,13 @@ def _swap(out: pd.DataFrame, rows: np.ndarray, pool: pd.DataFrame, meta: Dataset
         out.loc[target, column] = pool[column].to_numpy()[donors]
 
 
-def _noise(out: pd.DataFrame, rows: np.ndarray, pool: pd.DataFrame, meta: DatasetMeta,
-           rng: np.random.Generator) -> None:
+def _noise(
+    out: pd.DataFrame,
+    rows: np.ndarray,
+    pool: pd.DataFrame,
+    meta: DatasetMeta,
+    rng: np.random.Generator,
+) -> None:
     numeric = meta.numeric
     scale = pool[numeric].std(ddof=0).fillna(0.0).replace(0.0, 1.0)
     low, high = meta.value_range or (-np.inf, np.inf)
@@ -88,25 +97,39 @@ def _square(meta: DatasetMeta, rng: np.random.Generator) -> tuple[int, int, int]
 
 
 def _images(out: pd.DataFrame, meta: DatasetMeta) -> np.ndarray:
-    return out[meta.features].to_numpy(np.float64, copy=True).reshape(len(out), *meta.image_shape)
+    return (
+        out[meta.features]
+        .to_numpy(np.float64, copy=True)
+        .reshape(len(out), *(meta.image_shape or []))
+    )
 
 
-def _patch(out: pd.DataFrame, rows: np.ndarray, pool: pd.DataFrame, meta: DatasetMeta,
-           rng: np.random.Generator) -> None:
+def _patch(
+    out: pd.DataFrame,
+    rows: np.ndarray,
+    pool: pd.DataFrame,
+    meta: DatasetMeta,
+    rng: np.random.Generator,
+) -> None:
     images = _images(out, meta)
     low, high = meta.value_range or (0.0, 1.0)
     for i in rows:
         side, top, left = _square(meta, rng)
-        images[i, :, top:top + side, left:left + side] = rng.uniform(low, high)
+        images[i, :, top : top + side, left : left + side] = rng.uniform(low, high)
     out[meta.features] = images.reshape(len(out), -1)
 
 
-def _cutpaste(out: pd.DataFrame, rows: np.ndarray, pool: pd.DataFrame, meta: DatasetMeta,
-              rng: np.random.Generator) -> None:
+def _cutpaste(
+    out: pd.DataFrame,
+    rows: np.ndarray,
+    pool: pd.DataFrame,
+    meta: DatasetMeta,
+    rng: np.random.Generator,
+) -> None:
     images = _images(out, meta)
     for i in rows:
         side, top, left = _square(meta, rng)
         _, to_top, to_left = _square(meta, rng)
-        patch = images[i, :, top:top + side, left:left + side].copy()
-        images[i, :, to_top:to_top + side, to_left:to_left + side] = patch
+        patch = images[i, :, top : top + side, left : left + side].copy()
+        images[i, :, to_top : to_top + side, to_left : to_left + side] = patch
     out[meta.features] = images.reshape(len(out), -1)

@@ -51,8 +51,10 @@ class Baseline:
         if self.name != "pca":
             unsupported = [k for k in want if k in NO_CODE]
             if unsupported:
-                raise ScoringInputError(f"a {self.name} detector has no latent code or "
-                                        "reconstruction; ask it for output 'score'")
+                raise ScoringInputError(
+                    f"a {self.name} detector has no latent code or "
+                    "reconstruction; ask it for output 'score'"
+                )
         out = RUNNERS[self.name](self, x, want)
         return {k: out[k] for k in want}
 
@@ -63,20 +65,31 @@ class Baseline:
     def save(self, path: str | Path) -> None:
         from aeops.data.preprocess import dump_trusted
 
-        dump_trusted({"name": self.name, "model": self.model, "mean": self.mean,
-                      "scale": self.scale, "params": self.params}, path)
+        dump_trusted(
+            {
+                "name": self.name,
+                "model": self.model,
+                "mean": self.mean,
+                "scale": self.scale,
+                "params": self.params,
+            },
+            path,
+        )
 
 
 def _run_pca(b: Baseline, x: np.ndarray, want: tuple[str, ...]) -> dict[str, np.ndarray]:
     if not len(x):
         z = np.zeros((0, b.model.n_components_))
-        return {"score": np.zeros(0), "per_feature": np.zeros_like(x), "z": z,
-                "recon": np.zeros_like(x)}
+        return {
+            "score": np.zeros(0),
+            "per_feature": np.zeros_like(x),
+            "z": z,
+            "recon": np.zeros_like(x),
+        }
     z = b.model.transform(x)
     recon = b.model.inverse_transform(z)
     per_feature = (recon - x) ** 2
-    return {"score": per_feature.mean(axis=1), "per_feature": per_feature, "z": z,
-            "recon": recon}
+    return {"score": per_feature.mean(axis=1), "per_feature": per_feature, "z": z, "recon": recon}
 
 
 def _run_iforest(b: Baseline, x: np.ndarray, want: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -97,10 +110,10 @@ def _run_knn(b: Baseline, x: np.ndarray, want: tuple[str, ...]) -> dict[str, np.
         d2 = _squared_distances(block, reference)
         nearest = np.argpartition(d2, k - 1, axis=1)[:, :k]
         scores[start : start + len(block)] = np.sqrt(
-            np.take_along_axis(d2, nearest, axis=1).max(axis=1))
+            np.take_along_axis(d2, nearest, axis=1).max(axis=1)
+        )
         if "per_feature" in want:
-            per_feature[start : start + len(block)] = (
-                block - reference[nearest].mean(axis=1)) ** 2
+            per_feature[start : start + len(block)] = (block - reference[nearest].mean(axis=1)) ** 2
     return {"score": scores, "per_feature": per_feature}
 
 
@@ -146,9 +159,13 @@ def fit_baseline(name: str, train_normal: np.ndarray, cfg: Any, seed: int) -> Ba
         components = cfg.pca_components
         n = components if isinstance(components, float) else min(components, *x.shape)
         model = PCA(n_components=n, random_state=seed).fit(x)
-        return Baseline(name, model, mean, scale,
-                        {"pca_components": components,
-                         "pca_fitted_components": int(model.n_components_)})
+        return Baseline(
+            name,
+            model,
+            mean,
+            scale,
+            {"pca_components": components, "pca_fitted_components": int(model.n_components_)},
+        )
     if name == "iforest":
         model = IsolationForest(n_estimators=cfg.iforest_estimators, random_state=seed).fit(x)
         return Baseline(name, model, mean, scale, {"iforest_estimators": cfg.iforest_estimators})

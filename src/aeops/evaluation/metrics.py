@@ -35,8 +35,9 @@ def average_precision(is_anomaly: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(is_anomaly, scores))
 
 
-def bootstrap_auroc_ci(is_anomaly: np.ndarray, scores: np.ndarray, n_boot: int, ci: float,
-                       seed: int) -> tuple[float, float]:
+def bootstrap_auroc_ci(
+    is_anomaly: np.ndarray, scores: np.ndarray, n_boot: int, ci: float, seed: int
+) -> tuple[float, float]:
     """Percentile bootstrap interval for AUROC, resampling normals and anomalies separately."""
     if n_boot <= 0 or not has_both_classes(is_anomaly):
         return float("nan"), float("nan")
@@ -65,45 +66,59 @@ class Threshold:
     detail: str
 
 
-def choose_threshold(cfg: ThresholdConfig, val_scores: np.ndarray, val_is_anomaly: np.ndarray,
-                     contamination: float | None) -> Threshold:
+def choose_threshold(
+    cfg: ThresholdConfig,
+    val_scores: np.ndarray,
+    val_is_anomaly: np.ndarray,
+    contamination: float | None,
+) -> Threshold:
     """Pick the decision threshold from validation data only (never from test).
 
     ``val_*`` hold real rows only (no synthetic anomalies). With ``contamination`` (unlabeled
     data), the threshold flags that share of the validation rows."""
     if len(val_scores) == 0:
-        raise ModelConfigError("the validation fold is empty; lower data.split.test_fraction "
-                               "or add rows")
+        raise ModelConfigError(
+            "the validation fold is empty; lower data.split.test_fraction or add rows"
+        )
     if contamination is not None:
         value = float(np.quantile(val_scores, 1 - contamination))
-        return Threshold(value, "contamination", f"flags the top {contamination:.1%} of "
-                         "validation scores (data.contamination)")
+        return Threshold(
+            value,
+            "contamination",
+            f"flags the top {contamination:.1%} of validation scores (data.contamination)",
+        )
     normal = val_scores[~val_is_anomaly]
     if len(normal) == 0:
         raise ModelConfigError("the validation fold has no normal rows to set a threshold from")
     if cfg.method == "percentile":
         value = float(np.percentile(normal, cfg.percentile))
-        return Threshold(value, "percentile", f"{cfg.percentile}th percentile of validation "
-                                              "normal scores")
+        return Threshold(
+            value, "percentile", f"{cfg.percentile}th percentile of validation normal scores"
+        )
     if cfg.method == "fpr":
         value = float(np.quantile(normal, 1 - cfg.target_fpr))
-        return Threshold(value, "fpr", f"target false-positive rate {cfg.target_fpr} on "
-                                       "validation normals")
+        return Threshold(
+            value, "fpr", f"target false-positive rate {cfg.target_fpr} on validation normals"
+        )
     if cfg.method != "max_f1":
-        raise ModelConfigError(f"unknown threshold method '{cfg.method}'; choose percentile, "
-                               "fpr or max_f1")
+        raise ModelConfigError(
+            f"unknown threshold method '{cfg.method}'; choose percentile, fpr or max_f1"
+        )
     if not has_both_classes(val_is_anomaly):
-        raise ModelConfigError("evaluate.threshold.method max_f1 needs labelled anomalies in "
-                               "the validation fold, and this data has none; use percentile "
-                               "or fpr")
+        raise ModelConfigError(
+            "evaluate.threshold.method max_f1 needs labelled anomalies in "
+            "the validation fold, and this data has none; use percentile "
+            "or fpr"
+        )
     precision, recall, thresholds = precision_recall_curve(val_is_anomaly, val_scores)
     f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
     best = int(np.argmax(f1[:-1]))
     return Threshold(float(thresholds[best]), "max_f1", f"max F1 on validation ({f1[best]:.3f})")
 
 
-def threshold_metrics(is_anomaly: np.ndarray, scores: np.ndarray,
-                      threshold: float) -> dict[str, float]:
+def threshold_metrics(
+    is_anomaly: np.ndarray, scores: np.ndarray, threshold: float
+) -> dict[str, float]:
     predicted = scores > threshold
     normals = ~is_anomaly
     fpr = float(predicted[normals].mean()) if normals.any() else float("nan")
@@ -115,24 +130,35 @@ def threshold_metrics(is_anomaly: np.ndarray, scores: np.ndarray,
     }
 
 
-def per_group_auroc(groups: np.ndarray, is_anomaly: np.ndarray,
-                    scores: np.ndarray) -> dict[str, float]:
+def per_group_auroc(
+    groups: np.ndarray, is_anomaly: np.ndarray, scores: np.ndarray
+) -> dict[str, float]:
     """AUROC of each anomaly group (label, or synthetic kind) against all normal rows (only
     when there are several groups)."""
     names = sorted({str(g) for g in groups[is_anomaly]})
     if len(names) < 2:
         return {}
     normal = ~is_anomaly
-    return {name: auroc(is_anomaly[normal | (groups == name)],
-                        scores[normal | (groups == name)]) for name in names}
+    return {
+        name: auroc(is_anomaly[normal | (groups == name)], scores[normal | (groups == name)])
+        for name in names
+    }
 
 
-def _ranking(prefix: str, is_anomaly: np.ndarray, scores: np.ndarray, groups: np.ndarray,
-             n_boot: int, ci: float, seed: int) -> dict[str, object]:
+def _ranking(
+    prefix: str,
+    is_anomaly: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int,
+    ci: float,
+    seed: int,
+) -> dict[str, object]:
     """AUROC (with a bootstrap interval on test), AP and per-group AUROC under ``prefix``."""
-    out: dict[str, object] = {f"{prefix}_auroc": auroc(is_anomaly, scores),
-                              f"{prefix}_average_precision":
-                                  average_precision(is_anomaly, scores)}
+    out: dict[str, object] = {
+        f"{prefix}_auroc": auroc(is_anomaly, scores),
+        f"{prefix}_average_precision": average_precision(is_anomaly, scores),
+    }
     if prefix.startswith("test"):
         low, high = bootstrap_auroc_ci(is_anomaly, scores, n_boot, ci, seed)
         if np.isfinite(low):
@@ -143,9 +169,17 @@ def _ranking(prefix: str, is_anomaly: np.ndarray, scores: np.ndarray, groups: np
     return out
 
 
-def score_report(val: Any, val_scores: np.ndarray, test: Any, test_scores: np.ndarray,
-                 threshold_cfg: ThresholdConfig, n_boot: int, ci: float, seed: int,
-                 contamination: float | None) -> dict[str, object]:
+def score_report(
+    val: Any,
+    val_scores: np.ndarray,
+    test: Any,
+    test_scores: np.ndarray,
+    threshold_cfg: ThresholdConfig,
+    n_boot: int,
+    ci: float,
+    seed: int,
+    contamination: float | None,
+) -> dict[str, object]:
     """Every number ``evaluate`` and ``baselines`` can honestly report, under stable names.
 
     ``val``/``test`` are :class:`~aeops.data.split.Fold` s. Metrics on labelled anomalies
@@ -154,8 +188,9 @@ def score_report(val: Any, val_scores: np.ndarray, test: Any, test_scores: np.nd
     anomaly at all (losses, score quantiles, flagged share at the threshold) is always there.
     Nothing that was not measured is reported (no NaN stand-ins)."""
     v_real, t_real = val.real, test.real
-    threshold = choose_threshold(threshold_cfg, val_scores[v_real], val.is_anomaly[v_real],
-                                 contamination)
+    threshold = choose_threshold(
+        threshold_cfg, val_scores[v_real], val.is_anomaly[v_real], contamination
+    )
     v_normal = v_real & ~val.is_anomaly
     t_normal = t_real & ~test.is_anomaly
     report: dict[str, object] = {
@@ -171,18 +206,45 @@ def score_report(val: Any, val_scores: np.ndarray, test: Any, test_scores: np.nd
         if t_normal.any():
             report[f"test_score_q{q}"] = float(np.percentile(test_scores[t_normal], q))
     if val.has_real_anomalies:
-        report.update(_ranking("val", val.is_anomaly[v_real], val_scores[v_real],
-                               val.group[v_real], n_boot, ci, seed))
+        report.update(
+            _ranking(
+                "val",
+                val.is_anomaly[v_real],
+                val_scores[v_real],
+                val.group[v_real],
+                n_boot,
+                ci,
+                seed,
+            )
+        )
     if test.has_real_anomalies:
-        report.update(_ranking("test", test.is_anomaly[t_real], test_scores[t_real],
-                               test.group[t_real], n_boot, ci, seed))
+        report.update(
+            _ranking(
+                "test",
+                test.is_anomaly[t_real],
+                test_scores[t_real],
+                test.group[t_real],
+                n_boot,
+                ci,
+                seed,
+            )
+        )
         at = threshold_metrics(test.is_anomaly[t_real], test_scores[t_real], threshold.value)
         report.update({f"test_{k}": v for k, v in at.items()})
     for name, fold, scores in (("val", val, val_scores), ("test", test, test_scores)):
         if fold.has_synthetic:
             rows = (fold.real & ~fold.is_anomaly) | fold.synthetic
-            report.update(_ranking(f"{name}_synthetic", fold.is_anomaly[rows], scores[rows],
-                                   fold.group[rows], n_boot, ci, seed))
+            report.update(
+                _ranking(
+                    f"{name}_synthetic",
+                    fold.is_anomaly[rows],
+                    scores[rows],
+                    fold.group[rows],
+                    n_boot,
+                    ci,
+                    seed,
+                )
+            )
     return {k: v for k, v in report.items() if not _is_nan(v)}
 
 
@@ -218,9 +280,15 @@ def ranking_metric(name: str):
     return average_precision if "average_precision" in name else auroc
 
 
-def paired_bootstrap_difference(is_anomaly: np.ndarray, scores_a: np.ndarray,
-                                scores_b: np.ndarray, metric: str, n_boot: int, ci: float,
-                                seed: int) -> PairedDifference:
+def paired_bootstrap_difference(
+    is_anomaly: np.ndarray,
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    metric: str,
+    n_boot: int,
+    ci: float,
+    seed: int,
+) -> PairedDifference:
     """How much better ``scores_b`` ranks these rows than ``scores_a`` (AUROC, or average
     precision for an ``average_precision`` metric). The same resampled rows (normals and
     anomalies separately) score both, so the interval reflects how much the *difference*
@@ -236,5 +304,9 @@ def paired_bootstrap_difference(is_anomaly: np.ndarray, scores_a: np.ndarray,
         rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
         values[i] = fn(is_anomaly[rows], scores_b[rows]) - fn(is_anomaly[rows], scores_a[rows])
     alpha = (1 - ci) / 2
-    return PairedDifference(diff, float(np.quantile(values, alpha)),
-                            float(np.quantile(values, 1 - alpha)), float((values > 0).mean()))
+    return PairedDifference(
+        diff,
+        float(np.quantile(values, alpha)),
+        float(np.quantile(values, 1 - alpha)),
+        float((values > 0).mean()),
+    )

@@ -27,22 +27,25 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def curve_tables(name: str, is_anomaly: np.ndarray, scores: np.ndarray,
-                 out_dir: Path) -> list[Path]:
+def curve_tables(
+    name: str, is_anomaly: np.ndarray, scores: np.ndarray, out_dir: Path
+) -> list[Path]:
     """``roc/<name>.json`` and ``pr/<name>.json`` rows that ``dvc plots`` draws."""
     fpr, tpr, _ = roc_curve(is_anomaly, scores)
     precision, recall, _ = precision_recall_curve(is_anomaly, scores)
     roc = [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr, tpr, strict=True)]
-    pr = [{"recall": float(a), "precision": float(b)}
-          for a, b in zip(recall, precision, strict=True)]
+    pr = [
+        {"recall": float(a), "precision": float(b)} for a, b in zip(recall, precision, strict=True)
+    ]
     paths = [out_dir / "roc" / f"{name}.json", out_dir / "pr" / f"{name}.json"]
     write_json(paths[0], roc)
     write_json(paths[1], pr)
     return paths
 
 
-def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path,
-                note: str = "test") -> Path:
+def plot_curves(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, note: str = "test"
+) -> Path:
     """ROC and precision-recall curves of several models on one figure."""
     plt = _pyplot()
     fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -61,14 +64,23 @@ def plot_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Pa
     return _save(fig, path)
 
 
-def plot_score_histogram(scores: np.ndarray, is_anomaly: np.ndarray, synthetic: np.ndarray,
-                         threshold: float, title: str, path: str | Path) -> Path:
+def plot_score_histogram(
+    scores: np.ndarray,
+    is_anomaly: np.ndarray,
+    synthetic: np.ndarray,
+    threshold: float,
+    title: str,
+    path: str | Path,
+) -> Path:
     """Normal, labelled-anomaly and synthetic-anomaly scores, with the threshold."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     bins = np.histogram_bin_edges(scores, bins=40)
-    groups = (("normal", ~is_anomaly), ("anomaly", is_anomaly & ~synthetic),
-              ("synthetic anomaly", synthetic))
+    groups = (
+        ("normal", ~is_anomaly),
+        ("anomaly", is_anomaly & ~synthetic),
+        ("synthetic anomaly", synthetic),
+    )
     for label, rows in groups:
         if rows.any():
             ax.hist(scores[rows], bins=bins, alpha=0.55, label=label, density=True)
@@ -78,8 +90,14 @@ def plot_score_histogram(scores: np.ndarray, is_anomaly: np.ndarray, synthetic: 
     return _save(fig, path)
 
 
-def plot_reconstructions(x: np.ndarray, recon: np.ndarray, scores: np.ndarray,
-                         image_shape: list[int], path: str | Path, n: int = 8) -> Path:
+def plot_reconstructions(
+    x: np.ndarray,
+    recon: np.ndarray,
+    scores: np.ndarray,
+    image_shape: list[int],
+    path: str | Path,
+    n: int = 8,
+) -> Path:
     """Originals over reconstructions for the ``n`` lowest and ``n`` highest scored rows, as
     one image grid (rows: lowest originals, their reconstructions, highest originals, theirs)."""
     plt = _pyplot()
@@ -96,20 +114,22 @@ def plot_reconstructions(x: np.ndarray, recon: np.ndarray, scores: np.ndarray,
     grid = np.concatenate([tile(block[idx]) for idx in picks for block in (x, recon)], axis=0)
     grid = np.clip(grid, 0.0, 1.0)
     fig, ax = plt.subplots(figsize=(1.1 * n, 4.6))
-    ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(
+        grid[..., 0] if c == 1 else grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest"
+    )
     ax.set_xticks([(w + 2) * (j + 0.5) for j in range(n)])
-    ax.set_xticklabels([f"{scores[i]:.3g}\n{scores[k]:.3g}" for i, k in zip(*picks,
-                                                                           strict=True)],
-                       fontsize=6)
+    ax.set_xticklabels(
+        [f"{scores[i]:.3g}\n{scores[k]:.3g}" for i, k in zip(*picks, strict=True)], fontsize=6
+    )
     ax.set_yticks([(h + 2) * (r + 0.5) for r in range(4)])
     ax.set_yticklabels(["lowest", "recon.", "highest", "recon."], fontsize=7)
     ax.set_title("lowest / highest anomaly scores (scores below)", fontsize=8)
     return _save(fig, path)
 
 
-def plot_latent(z: np.ndarray, labels: np.ndarray, is_anomaly: np.ndarray,
-                path: str | Path) -> Path:
+def plot_latent(
+    z: np.ndarray, labels: np.ndarray, is_anomaly: np.ndarray, path: str | Path
+) -> Path:
     """The latent codes in 2-D (first two principal components when wider), by label."""
     labels = np.unique(np.asarray(labels, dtype=str), return_inverse=True)[1]
     plt = _pyplot()
@@ -120,10 +140,10 @@ def plot_latent(z: np.ndarray, labels: np.ndarray, is_anomaly: np.ndarray,
     elif z.shape[1] == 1:
         z = np.c_[z, np.zeros(len(z))]
     fig, ax = plt.subplots(figsize=(6, 5))
-    points = ax.scatter(z[~is_anomaly, 0], z[~is_anomaly, 1], c=labels[~is_anomaly], s=8,
-                        cmap="tab10", alpha=0.7)
-    ax.scatter(z[is_anomaly, 0], z[is_anomaly, 1], s=22, marker="x", color="k",
-               label="anomaly")
+    points = ax.scatter(
+        z[~is_anomaly, 0], z[~is_anomaly, 1], c=labels[~is_anomaly], s=8, cmap="tab10", alpha=0.7
+    )
+    ax.scatter(z[is_anomaly, 0], z[is_anomaly, 1], s=22, marker="x", color="k", label="anomaly")
     fig.colorbar(points, ax=ax, label="label (normal rows)")
     ax.set(title="latent space (test)", xlabel="component 1", ylabel="component 2")
     ax.legend()

@@ -44,8 +44,19 @@ def resolve_score(kind: str, is_image: bool) -> str:
 class ScoreCalibration(nn.Module):
     """The fitted statistics of a ``normalised`` or ``hybrid`` score (buffers only)."""
 
-    def __init__(self, kind: str, feature_scale: torch.Tensor, code_bank: torch.Tensor,
-                 base_ref: float, knn_ref: float, neighbors: int) -> None:
+    feature_scale: torch.Tensor
+    code_bank: torch.Tensor
+    refs: torch.Tensor
+
+    def __init__(
+        self,
+        kind: str,
+        feature_scale: torch.Tensor,
+        code_bank: torch.Tensor,
+        base_ref: float,
+        knn_ref: float,
+        neighbors: int,
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.neighbors = int(neighbors)
@@ -55,14 +66,23 @@ class ScoreCalibration(nn.Module):
 
     def about(self) -> dict[str, Any]:
         """What rebuilds this module before its buffers are loaded (kept in the model file)."""
-        return {"kind": self.kind, "neighbors": self.neighbors,
-                "bank_shape": list(self.code_bank.shape)}
+        return {
+            "kind": self.kind,
+            "neighbors": self.neighbors,
+            "bank_shape": list(self.code_bank.shape),
+        }
 
     @classmethod
     def empty(cls, about: dict[str, Any], input_dim: int) -> ScoreCalibration:
         rows, width = about["bank_shape"]
-        return cls(about["kind"], torch.ones(input_dim), torch.zeros(rows, width), 1.0, 1.0,
-                   about["neighbors"])
+        return cls(
+            about["kind"],
+            torch.ones(input_dim),
+            torch.zeros(rows, width),
+            1.0,
+            1.0,
+            about["neighbors"],
+        )
 
     def normalise(self, per_feature: torch.Tensor) -> torch.Tensor:
         return per_feature / self.feature_scale
@@ -82,8 +102,9 @@ class ScoreCalibration(nn.Module):
 
 
 @torch.no_grad()
-def calibrate(net: Any, train_normal: np.ndarray, kind: str, neighbors: int, seed: int,
-              batch_rows: int = 4096) -> None:
+def calibrate(
+    net: Any, train_normal: np.ndarray, kind: str, neighbors: int, seed: int, batch_rows: int = 4096
+) -> None:
     """Fit ``net``'s score statistics on the normal training rows and attach them
     (``recon`` removes any)."""
     net.calibration = None
@@ -107,10 +128,15 @@ def calibrate(net: Any, train_normal: np.ndarray, kind: str, neighbors: int, see
     calibration = ScoreCalibration(kind, scale, z, 1.0, 1.0, neighbors)
     net.calibration = calibration.to(device)
     if kind == "hybrid":
-        base = torch.cat([net.inspect(part.to(device), combine=False)["score"].cpu()
-                          for part in x.split(batch_rows)])
-        knn = torch.cat([calibration.knn_distance(part, skip_self=True)
-                         for part in z.split(batch_rows)])
+        base = torch.cat(
+            [
+                net.inspect(part.to(device), combine=False)["score"].cpu()
+                for part in x.split(batch_rows)
+            ]
+        )
+        knn = torch.cat(
+            [calibration.knn_distance(part, skip_self=True) for part in z.split(batch_rows)]
+        )
         calibration.refs.copy_(torch.tensor([_positive_median(base), _positive_median(knn)]))
     net.train(was_training)
 

@@ -52,8 +52,14 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """The mirror of :class:`ConvEncoder`: linear map, then stride-2 transposed convolutions."""
 
-    def __init__(self, encoder: ConvEncoder, image_shape: list[int], channels: list[int],
-                 latent: int, out_activation: str) -> None:
+    def __init__(
+        self,
+        encoder: ConvEncoder,
+        image_shape: list[int],
+        channels: list[int],
+        latent: int,
+        out_activation: str,
+    ) -> None:
         super().__init__()
         c = image_shape[0]
         self.start = (channels[-1], encoder.h_sizes[-1], encoder.w_sizes[-1])
@@ -65,8 +71,11 @@ class ConvDecoder(nn.Module):
         for i, (n_in, n_out) in enumerate(zip(ins, outs, strict=True)):
             pad_h = hs[i + 1] - (2 * hs[i] - 1)
             pad_w = ws[i + 1] - (2 * ws[i] - 1)
-            layers.append(nn.ConvTranspose2d(n_in, n_out, 3, stride=2, padding=1,
-                                             output_padding=(pad_h, pad_w)))
+            layers.append(
+                nn.ConvTranspose2d(
+                    n_in, n_out, 3, stride=2, padding=1, output_padding=(pad_h, pad_w)
+                )
+            )
             if i < len(ins) - 1:
                 layers.append(nn.ReLU())
         layers.append(ACTIVATIONS[out_activation]())

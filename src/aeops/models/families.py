@@ -17,6 +17,7 @@ import math
 import torch
 from torch import nn
 
+from aeops.models.calibration import ScoreCalibration
 from aeops.models.components import ConvDecoder, ConvEncoder, mlp
 from aeops.models.losses import gaussian_kl_per_row
 
@@ -28,7 +29,7 @@ class Autoencoder(nn.Module, metaclass=abc.ABCMeta):
 
     def __init__(self) -> None:
         super().__init__()
-        self.calibration: nn.Module | None = None  # set by aeops.models.calibration
+        self.calibration: ScoreCalibration | None = None  # set by aeops.models.calibration
 
     @abc.abstractmethod
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,8 +50,7 @@ class Autoencoder(nn.Module, metaclass=abc.ABCMeta):
         out = self(x)
         per_feature = (out["recon"].float() - x.float()) ** 2
         if self.calibration is None:
-            return {**out, "per_feature": per_feature,
-                    "score": self.row_score(out, per_feature)}
+            return {**out, "per_feature": per_feature, "score": self.row_score(out, per_feature)}
         per_feature = self.calibration.normalise(per_feature)
         score = self.row_score(out, per_feature)
         if combine:
@@ -70,8 +70,15 @@ class Autoencoder(nn.Module, metaclass=abc.ABCMeta):
 class DenseAE(Autoencoder):
     """Undercomplete MLP autoencoder: D -> hidden... -> latent -> ...hidden -> D."""
 
-    def __init__(self, input_dim: int, hidden: list[int], latent: int, out_activation: str,
-                 dropout: float, code_activation: str = "identity") -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: list[int],
+        latent: int,
+        out_activation: str,
+        dropout: float,
+        code_activation: str = "identity",
+    ) -> None:
         super().__init__()
         self.input_dim = input_dim
         self.encoder = mlp([input_dim, *hidden, latent], code_activation, dropout)
@@ -91,8 +98,15 @@ class DenoisingAE(DenseAE):
 class SparseAE(DenseAE):
     """MLP autoencoder whose non-negative code is pushed towards sparsity by the objective."""
 
-    def __init__(self, input_dim: int, hidden: list[int], latent: int, out_activation: str,
-                 dropout: float, penalty: str) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: list[int],
+        latent: int,
+        out_activation: str,
+        dropout: float,
+        penalty: str,
+    ) -> None:
         code = "sigmoid" if penalty == "kl" else "relu"
         super().__init__(input_dim, hidden, latent, out_activation, dropout, code)
 
@@ -100,8 +114,9 @@ class SparseAE(DenseAE):
 class ConvAE(Autoencoder):
     """Convolutional autoencoder for images stored as flat rows of ``C*H*W`` pixels."""
 
-    def __init__(self, image_shape: list[int], channels: list[int], latent: int,
-                 out_activation: str) -> None:
+    def __init__(
+        self, image_shape: list[int], channels: list[int], latent: int, out_activation: str
+    ) -> None:
         super().__init__()
         self.image_shape = list(image_shape)
         self.input_dim = math.prod(image_shape)
@@ -118,8 +133,15 @@ class ConvAE(Autoencoder):
 class VAE(Autoencoder):
     """Variational autoencoder with a diagonal Gaussian posterior and standard normal prior."""
 
-    def __init__(self, input_dim: int, hidden: list[int], latent: int, out_activation: str,
-                 score_kind: str, beta: float) -> None:
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: list[int],
+        latent: int,
+        out_activation: str,
+        score_kind: str,
+        beta: float,
+    ) -> None:
         super().__init__()
         self.input_dim = input_dim
         self.score_kind = score_kind

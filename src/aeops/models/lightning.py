@@ -9,8 +9,7 @@ the champion (logged later by ``evaluate``) is never confused with a training-ti
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -25,21 +24,28 @@ VAL_LOSS = "epoch/val_loss"  # what early stopping, the scheduler and the best w
 class AutoencoderModule(pl.LightningModule):
     """Trains any :class:`Autoencoder` on normal rows; tracks validation loss and AUROC.
 
-    ``patience`` is in epochs; with validation every ``val_every`` epochs the learning-rate
-    scheduler waits the same number of epochs. ``val_auroc`` is logged only when the
-    validation fold holds both normal rows and anomalies (``val_has_both``)."""
+    ``lr_patience`` is in validations (:attr:`aeops.engine.Plan.lr_patience`): the learning
+    rate halves after that many validations without improvement. ``val_auroc`` is logged only
+    when the validation fold holds both normal rows and anomalies (``val_has_both``)."""
 
-    def __init__(self, net: Autoencoder, objective: Objective, lr: float, weight_decay: float,
-                 patience: int, batch_size: int, val_every: int = 1,
-                 val_has_both: bool = False, hparams: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        net: Autoencoder,
+        objective: Objective,
+        lr: float,
+        weight_decay: float,
+        lr_patience: int,
+        batch_size: int,
+        val_has_both: bool = False,
+        hparams: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.net = net
         self.objective = objective
         self.lr = lr
         self.weight_decay = weight_decay
-        self.patience = patience
+        self.lr_patience = lr_patience
         self.batch_size = batch_size
-        self.val_every = val_every
         self.val_has_both = val_has_both
         self.save_hyperparameters(hparams or {})
         self.val_auroc = BinaryAUROC()
@@ -77,7 +83,7 @@ class AutoencoderModule(pl.LightningModule):
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         """One optimiser step per batch of ``batch_size`` rows in ``batch`` (a run of
         consecutive batches from :class:`~aeops.data.batches.InMemoryBatches`)."""
-        optimizer = self.optimizers()
+        optimizer = cast(pl.core.optimizer.LightningOptimizer, self.optimizers())
         for rows in batch.split(self.batch_size):
             inputs = rows
             if self.objective.noise is not None:
@@ -104,18 +110,19 @@ class AutoencoderModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if "val" in self._sums and not self.trainer.sanity_checking:
-            self.lr_schedulers().step(self._epoch_means("val")["loss"])
+            scheduler = cast(torch.optim.lr_scheduler.ReduceLROnPlateau, self.lr_schedulers())
+            scheduler.step(float(self._epoch_means("val")["loss"]))
         self._log_epoch("val")
         if self.val_has_both:
             self.log("epoch/val_auroc", self.val_auroc.compute(), prog_bar=True, sync_dist=True)
             self.val_auroc.reset()
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> Any:
         optimizer = make_optimizer(self.net.parameters(), self.lr, self.weight_decay)
         # stepped after each validation (above), so its patience is counted in validations
-        patience = max(1, math.ceil(self.patience / 3 / self.val_every))
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5,
-                                                               patience=patience)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=self.lr_patience
+        )
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 

@@ -36,10 +36,6 @@ def reconstruction_per_row(recon: torch.Tensor, x: torch.Tensor, kind: str) -> t
     raise ValueError(f"unknown reconstruction loss '{kind}'; choose mse or bce")
 
 
-def reconstruction_loss(recon: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
-    return reconstruction_per_row(recon, x, kind).mean()
-
-
 def gaussian_kl_per_row(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) of each row, summed over latent dims."""
     q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
@@ -65,10 +61,6 @@ def sparsity_per_row(z: torch.Tensor, kind: str, target: float) -> torch.Tensor:
     raise ValueError(f"unknown sparsity penalty '{kind}'; choose l1 or kl")
 
 
-def sparsity_penalty(z: torch.Tensor, kind: str, target: float) -> torch.Tensor:
-    return sparsity_per_row(z, kind, target).mean()
-
-
 def corrupt(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
     """Gaussian noise of std ``level``, or masking a ``level`` fraction of features to zero."""
     if kind == "gaussian":
@@ -88,8 +80,9 @@ def objective_rows(
         terms["kl_loss"] = gaussian_kl_per_row(out["mu"], out["logvar"])
         loss = loss + objective.beta * terms["kl_loss"]
     if objective.sparsity is not None:
-        terms["sparsity_loss"] = sparsity_per_row(out["z"], objective.sparsity,
-                                                  objective.sparsity_target)
+        terms["sparsity_loss"] = sparsity_per_row(
+            out["z"], objective.sparsity, objective.sparsity_target
+        )
         loss = loss + objective.sparsity_weight * terms["sparsity_loss"]
     terms["loss"] = loss
     return terms

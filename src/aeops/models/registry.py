@@ -31,20 +31,42 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "dense": Family("dense", DenseAE, False, lambda p: {"dropout": p.dropout},
-                    lambda p, loss: Objective(loss)),
-    "conv": Family("conv", ConvAE, True, lambda p: {"channels": list(p.channels)},
-                   lambda p, loss: Objective(loss)),
-    "denoising": Family("denoising", DenoisingAE, False, lambda p: {"dropout": p.dropout},
-                        lambda p, loss: Objective(loss, noise=p.noise,
-                                                  noise_level=p.noise_level)),
-    "sparse": Family("sparse", SparseAE, False,
-                     lambda p: {"dropout": p.dropout, "penalty": p.penalty},
-                     lambda p, loss: Objective(loss, sparsity=p.penalty,
-                                               sparsity_weight=p.sparsity_weight,
-                                               sparsity_target=p.sparsity_target)),
-    "vae": Family("vae", VAE, False, lambda p: {"score_kind": p.score, "beta": p.beta},
-                  lambda p, loss: Objective(loss, beta=p.beta)),
+    "dense": Family(
+        "dense", DenseAE, False, lambda p: {"dropout": p.dropout}, lambda p, loss: Objective(loss)
+    ),
+    "conv": Family(
+        "conv",
+        ConvAE,
+        True,
+        lambda p: {"channels": list(p.channels)},
+        lambda p, loss: Objective(loss),
+    ),
+    "denoising": Family(
+        "denoising",
+        DenoisingAE,
+        False,
+        lambda p: {"dropout": p.dropout},
+        lambda p, loss: Objective(loss, noise=p.noise, noise_level=p.noise_level),
+    ),
+    "sparse": Family(
+        "sparse",
+        SparseAE,
+        False,
+        lambda p: {"dropout": p.dropout, "penalty": p.penalty},
+        lambda p, loss: Objective(
+            loss,
+            sparsity=p.penalty,
+            sparsity_weight=p.sparsity_weight,
+            sparsity_target=p.sparsity_target,
+        ),
+    ),
+    "vae": Family(
+        "vae",
+        VAE,
+        False,
+        lambda p: {"score_kind": p.score, "beta": p.beta},
+        lambda p, loss: Objective(loss, beta=p.beta),
+    ),
 }
 
 
@@ -57,34 +79,41 @@ def family(name: str) -> Family:
 def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
     """Why ``name`` cannot use this data (it is then skipped), or None."""
     if family(name).needs_image and not meta.is_image:
-        return (f"{name} needs images, and {meta.origin} is a table of {meta.n_features} "
-                "columns (set data.image_shape if its columns are pixels)")
+        return (
+            f"{name} needs images, and {meta.origin} is a table of {meta.n_features} "
+            "columns (set data.image_shape if its columns are pixels)"
+        )
     return None
 
 
-def architecture(name: str, cfg: Config, meta: DatasetMeta, input_dim: int, unit_range: bool,
-                 train_x: np.ndarray) -> dict[str, Any]:
+def architecture(
+    name: str, cfg: Config, meta: DatasetMeta, input_dim: int, unit_range: bool, train_x: np.ndarray
+) -> dict[str, Any]:
     """The constructor arguments of ``name`` for this data, ``auto`` sizes resolved."""
     spec, params = family(name), cfg.models.family(name)
     if cfg.train.loss == "bce" and not unit_range:
-        raise ModelConfigError("train.loss: bce needs model inputs in [0, 1]; use "
-                               "data.scaler: minmax or train.loss: mse")
+        raise ModelConfigError(
+            "train.loss: bce needs model inputs in [0, 1]; use "
+            "data.scaler: minmax or train.loss: mse"
+        )
     auto = cfg.models.auto_size
     latent = params.latent
     if latent == "auto":
         rule = resolve_latent_rule(auto.latent_rule, meta.is_image)
-        latent = latent_size(train_x, rule, auto.latent_variance, auto.min_latent,
-                             cfg.seed)
-    args: dict[str, Any] = {"latent": int(latent),
-                            "out_activation": "sigmoid" if unit_range else "identity",
-                            **spec.extra_args(params)}
+        latent = latent_size(train_x, rule, auto.latent_variance, auto.min_latent, cfg.seed)
+    args: dict[str, Any] = {
+        "latent": int(latent),
+        "out_activation": "sigmoid" if unit_range else "identity",
+        **spec.extra_args(params),
+    }
     if spec.needs_image:
         args["image_shape"] = list(meta.image_shape or [])
     else:
         hidden = params.hidden
         if hidden == "auto":
-            hidden = hidden_widths(input_dim, int(latent), auto.width_factor, auto.max_width,
-                                   auto.max_layers)
+            hidden = hidden_widths(
+                input_dim, int(latent), auto.width_factor, auto.max_width, auto.max_layers
+            )
         args.update(input_dim=input_dim, hidden=[int(h) for h in hidden])
     return args
 

@@ -36,8 +36,9 @@ def resolve_latent_rule(rule: str, is_image: bool) -> str:
     return rule
 
 
-def latent_size(train_x: np.ndarray, rule: str, variance: float, min_latent: int,
-                seed: int = 0) -> int:
+def latent_size(
+    train_x: np.ndarray, rule: str, variance: float, min_latent: int, seed: int = 0
+) -> int:
     """The latent size ``rule`` (``kaiser`` or ``variance``) gives for ``train_x``, clipped."""
     from sklearn.decomposition import PCA
 
@@ -58,8 +59,9 @@ def latent_size(train_x: np.ndarray, rule: str, variance: float, min_latent: int
     return int(min(max(kept, min_latent), ceiling))
 
 
-def hidden_widths(input_dim: int, latent: int, width_factor: int, max_width: int,
-                  max_layers: int) -> list[int]:
+def hidden_widths(
+    input_dim: int, latent: int, width_factor: int, max_width: int, max_layers: int
+) -> list[int]:
     """Halving widths from ``width_factor`` x the input width (a power of two) down to about
     twice the latent size."""
     first = 1 << max(int(np.ceil(np.log2(max(width_factor * input_dim, 2)))), 2)

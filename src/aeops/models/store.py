@@ -24,9 +24,13 @@ def save_model(path: Path, family: str, args: dict[str, Any], net: Autoencoder) 
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     # one metadata entry (safetensors writes several in no fixed order: bytes would differ)
-    about = {"format": FORMAT, "aeops_version": aeops.__version__, "family": family,
-             "args": args,
-             "calibration": net.calibration.about() if net.calibration is not None else None}
+    about = {
+        "format": FORMAT,
+        "aeops_version": aeops.__version__,
+        "family": family,
+        "args": args,
+        "calibration": net.calibration.about() if net.calibration is not None else None,
+    }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"aeops": json.dumps(about, sort_keys=True)})
 
@@ -40,18 +44,25 @@ def load_model(path: str | Path) -> tuple[Autoencoder, dict[str, Any]]:
             metadata = json.loads((handle.metadata() or {}).get("aeops", "{}"))
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise AeopsError(f"{path}: not a model file aeops can read ({str(exc)[:200]}); "
-                         "models from aeops before 0.2 are torch pickles: retrain them with "
-                         "`dvc repro`") from None
+        raise AeopsError(
+            f"{path}: not a model file aeops can read ({str(exc)[:200]}); "
+            "models from aeops before 0.2 are torch pickles: retrain them with "
+            "`dvc repro`"
+        ) from None
     if metadata.get("format") != FORMAT:
-        raise AeopsError(f"{path}: written as aeops model format {metadata.get('format')}, and "
-                         f"this aeops ({aeops.__version__}) reads format {FORMAT}; retrain it "
-                         "with `dvc repro`")
+        raise AeopsError(
+            f"{path}: written as aeops model format {metadata.get('format')}, and "
+            f"this aeops ({aeops.__version__}) reads format {FORMAT}; retrain it "
+            "with `dvc repro`"
+        )
     args = metadata["args"]
     net = build_model(metadata["family"], args)
     if metadata.get("calibration"):
         net.calibration = ScoreCalibration.empty(metadata["calibration"], net.input_dim)
     net.load_state_dict(tensors)
     net.eval()
-    return net, {"family": metadata["family"], "args": args,
-                 "aeops_version": metadata.get("aeops_version")}
+    return net, {
+        "family": metadata["family"],
+        "args": args,
+        "aeops_version": metadata.get("aeops_version"),
+    }

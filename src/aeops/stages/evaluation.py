@@ -10,13 +10,16 @@ model's MLflow run, so any of them can become champion.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from aeops.config import Config
 from aeops.data.preprocess import resolve_scaler
+from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
 from aeops.data.split import Fold
 from aeops.evaluation.baselines import BASELINES, fit_baseline
 from aeops.evaluation.metrics import score_report
@@ -33,44 +36,93 @@ from aeops.files import (
 from aeops.io import atomic_dir, read_json, write_json, write_parquet
 from aeops.scoring import AutoencoderScorer, DetectorInfo
 from aeops.stages.common import Prepared, load_prepared, require
+from aeops.tracking import Tracking
+
+log = logging.getLogger(__name__)
 
 
 def scores_frame(scored: dict[str, tuple[Fold, np.ndarray]]) -> pd.DataFrame:
-    frames = [pd.DataFrame({"split": split, "group": fold.group, "is_anomaly": fold.is_anomaly,
-                            "synthetic": fold.synthetic, "score": scores})
-              for split, (fold, scores) in scored.items()]
+    frames = [
+        pd.DataFrame(
+            {
+                SPLIT_COLUMN: split,
+                "group": fold.group,
+                ANOMALY_COLUMN: fold.is_anomaly,
+                SYNTHETIC_COLUMN: fold.synthetic,
+                "score": scores,
+            }
+        )
+        for split, (fold, scores) in scored.items()
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
-def finish_detector(cfg: Config, prepared: Prepared, name: str, kind: str, run_id: str,
-                    val_scores: np.ndarray, test_scores: np.ndarray, model_path: Path,
-                    out_dir: Path, extra_plots: list[Path] | None = None) -> dict:
-    """Metrics, scores, histogram, ``detector.json`` and the logged pyfunc for one model."""
+def finish_detector(
+    cfg: Config,
+    prepared: Prepared,
+    name: str,
+    kind: str,
+    run_id: str,
+    val_scores: np.ndarray,
+    test_scores: np.ndarray,
+    model_path: Path,
+    out_dir: Path,
+    extra_plots: list[Path] | None = None,
+) -> dict:
+    """Metrics, scores, histogram, ``detector.json`` and the logged pyfunc for one model (to
+    the store the stage's :class:`~aeops.tracking.Tracking` handle set up)."""
     from aeops.pyfunc import log_detector
-    from aeops.tracking import setup_mlflow
 
     val, test = prepared.fold("val"), prepared.fold("test")
-    report = score_report(val, val_scores, test, test_scores, cfg.evaluate.threshold,
-                          cfg.evaluate.bootstrap, cfg.evaluate.ci, cfg.seed,
-                          cfg.data.contamination)
+    report: dict[str, Any] = score_report(
+        val,
+        val_scores,
+        test,
+        test_scores,
+        cfg.evaluate.threshold,
+        cfg.evaluate.bootstrap,
+        cfg.evaluate.ci,
+        cfg.seed,
+        cfg.data.contamination,
+    )
     report["family"], report["kind"] = name, kind
-    write_parquet(out_dir / SCORES_FILE,
-                  scores_frame({"val": (val, val_scores), "test": (test, test_scores)}))
+    write_parquet(
+        out_dir / SCORES_FILE, scores_frame({"val": (val, val_scores), "test": (test, test_scores)})
+    )
     plots = [*(extra_plots or [])]
     if cfg.evaluate.plots:
-        plots.insert(0, plot_score_histogram(test_scores, test.is_anomaly, test.synthetic,
-                                             report["threshold"], f"{name}: test scores",
-                                             out_dir / PLOTS_DIR / "score_histogram.png"))
+        plots.insert(
+            0,
+            plot_score_histogram(
+                test_scores,
+                test.is_anomaly,
+                test.synthetic,
+                report["threshold"],
+                f"{name}: test scores",
+                out_dir / PLOTS_DIR / "score_histogram.png",
+            ),
+        )
     from aeops.tracking import file_sha256
 
-    info = DetectorInfo(kind, name, prepared.meta.schema(), float(report["threshold"]),
-                        str(report["threshold_method"]), str(report["threshold_detail"]),
-                        {"model": file_sha256(model_path),
-                         "preprocessor": file_sha256(cfg.paths.preprocessor)})
+    info = DetectorInfo(
+        kind,
+        name,
+        prepared.meta.schema(),
+        float(report["threshold"]),
+        str(report["threshold_method"]),
+        str(report["threshold_detail"]),
+        {"model": file_sha256(model_path), "preprocessor": file_sha256(cfg.paths.preprocessor)},
+    )
     info.save(out_dir / DETECTOR_FILE)
-    setup_mlflow(cfg)
-    log_detector(run_id, report, plots, model_path, cfg.paths.preprocessor,
-                 out_dir / DETECTOR_FILE, example=example_rows(prepared))
+    log_detector(
+        run_id,
+        report,
+        plots,
+        model_path,
+        cfg.paths.preprocessor,
+        out_dir / DETECTOR_FILE,
+        example=example_rows(prepared),
+    )
     write_json(out_dir / METRICS_FILE, report)
     return report
 
@@ -83,51 +135,66 @@ def example_rows(prepared: Prepared):
 def summary_line(report: dict) -> str:
     """The headline numbers a stage prints: what was measured, nothing else."""
     parts = []
-    for key, label in (("val_auroc", "val AUROC"), ("test_auroc", "test AUROC"),
-                       ("val_synthetic_auroc", "val AUROC (synthetic)"),
-                       ("test_synthetic_auroc", "test AUROC (synthetic)"),
-                       ("test_average_precision", "AP")):
+    for key, label in (
+        ("val_auroc", "val AUROC"),
+        ("test_auroc", "test AUROC"),
+        ("val_synthetic_auroc", "val AUROC (synthetic)"),
+        ("test_synthetic_auroc", "test AUROC (synthetic)"),
+        ("test_average_precision", "AP"),
+    ):
         if key in report:
             parts.append(f"{label} {report[key]:.4f}")
-    parts.append(f"threshold {report['threshold']:.4g} ({report['threshold_method']}), "
-                 f"flags {report['test_flagged_share']:.1%} of test rows")
+    parts.append(
+        f"threshold {report['threshold']:.4g} ({report['threshold_method']}), "
+        f"flags {report['test_flagged_share']:.1%} of test rows"
+    )
     return "  ".join(parts)
 
 
 def evaluate(cfg: Config) -> dict:
-    """Every family in ``models.families``, then the baselines, then the comparison."""
+    """Every family in ``models.families``, then the baselines, then the comparison; one
+    handle on the MLflow store for all of it."""
     from aeops.stages.report import report
+    from aeops.tracking import open_tracking
 
     prepared = load_prepared(cfg)
-    run_ids = {}
+    tracking = open_tracking(cfg)
+    run_ids: dict[str, str] = {}
     for family in cfg.models.families:
-        run_id = evaluate_family(cfg, prepared, family)
+        run_id = evaluate_family(cfg, prepared, family, tracking)
         if run_id is not None:
             run_ids[family] = run_id
-    baselines(cfg, prepared)
+    baselines(cfg, prepared, tracking)
     return report(cfg, run_ids)
 
 
-def family_run(cfg: Config, prepared: Prepared, family: str, record: dict) -> str:
+def family_run(
+    cfg: Config, prepared: Prepared, family: str, record: dict, tracking: Tracking
+) -> str:
     """The MLflow run that trained ``family``'s weights (recreated if this store lacks it)."""
-    from aeops.tracking import family_run_id, file_sha256, setup_mlflow
+    from aeops.tracking import family_run_id, file_sha256
 
-    experiment_id = setup_mlflow(cfg)
     model_sha = file_sha256(cfg.paths.model_dir(family) / MODEL_FILE)
-    return family_run_id(experiment_id, family, model_sha, record, prepared.data_hash)
+    return family_run_id(
+        tracking.experiment_id,
+        family,
+        model_sha,
+        record,
+        prepared.data_hash,
+        client=tracking.client,
+    )
 
 
-def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> str | None:
+def evaluate_family(cfg: Config, prepared: Prepared, family: str, tracking: Tracking) -> str | None:
     """Score val and test; choose the threshold on val; write metrics, scores and plots; log
     them and the deployable pyfunc to the family's MLflow run (returned; None if skipped)."""
     run = read_json(require(cfg.paths.model_dir(family) / RUN_FILE, f"train@{family}"))
     out_dir = cfg.paths.family_eval_dir(family)
     if run.get("skipped"):
-        record = {"family": family, "kind": "autoencoder", "skipped": True,
-                  "reason": run["reason"]}
+        record = {"family": family, "kind": "autoencoder", "skipped": True, "reason": run["reason"]}
         with atomic_dir(out_dir) as tmp:
             write_json(tmp / METRICS_FILE, record)
-        print(f"evaluate[{family}]: skipped: {run['reason']}")
+        log.info(f"evaluate[{family}]: skipped: {run['reason']}")
         return None
     from aeops.models.store import load_model
 
@@ -140,46 +207,71 @@ def evaluate_family(cfg: Config, prepared: Prepared, family: str) -> str | None:
     with atomic_dir(out_dir) as tmp:
         plots = []
         if cfg.evaluate.plots:
-            plots.append(plot_latent(test_out["z"], test.group, test.is_anomaly,
-                                     tmp / PLOTS_DIR / "latent.png"))
-        if cfg.evaluate.plots and prepared.meta.is_image:
-            test_rows = prepared.splits[prepared.splits["split"] == "test"]
+            plots.append(
+                plot_latent(
+                    test_out["z"], test.group, test.is_anomaly, tmp / PLOTS_DIR / "latent.png"
+                )
+            )
+        shape = prepared.meta.image_shape
+        if cfg.evaluate.plots and shape is not None:
+            test_rows = prepared.splits[prepared.splits[SPLIT_COLUMN] == "test"]
             raw = test_rows[prepared.meta.features].to_numpy(np.float64)
             recon = test_out["recon"].astype(np.float64)
             if resolve_scaler(cfg.data.scaler, prepared.meta) != "none":
                 recon = prepared.preprocessor.inverse_transform(recon).to_numpy(np.float64)
-            plots.append(plot_reconstructions(raw, recon, test_out["score"],
-                                              prepared.meta.image_shape,
-                                              tmp / PLOTS_DIR / "reconstructions.png"))
-        run_id = family_run(cfg, prepared, family, run)
-        report = finish_detector(cfg, prepared, family, "autoencoder", run_id,
-                                 val_scores, test_out["score"], model_path, tmp, plots)
-    print(f"evaluate[{family}]: {summary_line(report)}")
+            plots.append(
+                plot_reconstructions(
+                    raw, recon, test_out["score"], shape, tmp / PLOTS_DIR / "reconstructions.png"
+                )
+            )
+        run_id = family_run(cfg, prepared, family, run, tracking)
+        report = finish_detector(
+            cfg,
+            prepared,
+            family,
+            "autoencoder",
+            run_id,
+            val_scores,
+            test_out["score"],
+            model_path,
+            tmp,
+            plots,
+        )
+    log.info(f"evaluate[{family}]: {summary_line(report)}")
     return run_id
 
 
-def baselines(cfg: Config, prepared: Prepared) -> dict:
+def baselines(cfg: Config, prepared: Prepared, tracking: Tracking) -> dict:
     """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow
     run with a deployable detector (so a baseline can be registered when it wins)."""
     import mlflow
 
-    from aeops.tracking import run_tags, setup_mlflow
+    from aeops.tracking import run_tags
 
     train_fold, val, test = (prepared.fold(s) for s in ("train", "val", "test"))
     results = {}
-    setup_mlflow(cfg)
-    mlflow.set_experiment(cfg.mlflow.experiment)
     with atomic_dir(cfg.paths.baselines_dir) as root:
         for name in BASELINES:
             model = fit_baseline(name, train_fold.normal, cfg.baselines, cfg.seed)
             out_dir = root / name
             model.save(out_dir / BASELINE_FILE)
-            with mlflow.start_run(run_name=name, tags={**run_tags(name, prepared.data_hash),
-                                                       "baseline": "true"}) as run:
+            with mlflow.start_run(
+                experiment_id=tracking.experiment_id,
+                run_name=name,
+                tags={**run_tags(name, prepared.data_hash), "baseline": "true"},
+            ) as run:
                 mlflow.log_params({"family": name, **model.params})
-            report = finish_detector(cfg, prepared, name, "baseline", run.info.run_id,
-                                     model.score(val.x), model.score(test.x),
-                                     out_dir / BASELINE_FILE, out_dir)
+            report = finish_detector(
+                cfg,
+                prepared,
+                name,
+                "baseline",
+                run.info.run_id,
+                model.score(val.x),
+                model.score(test.x),
+                out_dir / BASELINE_FILE,
+                out_dir,
+            )
             results[name] = report
-            print(f"baselines[{name}]: {summary_line(report)}")
+            log.info(f"baselines[{name}]: {summary_line(report)}")
     return results

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from aeops.config import Config
 from aeops.data.schema import DatasetMeta, describe_schema
 from aeops.data.sources import load_source
 from aeops.io import write_parquet
+
+log = logging.getLogger(__name__)
 
 
 def ingest(cfg: Config) -> DatasetMeta:
@@ -13,12 +17,12 @@ def ingest(cfg: Config) -> DatasetMeta:
     frame, meta = load_source(cfg.data, cfg.seed)
     write_parquet(cfg.paths.interim_data, frame)
     meta.save(cfg.paths.interim_meta)
-    print(f"ingest: {meta.n_rows} rows from {meta.origin} -> {cfg.paths.interim_data}")
-    print(f"ingest: schema {describe_schema(meta.schema())}")
+    log.info(f"ingest: {meta.n_rows} rows from {meta.origin} -> {cfg.paths.interim_data}")
+    log.info(f"ingest: schema {describe_schema(meta.schema())}")
     if meta.label_column:
         counts = frame[meta.label_column].value_counts(dropna=False)
         shown = ", ".join(f"{k}: {v}" for k, v in counts.sort_index().items())
-        print(f"ingest: label column '{meta.label_column}' -> {shown}")
+        log.info(f"ingest: label column '{meta.label_column}' -> {shown}")
     if meta.skipped:
-        print(f"ingest: {len(meta.skipped)} unreadable file(s) skipped")
+        log.info(f"ingest: {len(meta.skipped)} unreadable file(s) skipped")
     return meta

@@ -3,6 +3,7 @@ and every row's model input."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from aeops.data.synthetic import SYNTHETIC_COLUMN
 from aeops.errors import NotValidatedError
 from aeops.files import VALIDATION_SUMMARY
 from aeops.io import atomic_path, read_json, write_parquet
+
+log = logging.getLogger(__name__)
 
 
 def prepare(cfg: Config) -> pd.DataFrame:
@@ -34,8 +37,9 @@ def prepare(cfg: Config) -> pd.DataFrame:
     frame = assign_splits(pd.read_parquet(cfg.paths.interim_data), meta, cfg.data, cfg.seed)
     frame = add_synthetic(frame, meta, cfg.seed)
     train_rows = frame[(frame[SPLIT_COLUMN] == "train") & ~frame[ANOMALY_COLUMN]]
-    preprocessor = Preprocessor.fit(train_rows, meta, cfg.data.scaler,
-                                    cfg.data.missing == "impute", cfg.data.max_categories)
+    preprocessor = Preprocessor.fit(
+        train_rows, meta, cfg.data.scaler, cfg.data.missing == "impute", cfg.data.max_categories
+    )
     write_parquet(cfg.paths.splits, frame)
     with atomic_path(cfg.paths.model_input) as tmp:
         with tmp.open("wb") as handle:  # a file handle: np.save adds no ".npy" to the name
@@ -48,14 +52,16 @@ def prepare(cfg: Config) -> pd.DataFrame:
         real = int((part[ANOMALY_COLUMN] & ~synthetic[part.index]).sum())
         fake = int(synthetic[part.index].sum())
         extra = f" + {fake:5d} synthetic" if fake else ""
-        print(f"prepare: {split:5s} {normal:6d} normal {real:6d} anomalies{extra}")
+        log.info(f"prepare: {split:5s} {normal:6d} normal {real:6d} anomalies{extra}")
     if synthetic.any():
-        print("prepare: no labelled anomaly in validation, so models will be compared on "
-              "synthetic anomalies made from held-out normal rows")
+        log.info(
+            "prepare: no labelled anomaly in validation, so models will be compared on "
+            "synthetic anomalies made from held-out normal rows"
+        )
     notes = [f"{preprocessor.scaler} scaling"]
     if meta.categorical:
         notes.append(f"{len(meta.categorical)} categorical column(s) one-hot encoded")
     if preprocessor.impute:
         notes.append("missing values imputed")
-    print(f"prepare: model input {preprocessor.n_outputs} columns ({', '.join(notes)})")
+    log.info(f"prepare: model input {preprocessor.n_outputs} columns ({', '.join(notes)})")
     return frame

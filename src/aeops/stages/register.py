@@ -15,19 +15,99 @@ of the files it packs) are unchanged, it stops there. Otherwise it
    DVC experiment (``aeops promote`` does that); otherwise ``challenger``. A champion that
    cannot be scored blocks the promotion and the reason is recorded. The alias moves first,
    then the tags that describe the decision.
+
+The decision is a pure function: :func:`gather` reads what it needs from the store (a
+:class:`Candidate` and a :class:`Champion`), :func:`decide` makes the :class:`Decision`, and
+:func:`apply` carries it out in the store and writes the report. The stage opens one
+:class:`~aeops.tracking.Tracking` handle and passes it down.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from aeops.config import Config
+from aeops.errors import RegistryError
 from aeops.files import BASELINE_FILE, DETECTOR_FILE, MODEL_FILE, PLOTS_DIR, RUN_FILE
 from aeops.io import read_json, write_json
-from aeops.tracking import CHALLENGER, CHAMPION, DETECTOR_KEY_TAG, detector_key, store_id
+from aeops.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    DETECTOR_KEY_TAG,
+    Tracking,
+    detector_key,
+    schema_conflict,
+    store_id,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A registered version of exactly the candidate's files: registered by an earlier run
+    (``decision`` set), or left by a crash before its alias moved (``decision`` None)."""
+
+    version: str
+    decision: str | None = None  # the alias an earlier run chose for it (its "decision" tag)
+    promoted: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The detector this run chose, as the rule sees it (read beforehand by :func:`gather`)."""
+
+    name: str  # the registered model it goes under
+    key: str  # the detector key of the files it packs
+    family: str
+    kind: str  # "autoencoder" or "baseline"
+    metric: str  # what it was selected by, and what the champion is re-scored with
+    selection_basis: str
+    score: float  # its ``metric`` on this run's validation fold
+    schema: dict[str, Any]
+    experiment: str | None = None  # the DVC experiment this run is for (None: the workspace)
+    selection_reason: str | None = None  # why it was chosen (None: no selection made)
+    baseline_note: str | None = None
+    registered: Registered | None = None  # the version already holding these files
+    evaluation: dict[str, Any] = field(default_factory=dict)  # its evaluation report
+    data_hash: str | None = None
+    model_uri: str | None = None  # the logged detector (what a new version registers)
+    run_id: str | None = None
+    model_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Champion:
+    """What the store holds under the candidate's name: the registered model's input schema
+    and its champion, re-scored on this run's validation fold (read by :func:`gather`). No
+    registered model at all is ``None`` rather than a Champion."""
+
+    schema: dict[str, Any] | None
+    version: str | None = None  # None: registered, but no champion yet
+    score: float | None = None  # its ``metric`` here (None: not scored)
+    error: str | None = None  # why it could not be scored on this data
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the register stage does with the candidate's version."""
+
+    alias: str  # CHAMPION or CHALLENGER
+    promote: bool
+    reason: str  # the version's description and the report's reason
+    blocked: str | None = None  # why the champion could not be compared (promotion blocked)
+    recorded: bool = False  # an earlier run decided this version: nothing moves
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        """The tags that describe the decision on the version (set after the alias)."""
+        return {"decision": self.alias, "promoted": self.promote}
 
 
 def detector_files(cfg: Config, name: str, kind: str) -> tuple[Path, Path, Path]:
@@ -35,8 +115,11 @@ def detector_files(cfg: Config, name: str, kind: str) -> tuple[Path, Path, Path]
     if kind == "baseline":
         folder = Path(cfg.paths.baselines_dir) / name
         return folder / BASELINE_FILE, Path(cfg.paths.preprocessor), folder / DETECTOR_FILE
-    return (cfg.paths.model_dir(name) / MODEL_FILE, Path(cfg.paths.preprocessor),
-            cfg.paths.family_eval_dir(name) / DETECTOR_FILE)
+    return (
+        cfg.paths.model_dir(name) / MODEL_FILE,
+        Path(cfg.paths.preprocessor),
+        cfg.paths.family_eval_dir(name) / DETECTOR_FILE,
+    )
 
 
 def experiment_name() -> str | None:
@@ -44,14 +127,16 @@ def experiment_name() -> str | None:
     return os.environ.get("DVC_EXP_NAME") or None
 
 
-def in_sync(cfg: Config, previous: dict | None, key: str) -> bool:
-    """The last registration was of this detector, into the store configured now, for the
-    same experiment (or the workspace)."""
+def in_sync(previous: dict | None, key: str, store: str | None, experiment: str | None) -> bool:
+    """The last registration (``previous``: the report) was of this detector, into the store
+    configured now (its id ``store``), for the same experiment (or the workspace)."""
     if not previous or previous.get("detector_key") != key:
         return False
-    current = store_id(cfg)
-    return current is not None and current == previous.get("store_id") and previous.get(
-        "experiment") == experiment_name()
+    return (
+        store is not None
+        and store == previous.get("store_id")
+        and previous.get("experiment") == experiment
+    )
 
 
 def register(cfg: Config) -> dict[str, Any]:
@@ -59,9 +144,11 @@ def register(cfg: Config) -> dict[str, Any]:
     key = detector_key(*detector_files(cfg, metrics["family"], metrics["kind"]))
     report = Path(cfg.paths.registry_report)
     previous = read_json(report) if report.exists() else None
-    if in_sync(cfg, previous, key):
-        print(f"register: the store holds {previous['model_name']} v{previous['version']} "
-              "for these files; nothing to do")
+    if previous is not None and in_sync(previous, key, store_id(cfg), experiment_name()):
+        log.info(
+            f"register: the store holds {previous['model_name']} v{previous['version']} "
+            "for these files; nothing to do"
+        )
         return previous
     return synchronise(cfg, metrics, key)
 
@@ -92,186 +179,351 @@ def score_on_validation(model_uri: str, prepared, metric: str) -> float:
     return ranking_metric(metric)(is_anomaly, scores)
 
 
-def decide(candidate: float, champion: float | None, margin: float) -> bool:
+def beats(candidate: float, champion: float | None, margin: float) -> bool:
     """Promote when there is no champion, or the candidate beats it by more than ``margin``."""
     return champion is None or candidate > champion + margin
 
 
-def restore_detectors(cfg: Config, prepared, metrics: dict, experiment_id: str) -> list[str]:
+def to_compare(candidate: Candidate, champion: Champion | None) -> bool:
+    """Whether the rule compares the candidate with the champion (so :func:`gather` scores
+    it): there is one, of the same schema, other than the candidate's own version (a crash
+    between its alias and its tags), and no earlier run decided the candidate's version."""
+    earlier = candidate.registered
+    if champion is None or champion.version is None:
+        return False
+    if schema_conflict(candidate.name, champion.schema, candidate.schema) is not None:
+        return False
+    return earlier is None or (not earlier.decision and earlier.version != champion.version)
+
+
+def decide(candidate: Candidate, champion: Champion | None, cfg: Config) -> Decision:
+    """The register rule, pure. A name registered with another input schema is refused
+    (:class:`RegistryError`); a version an earlier run decided keeps its decision; otherwise
+    ``champion`` when there is none to beat or the candidate beats it by more than
+    ``register.margin``, and ``challenger`` when it does not, when the champion cannot be
+    scored on this data (promotion blocked) or for a DVC experiment."""
+    if champion is not None:
+        conflict = schema_conflict(candidate.name, champion.schema, candidate.schema)
+        if conflict is not None:
+            raise RegistryError(conflict)
+    earlier = candidate.registered
+    if earlier is not None and earlier.decision:
+        return Decision(
+            earlier.decision, earlier.promoted, earlier.description or "", recorded=True
+        )
+    champion_score, note, blocked = None, "no champion yet", None
+    if champion is not None and to_compare(candidate, champion):
+        if champion.score is not None:
+            champion_score = champion.score
+            note = (
+                f"champion v{champion.version} scores {candidate.metric}={champion_score:.4f} here"
+            )
+        else:
+            blocked = (
+                f"champion v{champion.version} cannot be scored on this data "
+                f"({champion.error or 'not scored'})"
+            )
+            note = blocked
+    promote = (
+        blocked is None
+        and candidate.experiment is None
+        and beats(candidate.score, champion_score, cfg.register.margin)
+    )
+    return Decision(
+        CHAMPION if promote else CHALLENGER,
+        promote,
+        describe(candidate, cfg, note, promote, blocked),
+        blocked,
+    )
+
+
+def describe(
+    candidate: Candidate, cfg: Config, note: str, promote: bool, blocked: str | None
+) -> str:
+    """The reason for a decision: the version's description and the report's ``reason``."""
+    pool = "autoencoders and baselines" if cfg.register.candidates == "all" else "autoencoders"
+    reason = (
+        f"{candidate.family} ({candidate.kind}) chosen among the {pool} by "
+        f"{candidate.selection_basis} = {candidate.score:.4f}; {note}; margin "
+        f"{cfg.register.margin}: "
+        f"{'promoted to champion' if promote else 'kept as challenger'}"
+    )
+    if blocked:
+        reason += " (promotion blocked: the champion could not be compared)"
+    if candidate.experiment is not None:
+        reason += (
+            f" (DVC experiment '{candidate.experiment}': experiments register "
+            "challengers only; `aeops promote` moves the champion)"
+        )
+    if candidate.selection_reason is not None:
+        reason += f". Why {candidate.family}: {candidate.selection_reason}"
+    if candidate.baseline_note:
+        reason += f". Note: {candidate.baseline_note}"
+    return reason
+
+
+def version_tags(candidate: Candidate, cfg: Config, git_commit: str) -> dict[str, Any]:
+    """The tags a new version is registered with: what it is, how it was chosen, its data,
+    code, params and metrics."""
+    from aeops.data.schema import schema_hash
+    from aeops.tracking import flatten
+
+    report = candidate.evaluation
+    tags = {
+        "family": candidate.family,
+        "kind": candidate.kind,
+        DETECTOR_KEY_TAG: candidate.key,
+        "selected_by": candidate.metric,
+        "selection_basis": candidate.selection_basis,
+        "schema_hash": schema_hash(candidate.schema),
+        "data_hash": candidate.data_hash,
+        "git_commit": git_commit,
+        "params": json.dumps(flatten(cfg.to_dict()), default=str),
+        "metrics": json.dumps(
+            {
+                k: v
+                for k, v in report.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+        ),
+        "threshold": report["threshold"],
+        "threshold_method": report["threshold_method"],
+    }
+    if candidate.experiment is not None:
+        tags["dvc_exp_name"] = candidate.experiment
+    if candidate.baseline_note:
+        tags["baseline_beats_autoencoders"] = candidate.baseline_note
+    if candidate.selection_reason is not None:
+        tags["selection_reason"] = candidate.selection_reason
+    return tags
+
+
+def registry_report(
+    candidate: Candidate,
+    champion: Champion | None,
+    decision: Decision,
+    version: str,
+    store: str,
+    restored: list[str],
+) -> dict[str, Any]:
+    """``reports/register.json``: the registered version, the decision and what it was
+    about."""
+    return {
+        "model_name": candidate.name,
+        "model_uri": f"models:/{candidate.name}@{CHAMPION}",
+        "version": int(version),
+        "alias": decision.alias,
+        "family": candidate.family,
+        "kind": candidate.kind,
+        "metric": candidate.metric,
+        "selection_basis": candidate.selection_basis,
+        "candidate_score": candidate.score,
+        "champion_version": (
+            int(champion.version) if champion is not None and champion.version is not None else None
+        ),
+        "promoted": decision.promote,
+        "reason": decision.reason,
+        "detector_key": candidate.key,
+        "store_id": store,
+        "experiment": candidate.experiment,
+        "restored": restored,
+    }
+
+
+def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) -> list[str]:
     """Log again every family's and baseline's detector that this store does not hold."""
     from aeops.pyfunc import log_detector
-    from aeops.stages.evaluation import example_rows, family_run
-    from aeops.tracking import find_detector, run_tags
+    from aeops.stages.evaluation import example_rows
+    from aeops.tracking import family_run_id, file_sha256, find_detector, run_tags
 
     restored = []
     entries = [(n, "autoencoder", m) for n, m in metrics["models"].items()]
     entries += [(n, "baseline", m) for n, m in metrics["baselines"].items()]
     for name, kind, report in entries:
         files = detector_files(cfg, name, kind)
-        if find_detector(experiment_id, detector_key(*files)) is not None:
+        if find_detector(tracking.experiment_id, detector_key(*files)) is not None:
             continue
         if kind == "baseline":
-            import mlflow
-
-            run_id = mlflow.MlflowClient().create_run(
-                experiment_id, run_name=name,
-                tags={**run_tags(name, prepared.data_hash), "baseline": "true",
-                      "aeops.recreated": "true"}).info.run_id
+            run_id = tracking.client.create_run(
+                tracking.experiment_id,
+                run_name=name,
+                tags={
+                    **run_tags(name, prepared.data_hash),
+                    "baseline": "true",
+                    "aeops.recreated": "true",
+                },
+            ).info.run_id
             plots_dir = Path(cfg.paths.baselines_dir) / name / PLOTS_DIR
-        else:
-            run_id = family_run(cfg, prepared, name,
-                                read_json(cfg.paths.model_dir(name) / RUN_FILE))
+        else:  # the run that trained the family's weights (recreated if this store lacks it)
+            run_id = family_run_id(
+                tracking.experiment_id,
+                name,
+                file_sha256(files[0]),
+                read_json(cfg.paths.model_dir(name) / RUN_FILE),
+                prepared.data_hash,
+                tracking.client,
+            )
             plots_dir = cfg.paths.family_eval_dir(name) / PLOTS_DIR
-        log_detector(run_id, report, sorted(plots_dir.glob("*.png")), *files,
-                     example=example_rows(prepared))
+        log_detector(
+            run_id, report, sorted(plots_dir.glob("*.png")), *files, example=example_rows(prepared)
+        )
         restored.append(name)
     return restored
 
 
-def find_version(name: str, key: str):
+def find_version(tracking: Tracking, name: str, key: str):
     """The registered version of exactly these files, if one exists."""
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     try:
-        versions = mlflow.MlflowClient().search_model_versions(
-            f"name = '{name}' and tags.`{DETECTOR_KEY_TAG}` = '{key}'")
+        versions = tracking.client.search_model_versions(
+            f"name = '{name}' and tags.`{DETECTOR_KEY_TAG}` = '{key}'"
+        )
     except MlflowException:
         return None
     return max(versions, key=lambda v: int(v.version)) if versions else None
 
 
-def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
-    import mlflow
+def gather(
+    cfg: Config, tracking: Tracking, prepared, metrics: dict, key: str
+) -> tuple[Candidate, Champion | None]:
+    """Read what :func:`decide` needs: the chosen detector (``metrics.json``, its logged
+    detector, a version already holding its files) and what the store holds under its name,
+    the champion re-scored on this run's validation fold when the rule compares with it."""
+    from aeops.tracking import current_version, find_detector, model_name, registered_schema
 
-    from aeops.data.schema import schema_hash
-    from aeops.stages.common import load_prepared
-    from aeops.tracking import (
-        check_registered_schema,
-        current_version,
-        find_detector,
-        flatten,
-        model_name,
-        register_version,
-        set_alias,
-        set_version_tags,
-        setup_mlflow,
-    )
-
-    prepared = load_prepared(cfg)
-    experiment_id = setup_mlflow(cfg)
-    restored = restore_detectors(cfg, prepared, metrics, experiment_id)
-    if restored:
-        print(f"register: this store lacked the runs of {restored}; logged them again from "
-              "the tracked outputs")
     chosen, kind, metric = metrics["family"], metrics["kind"], metrics["selected_by"]
-    logged = find_detector(experiment_id, key)
+    logged = find_detector(tracking.experiment_id, key)
     schema = prepared.meta.schema()
     name = model_name(cfg, prepared.meta.source, schema)
-    check_registered_schema(cfg, name, schema)
-    candidate_score = float(metrics[metric])
-    version = find_version(name, key)
-    champion = current_version(name, CHAMPION)
-    blocked = None
-    if version is not None and version.tags.get("decision"):
-        alias, promote = version.tags["decision"], version.tags.get("promoted") == "True"
-        reason = version.description
-        print(f"register: {name} v{version.version} already holds these files "
-              f"(decided: {alias})")
+    schema_registered = registered_schema(name, tracking.client)
+    version = find_version(tracking, name, key)
+    current = current_version(name, CHAMPION, tracking.client)
+    candidate = Candidate(
+        name=name,
+        key=key,
+        family=chosen,
+        kind=kind,
+        metric=metric,
+        selection_basis=metrics["selection_basis"],
+        score=float(metrics[metric]),
+        schema=schema,
+        experiment=experiment_name(),
+        selection_reason=(metrics["selection"]["reason"] if metrics.get("selection") else None),
+        baseline_note=metrics.get("baseline_note") or None,
+        registered=None
+        if version is None
+        else Registered(
+            version.version,
+            version.tags.get("decision") or None,
+            version.tags.get("promoted") == "True",
+            version.description,
+        ),
+        evaluation=(metrics["baselines"] if kind == "baseline" else metrics["models"])[chosen],
+        data_hash=prepared.data_hash,
+        model_uri=logged.model_uri if logged is not None else None,
+        run_id=logged.source_run_id if logged is not None else None,
+        model_id=logged.model_id if logged is not None else None,
+    )
+    if schema_registered is None and current is None:
+        return candidate, None
+    champion = Champion(schema_registered, current.version if current is not None else None)
+    if to_compare(candidate, champion):
+        try:
+            champion = replace(
+                champion, score=score_on_validation(f"models:/{name}@{CHAMPION}", prepared, metric)
+            )
+        except Exception as exc:  # noqa: BLE001 - the reason is recorded, promotion blocked
+            champion = replace(champion, error=str(exc))
+    return candidate, champion
+
+
+def apply(
+    decision: Decision,
+    candidate: Candidate,
+    champion: Champion | None,
+    cfg: Config,
+    tracking: Tracking,
+    prepared,
+    restored: list[str],
+) -> dict[str, Any]:
+    """Carry ``decision`` out: register a new version (or finish one a crash left), move the
+    alias, then tag the decision; write the report and the serving example."""
+    from aeops.tracking import register_version, set_alias, set_version_tags
+
+    name, client = candidate.name, tracking.client
+    registered = candidate.registered
+    if decision.recorded and registered is not None:
+        version = registered.version
+        log.info(
+            f"register: {name} v{version} already holds these files (decided: {decision.alias})"
+        )
     else:
-        champion_score, note = None, "no champion yet"
-        exp = experiment_name()
-        if champion is not None and (version is None or champion.version != version.version):
-            try:
-                champion_score = score_on_validation(f"models:/{name}@{CHAMPION}", prepared,
-                                                     metric)
-                note = f"champion v{champion.version} scores {metric}={champion_score:.4f} here"
-            except Exception as exc:  # noqa: BLE001 - the reason is recorded, promotion blocked
-                blocked = f"champion v{champion.version} cannot be scored on this data ({exc})"
-                note = blocked
-        promote = (blocked is None and exp is None
-                   and decide(candidate_score, champion_score, cfg.register.margin))
-        alias = CHAMPION if promote else CHALLENGER
-        pool = "autoencoders and baselines" if cfg.register.candidates == "all" else \
-            "autoencoders"
-        reason = (f"{chosen} ({kind}) chosen among the {pool} by {metrics['selection_basis']}"
-                  f" = {candidate_score:.4f}; {note}; margin {cfg.register.margin}: "
-                  f"{'promoted to champion' if promote else 'kept as challenger'}")
-        if blocked:
-            reason += " (promotion blocked: the champion could not be compared)"
-        if exp is not None:
-            reason += (f" (DVC experiment '{exp}': experiments register challengers only; "
-                       "`aeops promote` moves the champion)")
-        if metrics.get("selection"):
-            reason += f". Why {chosen}: {metrics['selection']['reason']}"
-        if metrics.get("baseline_note"):
-            reason += f". Note: {metrics['baseline_note']}"
-        if version is None:
-            source = mlflow.MlflowClient().get_run(logged.source_run_id)
-            model_metrics = (metrics["baselines"] if kind == "baseline"
-                             else metrics["models"])[chosen]
-            tags = {
-                "family": chosen,
-                "kind": kind,
-                DETECTOR_KEY_TAG: key,
-                "selected_by": metric,
-                "selection_basis": metrics["selection_basis"],
-                "schema_hash": schema_hash(schema),
-                "data_hash": prepared.data_hash,
-                "git_commit": source.data.tags.get("git_commit", "unknown"),
-                "params": json.dumps(flatten(cfg.to_dict()), default=str),
-                "metrics": json.dumps({k: v for k, v in model_metrics.items()
-                                       if isinstance(v, (int, float))
-                                       and not isinstance(v, bool)}),
-                "threshold": model_metrics["threshold"],
-                "threshold_method": model_metrics["threshold_method"],
-            }
-            if exp is not None:
-                tags["dvc_exp_name"] = exp
-            if metrics.get("baseline_note"):
-                tags["baseline_beats_autoencoders"] = metrics["baseline_note"]
-            if metrics.get("selection"):
-                tags["selection_reason"] = metrics["selection"]["reason"]
-            version = register_version(name, logged.model_uri, logged.source_run_id,
-                                       logged.model_id, schema, tags, reason)
+        if registered is None:
+            if not (candidate.model_uri and candidate.run_id and candidate.model_id):
+                raise RegistryError(
+                    f"{name}: the chosen detector was not found in the store "
+                    "(no logged model to register); rerun `dvc repro evaluate`"
+                )
+            source = client.get_run(candidate.run_id)
+            tags = version_tags(candidate, cfg, source.data.tags.get("git_commit", "unknown"))
+            version = register_version(
+                name,
+                candidate.model_uri,
+                candidate.run_id,
+                candidate.model_id,
+                candidate.schema,
+                tags,
+                decision.reason,
+                client,
+            ).version
         else:
-            print(f"register: finishing {name} v{version.version}, registered before a crash")
-        set_alias(name, alias, version.version)  # the alias first, then what describes it
-        set_version_tags(name, version.version, {"decision": alias, "promoted": promote})
-    decision = {
-        "model_name": name,
-        "model_uri": f"models:/{name}@{CHAMPION}",
-        "version": int(version.version),
-        "alias": alias,
-        "family": chosen,
-        "kind": kind,
-        "metric": metric,
-        "selection_basis": metrics["selection_basis"],
-        "candidate_score": candidate_score,
-        "champion_version": int(champion.version) if champion is not None else None,
-        "promoted": promote,
-        "reason": reason,
-        "detector_key": key,
-        "store_id": store_id(cfg) or "",
-        "experiment": experiment_name(),
-        "restored": restored,
-    }
-    write_json(cfg.paths.registry_report, decision)
+            version = registered.version
+            log.info(f"register: finishing {name} v{version}, registered before a crash")
+        set_alias(name, decision.alias, version, client)  # the alias first, then what describes it
+        set_version_tags(name, version, decision.tags, client)
+    report = registry_report(candidate, champion, decision, version, store_id(cfg) or "", restored)
+    write_json(cfg.paths.registry_report, report)
     write_serving_example(cfg, prepared)
-    print(f"register: {name} v{version.version} -> @{alias}: {reason}")
-    if blocked:
-        print(f"register: to replace the champion anyway: make promote VERSION={version.version}"
-              f" MODEL={name}  (or: aeops promote {version.version} --name {name})")
-    return decision
+    log.info(f"register: {name} v{version} -> @{decision.alias}: {decision.reason}")
+    if decision.blocked:
+        log.info(
+            f"register: to replace the champion anyway: make promote VERSION={version}"
+            f" MODEL={name}  (or: aeops promote {version} --name {name})"
+        )
+    return report
+
+
+def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
+    """Restore what the store lacks, then gather, decide and apply (the stage past its quick
+    check)."""
+    from aeops.stages.common import load_prepared
+    from aeops.tracking import open_tracking
+
+    prepared = load_prepared(cfg)
+    tracking = open_tracking(cfg)
+    restored = restore_detectors(cfg, prepared, metrics, tracking)
+    if restored:
+        log.info(
+            f"register: this store lacked the runs of {restored}; logged them again from "
+            "the tracked outputs"
+        )
+    candidate, champion = gather(cfg, tracking, prepared, metrics, key)
+    return apply(
+        decide(candidate, champion, cfg), candidate, champion, cfg, tracking, prepared, restored
+    )
 
 
 def write_serving_example(cfg: Config, prepared) -> Path:
     """A request body for ``mlflow models serve`` (three validation rows), beside the report:
     ``curl ... -d @reports/serving_example.json``."""
     rows = validation_rows(prepared, "val_auroc").head(3)[prepared.meta.features]
-    body = {"dataframe_split": {"columns": list(rows.columns),
-                                "data": json.loads(rows.to_json(orient="values"))}}
+    body = {
+        "dataframe_split": {
+            "columns": list(rows.columns),
+            "data": json.loads(rows.to_json(orient="values")),
+        }
+    }
     path = Path(cfg.paths.registry_report).with_name("serving_example.json")
     write_json(path, body)
     return path
-

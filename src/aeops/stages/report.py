@@ -15,6 +15,7 @@ reported plainly. Families that could not use the data are listed with the reaso
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 from dataclasses import asdict, dataclass
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from aeops.config import Config
+from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
 from aeops.errors import AeopsError
 from aeops.evaluation.baselines import BASELINES
 from aeops.evaluation.metrics import paired_bootstrap_difference, selection_metric
@@ -31,14 +33,41 @@ from aeops.evaluation.plots import curve_tables, plot_curves
 from aeops.files import METRICS_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.io import atomic_dir, read_json, write_json
 
-SUMMARY_COLUMNS = ["val_auroc", "test_auroc", "test_auroc_ci_low", "test_auroc_ci_high",
-                   "test_average_precision", "val_synthetic_auroc", "test_synthetic_auroc",
-                   "test_recon_loss", "threshold", "test_flagged_share", "test_f1"]
-HEADLINE = ["test_auroc", "test_auroc_ci_low", "test_auroc_ci_high", "test_average_precision",
-            "test_precision", "test_recall", "test_f1", "test_fpr", "test_synthetic_auroc",
-            "val_synthetic_auroc", "val_auroc", "test_recon_loss", "test_flagged_share",
-            "test_score_q50", "test_score_q90", "test_score_q99", "threshold",
-            "threshold_method"]
+log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = [
+    "val_auroc",
+    "test_auroc",
+    "test_auroc_ci_low",
+    "test_auroc_ci_high",
+    "test_average_precision",
+    "val_synthetic_auroc",
+    "test_synthetic_auroc",
+    "test_recon_loss",
+    "threshold",
+    "test_flagged_share",
+    "test_f1",
+]
+HEADLINE = [
+    "test_auroc",
+    "test_auroc_ci_low",
+    "test_auroc_ci_high",
+    "test_average_precision",
+    "test_precision",
+    "test_recall",
+    "test_f1",
+    "test_fpr",
+    "test_synthetic_auroc",
+    "val_synthetic_auroc",
+    "val_auroc",
+    "test_recon_loss",
+    "test_flagged_share",
+    "test_score_q50",
+    "test_score_q90",
+    "test_score_q99",
+    "threshold",
+    "threshold_method",
+]
 
 
 @dataclass(frozen=True)
@@ -59,93 +88,138 @@ class Selection:
 
     def record(self) -> dict:
         """As JSON: an interval that was not measured (no bootstrap) is left out, not NaN."""
-        return {k: v for k, v in asdict(self).items()
-                if not (isinstance(v, float) and not math.isfinite(v))}
+        return {
+            k: v
+            for k, v in asdict(self).items()
+            if not (isinstance(v, float) and not math.isfinite(v))
+        }
 
 
-def choose(models: dict[str, dict], baselines: dict[str, dict], metric: str,
-           val_rows: dict[str, tuple[np.ndarray, np.ndarray]], candidates: str, n_boot: int,
-           ci: float, seed: int, min_anomalies: int, confidence: float) -> Selection:
+def choose(
+    models: dict[str, dict],
+    baselines: dict[str, dict],
+    metric: str,
+    val_rows: dict[str, tuple[np.ndarray, np.ndarray]],
+    candidates: str,
+    n_boot: int,
+    ci: float,
+    seed: int,
+    min_anomalies: int,
+    confidence: float,
+) -> Selection:
     """The decision, from validation numbers only. ``val_rows`` maps each model to its
     validation (is_anomaly, score) arrays on the rows ``metric`` is measured on."""
     best_ae, best_base = select_best(models, metric), select_best(baselines, metric)
     labels, ae_scores = val_rows[best_ae]
-    lead = paired_bootstrap_difference(labels, ae_scores, val_rows[best_base][1], metric,
-                                       n_boot, ci, seed)
-    interval = (f"{lead.value:+.4f} [{lead.low:+.4f}, {lead.high:+.4f}] ({ci:.0%} paired "
-                f"bootstrap), above zero in {lead.p_positive:.0%} of resamples")
+    lead = paired_bootstrap_difference(
+        labels, ae_scores, val_rows[best_base][1], metric, n_boot, ci, seed
+    )
+    interval = (
+        f"{lead.value:+.4f} [{lead.low:+.4f}, {lead.high:+.4f}] ({ci:.0%} paired "
+        f"bootstrap), above zero in {lead.p_positive:.0%} of resamples"
+    )
     n_anomalies = int(labels.sum())
     enough = n_anomalies >= min_anomalies
     reliable = bool(enough and lead.p_positive >= confidence)
     switched = candidates == "all" and reliable
     if switched:
-        reason = (f"baseline {best_base} is reliably better than the best autoencoder "
-                  f"{best_ae} on validation: {metric} lead {interval}")
+        reason = (
+            f"baseline {best_base} is reliably better than the best autoencoder "
+            f"{best_ae} on validation: {metric} lead {interval}"
+        )
     elif candidates != "all":
-        reason = (f"autoencoder {best_ae} (register.candidates: autoencoders); baseline "
-                  f"{best_base}'s {metric} lead {interval}")
+        reason = (
+            f"autoencoder {best_ae} (register.candidates: autoencoders); baseline "
+            f"{best_base}'s {metric} lead {interval}"
+        )
     elif not enough:
-        reason = (f"autoencoder {best_ae} kept: validation holds {n_anomalies} anomalies, "
-                  f"fewer than the {min_anomalies} (register.switch_min_anomalies) that could "
-                  f"show the best baseline {best_base} reliably better (lead {interval})")
+        reason = (
+            f"autoencoder {best_ae} kept: validation holds {n_anomalies} anomalies, "
+            f"fewer than the {min_anomalies} (register.switch_min_anomalies) that could "
+            f"show the best baseline {best_base} reliably better (lead {interval})"
+        )
     else:
-        reason = (f"autoencoder {best_ae} kept: the best baseline {best_base}'s {metric} "
-                  f"lead {interval} is not reliably above zero (register.switch_confidence "
-                  f"{confidence:.0%})")
+        reason = (
+            f"autoencoder {best_ae} kept: the best baseline {best_base}'s {metric} "
+            f"lead {interval} is not reliably above zero (register.switch_confidence "
+            f"{confidence:.0%})"
+        )
     chosen = best_base if switched else best_ae
-    return Selection(chosen, "baseline" if switched else "autoencoder", best_ae, best_base,
-                     lead.value, lead.low, lead.high, lead.p_positive, switched, reason)
+    return Selection(
+        chosen,
+        "baseline" if switched else "autoencoder",
+        best_ae,
+        best_base,
+        lead.value,
+        lead.low,
+        lead.high,
+        lead.p_positive,
+        switched,
+        reason,
+    )
 
 
 def selection_rows(metric: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The validation rows ``metric`` is measured on, as (is_anomaly, score)."""
-    val = frame[frame["split"] == "val"]
+    val = frame[frame[SPLIT_COLUMN] == "val"]
     if "synthetic" in metric:
-        val = val[val["synthetic"] | ~val["is_anomaly"]]
+        val = val[val[SYNTHETIC_COLUMN] | ~val[ANOMALY_COLUMN]]
     else:
-        val = val[~val["synthetic"]]
-    return val["is_anomaly"].to_numpy(bool), val["score"].to_numpy(np.float64)
+        val = val[~val[SYNTHETIC_COLUMN]]
+    return val[ANOMALY_COLUMN].to_numpy(bool), val["score"].to_numpy(np.float64)
 
 
 def select_best(models: dict[str, dict], metric: str) -> str:
     """The model with the best validation metric (never a test metric); ties go to the first
     in order (``models.families`` order, then baselines)."""
-    ranked = [(m[metric], -i, name) for i, (name, m) in enumerate(models.items())
-              if isinstance(m.get(metric), float) and not math.isnan(m[metric])]
+    ranked = [
+        (m[metric], -i, name)
+        for i, (name, m) in enumerate(models.items())
+        if isinstance(m.get(metric), float) and not math.isnan(m[metric])
+    ]
     if not ranked:
-        raise AeopsError(f"no model has a {metric}; the validation fold needs anomalies "
-                         "(labelled or synthetic) to compare models")
+        raise AeopsError(
+            f"no model has a {metric}; the validation fold needs anomalies "
+            "(labelled or synthetic) to compare models"
+        )
     return max(ranked)[2]
 
 
 def selection_basis(metric: str, scores: pd.DataFrame) -> str:
     """In words: what the choosing metric was measured on."""
-    val = scores[scores["split"] == "val"]
+    val = scores[scores[SPLIT_COLUMN] == "val"]
     if "synthetic" in metric:
-        n = int(val["synthetic"].sum())
-        return (f"{metric} on {n} synthetic anomalies made from held-out normal rows (no "
-                "labelled anomaly in validation)")
-    n = int((val["is_anomaly"] & ~val["synthetic"]).sum())
+        n = int(val[SYNTHETIC_COLUMN].sum())
+        return (
+            f"{metric} on {n} synthetic anomalies made from held-out normal rows (no "
+            "labelled anomaly in validation)"
+        )
+    n = int((val[ANOMALY_COLUMN] & ~val[SYNTHETIC_COLUMN]).sum())
     return f"{metric} on {n} labelled validation anomalies"
 
 
 def load_metrics(cfg: Config) -> tuple[dict[str, dict], dict[str, str], dict[str, dict]]:
     """(trained families, skipped families with reasons, baselines)."""
-    models, skipped = {}, {}
+    models: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
     for family in cfg.models.families:
         m = read_json(cfg.paths.family_eval_dir(family) / METRICS_FILE)
         if m.get("skipped"):
             skipped[family] = m["reason"]
         else:
             models[family] = m
-    baselines = {name: read_json(Path(cfg.paths.baselines_dir) / name / METRICS_FILE)
-                 for name in BASELINES}
+    baselines = {
+        name: read_json(Path(cfg.paths.baselines_dir) / name / METRICS_FILE) for name in BASELINES
+    }
     return models, skipped, baselines
 
 
 def model_dir(cfg: Config, name: str, kind: str) -> Path:
-    return (Path(cfg.paths.baselines_dir) / name if kind == "baseline"
-            else cfg.paths.family_eval_dir(name))
+    return (
+        Path(cfg.paths.baselines_dir) / name
+        if kind == "baseline"
+        else cfg.paths.family_eval_dir(name)
+    )
 
 
 def report(cfg: Config, run_ids: dict[str, str]) -> dict:
@@ -153,28 +227,43 @@ def report(cfg: Config, run_ids: dict[str, str]) -> dict:
     and each family's lift over the best baseline)."""
     models, skipped, baselines = load_metrics(cfg)
     if not models:
-        raise AeopsError("no model family could use this data: " + "; ".join(
-            f"{f}: {why}" for f, why in skipped.items()))
+        raise AeopsError(
+            "no model family could use this data: "
+            + "; ".join(f"{f}: {why}" for f, why in skipped.items())
+        )
     metric = selection_metric(cfg.register.metric, {**models, **baselines})
-    scores = {name: pd.read_parquet(model_dir(cfg, name, m["kind"]) / SCORES_FILE)
-              for name, m in {**models, **baselines}.items()}
-    selection = choose(models, baselines, metric,
-                       {name: selection_rows(metric, frame) for name, frame in scores.items()},
-                       cfg.register.candidates, cfg.evaluate.bootstrap, cfg.evaluate.ci,
-                       cfg.seed, cfg.register.switch_min_anomalies,
-                       cfg.register.switch_confidence)
+    scores = {
+        name: pd.read_parquet(model_dir(cfg, name, m["kind"]) / SCORES_FILE)
+        for name, m in {**models, **baselines}.items()
+    }
+    selection = choose(
+        models,
+        baselines,
+        metric,
+        {name: selection_rows(metric, frame) for name, frame in scores.items()},
+        cfg.register.candidates,
+        cfg.evaluate.bootstrap,
+        cfg.evaluate.ci,
+        cfg.seed,
+        cfg.register.switch_min_anomalies,
+        cfg.register.switch_confidence,
+    )
     best, kind = selection.chosen, selection.kind
     best_ae, best_baseline = selection.autoencoder, selection.baseline
     chosen = {**models, **baselines}[best]
     basis = selection_basis(metric, scores[best])
     baseline_note = None
     if baselines[best_baseline][metric] > models[best_ae][metric] and not selection.switched:
-        baseline_note = (f"baseline {best_baseline} beats every autoencoder on validation "
-                         f"({metric} {baselines[best_baseline][metric]:.4f} vs "
-                         f"{best_ae} {models[best_ae][metric]:.4f})")
+        baseline_note = (
+            f"baseline {best_baseline} beats every autoencoder on validation "
+            f"({metric} {baselines[best_baseline][metric]:.4f} vs "
+            f"{best_ae} {models[best_ae][metric]:.4f})"
+        )
         if cfg.register.candidates == "autoencoders":
-            baseline_note += ("; the autoencoder is registered because register.candidates "
-                              "is autoencoders (set it to all to register the baseline)")
+            baseline_note += (
+                "; the autoencoder is registered because register.candidates "
+                "is autoencoders (set it to all to register the baseline)"
+            )
         else:
             baseline_note += ", but not reliably (see selection)"
     metrics = {
@@ -198,25 +287,33 @@ def report(cfg: Config, run_ids: dict[str, str]) -> dict:
     figures = write_figures(cfg, models, baselines, scores, ranking)
     write_json(cfg.paths.metrics, metrics)
     log_comparison(models, baselines, ranking, figures, run_ids)
-    print_summary(models, baselines, skipped, metrics)
+    log_summary(models, baselines, skipped, metrics)
     return metrics
 
 
-def write_figures(cfg: Config, models: dict[str, dict], baselines: dict[str, dict],
-                  scores: dict[str, pd.DataFrame], ranking: str) -> Path:
+def write_figures(
+    cfg: Config,
+    models: dict[str, dict],
+    baselines: dict[str, dict],
+    scores: dict[str, pd.DataFrame],
+    ranking: str,
+) -> Path:
     """One ROC/PR figure of every model, the curve tables ``dvc plots`` draws, and each
     family's PNGs gathered in ``paths.plots_dir``."""
     synthetic = ranking == "test_synthetic_auroc"
     curves = {}
     with atomic_dir(cfg.paths.curves_dir) as curves_dir:
         for name, frame in scores.items():
-            test = frame[frame["split"] == "test"]
-            test = test[test["synthetic"] | ~test["is_anomaly"]] if synthetic else \
-                test[~test["synthetic"]]
-            if not (test["is_anomaly"].any() and (~test["is_anomaly"]).any()):
+            test = frame[frame[SPLIT_COLUMN] == "test"]
+            test = (
+                test[test[SYNTHETIC_COLUMN] | ~test[ANOMALY_COLUMN]]
+                if synthetic
+                else test[~test[SYNTHETIC_COLUMN]]
+            )
+            if not (test[ANOMALY_COLUMN].any() and (~test[ANOMALY_COLUMN]).any()):
                 continue
             label = f"{name} (baseline)" if name in baselines else name
-            curves[label] = (test["is_anomaly"].to_numpy(bool), test["score"].to_numpy())
+            curves[label] = (test[ANOMALY_COLUMN].to_numpy(bool), test["score"].to_numpy())
             curve_tables(name, *curves[label], curves_dir)
     with atomic_dir(cfg.paths.plots_dir) as plots_dir:
         figure = plots_dir / "roc_pr.png"
@@ -230,35 +327,48 @@ def write_figures(cfg: Config, models: dict[str, dict], baselines: dict[str, dic
 
 def summary_table(models: dict[str, dict], baselines: dict[str, dict]) -> pd.DataFrame:
     rows = {**models, **{f"{name} (baseline)": m for name, m in baselines.items()}}
-    table = pd.DataFrame({name: {c: m.get(c) for c in SUMMARY_COLUMNS}
-                          for name, m in rows.items()}).T
+    table = pd.DataFrame(
+        {name: {c: m.get(c) for c in SUMMARY_COLUMNS} for name, m in rows.items()}
+    ).T
     return table.dropna(axis=1, how="all")
 
 
-def print_summary(models: dict[str, dict], baselines: dict[str, dict], skipped: dict[str, str],
-                  metrics: dict) -> None:
+def log_summary(
+    models: dict[str, dict], baselines: dict[str, dict], skipped: dict[str, str], metrics: dict
+) -> None:
+    """The summary table (rounded), the skipped families, the choice and why."""
     table = summary_table(models, baselines)
     key = metrics["selected_by"]
     if key in table.columns:
         table = table.sort_values(key, ascending=False)
-    with pd.option_context("display.width", 200, "display.max_columns", 20,
-                           "display.float_format", "{:.4f}".format):
-        print("\n" + table.to_string())
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
+    ):
+        log.info("\n" + table.to_string())
     for family, why in skipped.items():
-        print(f"skipped {family}: {why}")
-    print(f"\nchosen: {metrics['family']} ({metrics['kind']}) by {metrics['selection_basis']}")
-    print(f"  why: {metrics['selection']['reason']}")
-    for name in ("test_auroc", "test_synthetic_auroc"):
-        if name in metrics:
-            print(f"  {name} {metrics[name]:.4f}", end="")
-    print(f"  threshold {metrics['threshold']:.4g} ({metrics['threshold_method']}), flags "
-          f"{metrics['test_flagged_share']:.1%} of test rows")
+        log.info(f"skipped {family}: {why}")
+    log.info(f"\nchosen: {metrics['family']} ({metrics['kind']}) by {metrics['selection_basis']}")
+    log.info(f"  why: {metrics['selection']['reason']}")
+    headline = "".join(
+        f"  {name} {metrics[name]:.4f}"
+        for name in ("test_auroc", "test_synthetic_auroc")
+        if name in metrics
+    )
+    log.info(
+        f"{headline}  threshold {metrics['threshold']:.4g} ({metrics['threshold_method']}), "
+        f"flags {metrics['test_flagged_share']:.1%} of test rows"
+    )
     if metrics["baseline_note"]:
-        print(f"WARNING: {metrics['baseline_note']}")
+        log.warning(metrics["baseline_note"])
 
 
-def log_comparison(models: dict[str, dict], baselines: dict[str, dict], ranking: str,
-                   figure: Path, run_ids: dict[str, str]) -> None:
+def log_comparison(
+    models: dict[str, dict],
+    baselines: dict[str, dict],
+    ranking: str,
+    figure: Path,
+    run_ids: dict[str, str],
+) -> None:
     """Every family's MLflow run gets its lift over the best baseline and the shared figure."""
     import mlflow
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from aeops.config import Config
@@ -9,6 +10,8 @@ from aeops.files import MODEL_FILE, RUN_FILE
 from aeops.io import write_json
 from aeops.models.registry import unusable_reason
 from aeops.stages.common import load_prepared
+
+log = logging.getLogger(__name__)
 
 
 def train(cfg: Config, family: str):
@@ -19,13 +22,22 @@ def train(cfg: Config, family: str):
     reason = unusable_reason(family, prepared.meta)
     if reason is not None:
         return skip(out_dir, family, reason)
-    result = train_family(cfg, family, prepared.meta, prepared.unit_range,
-                          prepared.fold("train"), prepared.fold("val"), out_dir,
-                          prepared.data_hash)
-    sizes = {k: v for k, v in result.architecture.items() if k in ("hidden", "latent",
-                                                                   "channels")}
-    print(f"train[{family}]: {result.epochs} epochs, best val_loss {result.best_val_loss} "
-          f"-> {out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}")
+    result = train_family(
+        cfg,
+        family,
+        prepared.meta,
+        prepared.unit_range,
+        prepared.fold("train"),
+        prepared.fold("val"),
+        out_dir,
+        prepared.data_hash,
+    )
+    sizes = {k: v for k, v in result.architecture.items() if k in ("hidden", "latent", "channels")}
+    loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.4g}"
+    log.info(
+        f"train[{family}]: {result.epochs} epochs, best val_loss {loss} -> "
+        f"{out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}"
+    )
     return result
 
 
@@ -34,5 +46,5 @@ def skip(out_dir: Path, family: str, reason: str) -> dict:
     record = {"family": family, "skipped": True, "reason": reason}
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / RUN_FILE, record)
-    print(f"train[{family}]: skipped: {reason}")
+    log.info(f"train[{family}]: skipped: {reason}")
     return record

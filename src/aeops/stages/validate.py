@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,8 @@ from aeops.data.schema import DatasetMeta
 from aeops.files import VALIDATION_SUMMARY
 from aeops.io import atomic_dir, write_json
 
+log = logging.getLogger(__name__)
+
 
 def validate(cfg: Config) -> dict:
     """Run the GX suite; write Data Docs and a JSON summary; raise on any failure."""
@@ -19,13 +22,19 @@ def validate(cfg: Config) -> dict:
     frame = pd.read_parquet(cfg.paths.interim_data)
     out_dir = Path(cfg.paths.validation_dir)
     with atomic_dir(out_dir) as tmp, atomic_dir(cfg.paths.data_docs) as docs:
-        report = validate_frame(frame, meta, cfg.data.min_rows, docs,
-                                allow_missing=cfg.data.missing == "impute")
-        summary = {**report.summary(), "data": cfg.paths.interim_data,
-                   "data_docs": str(Path(cfg.paths.data_docs) / "index.html")}
+        report = validate_frame(
+            frame, meta, cfg.data.min_rows, docs, allow_missing=cfg.data.missing == "impute"
+        )
+        summary = {
+            **report.summary(),
+            "data": cfg.paths.interim_data,
+            "data_docs": str(Path(cfg.paths.data_docs) / "index.html"),
+        }
         write_json(tmp / VALIDATION_SUMMARY, summary)
-    print(f"validate: {report.evaluated - len(report.failures)}/{report.evaluated} expectations "
-          f"passed; data docs: {summary['data_docs']}")
+    log.info(
+        f"validate: {report.evaluated - len(report.failures)}/{report.evaluated} expectations "
+        f"passed; data docs: {summary['data_docs']}"
+    )
     if not report.success:
         raise DataValidationError(cfg.paths.interim_data, report)
     return summary

@@ -1,0 +1,323 @@
+"""Scoring files: a CSV or Parquet input read in chunks, each chunk scored (or encoded, or
+reconstructed) and appended to a CSV or Parquet output, so memory is bounded by a chunk, not
+by the file.
+
+:func:`open_input` opens the input once and owns every error reading it: an empty,
+header-only, truncated or unreadable file is a sentence naming the file, not a traceback.
+The output is written to a temp file beside it and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from aeops.errors import AeopsError, ScoringInputError
+from aeops.io import atomic_path
+from aeops.scoring import Detector
+
+CSV_SUFFIXES = (".csv", ".gz", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+Item = TypeVar("Item")
+
+
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in PARQUET_SUFFIXES
+
+
+class InputFile:
+    """An input opened once by :func:`open_input`: its column names, its row count when the
+    format tells it before reading (else None), and its rows in chunks of ``chunk_rows``."""
+
+    path: Path
+    chunk_rows: int
+    columns: list[str]
+    rows: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.rows == 0
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file (also when scoring stopped half-way)."""
+
+    def read_errors(self) -> tuple[type[Exception], ...]:
+        """The exceptions that mean the file cannot be read (not a bug)."""
+        raise NotImplementedError
+
+    def unreadable(self, exc: Exception) -> ScoringInputError:
+        """The sentence for a read error: the file, the format and the reader's reason."""
+        raise NotImplementedError
+
+    def guarded(self, items: Iterator[Item]) -> Iterator[Item]:
+        """``items``, a read error on the way turned into this file's sentence."""
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except AeopsError:
+                raise
+            except self.read_errors() as exc:
+                raise self.unreadable(exc) from None
+            yield item
+
+    def __enter__(self) -> InputFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class CsvInput(InputFile):
+    """A CSV file (``.gz`` too) read by one pandas reader; its first chunk is read on opening,
+    for the header, and given back first."""
+
+    def __init__(self, path: Path, chunk_rows: int) -> None:
+        self.path, self.chunk_rows, self.reader = path, chunk_rows, None
+        try:
+            self.reader = pd.read_csv(path, chunksize=chunk_rows)
+            self.first: pd.DataFrame | None = next(self.reader, pd.DataFrame())
+        except self.read_errors() as exc:
+            self.close()
+            raise self.unreadable(exc) from None
+        self.columns = [str(c) for c in self.first.columns]
+
+    @property
+    def empty(self) -> bool:
+        return self.first is not None and len(self.first) == 0
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        return self.guarded(self._frames())
+
+    def _frames(self) -> Iterator[pd.DataFrame]:
+        first, self.first = self.first, None  # not held past its turn
+        yield first
+        del first
+        assert self.reader is not None  # opened in __init__
+        yield from self.reader
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+    def read_errors(self) -> tuple[type[Exception], ...]:
+        return (ValueError, OSError)
+
+    def unreadable(self, exc: Exception) -> ScoringInputError:
+        reason = str(exc).strip()[:200]
+        return ScoringInputError(f"{self.path}: cannot be read as CSV ({reason})")
+
+
+class ParquetInput(InputFile):
+    """A Parquet file whose row groups are read when they are needed, so memory stays
+    flat."""
+
+    def __init__(self, path: Path, chunk_rows: int) -> None:
+        import pyarrow.parquet as pq
+
+        self.path, self.chunk_rows = path, chunk_rows
+        try:
+            # pre_buffer=False: read each row group when it is needed, so memory stays flat
+            self.handle = pq.ParquetFile(path, pre_buffer=False)
+        except self.read_errors() as exc:
+            raise self.unreadable(exc) from None
+        self.rows, self.columns = self.handle.metadata.num_rows, self.handle.schema_arrow.names
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        return self.guarded(self._frames())
+
+    def _frames(self) -> Iterator[pd.DataFrame]:
+        """Each record batch as a frame, its Arrow buffers released as they are converted."""
+        import pyarrow as pa
+
+        for batch in self.handle.iter_batches(batch_size=self.chunk_rows):
+            table = pa.Table.from_batches([batch])
+            del batch
+            frame = table.to_pandas(split_blocks=True, self_destruct=True)
+            del table
+            yield frame
+
+    def feature_chunks(self, features: list[str]) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+        """(float32 features, other columns) in chunks, reading one column of one row group
+        at a time: memory is bounded by one row group's features as float32, not by the
+        file."""
+        return self.guarded(self._feature_chunks(features))
+
+    def _feature_chunks(self, features: list[str]) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+        handle, names, chunk_rows = self.handle, self.columns, self.chunk_rows
+        missing = [c for c in features if c not in names]
+        if missing:
+            raise ScoringInputError(
+                f"{self.path}: missing feature column(s) {missing[:10]}; "
+                f"the model expects {features[0]} ... {features[-1]}"
+            )
+        others = [c for c in names if c not in set(features)]
+        sizes = [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)]
+        # one buffer for every row group: each chunk is scored before the next group is read
+        buffer = np.empty((max(sizes, default=0), len(features)), dtype=np.float32)
+        for group, n in enumerate(sizes):
+            values = buffer[:n]
+            for j, name in enumerate(features):
+                column = handle.read_row_group(group, columns=[name], use_threads=False).column(0)
+                values[:, j] = column.to_numpy()
+            kept = (
+                handle.read_row_group(group, columns=others).to_pandas()
+                if others
+                else pd.DataFrame(index=pd.RangeIndex(n))
+            )
+            for start in range(0, n, chunk_rows):
+                yield values[start : start + chunk_rows], kept.iloc[start : start + chunk_rows]
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def read_errors(self) -> tuple[type[Exception], ...]:
+        import pyarrow as pa
+
+        return (pa.ArrowException, OSError)
+
+    def unreadable(self, exc: Exception) -> ScoringInputError:
+        return ScoringInputError(
+            f"{self.path}: cannot be read as Parquet ({str(exc)[:200]}); is it complete?"
+        )
+
+
+def open_input(path: Path, chunk_rows: int) -> InputFile:
+    """``path`` opened once, to be read in chunks of ``chunk_rows``; an empty, header-only,
+    unreadable or unknown file is refused with a sentence naming it."""
+    if path.stat().st_size == 0:
+        raise ScoringInputError(f"{path}: the file is empty; nothing to score")
+    if is_parquet(path):
+        source: InputFile = ParquetInput(path, chunk_rows)
+    elif path.suffix.lower() in CSV_SUFFIXES:
+        source = CsvInput(path, chunk_rows)
+    else:
+        raise ScoringInputError(f"{path}: unknown format '{path.suffix}'; use .csv or .parquet")
+    if source.empty:
+        source.close()
+        raise ScoringInputError(f"{path}: has a header but no rows; nothing to score")
+    return source
+
+
+class ChunkWriter:
+    """Append scored chunks to a CSV or Parquet file (written to a temp file, then renamed)."""
+
+    def __init__(self, tmp: Path, fmt: str) -> None:
+        self.tmp, self.fmt, self.rows = tmp, fmt, 0
+        self.writer: Any = None  # a pyarrow ParquetWriter once the first Parquet chunk comes
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "csv":
+            frame.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.tmp, table.schema)
+            self.writer.write_table(table)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def check_paths(input_path: Path, output_path: Path) -> None:
+    """The input must be a file; the output must not be the input or a folder."""
+    if not input_path.exists():
+        raise ScoringInputError(f"{input_path}: input file not found")
+    if input_path.is_dir():
+        raise ScoringInputError(f"{input_path}: is a folder; give a .csv or .parquet file")
+    if output_path.is_dir():
+        raise ScoringInputError(
+            f"{output_path}: is a folder; give the output file's name (.csv or .parquet)"
+        )
+    if output_path.exists() and output_path.resolve() == input_path.resolve():
+        raise ScoringInputError(
+            f"{output_path}: is the input file; writing it would destroy "
+            "the input. Choose another output path"
+        )
+
+
+def input_pieces(
+    source: InputFile, detector: Detector | None, output: str
+) -> Iterator[tuple[np.ndarray | None, pd.DataFrame]]:
+    """(features, frame) per chunk: a numeric-only detector scoring Parquet gets the features
+    read column by column as float32; anything else gets whole frames (features None)."""
+    if (
+        detector is not None
+        and detector.numeric_only
+        and output == "score"
+        and isinstance(source, ParquetInput)
+    ):
+        return source.feature_chunks(detector.info.features)
+    return ((None, chunk) for chunk in source.frames())
+
+
+def score_chunk(
+    model,
+    values: np.ndarray | None,
+    chunk: pd.DataFrame,
+    threshold: float | None,
+    explain: bool,
+    output: str,
+) -> pd.DataFrame:
+    """One chunk's result columns, indexed like ``chunk`` (its rows' place in the file)."""
+    if values is not None:
+        return model.predict_values(values, chunk.index, threshold, explain)
+    if isinstance(model, Detector):
+        return model.predict(chunk, threshold=threshold, explain=explain, output=output)
+    params = {"explain": explain, "output": output} | (
+        {"threshold": threshold} if threshold is not None else {}
+    )
+    return model.predict(chunk, params=params).set_axis(chunk.index)
+
+
+def score_file(
+    model,
+    input_path: Path,
+    output_path: Path,
+    chunk_rows: int = 100_000,
+    threshold: float | None = None,
+    explain: bool = False,
+    progress: bool = True,
+    output: str = "score",
+) -> int:
+    """Score (or encode, or reconstruct) ``input_path`` chunk by chunk into ``output_path``;
+    returns the row count.
+
+    Columns that are not model features (ids, labels) are carried through to the output."""
+    from tqdm.auto import tqdm
+
+    check_paths(input_path, output_path)
+    fmt = "parquet" if is_parquet(output_path) else "csv"
+    detector = model if isinstance(model, Detector) else None
+    features = set(detector.info.features) if detector is not None else set()
+    with open_input(input_path, chunk_rows) as source:
+        if detector is not None:  # refuse a header that does not fit before writing anything
+            detector.check_columns(source.columns, where=str(input_path))
+        pieces = input_pieces(source, detector, output)
+        with atomic_path(output_path) as tmp:
+            tmp.unlink()
+            writer = ChunkWriter(tmp, fmt)
+            try:
+                with tqdm(total=source.rows, unit="rows", disable=not progress, desc=output) as bar:
+                    for values, chunk in pieces:
+                        chunk = chunk.set_axis(pd.RangeIndex(writer.rows, writer.rows + len(chunk)))
+                        result = score_chunk(model, values, chunk, threshold, explain, output)
+                        kept = chunk[[c for c in chunk.columns if c not in features]]
+                        writer.write(pd.concat([kept, result], axis=1))
+                        bar.update(len(chunk))
+            finally:
+                writer.close()
+    return writer.rows
