@@ -31,7 +31,8 @@ setup: ## create .venv and install aeops with its dev tools
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
 
-train: ## run the whole pipeline (dvc repro): ingest -> ... -> register
+train: ## check params.yaml and its paths, then run the whole pipeline (dvc repro)
+	$(BIN)/aeops check
 	$(BIN)/dvc repro
 
 test: ## run the test suite on TEST_WORKERS processes (slow tests excluded; see test-all)

@@ -18,7 +18,9 @@ import pandas as pd
 
 from aeops.errors import AeopsError, ScoringInputError
 from aeops.io import atomic_path
-from aeops.scoring import Detector
+from aeops.scoring import FLOAT32_MAX, Detector
+
+INPUT_PREFIX = "input_"  # an input column named like an output is carried as input_<name>
 
 CSV_SUFFIXES = (".csv", ".gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -88,7 +90,8 @@ class CsvInput(InputFile):
         except self.read_errors() as exc:
             self.close()
             raise self.unreadable(exc) from None
-        self.columns = [str(c) for c in self.first.columns]
+        self.columns = header_names(path, [str(c) for c in self.first.columns])
+        refuse_other_delimiters(path, self.columns)
 
     @property
     def empty(self) -> bool:
@@ -114,6 +117,37 @@ class CsvInput(InputFile):
     def unreadable(self, exc: Exception) -> ScoringInputError:
         reason = str(exc).strip()[:200]
         return ScoringInputError(f"{self.path}: cannot be read as CSV ({reason})")
+
+
+def header_names(path: Path, parsed: list[str]) -> list[str]:
+    """The header as written: pandas renames a repeated name (``x``, ``x.1``), which would hide
+    a duplicated feature column; the raw first line keeps it (pandas' names when it differs)."""
+    import csv
+    import gzip
+    import io
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            line = handle.readline().decode("utf-8-sig", errors="replace")
+    except OSError:
+        return parsed
+    raw = next(csv.reader(io.StringIO(line)), [])
+    return raw if len(raw) == len(parsed) else parsed
+
+
+def refuse_other_delimiters(path: Path, columns: list[str]) -> None:
+    """A header read as one column that holds ``;``, tabs or ``|`` is another delimiter (a
+    ``;``-separated export from a decimal-comma locale is the usual one): say so."""
+    if len(columns) != 1:
+        return
+    for delimiter, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if delimiter in columns[0]:
+            raise ScoringInputError(
+                f"{path}: the header reads as one column, '{columns[0][:60]}', and looks "
+                f"{name}-separated (a decimal-comma export, often); aeops reads comma-separated "
+                "CSV with '.' decimals: export it that way, or as Parquet"
+            )
 
 
 class ParquetInput(InputFile):
@@ -163,11 +197,14 @@ class ParquetInput(InputFile):
         sizes = [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)]
         # one buffer for every row group: each chunk is scored before the next group is read
         buffer = np.empty((max(sizes, default=0), len(features)), dtype=np.float32)
+        self.check_feature_types(features)
+        first_row = 0
         for group, n in enumerate(sizes):
             values = buffer[:n]
             for j, name in enumerate(features):
                 column = handle.read_row_group(group, columns=[name], use_threads=False).column(0)
-                values[:, j] = column.to_numpy()
+                values[:, j] = in_float32_range(column.to_numpy(), name, first_row)
+            first_row += n
             kept = (
                 handle.read_row_group(group, columns=others).to_pandas()
                 if others
@@ -175,6 +212,20 @@ class ParquetInput(InputFile):
             )
             for start in range(0, n, chunk_rows):
                 yield values[start : start + chunk_rows], kept.iloc[start : start + chunk_rows]
+
+    def check_feature_types(self, features: list[str]) -> None:
+        """Every feature column an integer or a float: a boolean, timestamp, text or list
+        column is refused by name (Arrow would give booleans as 1.0, timestamps as ns)."""
+        import pyarrow as pa
+
+        schema = self.handle.schema_arrow
+        for name in features:
+            kind = schema.field(name).type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+                raise ScoringInputError(
+                    f"{self.path}: column '{name}' is {kind}; the model expects numbers in "
+                    "this column: convert it (e.g. 0/1, or seconds) as it was for training"
+                )
 
     def close(self) -> None:
         self.handle.close()
@@ -188,6 +239,38 @@ class ParquetInput(InputFile):
         return ScoringInputError(
             f"{self.path}: cannot be read as Parquet ({str(exc)[:200]}); is it complete?"
         )
+
+
+def in_float32_range(values: np.ndarray, name: str, first_row: int) -> np.ndarray:
+    """``values`` unchanged when float32 holds them; a finite value beyond it (1e39) is refused
+    as out of range before the cast would make it inf."""
+    huge = np.abs(np.nan_to_num(values.astype(np.float64, copy=False), nan=0.0)) > FLOAT32_MAX
+    if huge.any():
+        row = int(np.flatnonzero(huge)[0])
+        raise ScoringInputError(
+            f"row {first_row + row}, column '{name}': value {values[row]:.6g} is out of range; "
+            f"the model computes in float32 (|x| <= {FLOAT32_MAX:.3g})"
+        )
+    return values
+
+
+def carried(chunk: pd.DataFrame, features: set[str], outputs: list[str]) -> pd.DataFrame:
+    """The input's non-feature columns, carried to the output beside the result; one named
+    like an output (a ground-truth ``is_anomaly``, an earlier ``anomaly_score``) is renamed
+    ``input_<name>``, so no header appears twice and a reader never mistakes it for the
+    model's."""
+    kept = chunk[[c for c in chunk.columns if c not in features]]
+    clash = [c for c in kept.columns if c in set(outputs)]
+    if not clash:
+        return kept
+    renamed = {c: f"{INPUT_PREFIX}{c}" for c in clash}
+    taken = [n for n in renamed.values() if n in set(kept.columns) or n in set(outputs)]
+    if taken:
+        raise ScoringInputError(
+            f"input columns {clash} are named like outputs, and {taken} are taken too; rename "
+            "them before scoring"
+        )
+    return kept.rename(columns=renamed)
 
 
 def open_input(path: Path, chunk_rows: int) -> InputFile:
@@ -210,13 +293,20 @@ def open_input(path: Path, chunk_rows: int) -> InputFile:
 class ChunkWriter:
     """Append scored chunks to a CSV or Parquet file (written to a temp file, then renamed)."""
 
-    def __init__(self, tmp: Path, fmt: str) -> None:
+    def __init__(self, tmp: Path, fmt: str, gzip: bool = False) -> None:
         self.tmp, self.fmt, self.rows = tmp, fmt, 0
+        self.compression = "gzip" if gzip else None  # the temp file's name does not say it
         self.writer: Any = None  # a pyarrow ParquetWriter once the first Parquet chunk comes
 
     def write(self, frame: pd.DataFrame) -> None:
-        if self.fmt == "csv":
-            frame.to_csv(self.tmp, mode="a", header=self.rows == 0, index=False)
+        if self.fmt == "csv":  # gzip: one member per chunk, which gzip readers join
+            frame.to_csv(
+                self.tmp,
+                mode="a",
+                header=self.rows == 0,
+                index=False,
+                compression=self.compression,
+            )
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -232,6 +322,14 @@ class ChunkWriter:
             self.writer.close()
 
 
+def output_format(path: Path) -> str | None:
+    """``csv`` for .csv and .csv.gz, ``parquet`` for .parquet and .pq; None for any other."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] == [".csv"] or suffixes[-2:] == [".csv", ".gz"]:
+        return "csv"
+    return "parquet" if is_parquet(path) else None
+
+
 def check_paths(input_path: Path, output_path: Path) -> None:
     """The input must be a file; the output must not be the input or a folder."""
     if not input_path.exists():
@@ -241,6 +339,12 @@ def check_paths(input_path: Path, output_path: Path) -> None:
     if output_path.is_dir():
         raise ScoringInputError(
             f"{output_path}: is a folder; give the output file's name (.csv or .parquet)"
+        )
+    if output_format(output_path) is None:
+        raise ScoringInputError(
+            f"{output_path}: the output's format comes from its extension, and "
+            f"'{''.join(output_path.suffixes) or '(none)'}' is not one: name it .csv, .csv.gz "
+            "or .parquet"
         )
     if output_path.exists() and output_path.resolve() == input_path.resolve():
         raise ScoringInputError(
@@ -300,7 +404,7 @@ def score_file(
     from tqdm.auto import tqdm
 
     check_paths(input_path, output_path)
-    fmt = "parquet" if is_parquet(output_path) else "csv"
+    fmt = output_format(output_path) or "csv"  # check_paths refused any other extension
     detector = model if isinstance(model, Detector) else None
     features = set(detector.info.features) if detector is not None else set()
     with open_input(input_path, chunk_rows) as source:
@@ -309,13 +413,13 @@ def score_file(
         pieces = input_pieces(source, detector, output)
         with atomic_path(output_path) as tmp:
             tmp.unlink()
-            writer = ChunkWriter(tmp, fmt)
+            writer = ChunkWriter(tmp, fmt, gzip=output_path.suffix.lower() == ".gz")
             try:
                 with tqdm(total=source.rows, unit="rows", disable=not progress, desc=output) as bar:
                     for values, chunk in pieces:
                         chunk = chunk.set_axis(pd.RangeIndex(writer.rows, writer.rows + len(chunk)))
                         result = score_chunk(model, values, chunk, threshold, explain, output)
-                        kept = chunk[[c for c in chunk.columns if c not in features]]
+                        kept = carried(chunk, features, list(result.columns))
                         writer.write(pd.concat([kept, result], axis=1))
                         bar.update(len(chunk))
             finally:

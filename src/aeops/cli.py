@@ -48,25 +48,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import mlflow
+    from aeops.tracking import registry_lines
 
-    from aeops.tracking import require_store
-
-    require_store()
-    client = mlflow.MlflowClient()
-    names = [args.name] if args.name else [m.name for m in client.search_registered_models()]
-    if not names:
-        print("no registered models yet; run `make train`")
-    for name in names:
-        model = client.get_registered_model(name)
-        print(f"{model.name}: aliases {model.aliases}")
-        for version in client.search_model_versions(f"name='{name}'"):
-            tags = version.tags
-            print(
-                f"  v{version.version}: {tags.get('kind', 'autoencoder')} "
-                f"{tags.get('family')} decision={tags.get('decision')} "
-                f"threshold={tags.get('threshold')} -- {version.description}"
-            )
+    print("\n".join(registry_lines(args.name)))
     return 0
 
 
@@ -125,6 +109,19 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     Path(args.output).write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """params.yaml and the output paths, before DVC runs anything (``make train`` does)."""
+    from aeops.stages.runner import check_project
+
+    check_project(args.params)
+    print(
+        f"{args.params}: ok (parsed; every path inside the project; no output over a file "
+        "aeops did not make)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -210,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="write the JSON Schema of params.yaml")
     schema.add_argument("--output", default="params.schema.json")
     schema.set_defaults(func=cmd_schema)
+    check = sub.add_parser("check", help="check params.yaml and the output paths before a run")
+    check.add_argument("--params", default="params.yaml")
+    check.set_defaults(func=cmd_check)
     show = sub.add_parser("show", help="list registered models, their versions and aliases")
     show.add_argument("--name", help="one registered model (default: all)")
     show.set_defaults(func=cmd_show)

@@ -132,6 +132,50 @@ class DataConfig(Section):
         return None if self.normal_labels is None else [str(v) for v in self.normal_labels]
 
 
+# What Lightning accepts, checked when params.yaml is parsed rather than inside train@<family>
+# (pytorch_lightning 2.x: AcceleratorRegistry, StrategyRegistry, _PRECISION_INPUT).
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
+Strategy = Literal[
+    "auto",
+    "ddp",
+    "ddp_spawn",
+    "ddp_fork",
+    "ddp_notebook",
+    "ddp_find_unused_parameters_true",
+    "ddp_find_unused_parameters_false",
+    "ddp_spawn_find_unused_parameters_true",
+    "ddp_spawn_find_unused_parameters_false",
+    "ddp_fork_find_unused_parameters_true",
+    "ddp_fork_find_unused_parameters_false",
+    "fsdp",
+    "fsdp_cpu_offload",
+    "deepspeed",
+    "deepspeed_stage_1",
+    "deepspeed_stage_2",
+    "deepspeed_stage_2_offload",
+    "deepspeed_stage_3",
+    "deepspeed_stage_3_offload",
+    "deepspeed_stage_3_offload_nvme",
+    "single_device",
+    "xla",
+]
+Precision = Literal[
+    "auto",
+    "64-true",
+    "32-true",
+    "16-mixed",
+    "bf16-mixed",
+    "16-true",
+    "bf16-true",
+    "transformer-engine",
+    "transformer-engine-float16",
+    "64",
+    "32",
+    "16",
+    "bf16",
+]
+
+
 class TrainerConfig(Section):
     max_epochs: PositiveInt
     min_epochs: PositiveInt
@@ -140,11 +184,11 @@ class TrainerConfig(Section):
     weight_decay: Annotated[float, Field(ge=0.0)]
     patience: PositiveInt
     loss: Literal["mse", "bce"]
-    accelerator: str
+    accelerator: Accelerator
     devices: int | str | list[int]
     num_nodes: PositiveInt
-    strategy: str
-    precision: str
+    strategy: Strategy
+    precision: Precision
     compile: Literal["none", "default", "reduce-overhead", "max-autotune"]
     val_every: PositiveInt | Literal["auto"]
     checkpoint_every_s: Annotated[float, Field(ge=0.0)]

@@ -14,6 +14,7 @@ not a number, or a non-finite value is refused with a message naming it.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ FLAG_COLUMN = "is_anomaly"
 UNKNOWN_COLUMN = "unknown_categories"
 OUTPUTS = ("score", "latent", "reconstruction")
 SCORE_BATCH_ROWS = 8192  # rows per forward pass when scoring files (memory stays bounded)
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model computes in float32: |x| beyond is inf
 
 
 class Scorer(Protocol):
@@ -97,7 +99,19 @@ class DetectorInfo:
 
     @classmethod
     def load(cls, path: str | Path) -> DetectorInfo:
-        data = read_json(path)
+        """Read ``detector.json``; a damaged or edited file is refused, not half-read."""
+        try:
+            data = read_json(path)
+        except ValueError as exc:  # not JSON, or not UTF-8: damaged or tampered with
+            raise ScoringInputError(
+                f"{path}: the detector file is damaged or was tampered with ({str(exc)[:80]}); "
+                "it is not loaded. Register the model again, or load a version you trust"
+            ) from None
+        if not isinstance(data, dict):
+            raise ScoringInputError(
+                f"{path}: the detector file is damaged or was tampered with (not a JSON "
+                "object); it is not loaded"
+            )
         known = [f.name for f in fields(cls)]
         missing = [name for name in known if name not in data]
         if missing:
@@ -152,6 +166,7 @@ class Detector:
         self.info = info
         self._families = feature_families(info.features)
         groups = preprocessor.output_groups()
+        self._groups = np.asarray(groups)  # model-input column -> feature index
         self._grouping = np.zeros((len(groups), len(info.features)), dtype=np.float32)
         self._grouping[np.arange(len(groups)), groups] = 1.0
 
@@ -171,7 +186,14 @@ class Detector:
 
     # -- input checks -------------------------------------------------------------------
     def check_columns(self, columns: list[Any], where: str = "input") -> None:
-        """Refuse missing feature columns and extra ones of the same feature family."""
+        """Refuse duplicated column names, missing feature columns and extra ones of the same
+        feature family."""
+        twice = [c for c, n in Counter(columns).items() if n > 1]
+        if twice:
+            raise ScoringInputError(
+                f"{where}: column(s) {_few(sorted(set(map(str, twice))))} appear more than once; "
+                "each column must have one name (rename or drop the copies)"
+            )
         expected = self.info.features
         present = set(columns)
         missing = [c for c in expected if c not in present]
@@ -216,11 +238,13 @@ class Detector:
         return pd.DataFrame(out, index=frame.index)
 
     def check_values(self, values: np.ndarray, index: pd.Index, names: list[str]) -> None:
-        """Numeric values must be finite (NaN allowed only when the model imputes)."""
+        """Numeric values must be finite (NaN allowed only when the model imputes) and within
+        float32's range, which the model computes in."""
         bad = ~np.isfinite(values)
         if self.preprocessor.impute:
             bad &= ~np.isnan(values)
         if not bad.any():
+            check_range(values, index, names)
             return
         row, col = np.argwhere(bad)[0]
         hint = (
@@ -238,7 +262,23 @@ class Detector:
         if numeric:
             self.check_values(raw[numeric].to_numpy(np.float64), raw.index, numeric)
         self.preprocessor.check_categories(raw, raw.index)
-        return self.preprocessor.transform(raw)
+        with np.errstate(over="ignore"):  # an overflow is refused by name just below
+            x = self.preprocessor.transform(raw)
+        self.check_scaled(x, raw)
+        return x
+
+    def check_scaled(self, x: np.ndarray, raw: pd.DataFrame) -> None:
+        """A value inside float32's range can still leave it once scaled (a column whose
+        training values hardly varied); refuse it by row and column, never score it as inf."""
+        bad = ~np.isfinite(x)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            name = self.info.features[int(self._groups[col])]
+            raise ScoringInputError(
+                f"row {raw.index[row]}, column '{name}': value {raw[name].iloc[row]!r} is out "
+                "of range: scaled as the training data was, it exceeds float32 "
+                f"(|x| <= {FLOAT32_MAX:.3g}), which the model computes in"
+            )
 
     # -- outputs ------------------------------------------------------------------------
     def predict(
@@ -281,12 +321,26 @@ class Detector:
         threshold = self.info.threshold if threshold is None else _finite(threshold)
         result = self.scorer.run(x, ("score", "per_feature") if explain else ("score",))
         scores = result["score"].astype(np.float64)
+        self.check_scores(scores, x, index)
         out = pd.DataFrame({SCORE_COLUMN: scores, FLAG_COLUMN: scores > threshold}, index=index)
         if explain:
             errors = result["per_feature"] @ self._grouping
             columns = [f"error_{c}" for c in self.info.features]
             out = pd.concat([out, pd.DataFrame(errors, columns=columns, index=index)], axis=1)
         return out
+
+    def check_scores(self, scores: np.ndarray, x: np.ndarray, index: pd.Index) -> None:
+        """A score that overflowed (or is NaN) is refused, never written or flagged False."""
+        bad = ~np.isfinite(scores)
+        if not bad.any():
+            return
+        row = int(np.flatnonzero(bad)[0])
+        name = self.info.features[int(self._groups[int(np.argmax(np.abs(x[row])))])]
+        raise ScoringInputError(
+            f"row {index[row]}: its anomaly score overflowed float32 (column '{name}' lies "
+            "furthest from the training data); a row this far out cannot be scored: check "
+            "the value or its units"
+        )
 
     def encode_raw(self, raw: pd.DataFrame) -> pd.DataFrame:
         z = self.scorer.run(self.model_input(raw), ("z",))["z"]
@@ -322,8 +376,25 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+def check_range(values: np.ndarray, index: pd.Index, names: list[str]) -> None:
+    """Finite values beyond float32's range (1e39, -1e308) are refused as out of range."""
+    huge = np.abs(np.nan_to_num(values, nan=0.0)) > FLOAT32_MAX
+    if huge.any():
+        row, col = np.argwhere(huge)[0]
+        raise ScoringInputError(
+            f"row {index[row]}, column '{names[col]}': value {values[row, col]:.6g} is out of "
+            f"range; the model computes in float32 (|x| <= {FLOAT32_MAX:.3g})"
+        )
+
+
 def _as_numbers(column: pd.Series, name: str, index: pd.Index) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+    kind = not_a_number_kind(column.dtype)
+    if kind is not None:
+        raise ScoringInputError(
+            f"column '{name}': holds {kind} values (dtype {column.dtype}); the model expects "
+            "numbers in this column: convert it (e.g. 0/1, or seconds) as it was for training"
+        )
+    if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy(np.float64)
     converted = pd.to_numeric(column, errors="coerce")
     bad = converted.isna() & column.notna()
@@ -334,6 +405,18 @@ def _as_numbers(column: pd.Series, name: str, index: pd.Index) -> np.ndarray:
             "not a number; the model expects numbers in this column"
         )
     return converted.to_numpy(np.float64)
+
+
+def not_a_number_kind(dtype: Any) -> str | None:
+    """What a column of this dtype holds when it is a number-like that must not be read as
+    one (a boolean as 1.0, a timestamp as nanoseconds), else None."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "timestamp"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "duration"
+    return None
 
 
 def model_signature(info: DetectorInfo):

@@ -19,7 +19,7 @@ from typing import Any
 
 from aeops.config import Config
 from aeops.env import git_commit
-from aeops.errors import RegistryError, ScoringInputError
+from aeops.errors import AeopsError, RegistryError, ScoringInputError
 from aeops.io import read_json, write_json
 
 CHAMPION = "champion"
@@ -27,6 +27,7 @@ CHALLENGER = "challenger"
 SCHEMA_TAG = "input_schema"
 MODEL_SHA_TAG = "aeops.model_sha256"
 DETECTOR_KEY_TAG = "aeops.detector_key"
+BASELINE_PARAMS_TAG = "aeops.baseline_params"  # digest of a baseline's params (one run per fit)
 STORE_ID_TAG = "aeops.store_id"
 SQLITE = "sqlite:///"
 
@@ -138,15 +139,28 @@ def detector_key(model: Path, preprocessor: str | Path, detector: Path) -> str:
 
 def find_run(experiment_id: str, tag: str, value: str, client=None):
     """The newest active run of the experiment carrying ``tag=value``, or None."""
+    return find_run_tagged(experiment_id, {tag: value}, client)
+
+
+def find_run_tagged(experiment_id: str, tags: dict[str, str], client=None):
+    """The newest active run of the experiment carrying every one of ``tags``, or None."""
     import mlflow
 
     runs = (client or mlflow.MlflowClient()).search_runs(
         [experiment_id],
-        filter_string=f"tags.`{tag}` = '{value}'",
+        filter_string=" and ".join(f"tags.`{k}` = '{v}'" for k, v in sorted(tags.items())),
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+def params_digest(params: dict[str, Any]) -> str:
+    """A short stable digest of a model's params (what tells two fits of one baseline apart)."""
+    import json
+
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def find_detector(experiment_id: str, key: str):
@@ -394,6 +408,7 @@ def load_detector(uri: str):
     """A pyfunc from the registry (or any MLflow URI, or a model folder); our Detector when it
     wraps one. A missing model, alias or version is a sentence, not a traceback."""
     import mlflow
+    import yaml
     from mlflow.exceptions import MlflowException
 
     if uri.startswith("models:/"):
@@ -408,6 +423,14 @@ def load_detector(uri: str):
         model = mlflow.pyfunc.load_model(uri)
     except MlflowException as exc:
         raise ScoringInputError(f"{uri}: cannot load the model ({exc.message[:300]})") from None
+    except AeopsError:  # the detector's own refusal (a changed file, another version): as is
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        # an MLmodel file that is not what MLflow wrote: damaged or edited by hand
+        raise ScoringInputError(
+            f"{uri}: the model's files are damaged or were tampered with "
+            f"({type(exc).__name__}: {str(exc)[:200]}); it is not loaded"
+        ) from None
     try:
         return model.unwrap_python_model().detector
     except AttributeError:
@@ -477,3 +500,27 @@ def note_promotion(report: Path, name: str, version: int, previous: str) -> None
         f"(champion before: {previous})",
     )
     write_json(report, decision)
+
+
+def registry_lines(name: str | None = None) -> list[str]:
+    """What ``aeops show`` prints: each registered model (or ``name``), its aliases, and a
+    line per version with its kind, family, decision, threshold and why."""
+    import mlflow
+
+    require_store()
+    client = mlflow.MlflowClient()
+    names = [name] if name else [m.name for m in client.search_registered_models()]
+    if not names:
+        return ["no registered models yet; run `make train`"]
+    lines = []
+    for each in names:
+        model = client.get_registered_model(each)
+        lines.append(f"{model.name}: aliases {model.aliases}")
+        for version in client.search_model_versions(f"name='{each}'"):
+            tags = version.tags
+            lines.append(
+                f"  v{version.version}: {tags.get('kind', 'autoencoder')} "
+                f"{tags.get('family')} decision={tags.get('decision')} "
+                f"threshold={tags.get('threshold')} -- {version.description}"
+            )
+    return lines

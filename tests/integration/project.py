@@ -76,7 +76,7 @@ def wait_until_answers(url: str, proc: subprocess.Popen, seconds: int = 120) -> 
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
             pass
         time.sleep(0.5)
     raise AssertionError(f"{url} did not answer in {seconds} s")

@@ -15,6 +15,7 @@ from tests.helpers import ROOT
 BLOCKED = ["mlflow", "dvc", "great_expectations", "pandas", "sklearn", "pyarrow"]
 
 
+@pytest.mark.slow  # starts a blocked-imports interpreter and trains: ~7 s
 def test_engine_vs_loop_needs_only_torch_lightning_numpy(tmp_path: Path):
     out = tmp_path / "check.json"
     code = (

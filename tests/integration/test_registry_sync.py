@@ -98,6 +98,7 @@ def test_clean_restores_from_dvc_cache_and_keeps_the_registry(tmp_path: Path):
     assert len(registry(root).search_model_versions(f"name = '{name}'")) == 1  # no duplicate
 
 
+@pytest.mark.slow  # a whole in-process pipeline run: ~10 s
 def test_a_crash_between_version_and_alias_is_finished_on_rerun(tmp_path, mlflow_uri, monkeypatch):
     import aeops.tracking
     from aeops.stages.register import register

@@ -325,6 +325,32 @@ def test_a_tampered_model_file_is_refused_without_running_it(
     assert not marker.exists() and not (tmp_path / "out.csv").exists()
 
 
+@pytest.mark.parametrize("damage", ["detector.json", "MLmodel"])
+def test_a_damaged_detector_or_mlmodel_file_is_refused_in_a_sentence(
+    trained: Path, tmp_path: Path, damage: str
+):
+    folder = local_copy(trained, tmp_path)
+    if damage == "detector.json":
+        target = folder / "artifacts" / "detector.json"
+        target.write_bytes(target.read_bytes() + b"}")  # one byte appended
+    else:
+        (folder / "MLmodel").write_text("flavors: [\n  python_function: {\n")  # not YAML
+    result = aeops(
+        trained,
+        "score",
+        "--model",
+        str(folder),
+        "--input",
+        "rows.csv",
+        "--output",
+        str(tmp_path / "out.csv"),
+        "--quiet",
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "damaged or " in result.stderr and "tampered with" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out.csv").exists()
+
+
 def test_paths_outside_the_project_are_refused_at_start(tmp_path: Path):
     from tests.integration.project import make_project, run, set_params
 
@@ -336,19 +362,23 @@ def test_paths_outside_the_project_are_refused_at_start(tmp_path: Path):
     assert not (tmp_path / "elsewhere").exists()
 
 
-def test_a_stage_never_deletes_a_folder_it_did_not_create(tmp_path: Path):
-    from tests.integration.project import make_project, run, set_params
+@pytest.mark.parametrize("command", [["dvc", "repro"], ["make", "train"]])
+def test_a_user_folder_named_as_an_output_survives_the_pipeline(tmp_path: Path, command):
+    """DVC deletes a stage's outputs before the stage runs: the check must come first."""
+    from tests.integration.project import make_project, run, set_params, with_venv
 
-    root = make_project(tmp_path / "project")
-    notebooks = root / "notebooks"
-    notebooks.mkdir()
-    (notebooks / "analysis.ipynb").write_text("{}")
-    set_params(root, {"paths": {"validation_dir": "notebooks"}})
-    run(["python", "pipeline/ingest.py"], root)
-    result = run(["python", "pipeline/validate.py"], root, check=False)
-    assert result.returncode == 1
-    assert "notebooks" in result.stderr and "not made by aeops" in result.stderr
-    assert (notebooks / "analysis.ipynb").read_text() == "{}"
+    root = with_venv(make_project(tmp_path / "project"))
+    notes = root / "notes"
+    notes.mkdir()
+    (notes / "analysis.txt").write_text("mine")
+    set_params(root, {"paths": {"validation_dir": "notes"}})
+    result = run(command, root, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "paths.validation_dir: notes already exists and was not made by aeops" in output
+    assert "Traceback" not in output
+    assert sorted(p.name for p in notes.iterdir()) == ["analysis.txt"]
+    assert (notes / "analysis.txt").read_text() == "mine"
 
 
 def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(

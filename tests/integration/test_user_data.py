@@ -372,3 +372,25 @@ def test_prepare_fits_the_preprocessor_on_normal_training_rows_only(tmp_path: Pa
     np.testing.assert_allclose(scaler.data_max_, train[sensors].max().to_numpy())
     # the held-out rows and the anomalies reach beyond what the scaler saw
     assert (splits[sensors].max().to_numpy() > scaler.data_max_).any()
+
+
+@pytest.mark.slow
+def test_evaluating_again_adds_no_baseline_runs(tmp_path: Path, mlflow_uri: str):
+    from aeops.stages.evaluation import evaluate
+
+    cfg = config(tmp_path, models={"families": ["dense"]})
+    run_pipeline(cfg)
+    evaluate(cfg)  # what a forced or restored evaluate does: the same data, the same params
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    runs = client.search_runs([experiment.experiment_id], "tags.baseline = 'true'")
+    names = sorted(r.info.run_name for r in runs)
+    assert names == ["ecod", "iforest", "knn", "pca"], names
+    changed = config(
+        tmp_path,
+        models={"families": ["dense"]},
+        baselines={"iforest_estimators": 30, "pca_components": 0.9, "knn_neighbors": 5},
+    )
+    evaluate(changed)  # other params: a run of their own, the others reused
+    runs = client.search_runs([experiment.experiment_id], "tags.baseline = 'true'")
+    assert sorted(r.info.run_name for r in runs) == ["ecod", "iforest", "iforest", "knn", "pca"]

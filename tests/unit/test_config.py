@@ -210,3 +210,11 @@ def test_the_committed_json_schema_is_current():
         .read_text()
         .startswith("# yaml-language-server: $schema=params.schema.json")
     )
+
+
+@pytest.mark.parametrize("key", ["accelerator", "precision", "strategy"])
+def test_lightning_settings_are_checked_when_params_are_parsed(key):
+    params = project_params()
+    params["train"][key] = "banana"
+    with pytest.raises(ConfigError, match=rf"train\.{key}: 'banana' is not allowed; choose"):
+        parse_config(params)

@@ -241,13 +241,37 @@ def evaluate_family(cfg: Config, prepared: Prepared, family: str, tracking: Trac
     return run_id
 
 
-def baselines(cfg: Config, prepared: Prepared, tracking: Tracking) -> dict:
-    """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow
-    run with a deployable detector (so a baseline can be registered when it wins)."""
+def baseline_run(tracking: Tracking, name: str, params: dict, data_hash: str | None) -> str:
+    """The MLflow run of baseline ``name`` fitted with ``params`` on this data version: the
+    one an earlier evaluate made (so re-running evaluate adds no runs), else a new one."""
+    from aeops.tracking import BASELINE_PARAMS_TAG, find_run_tagged, params_digest, run_tags
+
+    identity = {"baseline": "true", "family": name, BASELINE_PARAMS_TAG: params_digest(params)}
+    tags = {**run_tags(name, data_hash), **identity}
+    for key in ("data_hash", "dvc_exp_name"):  # the data version, and the DVC experiment
+        if key in tags:
+            identity[key] = tags[key]
+    earlier = find_run_tagged(tracking.experiment_id, identity, tracking.client)
+    if earlier is not None:
+        return earlier.info.run_id
+    run = tracking.client.create_run(tracking.experiment_id, run_name=name, tags=tags)
+    tracking.client.log_batch(
+        run.info.run_id,
+        params=[mlflow_param(k, v) for k, v in sorted({"family": name, **params}.items())],
+    )
+    return run.info.run_id
+
+
+def mlflow_param(key: str, value: Any):
     import mlflow
 
-    from aeops.tracking import run_tags
+    return mlflow.entities.Param(key, str(value)[:6000])
 
+
+def baselines(cfg: Config, prepared: Prepared, tracking: Tracking) -> dict:
+    """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow
+    run with a deployable detector (so a baseline can be registered when it wins); one run
+    per baseline, params and data version, however often evaluate runs."""
     train_fold, val, test = (prepared.fold(s) for s in ("train", "val", "test"))
     results = {}
     with atomic_dir(cfg.paths.baselines_dir) as root:
@@ -255,18 +279,13 @@ def baselines(cfg: Config, prepared: Prepared, tracking: Tracking) -> dict:
             model = fit_baseline(name, train_fold.normal, cfg.baselines, cfg.seed)
             out_dir = root / name
             model.save(out_dir / BASELINE_FILE)
-            with mlflow.start_run(
-                experiment_id=tracking.experiment_id,
-                run_name=name,
-                tags={**run_tags(name, prepared.data_hash), "baseline": "true"},
-            ) as run:
-                mlflow.log_params({"family": name, **model.params})
+            run_id = baseline_run(tracking, name, model.params, prepared.data_hash)
             report = finish_detector(
                 cfg,
                 prepared,
                 name,
                 "baseline",
-                run.info.run_id,
+                run_id,
                 model.score(val.x),
                 model.score(test.x),
                 out_dir / BASELINE_FILE,

@@ -47,15 +47,81 @@ def check_paths_inside(cfg: Config, root: Path) -> None:
             )
 
 
+# the paths.* that are DVC stage outputs (dvc.yaml): DVC deletes them before their stage runs
+OUTPUT_PATHS = (
+    "interim_data",
+    "interim_meta",
+    "validation_dir",
+    "splits",
+    "model_input",
+    "preprocessor",
+    "eval_dir",
+    "baselines_dir",
+    "plots_dir",
+    "curves_dir",
+    "metrics",
+)
+
+
+def locked_outputs(root: Path) -> set[Path]:
+    """Every output ``dvc.lock`` records (what DVC made, so may remove), resolved."""
+    import yaml
+
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return set()
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {
+        (root / out["path"]).resolve()
+        for stage in stages.values()
+        for out in stage.get("outs", [])
+        if "path" in out
+    }
+
+
+def check_outputs_are_ours(cfg: Config, root: Path) -> None:
+    """No ``paths.*`` output may name something aeops did not make: DVC deletes a stage's
+    outputs before the stage runs, so a user's folder (``paths.validation_dir: notes``) would
+    be gone before any stage could object. Ours: recorded in ``dvc.lock``, or a folder holding
+    aeops' marker. Checked by every stage and by ``aeops check`` (``make train``), before DVC
+    reaches the stage that owns the path."""
+    from aeops.errors import ConfigError
+    from aeops.io import MARKER
+
+    locked = locked_outputs(root)
+    paths = [(key, Path(getattr(cfg.paths, key))) for key in OUTPUT_PATHS]
+    paths += [
+        (f"models_dir ({family})", cfg.paths.model_dir(family)) for family in cfg.models.families
+    ]
+    for key, path in paths:
+        target = root / path
+        if not target.exists() or target.resolve() in locked:
+            continue
+        if target.is_dir() and ((target / MARKER).exists() or not any(target.iterdir())):
+            continue
+        raise ConfigError(
+            f"paths.{key}: {path} already exists and was not made by aeops (not in dvc.lock"
+            f"{'' if target.is_file() else f', no {MARKER} marker'}); DVC would delete it "
+            f"before the stage runs. Point paths.{key} at a new name, or move it away yourself"
+        )
+
+
+def check_project(params: str = "params.yaml", root: Path | None = None) -> Config:
+    """params.yaml parsed, every path inside the project, no output over a user's file."""
+    root = Path.cwd() if root is None else root
+    cfg = load_config(params)
+    check_paths_inside(cfg, root)
+    check_outputs_are_ours(cfg, root)
+    return cfg
+
+
 def run_stage(name: str, body: Callable[[Config], object], params: str = "params.yaml") -> None:
     """Run one stage: telemetry off, logging configured, params parsed, user errors reported
     without a traceback."""
     disable_telemetry()
     configure_logging()
     try:
-        cfg = load_config(params)
-        check_paths_inside(cfg, Path.cwd())
-        body(cfg)
+        body(check_project(params))
     except AeopsError as exc:
         log.error(f"\n[aeops:{name}] FAILED: {exc}")
         sys.exit(getattr(exc, "exit_code", 1))
