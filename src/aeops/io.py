@@ -36,6 +36,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 MARKER = ".aeops"  # in every folder aeops writes: the only folders it will replace
 
 
+def own_dir(path: str | Path) -> Path:
+    """``path`` as a folder aeops writes into piece by piece (a family's model folder, the
+    evaluation root), created with aeops' marker so a later check knows it is ours."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    marker = path / MARKER
+    if not marker.exists():
+        marker.write_text("written by aeops; the folder may be replaced\n")
+    return path
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; swap it into place only on success. An

@@ -33,7 +33,7 @@ from aeops.files import (
     RUN_FILE,
     SCORES_FILE,
 )
-from aeops.io import atomic_dir, read_json, write_json, write_parquet
+from aeops.io import atomic_dir, own_dir, read_json, write_json, write_parquet
 from aeops.scoring import AutoencoderScorer, DetectorInfo
 from aeops.stages.common import Prepared, load_prepared, require
 from aeops.tracking import Tracking
@@ -158,6 +158,7 @@ def evaluate(cfg: Config) -> dict:
     from aeops.tracking import open_tracking
 
     prepared = load_prepared(cfg)
+    own_dir(cfg.paths.eval_dir)  # each family's folder inside is replaced whole
     tracking = open_tracking(cfg)
     run_ids: dict[str, str] = {}
     for family in cfg.models.families:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aeops.config import Config
 from aeops.files import MODEL_FILE, RUN_FILE
-from aeops.io import write_json
+from aeops.io import own_dir, write_json
 from aeops.models.registry import unusable_reason
 from aeops.stages.common import load_prepared
 
@@ -18,7 +18,7 @@ def train(cfg: Config, family: str):
     from aeops.training import train_family
 
     prepared = load_prepared(cfg)
-    out_dir = cfg.paths.model_dir(family)
+    out_dir = own_dir(cfg.paths.model_dir(family))  # marked: a later stage knows it is ours
     reason = unusable_reason(family, prepared.meta)
     if reason is not None:
         return skip(out_dir, family, reason)
@@ -44,7 +44,6 @@ def train(cfg: Config, family: str):
 def skip(out_dir: Path, family: str, reason: str) -> dict:
     """A family that cannot use this data leaves a record saying why, and the run goes on."""
     record = {"family": family, "skipped": True, "reason": reason}
-    out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / RUN_FILE, record)
     log.info(f"train[{family}]: skipped: {reason}")
     return record
