@@ -18,7 +18,7 @@ import pandas as pd
 
 from aeops.errors import AeopsError, ScoringInputError
 from aeops.io import atomic_path
-from aeops.scoring import FLOAT32_MAX, Detector
+from aeops.scoring import Detector, check_range
 
 INPUT_PREFIX = "input_"  # an input column named like an output is carried as input_<name>
 
@@ -244,13 +244,8 @@ class ParquetInput(InputFile):
 def in_float32_range(values: np.ndarray, name: str, first_row: int) -> np.ndarray:
     """``values`` unchanged when float32 holds them; a finite value beyond it (1e39) is refused
     as out of range before the cast would make it inf."""
-    huge = np.abs(np.nan_to_num(values.astype(np.float64, copy=False), nan=0.0)) > FLOAT32_MAX
-    if huge.any():
-        row = int(np.flatnonzero(huge)[0])
-        raise ScoringInputError(
-            f"row {first_row + row}, column '{name}': value {values[row]:.6g} is out of range; "
-            f"the model computes in float32 (|x| <= {FLOAT32_MAX:.3g})"
-        )
+    rows = pd.RangeIndex(first_row, first_row + len(values))
+    check_range(values.astype(np.float64, copy=False)[:, None], rows, [name])
     return values
 
 
