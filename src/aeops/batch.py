@@ -9,6 +9,7 @@ The output is written to a temp file beside it and renamed only when complete.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +32,7 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-class InputFile:
+class InputFile(abc.ABC):
     """An input opened once by :func:`open_input`: its column names, its row count when the
     format tells it before reading (else None), and its rows in chunks of ``chunk_rows``."""
 
@@ -44,19 +45,21 @@ class InputFile:
     def empty(self) -> bool:
         return self.rows == 0
 
+    @abc.abstractmethod
     def frames(self) -> Iterator[pd.DataFrame]:
-        raise NotImplementedError
+        """The rows, chunk by chunk, as frames."""
 
+    @abc.abstractmethod
     def close(self) -> None:
         """Release the file (also when scoring stopped half-way)."""
 
+    @abc.abstractmethod
     def read_errors(self) -> tuple[type[Exception], ...]:
         """The exceptions that mean the file cannot be read (not a bug)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def unreadable(self, exc: Exception) -> ScoringInputError:
         """The sentence for a read error: the file, the format and the reader's reason."""
-        raise NotImplementedError
 
     def guarded(self, items: Iterator[Item]) -> Iterator[Item]:
         """``items``, a read error on the way turned into this file's sentence."""

@@ -293,6 +293,21 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
+def score_with_folder(root: Path, folder: Path, output: Path):
+    """`aeops score` of the project's rows with the model in ``folder``."""
+    return aeops(
+        root,
+        "score",
+        "--model",
+        str(folder),
+        "--input",
+        "rows.csv",
+        "--output",
+        str(output),
+        "--quiet",
+    )
+
+
 @pytest.mark.parametrize("artifact", ["preprocessor.skops", "model.safetensors"])
 def test_a_tampered_model_file_is_refused_without_running_it(
     trained: Path, tmp_path: Path, artifact: str
@@ -308,17 +323,7 @@ def test_a_tampered_model_file_is_refused_without_running_it(
         data = bytearray(target.read_bytes())
         data[-8:] = b"\x00" * 8  # one weight changed
         target.write_bytes(bytes(data))
-    result = aeops(
-        trained,
-        "score",
-        "--model",
-        str(folder),
-        "--input",
-        "rows.csv",
-        "--output",
-        str(tmp_path / "out.csv"),
-        "--quiet",
-    )
+    result = score_with_folder(trained, folder, tmp_path / "out.csv")
     assert result.returncode == 1, result.stderr[-2000:]
     assert "differs from the one this model was saved with" in result.stderr
     assert "Traceback" not in result.stderr
@@ -335,17 +340,7 @@ def test_a_damaged_detector_or_mlmodel_file_is_refused_in_a_sentence(
         target.write_bytes(target.read_bytes() + b"}")  # one byte appended
     else:
         (folder / "MLmodel").write_text("flavors: [\n  python_function: {\n")  # not YAML
-    result = aeops(
-        trained,
-        "score",
-        "--model",
-        str(folder),
-        "--input",
-        "rows.csv",
-        "--output",
-        str(tmp_path / "out.csv"),
-        "--quiet",
-    )
+    result = score_with_folder(trained, folder, tmp_path / "out.csv")
     assert result.returncode == 1, result.stderr[-2000:]
     assert "damaged or " in result.stderr and "tampered with" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out.csv").exists()
