@@ -16,23 +16,26 @@ def rows(n_normal: int, n_anomaly: int, separation: float, seed: int):
     return labels, rng.normal(size=n_normal + n_anomaly) + separation * labels
 
 
-def decide(ae_sep: float, base_sep: float, n_anomaly: int, candidates: str = "all"):
-    labels, ae = rows(200, n_anomaly, ae_sep, 0)
-    _, base = rows(200, n_anomaly, base_sep, 1)
-    models = {"dense": {"val_auroc": roc_auc_score(labels, ae)}}
-    baselines = {"knn": {"val_auroc": roc_auc_score(labels, base)}}
+def choose_between(labels, ae, base, candidates: str = "all", n_boot: int = 100):
+    """``choose`` between an autoencoder ``dense`` and a baseline ``knn`` with these scores."""
     return choose(
-        models,
-        baselines,
+        {"dense": {"val_auroc": roc_auc_score(labels, ae)}},
+        {"knn": {"val_auroc": roc_auc_score(labels, base)}},
         "val_auroc",
         {"dense": (labels, ae), "knn": (labels, base)},
         candidates,
-        n_boot=100,
+        n_boot=n_boot,
         ci=0.95,
         seed=0,
         min_anomalies=10,
         confidence=0.9,
     )
+
+
+def decide(ae_sep: float, base_sep: float, n_anomaly: int, candidates: str = "all"):
+    labels, ae = rows(200, n_anomaly, ae_sep, 0)
+    _, base = rows(200, n_anomaly, base_sep, 1)
+    return choose_between(labels, ae, base, candidates)
 
 
 def test_a_clear_lead_on_a_large_fold_switches_to_the_baseline():
@@ -52,18 +55,7 @@ def test_a_lead_on_three_anomalies_is_noise_and_keeps_the_autoencoder():
 def test_an_equally_good_baseline_on_a_large_fold_is_not_reliably_better():
     labels, ae = rows(200, 40, 1.0, 0)
     base = ae + np.random.default_rng(7).normal(scale=0.5, size=len(ae))  # the same, noisier
-    selection = choose(
-        {"dense": {"val_auroc": roc_auc_score(labels, ae)}},
-        {"knn": {"val_auroc": roc_auc_score(labels, base)}},
-        "val_auroc",
-        {"dense": (labels, ae), "knn": (labels, base)},
-        "all",
-        n_boot=100,
-        ci=0.95,
-        seed=0,
-        min_anomalies=10,
-        confidence=0.9,
-    )
+    selection = choose_between(labels, ae, base)
     assert not selection.switched and selection.lead_confidence < 0.9
     assert "not reliably above zero" in selection.reason
 
@@ -84,17 +76,6 @@ def test_the_paired_interval_is_narrower_than_for_unrelated_scores():
 def test_without_bootstrap_nothing_switches_and_nothing_unmeasured_is_recorded():
     labels, ae = rows(200, 40, 0.5, 0)
     _, base = rows(200, 40, 2.5, 1)
-    selection = choose(
-        {"dense": {"val_auroc": roc_auc_score(labels, ae)}},
-        {"knn": {"val_auroc": roc_auc_score(labels, base)}},
-        "val_auroc",
-        {"dense": (labels, ae), "knn": (labels, base)},
-        "all",
-        n_boot=0,
-        ci=0.95,
-        seed=0,
-        min_anomalies=10,
-        confidence=0.9,
-    )
+    selection = choose_between(labels, ae, base, n_boot=0)
     assert not selection.switched
     assert "lead_low" not in selection.record() and selection.record()["lead"] > 0
