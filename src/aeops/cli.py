@@ -68,9 +68,11 @@ def exec_mlflow(arguments: list[str], banner: str) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``mlflow models serve`` of the model (default: this project's champion)."""
-    from aeops.tracking import default_model
+    from aeops.tracking import check_registered, default_model
 
     uri = args.model or default_model()
+    if uri.startswith("models:/"):  # a sentence now, not a hang or traceback in the server
+        check_registered(uri)
     return exec_mlflow(
         [
             "models",
@@ -93,7 +95,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     challenger becomes champion)."""
     from aeops.tracking import default_report, note_promotion, promote, require_store
 
-    require_store()
+    require_store(writing=True)
     name = args.name or read_json(default_report())["model_name"]
     version, previous = promote(name, args.version)
     note_promotion(default_report(), name, int(version), previous)
@@ -114,12 +116,15 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """params.yaml and the output paths, before DVC runs anything (``make train`` does)."""
+    from aeops.mlflow_store import check_store
     from aeops.stages.runner import check_project
+    from aeops.tracking import tracking_uri
 
-    check_project(args.params)
+    uri = tracking_uri(check_project(args.params))
+    check_store(uri, writing=True)
     print(
         f"{args.params}: ok (parsed; every path inside the project; no output over a file "
-        "aeops did not make)",
+        f"aeops did not make; the MLflow store {uri} answers)",
         file=sys.stderr,
     )
     return 0
@@ -216,20 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def use_project_store() -> None:
+    """In a project folder: its store unless ``MLFLOW_TRACKING_URI`` names another, with a
+    copied project's artifact locations moved into it (:func:`rebase_copied_store`)."""
+    from aeops.config import load_config
+    from aeops.mlflow_store import rebase_copied_store
+    from aeops.tracking import project_root, tracking_uri
+
+    cfg = load_config("params.yaml")
+    uri = os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri(cfg))
+    rebase_copied_store(uri, project_root(), cfg.mlflow.experiment, cfg.paths.mlflow_artifacts)
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
 
     disable_telemetry()
     args = build_parser().parse_args(argv)
     configure_logging(verbose=args.verbose or None, quiet=getattr(args, "quiet", False) or None)
-    if "MLFLOW_TRACKING_URI" not in os.environ and Path("params.yaml").exists():
-        from aeops.config import load_config
-        from aeops.tracking import tracking_uri
-
-        os.environ["MLFLOW_TRACKING_URI"] = tracking_uri(load_config("params.yaml"))
     # SIGTERM unwinds like Ctrl-C, so a half-written output's temp file is removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        if Path("params.yaml").exists() and args.command != "schema":
+            use_project_store()
         return args.func(args)
     except (AeopsError, FileNotFoundError) as exc:
         print(f"aeops {args.command}: {exc}", file=sys.stderr)

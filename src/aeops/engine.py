@@ -67,6 +67,16 @@ def on_gpu(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
+def use_reproducible_kernels(train_cfg: Any) -> None:
+    """``train.deterministic`` on a CPU: PyTorch's own convolution kernels instead of
+    oneDNN's, which pick their code by the CPU's instruction set, so the same run gives other
+    conv weights and scores on an AVX2 and an AVX-512 machine (measured: capping oneDNN at
+    AVX2 changes ``train@conv``'s weights; without oneDNN they are the same either way, about
+    20 % slower). Process-wide, as the thread count is."""
+    if train_cfg.deterministic and not on_gpu(train_cfg.accelerator):
+        torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a module flag
+
+
 class Patience(NamedTuple):
     """How many validations without improvement to wait: before stopping, before the
     learning rate halves."""
@@ -139,7 +149,9 @@ def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
     threads = train_cfg.threads
     if threads == "auto":
         small = 6 * n_params * batch < SMALL_STEP_FLOPS
-        threads = 1 if (small and not gpu) else None
+        # CPU kernels split their sums by thread, so the weights depend on the thread count:
+        # deterministic training takes one thread on every machine, whatever its cores
+        threads = 1 if (not gpu and (small or train_cfg.deterministic)) else None
     return plan_for(
         int(batch), float(lr), str(precision), int(val_every), threads, train_cfg.patience
     )
@@ -272,6 +284,7 @@ def build_trainer(
     callbacks.extend(extra_callbacks)
     if plan.threads is not None:
         torch.set_num_threads(plan.threads)
+    use_reproducible_kernels(train_cfg)
     skip_cuda_probe_without_gpu()
     trainer = pl.Trainer(
         accelerator=train_cfg.accelerator,

@@ -396,6 +396,13 @@ def _as_numbers(column: pd.Series, name: str, index: pd.Index) -> np.ndarray:
         )
     if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy(np.float64)
+    flags = column.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)
+    if flags.any():  # JSON's true among numbers: pandas would read it as 1.0
+        row = int(np.flatnonzero(flags)[0])
+        raise ScoringInputError(
+            f"row {index[row]}, column '{name}': {column.iloc[row]!r} is a boolean, not a "
+            "number; the model expects numbers in this column (send 0/1 if that is meant)"
+        )
     converted = pd.to_numeric(column, errors="coerce")
     bad = converted.isna() & column.notna()
     if bad.any():

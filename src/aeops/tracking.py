@@ -21,6 +21,7 @@ from aeops.config import Config
 from aeops.env import git_commit
 from aeops.errors import AeopsError, RegistryError, ScoringInputError
 from aeops.io import read_json, write_json
+from aeops.mlflow_store import SQLITE, check_store, rebase_copied_store, sqlite_path
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -29,7 +30,6 @@ MODEL_SHA_TAG = "aeops.model_sha256"
 DETECTOR_KEY_TAG = "aeops.detector_key"
 BASELINE_PARAMS_TAG = "aeops.baseline_params"  # digest of a baseline's params (one run per fit)
 STORE_ID_TAG = "aeops.store_id"
-SQLITE = "sqlite:///"
 
 
 def project_root() -> Path:
@@ -48,10 +48,6 @@ def tracking_uri(cfg: Config) -> str:
     return uri
 
 
-def sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len(SQLITE) :]) if uri.startswith(SQLITE) else None
-
-
 def artifact_location(cfg: Config, uri: str) -> str | None:
     """Local artifact folder for a local SQLite store (in the project root); a tracking
     server chooses its own."""
@@ -61,13 +57,16 @@ def artifact_location(cfg: Config, uri: str) -> str | None:
 
 
 def setup_mlflow(cfg: Config, client=None) -> str:
-    """Point MLflow at the store and make sure the experiment exists (with a store id);
+    """Check the store (fast, one sentence when it cannot serve), keep a copied project's
+    store inside it, point MLflow at it and make sure the experiment exists (with a store id);
     return the experiment's id. ``client``: one bound to the store (default: a new one)."""
     import uuid
 
     import mlflow
 
     uri = tracking_uri(cfg)
+    check_store(uri, writing=True)
+    rebase_copied_store(uri, project_root(), cfg.mlflow.experiment, cfg.paths.mlflow_artifacts)
     mlflow.set_tracking_uri(uri)
     client = client or mlflow.MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
@@ -353,30 +352,31 @@ def set_alias(name: str, alias: str, version: str, client=None) -> None:
 # -- the registry for a user: look-ups that say what is missing, promotion by hand ---------
 
 
-def require_store() -> None:
-    """A SQLite store that does not exist is refused (MLflow would create an empty one)."""
+def require_store(writing: bool = False) -> None:
+    """The configured store must exist and serve (:func:`check_store`): a SQLite store that
+    does not exist is refused (MLflow would create an empty one)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri:
         raise ScoringInputError(
             "no MLflow store configured: run this in the project folder "
             "(its params.yaml names the store), or set MLFLOW_TRACKING_URI"
         )
-    if uri.startswith(SQLITE):
-        path = Path(uri[len(SQLITE) :])
-        if not path.exists():
-            raise ScoringInputError(
-                f"no MLflow store at {path}; run `make train` here first, "
-                "or set MLFLOW_TRACKING_URI to the store that holds the "
-                "model"
-            )
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        raise ScoringInputError(
+            f"no MLflow store at {path}; run `make train` here first, "
+            "or set MLFLOW_TRACKING_URI to the store that holds the model"
+        )
+    check_store(uri, writing=writing)
 
 
 def check_registered(uri: str) -> None:
-    """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` must exist, or say what
-    does."""
+    """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` must exist in a store that
+    serves, or say what does."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    require_store()
     name, _, rest = uri[len("models:/") :].partition("@")
     version = None
     if not rest and "/" in name:
@@ -412,7 +412,6 @@ def load_detector(uri: str):
     from mlflow.exceptions import MlflowException
 
     if uri.startswith("models:/"):
-        require_store()
         check_registered(uri)
     elif not uri.startswith(("runs:/", "models:/")) and not Path(uri).exists():
         raise ScoringInputError(

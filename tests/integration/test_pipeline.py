@@ -157,13 +157,60 @@ def test_corrupted_input_fails_validate_and_keeps_the_champion(project: Path, tm
     assert (root / "reports/metrics.json").read_text() == metrics_before
 
 
-@pytest.mark.slow
-def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
+@pytest.fixture(scope="module")
+def served(project: Path):
+    """`mlflow models serve` of the champion (the REST endpoint users deploy): its URL."""
+    import os
+    import signal
 
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            f"models:/{model_name(project)}@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=project,
+        env=project_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answers(f"{url}/ping", server)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def served_features(project: Path) -> pd.DataFrame:
+    return (
+        pd.read_parquet(project / "data/interim/dataset.parquet").head(40).drop(columns=["label"])
+    )
+
+
+def split_body(frame: pd.DataFrame, **params) -> dict:
+    body = {"dataframe_split": {"columns": list(frame.columns), "data": frame.to_numpy().tolist()}}
+    return {**body, "params": params} if params else body
+
+
+@pytest.mark.slow
+def test_mlflow_serve_matches_aeops_score(project: Path, served: str, tmp_path: Path):
     import requests
 
     rows = pd.read_parquet(project / "data/interim/dataset.parquet").head(40)
-    features = rows.drop(columns=["label"])
+    features = served_features(project)
     rows.to_csv(tmp_path / "rows.csv", index=False)
     model = f"models:/{model_name(project)}@champion"
     run(
@@ -183,84 +230,80 @@ def test_mlflow_serve_matches_aeops_score(project: Path, tmp_path: Path):
     expected = pd.read_csv(tmp_path / "scored.csv")
     assert expected["label"].astype(str).tolist() == rows["label"].tolist()  # carried along
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            model,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=project,
-        env=project_env(project),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    answer = requests.post(f"{served}/invocations", json=split_body(features), timeout=60)
+    assert answer.status_code == 200, answer.text[:2000]
+    served_rows = pd.DataFrame(answer.json()["predictions"])
+    np.testing.assert_allclose(served_rows["anomaly_score"], expected["anomaly_score"], rtol=1e-6)
+    assert served_rows["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
+
+    # the threshold travels with the model and can be overridden per request
+    forced = requests.post(
+        f"{served}/invocations", json=split_body(features, threshold=0.0), timeout=60
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answers(f"{url}/ping", server)
-        body = {
-            "dataframe_split": {
-                "columns": list(features.columns),
-                "data": features.to_numpy().tolist(),
-            }
-        }
-        answer = requests.post(f"{url}/invocations", json=body, timeout=60)
-        assert answer.status_code == 200, answer.text[:2000]
-        served = pd.DataFrame(answer.json()["predictions"])
-        np.testing.assert_allclose(served["anomaly_score"], expected["anomaly_score"], rtol=1e-6)
-        assert served["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
+    assert pd.DataFrame(forced.json()["predictions"])["is_anomaly"].all()
 
-        # the threshold travels with the model and can be overridden per request
-        body["params"] = {"threshold": 0.0}
-        forced = pd.DataFrame(
-            requests.post(f"{url}/invocations", json=body, timeout=60).json()["predictions"]
-        )
-        assert forced["is_anomaly"].all()
+    # ground truth sent along under an output's name is not carried: one flag, the model's
+    truth = requests.post(
+        f"{served}/invocations", json=split_body(features.assign(is_anomaly=True)), timeout=60
+    )
+    answer_rows = pd.DataFrame(truth.json()["predictions"])
+    assert list(answer_rows.columns) == ["anomaly_score", "is_anomaly"]
+    assert answer_rows["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
 
-        short = {
-            "dataframe_split": {
-                "columns": list(features.columns[:-1]),
-                "data": features.iloc[:, :-1].to_numpy().tolist(),
-            }
-        }
-        refused = requests.post(f"{url}/invocations", json=short, timeout=60)
-        assert refused.status_code == 400
-        assert "missing feature column(s) ['pixel_63']" in refused.json()["message"]
 
-        # bad rows: aeops' sentence in `message`, no stack trace or server path in the reply
-        values = features.to_numpy().tolist()
-        values[3][7] = None
-        nan_row = {"dataframe_split": {"columns": list(features.columns), "data": values}}
-        extra = {
-            "dataframe_split": {
-                "columns": [*features.columns, "pixel_64"],
-                "data": [row + [0.0] for row in features.to_numpy().tolist()],
-            }
-        }
-        for body, expected in (
-            (nan_row, "row 3, column 'pixel_7'"),
-            (extra, "extra column(s) ['pixel_64']"),
-        ):
-            answer = requests.post(f"{url}/invocations", json=body, timeout=60)
-            assert answer.status_code == 400, answer.text[:500]
-            assert expected in answer.json()["message"]
-            assert "stack_trace" not in answer.json() and str(project) not in answer.text
-    finally:
-        import os
-        import signal
+def with_value(row: int, column: str, value):
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.astype(object) if not isinstance(value, float) else frame
+        frame.loc[row, column] = value
+        return frame
 
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    return change
+
+
+def renamed(old: str, new: str):
+    return lambda frame: frame.rename(columns={old: new})
+
+
+# each request a user or a client bug can send, and what the refusal must name
+REST_REFUSALS = {
+    "value beyond float32 (1e39)": (with_value(3, "pixel_7", 1e39), ["row 3", "'pixel_7'"]),
+    "value 1e308": (with_value(5, "pixel_9", 1e308), ["row 5", "'pixel_9'"]),
+    "value -1e30 (score would overflow)": (
+        with_value(2, "pixel_10", -1e30),
+        ["row 2", "'pixel_10'"],
+    ),
+    "missing value": (with_value(3, "pixel_7", None), ["row 3, column 'pixel_7'"]),
+    "text in a feature": (with_value(4, "pixel_2", "bright"), ["'pixel_2'"]),
+    "boolean feature": (with_value(1, "pixel_3", True), ["'pixel_3'"]),
+    "missing column": (
+        lambda f: f.drop(columns=["pixel_63"]),
+        ["missing feature column(s) ['pixel_63']"],
+    ),
+    "extra column": (lambda f: f.assign(pixel_64=0.0), ["extra column(s) ['pixel_64']"]),
+    "duplicated column": (
+        lambda f: pd.concat([f, f[["pixel_0"]]], axis=1),
+        ["'pixel_0'"],
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(REST_REFUSALS))
+def test_rest_refuses_each_bad_request_by_name_without_a_stack_trace(
+    project: Path, served: str, case: str
+):
+    import requests
+
+    change, expected = REST_REFUSALS[case]
+    body = split_body(change(served_features(project)))
+    answer = requests.post(f"{served}/invocations", json=body, timeout=60)
+    assert answer.status_code == 400, answer.text[:1000]
+    reply = answer.json()
+    for fragment in expected:
+        assert fragment in reply["message"], reply["message"][:1000]
+    assert "stack_trace" not in reply and "Traceback" not in answer.text
+    assert str(project) not in answer.text and "site-packages" not in answer.text
+    assert "NaN" not in answer.text and "Infinity" not in answer.text
 
 
 @pytest.mark.slow
@@ -334,3 +377,69 @@ def test_the_runs_table_shows_the_evaluated_metrics(project: Path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_a_user_folder_named_as_an_output_after_a_run_survives_dvc_repro(
+    project: Path, tmp_path: Path
+):
+    """Only the stage that owns a changed path would run, and DVC deletes that stage's
+    outputs first: every ``paths.*`` is a param of the first stage, whose check refuses."""
+    root = clone_project(project, tmp_path / "notes")
+    (root / "notes").mkdir()
+    (root / "notes" / "analysis.txt").write_text("mine")
+    set_params(root, {"paths": {"validation_dir": "notes"}})
+    result = run(["dvc", "repro"], root, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "paths.validation_dir: notes already exists and was not made by aeops" in output
+    assert "Running stage 'validate'" not in output and "Traceback" not in output
+    assert [p.name for p in (root / "notes").iterdir()] == ["analysis.txt"]
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder``: its size and modification time (ns)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_a_copied_project_retrains_from_a_bare_shell_without_touching_the_original(
+    project: Path, tmp_path: Path
+):
+    """`.venv/bin/dvc repro` from a shell whose PATH lacks the venv runs the project's own
+    Python (pipeline/python), and the copy's MLflow store, which recorded the original's
+    absolute artifact folder, writes into the copy."""
+    from tests.integration.project import bare_env, with_venv
+
+    original = {
+        "mlartifacts": tree_state(project / "mlartifacts"),
+        "mlflow.db": (project / "mlflow.db").read_bytes(),
+    }
+    copy = with_venv(clone_project(project, tmp_path / "copy"))
+    set_params(copy, {"train": {"max_epochs": 3}})
+    result = subprocess.run(
+        [str(copy / ".venv" / "bin" / "dvc"), "repro"],
+        cwd=copy,
+        env=bare_env(copy),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Running stage 'train@dense'" in output and "Traceback" not in output
+    assert tree_state(project / "mlartifacts") == original["mlartifacts"]
+    assert (project / "mlflow.db").read_bytes() == original["mlflow.db"]
+    client = mlflow.MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("aeops")
+    runs = client.search_runs([experiment.experiment_id])
+    assert runs and all(
+        r.info.artifact_uri.startswith((copy / "mlartifacts").as_uri()) for r in runs
+    )
+    name = json.loads((copy / "reports/register.json").read_text())["model_name"]
+    for version in client.search_model_versions(f"name='{name}'"):
+        location = client.get_model_version_download_uri(name, version.version)
+        assert location.startswith((copy / "mlartifacts").as_uri()), location

@@ -205,3 +205,26 @@ def test_dvc_experiment_is_tagged_in_mlflow(prepared: Path):
     assert run_.data.tags.get("dvc_exp_name") == "tiny-exp"
     assert run_.data.params["model/latent"] == "3"
     assert run_.data.tags.get("git_commit")
+
+
+def test_conv_weights_do_not_depend_on_the_cpus_cores_or_instruction_set(prepared: Path):
+    """Two machines, emulated: torch's default thread count follows OMP_NUM_THREADS, and
+    ONEDNN_MAX_CPU_ISA and MKL_ENABLE_INSTRUCTIONS cap oneDNN's and MKL's kernels as an
+    AVX2-only CPU would. Deterministic
+    training (one thread, PyTorch's own conv kernels) writes the same bytes on all three."""
+    wide = {"channels": [128, 256]}  # too big for the one-thread rule of small models
+    set_params(prepared, {"train": {"max_epochs": 2}, "models": {"conv": wide}})
+    digests = {}
+    machines = {
+        "1 core": {"OMP_NUM_THREADS": "1"},
+        "2 cores": {"OMP_NUM_THREADS": "2"},
+        "2 cores, AVX2": {
+            "OMP_NUM_THREADS": "2",
+            "ONEDNN_MAX_CPU_ISA": "AVX2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        },
+    }
+    for machine, env in machines.items():
+        run(["python", "pipeline/train.py", "conv"], prepared, extra_env=env)
+        digests[machine] = (prepared / "models/conv/model.safetensors").read_bytes()
+    assert len(set(digests.values())) == 1, [m for m in machines if digests[m] != digests["1 core"]]

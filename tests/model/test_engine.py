@@ -62,6 +62,7 @@ def settings(**override):
         "val_every": "auto",
         "patience": 30,
         "threads": "auto",
+        "deterministic": False,
     }
     return SimpleNamespace(**{**base, **override})
 
@@ -73,6 +74,8 @@ def test_auto_settings_keep_todays_values_on_a_cpu():
     assert plan.threads == 1  # a small model: one thread
     big = resolve(settings(), n_train=60_000, n_params=1_200_000)
     assert big.val_every == 1 and big.threads is None
+    # deterministic: one thread whatever the model and the machine (sums split by thread)
+    assert resolve(settings(deterministic=True), 60_000, 1_200_000).threads == 1
     tiny = resolve(settings(patience=6), n_train=30, n_params=1000)
     assert tiny.val_every == 2  # at least three validations within the patience
     explicit = resolve(

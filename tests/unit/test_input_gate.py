@@ -98,6 +98,15 @@ def test_number_like_columns_are_refused_by_name_not_read_as_numbers(detector, c
         detector.predict(frame)
 
 
+def test_a_boolean_among_numbers_is_refused_by_row_not_read_as_one(detector):
+    """What a JSON request with `true` in a number column becomes (an object column)."""
+    frame = rows()
+    frame["f3"] = frame["f3"].astype(object)
+    frame.loc[5, "f3"] = True
+    with pytest.raises(ScoringInputError, match=r"row 5, column 'f3': True is a boolean"):
+        detector.predict(frame)
+
+
 @pytest.mark.parametrize(
     "values",
     [[True, False] * 4, list(pd.date_range("2026-01-01", periods=8)), ["a"] * 8, [[1.0]] * 8],

@@ -76,7 +76,7 @@ def code_deps(stage: dict) -> list[str]:
 
 
 def script_of(stage: dict) -> Path:
-    return ROOT / stage["cmd"].split()[1]
+    return ROOT / stage["cmd"].split()[2]  # sh pipeline/python pipeline/<stage>.py
 
 
 def uncovered(name: str, deps: list[str]) -> list[str]:

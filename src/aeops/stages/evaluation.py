@@ -154,9 +154,11 @@ def summary_line(report: dict) -> str:
 def evaluate(cfg: Config) -> dict:
     """Every family in ``models.families``, then the baselines, then the comparison; one
     handle on the MLflow store for all of it."""
+    from aeops.engine import use_reproducible_kernels
     from aeops.stages.report import report
     from aeops.tracking import open_tracking
 
+    use_reproducible_kernels(cfg.train)  # the scores in reports/eval are DVC outputs too
     prepared = load_prepared(cfg)
     own_dir(cfg.paths.eval_dir)  # each family's folder inside is replaced whole
     tracking = open_tracking(cfg)
