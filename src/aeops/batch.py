@@ -1,15 +1,21 @@
 """Scoring files: a CSV or Parquet input read in chunks, each chunk scored (or encoded, or
-reconstructed) and appended to a CSV or Parquet output, so memory is bounded by a chunk, not
-by the file.
+reconstructed, or decoded from its latent codes) and appended to a CSV or Parquet output, so
+memory is bounded by a chunk, not by the file.
 
 :func:`open_input` opens the input once and owns every error reading it: an empty,
 header-only, truncated or unreadable file is a sentence naming the file, not a traceback.
 The output is written to a temp file beside it and renamed only when complete.
+
+Codes are stored as float32, float16 or int8 (:mod:`aeops.codes`); int8 codes share one
+per-dimension scale over the whole file, found in a first pass over the input and kept in the
+Parquet output's key-value metadata (:data:`~aeops.codes.CODE_SCALE_KEY`), where decoding
+reads it back.
 """
 
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +23,16 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from aeops.codes import (
+    CODE_SCALE_KEY,
+    check_dtype,
+    check_finite_codes,
+    check_scale,
+    int8_scale,
+    is_code_column,
+    max_abs,
+    quantize,
+)
 from aeops.errors import AeopsError, ScoringInputError
 from aeops.io import atomic_path
 from aeops.scoring import Detector, check_range
@@ -230,6 +246,18 @@ class ParquetInput(InputFile):
                     "this column: convert it (e.g. 0/1, or seconds) as it was for training"
                 )
 
+    def metadata_value(self, key: str) -> str | None:
+        """The file's key-value metadata entry ``key`` as text (None when absent)."""
+        value = (self.handle.schema_arrow.metadata or {}).get(key.encode())
+        return None if value is None else value.decode("utf-8", errors="replace")
+
+    def int8_columns(self, names: list[str]) -> list[str]:
+        """Those of ``names`` stored as int8."""
+        import pyarrow as pa
+
+        schema = self.handle.schema_arrow
+        return [name for name in names if pa.types.is_int8(schema.field(name).type)]
+
     def close(self) -> None:
         self.handle.close()
 
@@ -289,12 +317,16 @@ def open_input(path: Path, chunk_rows: int) -> InputFile:
 
 
 class ChunkWriter:
-    """Append scored chunks to a CSV or Parquet file (written to a temp file, then renamed)."""
+    """Append scored chunks to a CSV or Parquet file (written to a temp file, then renamed);
+    ``metadata`` goes into a Parquet file's key-value metadata (a CSV has none)."""
 
-    def __init__(self, tmp: Path, fmt: str, gzip: bool = False) -> None:
+    def __init__(
+        self, tmp: Path, fmt: str, gzip: bool = False, metadata: dict[str, str] | None = None
+    ) -> None:
         self.tmp, self.fmt, self.rows = tmp, fmt, 0
         self.compression = "gzip" if gzip else None  # the temp file's name does not say it
         self.writer: Any = None  # a pyarrow ParquetWriter once the first Parquet chunk comes
+        self.metadata = {k.encode(): v.encode() for k, v in (metadata or {}).items()}
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.fmt == "csv":  # gzip: one member per chunk, which gzip readers join
@@ -311,7 +343,10 @@ class ChunkWriter:
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.writer is None:
-                self.writer = pq.ParquetWriter(self.tmp, table.schema)
+                schema = table.schema.with_metadata(
+                    {**(table.schema.metadata or {}), **self.metadata}
+                )
+                self.writer = pq.ParquetWriter(self.tmp, schema)
             self.writer.write_table(table)
         self.rows += len(frame)
 
@@ -394,32 +429,196 @@ def score_file(
     explain: bool = False,
     progress: bool = True,
     output: str = "score",
+    dtype: str = "float32",
 ) -> int:
     """Score (or encode, or reconstruct) ``input_path`` chunk by chunk into ``output_path``;
     returns the row count.
 
-    Columns that are not model features (ids, labels) are carried through to the output."""
-    from tqdm.auto import tqdm
-
+    Columns that are not model features (ids, labels) are carried through to the output.
+    Latent codes are stored as ``dtype`` (:data:`~aeops.codes.CODE_DTYPES`); int8 reads the
+    input twice, first for the whole file's scale, which only a Parquet output can keep."""
     check_paths(input_path, output_path)
     fmt = output_format(output_path) or "csv"  # check_paths refused any other extension
+    if output == "latent":
+        check_code_output(output_path, fmt, dtype)
     detector = model if isinstance(model, Detector) else None
-    features = set(detector.info.features) if detector is not None else set()
+    scale = (
+        file_code_scale(model, input_path, chunk_rows, progress)
+        if output == "latent" and dtype == "int8"
+        else None
+    )
     with open_input(input_path, chunk_rows) as source:
         if detector is not None:  # refuse a header that does not fit before writing anything
             detector.check_columns(source.columns, where=str(input_path))
-        pieces = input_pieces(source, detector, output)
-        with atomic_path(output_path) as tmp:
-            tmp.unlink()
-            writer = ChunkWriter(tmp, fmt, gzip=output_path.suffix.lower() == ".gz")
-            try:
-                with tqdm(total=source.rows, unit="rows", disable=not progress, desc=output) as bar:
-                    for values, chunk in pieces:
-                        chunk = chunk.set_axis(pd.RangeIndex(writer.rows, writer.rows + len(chunk)))
-                        result = score_chunk(model, values, chunk, threshold, explain, output)
-                        kept = carried(chunk, features, list(result.columns))
-                        writer.write(pd.concat([kept, result], axis=1))
-                        bar.update(len(chunk))
-            finally:
-                writer.close()
+        pairs = results(model, source, threshold, explain, output)
+        if output == "latent":
+            pairs = ((chunk, stored_codes(codes, dtype, scale)) for chunk, codes in pairs)
+        return write_results(
+            output_path,
+            fmt,
+            pairs,
+            set(detector.info.features) if detector is not None else set(),
+            ChunkProgress(source.rows, output, progress),
+            code_metadata(scale),
+        )
+
+
+def decode_file(
+    model,
+    input_path: Path,
+    output_path: Path,
+    chunk_rows: int = 100_000,
+    progress: bool = True,
+) -> int:
+    """Decode the latent codes in ``input_path`` (``z_0 .. z_{k-1}`` as ``aeops encode`` wrote
+    them, in any of its dtypes) chunk by chunk into rows in the input's units in
+    ``output_path``; returns the row count. Other columns are carried through."""
+    detector = require_detector(model, "decode")
+    check_paths(input_path, output_path)
+    fmt = output_format(output_path) or "csv"  # check_paths refused any other extension
+    with open_input(input_path, chunk_rows) as source:
+        names = detector.check_code_columns(source.columns, where=str(input_path))
+        scale = stored_code_scale(source, names)
+        pairs = ((chunk, detector.decode_codes(chunk, scale)) for chunk in indexed(source.frames()))
+        return write_results(
+            output_path, fmt, pairs, set(names), ChunkProgress(source.rows, "decode", progress)
+        )
+
+
+def require_detector(model, command: str) -> Detector:
+    if not isinstance(model, Detector):
+        raise ScoringInputError(
+            f"{command} needs an aeops detector, and this model is another MLflow pyfunc "
+            "(it has no decoder aeops can call); give a model registered by aeops"
+        )
+    return model
+
+
+def indexed(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Each chunk indexed by its rows' place in the file (0, 1, ... across chunks), so an
+    error names the file's row."""
+    first = 0
+    for frame in frames:
+        yield frame.set_axis(pd.RangeIndex(first, first + len(frame)))
+        first += len(frame)
+
+
+def results(
+    model, source: InputFile, threshold: float | None, explain: bool, output: str
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """(chunk, its result) per chunk of ``source``, both indexed by the rows' place in the
+    file."""
+    detector = model if isinstance(model, Detector) else None
+    first = 0
+    for values, chunk in input_pieces(source, detector, output):
+        chunk = chunk.set_axis(pd.RangeIndex(first, first + len(chunk)))
+        yield chunk, score_chunk(model, values, chunk, threshold, explain, output)
+        first += len(chunk)
+
+
+class ChunkProgress:
+    """The progress bar of one pass over a file: its rows (None when unknown), its label."""
+
+    def __init__(self, total: int | None, desc: str, enabled: bool) -> None:
+        self.total, self.desc, self.enabled = total, desc, enabled
+
+    def bar(self):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.total, unit="rows", disable=not self.enabled, desc=self.desc)
+
+
+def write_results(
+    output_path: Path,
+    fmt: str,
+    pairs: Iterator[tuple[pd.DataFrame, pd.DataFrame]],
+    inputs: set[str],
+    progress: ChunkProgress,
+    metadata: dict[str, str] | None = None,
+) -> int:
+    """Write each (chunk, result) as the chunk's carried columns (all but ``inputs``) beside
+    the result, to a temp file renamed to ``output_path`` only when every chunk is written;
+    returns the row count."""
+    with atomic_path(output_path) as tmp:
+        tmp.unlink()
+        writer = ChunkWriter(tmp, fmt, gzip=output_path.suffix.lower() == ".gz", metadata=metadata)
+        try:
+            with progress.bar() as bar:
+                for chunk, result in pairs:
+                    kept = carried(chunk, inputs, list(result.columns))
+                    writer.write(pd.concat([kept, result], axis=1))
+                    bar.update(len(chunk))
+        finally:
+            writer.close()
     return writer.rows
+
+
+# -- stored codes -----------------------------------------------------------------------
+def check_code_output(output_path: Path, fmt: str, dtype: str) -> None:
+    """A known code dtype, and int8 only to Parquet: its scale lives in the file's metadata."""
+    check_dtype(dtype)
+    if dtype == "int8" and fmt == "csv":
+        raise ScoringInputError(
+            f"{output_path}: int8 codes need their per-dimension scale to be decoded and a "
+            "CSV has nowhere to keep it, so name the output .parquet (the scale goes in its "
+            "metadata) or use --dtype float16 or float32 for a CSV"
+        )
+
+
+def file_code_scale(model, input_path: Path, chunk_rows: int, progress: bool) -> np.ndarray:
+    """The int8 scale of a whole file's codes (max |z_d| / 127 per dimension): a first pass
+    over the input that keeps one number per dimension, so memory stays bounded by a chunk."""
+    largest: np.ndarray | None = None
+    with open_input(input_path, chunk_rows) as source:
+        if isinstance(model, Detector):
+            model.check_columns(source.columns, where=str(input_path))
+        with ChunkProgress(source.rows, "code scale", progress).bar() as bar:
+            for chunk, result in results(model, source, None, False, "latent"):
+                z = code_block(result).to_numpy(np.float64)
+                check_finite_codes(z)
+                largest = max_abs(z) if largest is None else np.maximum(largest, max_abs(z))
+                bar.update(len(chunk))
+    if largest is None:  # open_input refuses a file without rows
+        raise ScoringInputError(f"{input_path}: has no rows; nothing to encode")
+    return int8_scale(largest)
+
+
+def code_block(result: pd.DataFrame) -> pd.DataFrame:
+    return result[[c for c in result.columns if is_code_column(c)]]
+
+
+def stored_codes(result: pd.DataFrame, dtype: str, scale: np.ndarray | None) -> pd.DataFrame:
+    """``result`` with its code columns stored as ``dtype`` (int8 with the file's scale)."""
+    block = code_block(result)
+    codes, _ = quantize(block.to_numpy(np.float64), dtype, scale)
+    return result.assign(**{name: codes[:, j] for j, name in enumerate(block.columns)})
+
+
+def code_metadata(scale: np.ndarray | None) -> dict[str, str] | None:
+    """The Parquet key-value metadata that keeps an int8 file's scale (JSON list)."""
+    return None if scale is None else {CODE_SCALE_KEY: json.dumps(scale.tolist())}
+
+
+def stored_code_scale(source: InputFile, names: list[str]) -> np.ndarray | None:
+    """The int8 scale a Parquet codes file keeps in its metadata, or None (float codes, a CSV);
+    int8 code columns without one are refused by name: their scale is unknown."""
+    if not isinstance(source, ParquetInput):
+        return None
+    text = source.metadata_value(CODE_SCALE_KEY)
+    if text is None:
+        int8 = source.int8_columns(names)
+        if int8:
+            raise ScoringInputError(
+                f"{source.path}: code column(s) {int8[:4]} are int8 codes, but "
+                f"the file keeps no '{CODE_SCALE_KEY}' in its metadata, so their scale is "
+                "unknown; encode the rows again with `aeops encode --dtype int8` to .parquet"
+            )
+        return None
+    try:
+        values = np.asarray(json.loads(text), dtype=np.float64)
+        return check_scale(values, len(names))
+    except (ValueError, TypeError) as exc:  # ScoringInputError is a ValueError too
+        raise ScoringInputError(
+            f"{source.path}: its '{CODE_SCALE_KEY}' metadata is damaged or does not fit this "
+            f"model ({str(exc)[:160]}); encode the rows again with this model"
+        ) from None

@@ -1,5 +1,5 @@
-"""The ``aeops`` command: score, encode or reconstruct files with a registered detector; show
-the registry."""
+"""The ``aeops`` command: score, encode, decode or reconstruct files with a registered
+detector; show the registry."""
 
 # __doc__ is the --help description; the commands are thin: files are scored by aeops.batch,
 # the registry is looked up and changed by aeops.tracking (both imported only when needed)
@@ -17,17 +17,43 @@ from aeops.errors import AeopsError
 from aeops.io import read_json
 from aeops.logs import configure as configure_logging
 
+DECODE = "decode"  # the output kind of `aeops decode`: rows from their latent codes
+
 
 def cmd_score(args: argparse.Namespace) -> int:
     import time
 
-    from aeops.batch import score_file
     from aeops.tracking import default_model, load_detector
 
     uri = args.model or default_model()
     model = load_detector(uri)
     start = time.perf_counter()
-    rows = score_file(
+    rows = run_file_command(model, args)
+    seconds = time.perf_counter() - start
+    verb = {
+        "score": "scored",
+        "latent": "encoded",
+        "reconstruction": "reconstructed",
+        DECODE: "decoded",
+    }
+    codes = f" as {args.dtype} codes" if args.output_kind == "latent" else ""
+    print(
+        f"{verb[args.output_kind]} {rows} rows from {args.input} -> {args.output}{codes} with "
+        f"{uri} in {seconds:.1f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_file_command(model, args: argparse.Namespace) -> int:
+    """The file command's pass over ``--input`` into ``--output``; returns the row count."""
+    from aeops.batch import decode_file, score_file
+
+    if args.output_kind == DECODE:
+        return decode_file(
+            model, Path(args.input), Path(args.output), args.chunk_rows, progress=not args.quiet
+        )
+    return score_file(
         model,
         Path(args.input),
         Path(args.output),
@@ -36,15 +62,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         getattr(args, "explain", False),
         progress=not args.quiet,
         output=args.output_kind,
+        dtype=args.dtype,
     )
-    seconds = time.perf_counter() - start
-    verb = {"score": "scored", "latent": "encoded", "reconstruction": "reconstructed"}
-    print(
-        f"{verb[args.output_kind]} {rows} rows from {args.input} -> {args.output} with "
-        f"{uri} in {seconds:.1f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -156,17 +175,32 @@ def finite_float(text: str) -> float:
     return value
 
 
-def add_file_command(sub, name: str, output_kind: str, help_text: str):
+def code_dtype(text: str) -> str:
+    """One of :data:`aeops.codes.CODE_DTYPES` (imported here: numpy stays out of --help)."""
+    from aeops.codes import CODE_DTYPES
+
+    if text not in CODE_DTYPES:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(CODE_DTYPES)}, got {text}")
+    return text
+
+
+def add_file_command(
+    sub,
+    name: str,
+    output_kind: str,
+    help_text: str,
+    input_help: str = "CSV or Parquet with the feature columns",
+):
     cmd = sub.add_parser(name, help=help_text)
     cmd.add_argument(
         "--model",
         help="a model URI, e.g. models:/<name>@champion (default: this project's champion)",
     )
-    cmd.add_argument("--input", required=True, help="CSV or Parquet with the feature columns")
+    cmd.add_argument("--input", required=True, help=input_help)
     cmd.add_argument("--output", required=True, help="CSV or Parquet to write")
     cmd.add_argument("--chunk-rows", type=positive_int, default=100_000)
     cmd.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
-    cmd.set_defaults(func=cmd_score, output_kind=output_kind, threshold=None)
+    cmd.set_defaults(func=cmd_score, output_kind=output_kind, threshold=None, dtype="float32")
     return cmd
 
 
@@ -184,11 +218,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--threshold", type=finite_float, help="override the stored threshold")
     score.add_argument("--explain", action="store_true", help="add per-feature errors")
-    add_file_command(
+    encode = add_file_command(
         sub,
         "encode",
         "latent",
         "latent codes (dimensionality reduction, compression) for a CSV or Parquet file",
+    )
+    encode.add_argument(
+        "--dtype",
+        type=code_dtype,
+        default="float32",
+        help="how codes are stored: float32 (as computed), float16, or int8 (scaled per "
+        "dimension; Parquet only, the scale is kept in the file's metadata)",
+    )
+    add_file_command(
+        sub,
+        DECODE,
+        DECODE,
+        "rows in the input's units from the latent codes `aeops encode` wrote (any --dtype)",
+        input_help="CSV or Parquet with the code columns z_0 .. z_<k-1>",
     )
     add_file_command(
         sub,

@@ -283,7 +283,16 @@ class BaselinesConfig(Section):
 
 class RegisterConfig(Section):
     model_name: str | None
-    metric: Literal["val_auroc", "val_average_precision"]
+    metric: Literal[
+        "val_auroc",
+        "val_average_precision",
+        # a use other than detection (aeops.evaluation.uses.USE_METRICS)
+        "val_psnr_gain_db",
+        "val_code_psnr_db",
+        "val_trustworthiness",
+        "val_knn_accuracy",
+        "val_explained_variance",
+    ]
     margin: Annotated[float, Field(ge=0.0)]
     candidates: Literal["autoencoders", "all"]
     switch_min_anomalies: PositiveInt

@@ -3,7 +3,8 @@
 A :class:`Detector` is everything needed to score raw feature rows in ingest's form: the
 preprocessing fit on the training fold, a scorer (an autoencoder, or a PCA / Isolation Forest
 baseline), the input schema and the decision threshold (with the method that chose it). It
-also encodes rows to their latent code and reconstructs them, for an autoencoder (and PCA).
+also encodes rows to their latent code, decodes codes back to rows and reconstructs them, for
+an autoencoder (and PCA).
 The pyfunc carries all of it as artifacts, so loading ``models:/<name>@champion`` needs
 nothing but the registry.
 
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from aeops.codes import code_columns, dequantize, is_code_column
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import CATEGORICAL, describe_schema, feature_families
 from aeops.errors import ScoringInputError
@@ -43,6 +45,12 @@ class Scorer(Protocol):
     def run(self, x: np.ndarray, want: tuple[str, ...]) -> dict[str, np.ndarray]:
         """Arrays named in ``want``: ``score`` (rows), ``per_feature`` (rows x inputs),
         ``z`` (the latent code), ``recon`` (the reconstruction, model space)."""
+        ...
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """The reconstruction (model space) of latent codes ``z`` (rows x code dims): what
+        ``run`` gives as ``recon`` for the rows whose code ``z`` is (float32 for an
+        autoencoder; a baseline gives the dtype its ``run`` does)."""
         ...
 
 
@@ -70,6 +78,19 @@ class AutoencoderScorer:
             else np.zeros((0,) if width[k] is None else (0, width[k]), np.float32)
             for k, v in parts.items()
         }
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """The decoder alone, in batches: the VAE's decode of a code is its mean
+        reconstruction."""
+        import torch
+
+        codes = np.ascontiguousarray(z, dtype=np.float32)
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(codes), self.batch_size):
+                batch = torch.from_numpy(codes[start : start + self.batch_size])
+                parts.append(self.net.decode(batch).float().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, self.net.input_dim), np.float32)
 
 
 @dataclass(frozen=True)
@@ -169,6 +190,7 @@ class Detector:
         self._groups = np.asarray(groups)  # model-input column -> feature index
         self._grouping = np.zeros((len(groups), len(info.features)), dtype=np.float32)
         self._grouping[np.arange(len(groups)), groups] = 1.0
+        self._code_dims: int | None = None  # found on first use: see code_dims
 
     @classmethod
     def from_files(
@@ -356,6 +378,78 @@ class Detector:
 
     def reconstruct(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.predict(frame, output="reconstruction")
+
+    # -- codes back to rows ---------------------------------------------------------------
+    @property
+    def code_dims(self) -> int:
+        """k, the width of this model's latent code, from encoding one all-zero model-input
+        row; a detector without a code (Isolation Forest, k-NN, ECOD) refuses it."""
+        if self._code_dims is None:
+            probe = np.zeros((1, len(self._groups)), dtype=np.float32)
+            self._code_dims = int(self.scorer.run(probe, ("z",))["z"].shape[1])
+        return self._code_dims
+
+    def check_code_columns(self, columns: list[Any], where: str = "input") -> list[str]:
+        """The code columns, ``z_0 .. z_{k-1}`` for this model's k; a missing, extra
+        (``z_<n>`` beyond k) or duplicated one is refused in one sentence naming them."""
+        expected = code_columns(self.code_dims)
+        found = [c for c in columns if is_code_column(c)]
+        twice = sorted({str(c) for c, n in Counter(columns).items() if n > 1})
+        missing = [c for c in expected if c not in set(found)]
+        extra = [c for c in dict.fromkeys(found) if c not in set(expected)]
+        problems = []
+        if twice:
+            problems.append(f"column(s) {_few(twice)} appear more than once")
+        if missing:
+            problems.append(f"missing code column(s) {_few(missing)}")
+        if extra:
+            problems.append(f"extra code column(s) {_few(extra)}")
+        if problems:
+            raise ScoringInputError(
+                f"{where}: {' and '.join(problems)}; this model's code has {len(expected)} "
+                f"dimension(s), columns {expected[0]} .. {expected[-1]}: decode codes that "
+                "`aeops encode` wrote with this model"
+            )
+        return expected
+
+    def decode_codes(self, frame: pd.DataFrame, scale: np.ndarray | None = None) -> pd.DataFrame:
+        """Rows in the input's units (the feature columns, indexed like ``frame``) from their
+        latent codes ``z_0 .. z_{k-1}``: the inverse of :meth:`encode`, as
+        :meth:`reconstruct` maps its reconstructions back. ``scale`` (one number per
+        dimension) marks int8 codes, dequantized first. Other columns are ignored."""
+        names = self.check_code_columns(list(frame.columns))
+        z = self.code_values(frame, names)
+        if scale is not None:
+            z = dequantize(z, scale)
+        recon = self.scorer.decode(z.astype(np.float32))
+        self.check_decoded(recon, z, frame.index)
+        return self.preprocessor.inverse_transform(recon).set_axis(frame.index)
+
+    def code_values(self, frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+        """The code columns as numbers (float64): each finite and within float32's range,
+        which the model computes in; anything else is refused by row and column."""
+        z = np.column_stack([_as_numbers(frame[name], name, frame.index) for name in names])
+        bad = ~np.isfinite(z)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ScoringInputError(
+                f"row {frame.index[row]}, column '{names[col]}': value {z[row, col]} is not a "
+                "finite number; a code must be one"
+            )
+        check_range(z, frame.index, names)
+        return z
+
+    def check_decoded(self, recon: np.ndarray, z: np.ndarray, index: pd.Index) -> None:
+        """A decoded row that overflowed float32 is refused, never written as inf."""
+        bad = ~np.isfinite(recon).all(axis=1)
+        if not bad.any():
+            return
+        row = int(np.flatnonzero(bad)[0])
+        dim = int(np.argmax(np.abs(z[row])))
+        raise ScoringInputError(
+            f"row {index[row]}: its code decodes beyond float32 (column 'z_{dim}' lies "
+            "furthest out); a code this far from the ones the model writes cannot be decoded"
+        )
 
 
 def _finite(value: Any) -> float:

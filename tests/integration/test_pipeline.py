@@ -21,6 +21,7 @@ from tests.integration.project import (
     run,
     set_params,
     wait_until_answers,
+    with_venv,
 )
 
 pytestmark = pytest.mark.integration
@@ -412,7 +413,7 @@ def test_a_copied_project_retrains_from_a_bare_shell_without_touching_the_origin
     """`.venv/bin/dvc repro` from a shell whose PATH lacks the venv runs the project's own
     Python (pipeline/python), and the copy's MLflow store, which recorded the original's
     absolute artifact folder, writes into the copy."""
-    from tests.integration.project import bare_env, with_venv
+    from tests.integration.project import bare_env
 
     original = {
         "mlartifacts": tree_state(project / "mlartifacts"),
@@ -443,3 +444,34 @@ def test_a_copied_project_retrains_from_a_bare_shell_without_touching_the_origin
     for version in client.search_model_versions(f"name='{name}'"):
         location = client.get_model_version_download_uri(name, version.version)
         assert location.startswith((copy / "mlartifacts").as_uri()), location
+
+
+@pytest.mark.parametrize("command", ["score", "train"])
+def test_a_dead_tracking_server_is_one_sentence_within_seconds(
+    project: Path, tmp_path: Path, command: str
+):
+    """`aeops score` of the champion and a no-op `make train` with a tracking URI nothing
+    answers: MLflow alone retries for minutes and ends in chained tracebacks."""
+    import time
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    served_features(project).to_csv(tmp_path / "rows.csv", index=False)
+    argv = {
+        "score": [
+            "aeops",
+            "score",
+            "--input",
+            str(tmp_path / "rows.csv"),
+            "--output",
+            str(tmp_path / "out.csv"),
+        ],
+        "train": ["make", "train"],
+    }[command]
+    root = with_venv(clone_project(project, tmp_path / "project"))
+    start = time.perf_counter()
+    result = run(argv, root, check=False, timeout=60, extra_env={"MLFLOW_TRACKING_URI": dead})
+    assert time.perf_counter() - start < 30
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert f"the MLflow tracking server {dead} does not answer" in output
+    assert "Traceback" not in output and not (tmp_path / "out.csv").exists()

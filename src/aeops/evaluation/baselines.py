@@ -7,7 +7,8 @@ and ``explain``. All are fit on the normal training rows in model-input space, a
 score never depends on the other rows scored with it.
 
 - ``pca``: squared reconstruction error from the components keeping
-  ``baselines.pca_components`` of the variance; explained per feature; has a latent code.
+  ``baselines.pca_components`` of the variance; explained per feature; has a latent code (the
+  projection on the components), which ``decode`` maps back to the reconstruction.
 - ``iforest``: Isolation Forest (``baselines.iforest_estimators`` trees); ``explain`` gives
   each feature's squared z-score against the normal training rows.
 - ``knn``: distance to the ``baselines.knn_neighbors``-th nearest normal training row (PyOD's
@@ -19,8 +20,8 @@ score never depends on the other rows scored with it.
   maximum is this one), summed over features; ``explain`` gives each feature's term.
   Parameter-free.
 
-Isolation Forest, k-NN and ECOD have no latent code or reconstruction: asking for one is
-refused. Saved with skops (data, not a pickle).
+Isolation Forest, k-NN and ECOD have no latent code or reconstruction: asking for one, or to
+decode one, is refused. Saved with skops (data, not a pickle).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from aeops.errors import ModelConfigError, ScoringInputError
 
 BASELINES = ("pca", "iforest", "knn", "ecod")
 NO_CODE = ("z", "recon")  # outputs only PCA has among the baselines
+CODED = ("pca",)  # the baselines with a latent code and a decoder (the use measures)
 KNN_BLOCK_ROWS = 1024  # query rows per distance block (memory: block x training rows)
 
 
@@ -48,15 +50,27 @@ class Baseline:
 
     def run(self, x: np.ndarray, want: tuple[str, ...] = ("score",)) -> dict[str, np.ndarray]:
         x = np.asarray(x, dtype=np.float64)
-        if self.name != "pca":
-            unsupported = [k for k in want if k in NO_CODE]
-            if unsupported:
-                raise ScoringInputError(
-                    f"a {self.name} detector has no latent code or "
-                    "reconstruction; ask it for output 'score'"
-                )
+        if any(k in NO_CODE for k in want):
+            self.require_code()
         out = RUNNERS[self.name](self, x, want)
         return {k: out[k] for k in want}
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """PCA's reconstruction (model space, float64 like ``run``) of codes ``z``:
+        ``decode(run(x, ("z",))["z"])`` is ``run(x, ("recon",))["recon"]``."""
+        self.require_code()
+        z = np.asarray(z, dtype=np.float64)
+        if not len(z):
+            return np.zeros((0, self.model.n_features_in_))
+        return self.model.inverse_transform(z)
+
+    def require_code(self) -> None:
+        """Only PCA has a latent code and a reconstruction among the baselines."""
+        if self.name != "pca":
+            raise ScoringInputError(
+                f"a {self.name} detector has no latent code or "
+                "reconstruction; ask it for output 'score'"
+            )
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Higher means more anomalous, like the autoencoders' scores."""

@@ -130,21 +130,106 @@ def plot_reconstructions(
 def plot_latent(
     z: np.ndarray, labels: np.ndarray, is_anomaly: np.ndarray, path: str | Path
 ) -> Path:
-    """The latent codes in 2-D (first two principal components when wider), by label."""
-    labels = np.unique(np.asarray(labels, dtype=str), return_inverse=True)[1]
+    """The latent codes in 2-D (the first two principal components when wider), normal rows
+    coloured by their label as written (a legend, up to ten labels; one colour when there is
+    one label or none), anomalies as crosses."""
+    names = np.asarray(labels, dtype=str)
+    dims = z.shape[1]
     plt = _pyplot()
-    if z.shape[1] > 2:
+    if dims > 2:
         from sklearn.decomposition import PCA
 
         z = PCA(n_components=2, random_state=0).fit_transform(z)
-    elif z.shape[1] == 1:
+    elif dims == 1:
         z = np.c_[z, np.zeros(len(z))]
     fig, ax = plt.subplots(figsize=(6, 5))
-    points = ax.scatter(
-        z[~is_anomaly, 0], z[~is_anomaly, 1], c=labels[~is_anomaly], s=8, cmap="tab10", alpha=0.7
+    normal = ~np.asarray(is_anomaly, dtype=bool)
+    kinds = [k for k in np.unique(names[normal]) if k != ""]
+    if 1 < len(kinds) <= 10:
+        colours = plt.get_cmap("tab10")
+        for i, kind in enumerate(kinds):
+            rows = normal & (names == kind)
+            ax.scatter(z[rows, 0], z[rows, 1], s=8, alpha=0.7, color=colours(i), label=kind)
+    else:
+        label = (
+            f"normal rows ({len(kinds)} labels)"
+            if kinds and len(kinds) > 10
+            else f"normal rows{f' ({kinds[0]})' if kinds else ''}"
+        )
+        ax.scatter(z[normal, 0], z[normal, 1], s=8, alpha=0.6, color="tab:blue", label=label)
+    if (~normal).any():
+        ax.scatter(z[~normal, 0], z[~normal, 1], s=22, marker="x", color="k", label="anomaly")
+    axes = (
+        "code dimensions 1 and 2"
+        if dims <= 2
+        else f"first two principal components of the {dims}-d code"
     )
-    ax.scatter(z[is_anomaly, 0], z[is_anomaly, 1], s=22, marker="x", color="k", label="anomaly")
-    fig.colorbar(points, ax=ax, label="label (normal rows)")
-    ax.set(title="latent space (test)", xlabel="component 1", ylabel="component 2")
-    ax.legend()
+    ax.set(title=f"latent space (test): {axes}", xlabel="component 1", ylabel="component 2")
+    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    return _save(fig, path)
+
+
+def plot_rate_distortion(
+    points: dict[str, list[tuple[float, float]]],
+    path: str | Path,
+    lossless: dict[str, float] | None = None,
+) -> Path:
+    """Bytes per row against PSNR (test normal rows): every model's code at float32, float16
+    and int8, and JPEG's qualities for images; ``lossless`` references (raw float32, gzip) as
+    vertical lines. Up and to the left is better."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, (label, rate) in enumerate((lossless or {}).items()):
+        ax.axvline(rate, color="grey", linestyle=":" if i else "-.", linewidth=1)
+        ax.annotate(
+            f"{label} ({rate:.0f} B)",
+            (rate, 0.02 + 0.06 * i),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            fontsize=7,
+            color="grey",
+        )
+    for label, pairs in points.items():
+        rates, quality = zip(*pairs, strict=True)
+        style = "s--" if label.startswith("JPEG") else "o-"
+        ax.plot(rates, quality, style, label=label, markersize=4)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("bytes per row (log scale; codes: int8, float16, float32)")
+    ax.set_ylabel("PSNR of the decoded rows (dB)")
+    ax.set_title("Rate-distortion on test's normal rows")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_denoising(
+    clean: np.ndarray,
+    noisy: np.ndarray,
+    denoised: np.ndarray,
+    shape: list[int] | tuple[int, ...],
+    path: str | Path,
+    title: str,
+    n: int = 8,
+) -> Path:
+    """Rows of clean, noisy and denoised images side by side (the first ``n`` test rows)."""
+    plt = _pyplot()
+    n = min(n, len(clean))
+    fig, axes = plt.subplots(3, n, figsize=(1.1 * n, 3.6), squeeze=False)
+    for row, (label, images) in enumerate(
+        (("clean", clean), ("noisy", noisy), ("denoised", denoised))
+    ):
+        for col in range(n):
+            ax = axes[row][col]
+            c, h, w = shape
+            image = np.clip(images[col].reshape(c, h, w).transpose(1, 2, 0), 0.0, 1.0)
+            ax.imshow(image[..., 0] if c == 1 else image, cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(label, fontsize=8)
+    fig.suptitle(title, fontsize=9)
     return _save(fig, path)

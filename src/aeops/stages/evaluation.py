@@ -21,9 +21,15 @@ from aeops.config import Config
 from aeops.data.preprocess import resolve_scaler
 from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
 from aeops.data.split import Fold
-from aeops.evaluation.baselines import BASELINES, fit_baseline
+from aeops.evaluation.baselines import BASELINES, CODED, fit_baseline
 from aeops.evaluation.metrics import score_report
-from aeops.evaluation.plots import plot_latent, plot_reconstructions, plot_score_histogram
+from aeops.evaluation.plots import (
+    plot_denoising,
+    plot_latent,
+    plot_reconstructions,
+    plot_score_histogram,
+)
+from aeops.evaluation.uses import UseRows, measure, use_rows
 from aeops.files import (
     BASELINE_FILE,
     DETECTOR_FILE,
@@ -68,9 +74,11 @@ def finish_detector(
     model_path: Path,
     out_dir: Path,
     extra_plots: list[Path] | None = None,
+    use_metrics: dict[str, float] | None = None,
 ) -> dict:
-    """Metrics, scores, histogram, ``detector.json`` and the logged pyfunc for one model (to
-    the store the stage's :class:`~aeops.tracking.Tracking` handle set up)."""
+    """Metrics (the anomaly ones, and ``use_metrics`` when the model has a code), scores,
+    histogram, ``detector.json`` and the logged pyfunc for one model (to the store the
+    stage's :class:`~aeops.tracking.Tracking` handle set up)."""
     from aeops.pyfunc import log_detector
 
     val, test = prepared.fold("val"), prepared.fold("test")
@@ -85,6 +93,7 @@ def finish_detector(
         cfg.seed,
         cfg.data.contamination,
     )
+    report.update(use_metrics or {})
     report["family"], report["kind"] = name, kind
     write_parquet(
         out_dir / SCORES_FILE, scores_frame({"val": (val, val_scores), "test": (test, test_scores)})
@@ -162,13 +171,34 @@ def evaluate(cfg: Config) -> dict:
     prepared = load_prepared(cfg)
     own_dir(cfg.paths.eval_dir)  # each family's folder inside is replaced whole
     tracking = open_tracking(cfg)
+    folds = use_folds(cfg, prepared)
     run_ids: dict[str, str] = {}
     for family in cfg.models.families:
-        run_id = evaluate_family(cfg, prepared, family, tracking)
+        run_id = evaluate_family(cfg, prepared, family, tracking, folds)
         if run_id is not None:
             run_ids[family] = run_id
-    baselines(cfg, prepared, tracking)
-    return report(cfg, run_ids)
+    baselines(cfg, prepared, tracking, folds)
+    return report(cfg, run_ids, folds)
+
+
+def use_folds(cfg: Config, prepared: Prepared) -> dict[str, UseRows | None]:
+    """Validation's and test's normal rows for the use measures, corrupted once with the
+    denoising family's configured noise (so every model meets the same noisy rows)."""
+    train = prepared.fold("train").normal
+    shape = prepared.meta.image_shape
+    folds = {}
+    for offset, split in enumerate(("val", "test")):
+        fold = prepared.fold(split)
+        folds[split] = use_rows(
+            fold.normal,
+            fold.group[~fold.is_anomaly],
+            train,
+            cfg.models.denoising.noise,
+            cfg.models.denoising.noise_level,
+            cfg.seed + offset,
+            tuple(shape) if shape else None,
+        )
+    return folds
 
 
 def family_run(
@@ -188,7 +218,13 @@ def family_run(
     )
 
 
-def evaluate_family(cfg: Config, prepared: Prepared, family: str, tracking: Tracking) -> str | None:
+def evaluate_family(
+    cfg: Config,
+    prepared: Prepared,
+    family: str,
+    tracking: Tracking,
+    folds: dict[str, UseRows | None],
+) -> str | None:
     """Score val and test; choose the threshold on val; write metrics, scores and plots; log
     them and the deployable pyfunc to the family's MLflow run (returned; None if skipped)."""
     run = read_json(require(cfg.paths.model_dir(family) / RUN_FILE, f"train@{family}"))
@@ -227,6 +263,20 @@ def evaluate_family(cfg: Config, prepared: Prepared, family: str, tracking: Trac
                     raw, recon, test_out["score"], shape, tmp / PLOTS_DIR / "reconstructions.png"
                 )
             )
+            rows = folds.get("test")
+            if rows is not None:
+                noisy = rows.noisy[:8]
+                plots.append(
+                    plot_denoising(
+                        rows.clean[:8],
+                        noisy,
+                        scorer.run(noisy, ("recon",))["recon"],
+                        shape,
+                        tmp / PLOTS_DIR / "denoising.png",
+                        f"{family}: clean, noisy ({cfg.models.denoising.noise} "
+                        f"{cfg.models.denoising.noise_level}), denoised (test rows)",
+                    )
+                )
         run_id = family_run(cfg, prepared, family, run, tracking)
         report = finish_detector(
             cfg,
@@ -239,6 +289,7 @@ def evaluate_family(cfg: Config, prepared: Prepared, family: str, tracking: Trac
             model_path,
             tmp,
             plots,
+            measure(scorer.run, scorer.decode, folds, cfg.seed),
         )
     log.info(f"evaluate[{family}]: {summary_line(report)}")
     return run_id
@@ -271,7 +322,9 @@ def mlflow_param(key: str, value: Any):
     return mlflow.entities.Param(key, str(value)[:6000])
 
 
-def baselines(cfg: Config, prepared: Prepared, tracking: Tracking) -> dict:
+def baselines(
+    cfg: Config, prepared: Prepared, tracking: Tracking, folds: dict[str, UseRows | None]
+) -> dict:
     """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow
     run with a deployable detector (so a baseline can be registered when it wins); one run
     per baseline, params and data version, however often evaluate runs."""
@@ -293,6 +346,9 @@ def baselines(cfg: Config, prepared: Prepared, tracking: Tracking) -> dict:
                 model.score(test.x),
                 out_dir / BASELINE_FILE,
                 out_dir,
+                use_metrics=(
+                    measure(model.run, model.decode, folds, cfg.seed) if name in CODED else None
+                ),
             )
             results[name] = report
             log.info(f"baselines[{name}]: {summary_line(report)}")

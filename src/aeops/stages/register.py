@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -166,14 +167,20 @@ def validation_rows(prepared, metric: str):
     return val[~synthetic]
 
 
-def score_on_validation(model_uri: str, prepared, metric: str) -> float:
-    """Load a registered detector and compute ``metric`` on this run's validation fold."""
+def score_on_validation(model_uri: str, prepared, metric: str, cfg: Config) -> float:
+    """Load a registered detector and compute ``metric`` on this run's validation fold (a
+    use's metric: as evaluate measures it; ``-inf`` for a detector without a code)."""
     import mlflow
 
     from aeops.evaluation.metrics import ranking_metric
+    from aeops.evaluation.uses import USE_METRICS, use_metric_of
 
     val = validation_rows(prepared, metric)
     model = mlflow.pyfunc.load_model(model_uri)
+    if metric in USE_METRICS:
+        normal = val[~val["is_anomaly"].to_numpy(bool)]
+        detector = model.unwrap_python_model().detector
+        return use_metric_of(detector, normal, prepared.meta, cfg, metric)
     scores = model.predict(val[prepared.meta.features])["anomaly_score"].to_numpy()
     is_anomaly = val["is_anomaly"].to_numpy(bool)
     return ranking_metric(metric)(is_anomaly, scores)
@@ -217,6 +224,8 @@ def decide(candidate: Candidate, champion: Champion | None, cfg: Config) -> Deci
             champion_score = champion.score
             note = (
                 f"champion v{champion.version} scores {candidate.metric}={champion_score:.4f} here"
+                if math.isfinite(champion_score)
+                else f"champion v{champion.version} has no {candidate.metric} (no latent code)"
             )
         else:
             blocked = (
@@ -262,6 +271,24 @@ def describe(
     return reason
 
 
+def use_summary(report: dict[str, Any]) -> str:
+    """One line of what a model does at the other uses (test normal rows), for its tags; ""
+    for a model without a code."""
+    parts = []
+    if "test_psnr_gain_db" in report:
+        parts.append(f"denoising {report['test_psnr_gain_db']:+.2f} dB PSNR")
+    if "test_code_psnr_db" in report:
+        parts.append(
+            f"code {report['test_code_bytes_per_row']:.0f} B/row (int8 "
+            f"{report['test_code_int8_bytes_per_row']:.0f}) at {report['test_code_psnr_db']:.1f} dB"
+        )
+    if "test_trustworthiness" in report:
+        parts.append(f"trustworthiness {report['test_trustworthiness']:.3f}")
+    if "test_knn_accuracy" in report:
+        parts.append(f"k-NN accuracy {report['test_knn_accuracy']:.3f}")
+    return "; ".join(parts)
+
+
 def version_tags(candidate: Candidate, cfg: Config, git_commit: str) -> dict[str, Any]:
     """The tags a new version is registered with: what it is, how it was chosen, its data,
     code, params and metrics."""
@@ -289,6 +316,9 @@ def version_tags(candidate: Candidate, cfg: Config, git_commit: str) -> dict[str
         "threshold": report["threshold"],
         "threshold_method": report["threshold_method"],
     }
+    uses = use_summary(report)
+    if uses:
+        tags["uses"] = uses
     if candidate.experiment is not None:
         tags["dvc_exp_name"] = candidate.experiment
     if candidate.baseline_note:
@@ -431,7 +461,8 @@ def gather(
     if to_compare(candidate, champion):
         try:
             champion = replace(
-                champion, score=score_on_validation(f"models:/{name}@{CHAMPION}", prepared, metric)
+                champion,
+                score=score_on_validation(f"models:/{name}@{CHAMPION}", prepared, metric, cfg),
             )
         except Exception as exc:  # noqa: BLE001 - the reason is recorded, promotion blocked
             champion = replace(champion, error=str(exc))

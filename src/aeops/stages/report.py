@@ -20,6 +20,7 @@ import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,8 @@ from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
 from aeops.errors import AeopsError
 from aeops.evaluation.baselines import BASELINES
 from aeops.evaluation.metrics import paired_bootstrap_difference, selection_metric
-from aeops.evaluation.plots import curve_tables, plot_curves
+from aeops.evaluation.plots import curve_tables, plot_curves, plot_rate_distortion
+from aeops.evaluation.uses import USE_METRICS, UseRows, classical_denoisers, jpeg_points
 from aeops.files import METRICS_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.io import atomic_dir, read_json, write_json
 
@@ -47,6 +49,16 @@ SUMMARY_COLUMNS = [
     "threshold",
     "test_flagged_share",
     "test_f1",
+]
+USE_COLUMNS = [  # the other uses (aeops.evaluation.uses), on test's normal rows
+    "test_psnr_gain_db",
+    "test_ssim_gain",
+    "test_code_bytes_per_row",
+    "test_code_psnr_db",
+    "test_code_int8_psnr_db",
+    "test_trustworthiness",
+    "test_knn_accuracy",
+    "test_explained_variance",
 ]
 HEADLINE = [
     "test_auroc",
@@ -159,6 +171,43 @@ def choose(
     )
 
 
+def choose_for_use(
+    models: dict[str, dict], baselines: dict[str, dict], metric: str, candidates: str
+) -> Selection:
+    """The decision for a use other than detection (``metric`` in
+    :data:`~aeops.evaluation.uses.USE_METRICS`): the best validation value among the models
+    that have it (every autoencoder; PCA among the baselines, when ``candidates`` is
+    ``all``). Measured on every validation normal row, so the better value is taken as it is."""
+    best_ae = select_best(models, metric)
+    coded = {name: m for name, m in baselines.items() if metric in m}
+    best_base = select_best(coded, metric) if coded else ""
+    ae_value = models[best_ae][metric]
+    lead = coded[best_base][metric] - ae_value if best_base else math.nan
+    switched = bool(candidates == "all" and best_base and lead > 0)
+    chosen = best_base if switched else best_ae
+    others = ", ".join(
+        f"{name} {m[metric]:.4f}" for name, m in {**models, **coded}.items() if name != chosen
+    )
+    reason = (
+        f"{'baseline' if switched else 'autoencoder'} {chosen} has the best {metric} on "
+        f"validation: {({**models, **coded})[chosen][metric]:.4f} (then {others or 'none'})"
+    )
+    if best_base and not switched and lead > 0:
+        reason += f"; baseline {best_base} is better but register.candidates is {candidates}"
+    return Selection(
+        chosen,
+        "baseline" if switched else "autoencoder",
+        best_ae,
+        best_base,
+        lead,
+        math.nan,
+        math.nan,
+        math.nan,
+        switched,
+        reason,
+    )
+
+
 def selection_rows(metric: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The validation rows ``metric`` is measured on, as (is_anomaly, score)."""
     val = frame[frame[SPLIT_COLUMN] == "val"]
@@ -188,6 +237,9 @@ def select_best(models: dict[str, dict], metric: str) -> str:
 def selection_basis(metric: str, scores: pd.DataFrame) -> str:
     """In words: what the choosing metric was measured on."""
     val = scores[scores[SPLIT_COLUMN] == "val"]
+    if metric in USE_METRICS:
+        n = int((~val[ANOMALY_COLUMN]).sum())
+        return f"{metric} on {n} validation normal rows"
     if "synthetic" in metric:
         n = int(val[SYNTHETIC_COLUMN].sum())
         return (
@@ -222,9 +274,10 @@ def model_dir(cfg: Config, name: str, kind: str) -> Path:
     )
 
 
-def report(cfg: Config, run_ids: dict[str, str]) -> dict:
+def report(cfg: Config, run_ids: dict[str, str], folds: dict[str, UseRows | None]) -> dict:
     """Compare every model; ``run_ids`` are the families' MLflow runs (for the shared figure
-    and each family's lift over the best baseline)."""
+    and each family's lift over the best baseline); ``folds`` the use measures' rows (for
+    the classical references that are not detectors)."""
     models, skipped, baselines = load_metrics(cfg)
     if not models:
         raise AeopsError(
@@ -236,24 +289,32 @@ def report(cfg: Config, run_ids: dict[str, str]) -> dict:
         name: pd.read_parquet(model_dir(cfg, name, m["kind"]) / SCORES_FILE)
         for name, m in {**models, **baselines}.items()
     }
-    selection = choose(
-        models,
-        baselines,
-        metric,
-        {name: selection_rows(metric, frame) for name, frame in scores.items()},
-        cfg.register.candidates,
-        cfg.evaluate.bootstrap,
-        cfg.evaluate.ci,
-        cfg.seed,
-        cfg.register.switch_min_anomalies,
-        cfg.register.switch_confidence,
-    )
+    if metric in USE_METRICS:
+        check_measured(metric, models)
+        selection = choose_for_use(models, baselines, metric, cfg.register.candidates)
+    else:
+        selection = choose(
+            models,
+            baselines,
+            metric,
+            {name: selection_rows(metric, frame) for name, frame in scores.items()},
+            cfg.register.candidates,
+            cfg.evaluate.bootstrap,
+            cfg.evaluate.ci,
+            cfg.seed,
+            cfg.register.switch_min_anomalies,
+            cfg.register.switch_confidence,
+        )
     best, kind = selection.chosen, selection.kind
     best_ae, best_baseline = selection.autoencoder, selection.baseline
     chosen = {**models, **baselines}[best]
     basis = selection_basis(metric, scores[best])
     baseline_note = None
-    if baselines[best_baseline][metric] > models[best_ae][metric] and not selection.switched:
+    if (
+        metric in baselines.get(best_baseline, {})
+        and baselines[best_baseline][metric] > models[best_ae][metric]
+        and not selection.switched
+    ):
         baseline_note = (
             f"baseline {best_baseline} beats every autoencoder on validation "
             f"({metric} {baselines[best_baseline][metric]:.4f} vs "
@@ -279,12 +340,13 @@ def report(cfg: Config, run_ids: dict[str, str]) -> dict:
         metric: chosen[metric],
         "models": models,
         "baselines": baselines,
+        "uses": use_references(folds),
     }
     ranking = "test_auroc" if "test_auroc" in chosen else "test_synthetic_auroc"
     if ranking in chosen and all(ranking in b for b in baselines.values()):
         top = max(b[ranking] for b in baselines.values())
         metrics["lift_over_best_baseline"] = chosen[ranking] - top
-    figures = write_figures(cfg, models, baselines, scores, ranking)
+    figures = write_figures(cfg, models, baselines, scores, ranking, metrics["uses"])
     write_json(cfg.paths.metrics, metrics)
     log_comparison(models, baselines, ranking, figures, run_ids)
     log_summary(models, baselines, skipped, metrics)
@@ -297,9 +359,10 @@ def write_figures(
     baselines: dict[str, dict],
     scores: dict[str, pd.DataFrame],
     ranking: str,
+    uses: dict[str, Any],
 ) -> Path:
-    """One ROC/PR figure of every model, the curve tables ``dvc plots`` draws, and each
-    family's PNGs gathered in ``paths.plots_dir``."""
+    """One ROC/PR figure of every model, the rate-distortion figure, the curve tables ``dvc
+    plots`` draws, and each family's PNGs gathered in ``paths.plots_dir``."""
     synthetic = ranking == "test_synthetic_auroc"
     curves = {}
     with atomic_dir(cfg.paths.curves_dir) as curves_dir:
@@ -319,18 +382,25 @@ def write_figures(
         figure = plots_dir / "roc_pr.png"
         if curves and cfg.evaluate.plots:
             plot_curves(curves, figure, "test, synthetic anomalies" if synthetic else "test")
+        points = rate_distortion_points(models, baselines, uses)
+        if points and cfg.evaluate.plots:
+            lossless = {
+                "raw float32": uses["raw_float32_bytes_per_row"],
+                "gzip, lossless": uses["gzip_bytes_per_row"],
+            }
+            plot_rate_distortion(points, plots_dir / "rate_distortion.png", lossless)
         for name in models:
             for png in sorted((cfg.paths.family_eval_dir(name) / PLOTS_DIR).glob("*.png")):
                 shutil.copy2(png, plots_dir / f"{name}_{png.name}")
     return Path(cfg.paths.plots_dir) / "roc_pr.png"
 
 
-def summary_table(models: dict[str, dict], baselines: dict[str, dict]) -> pd.DataFrame:
+def summary_table(
+    models: dict[str, dict], baselines: dict[str, dict], columns: list[str] = SUMMARY_COLUMNS
+) -> pd.DataFrame:
     rows = {**models, **{f"{name} (baseline)": m for name, m in baselines.items()}}
-    table = pd.DataFrame(
-        {name: {c: m.get(c) for c in SUMMARY_COLUMNS} for name, m in rows.items()}
-    ).T
-    return table.dropna(axis=1, how="all")
+    table = pd.DataFrame({name: {c: m.get(c) for c in columns} for name, m in rows.items()}).T
+    return table.dropna(axis=1, how="all").dropna(axis=0, how="all")
 
 
 def log_summary(
@@ -341,10 +411,16 @@ def log_summary(
     key = metrics["selected_by"]
     if key in table.columns:
         table = table.sort_values(key, ascending=False)
+    uses = summary_table(models, baselines, USE_COLUMNS)
+    if key in uses.columns:
+        uses = uses.sort_values(key, ascending=False)
     with pd.option_context(
         "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
     ):
-        log.info("\n" + table.to_string())
+        log.info("\n" + table.to_string(na_rep="-"))
+        if not uses.empty:
+            log.info("\nother uses, on test's normal rows (models with a code):")
+            log.info(uses.rename(columns=lambda c: c.removeprefix("test_")).to_string(na_rep="-"))
     for family, why in skipped.items():
         log.info(f"skipped {family}: {why}")
     log.info(f"\nchosen: {metrics['family']} ({metrics['kind']}) by {metrics['selection_basis']}")
@@ -379,3 +455,58 @@ def log_comparison(
                 mlflow.log_metric("lift_over_best_baseline", m[ranking] - max(tops))
             if figure.exists():
                 mlflow.log_artifact(str(figure), "plots")
+
+
+def check_measured(metric: str, models: dict[str, dict]) -> None:
+    """A use's metric that no model has is a sentence, not a choice among none."""
+    if any(metric in m for m in models.values()):
+        return
+    why = {
+        "val_knn_accuracy": "k-NN accuracy needs labels: at least two labels with five or "
+        "more normal validation rows each"
+    }.get(metric, "validation has too few normal rows to measure it")
+    raise AeopsError(
+        f"register.metric {metric}: no model has it on this data ({why}); choose another "
+        "register.metric"
+    )
+
+
+def use_references(folds: dict[str, UseRows | None]) -> dict[str, Any]:
+    """What the classical methods that are not detectors do on the same rows: scikit-image's
+    denoisers and JPEG (images), gzip of the raw rows; PCA projection is the ``pca``
+    baseline's own use measures."""
+    from aeops.evaluation.uses import gzip_bytes_per_row, psnr
+
+    val, test = folds.get("val"), folds.get("test")
+    if test is None:
+        return {}
+    out: dict[str, Any] = {
+        "rows": {split: len(rows.clean) for split, rows in folds.items() if rows is not None},
+        "raw_float32_bytes_per_row": float(4 * test.clean.shape[1]),
+        "gzip_bytes_per_row": gzip_bytes_per_row(test.clean),
+        "test_psnr_noisy_db": psnr(test.clean, test.noisy, test.data_range),
+    }
+    if val is not None and test.shape is not None:
+        out["denoisers"] = classical_denoisers(val, test)
+        out["jpeg"] = jpeg_points(test)
+    return out
+
+
+def rate_distortion_points(
+    models: dict[str, dict], baselines: dict[str, dict], uses: dict[str, Any]
+) -> dict[str, list[tuple[float, float]]]:
+    """(bytes per row, test PSNR) of every model's code at each dtype, and JPEG's curve."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    coded = {**models, **{f"{n} (baseline)": m for n, m in baselines.items()}}
+    for name, m in coded.items():
+        pairs = [
+            (m.get(f"test_code{tag}_bytes_per_row"), m.get(f"test_code{tag}_psnr_db"))
+            for tag in ("", "_float16", "_int8")
+        ]
+        kept = [(float(b), float(p)) for b, p in pairs if b is not None and p is not None]
+        if kept:
+            points[name] = sorted(kept)
+    jpeg = [(p["bytes_per_row"], p["psnr_db"]) for p in uses.get("jpeg", [])]
+    if jpeg:
+        points["JPEG (Pillow)"] = sorted(jpeg)
+    return points

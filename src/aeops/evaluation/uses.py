@@ -1,0 +1,409 @@
+"""The other three uses of an autoencoder, measured: denoising, compression and
+dimensionality reduction (anomaly detection is :mod:`aeops.evaluation.metrics`).
+
+Every measure runs on a fold's held-out **normal** rows in model-input space (validation
+chooses, test reports), the same rows for every model, each against the classical method a
+user would otherwise pick on the same rows:
+
+- **denoising**: the rows corrupted once (seeded) with the configured noise
+  (``models.denoising.noise`` at ``noise_level``); PSNR (dB) of each model's output against
+  the clean rows, its gain over the noisy input, and for images SSIM (scikit-image). The
+  classical references are PCA projection (the ``pca`` baseline, a model like the others) and,
+  for images, scikit-image's Gaussian, median, total-variation and non-local-means denoisers,
+  each setting chosen on validation (:func:`classical_denoisers`).
+- **compression**: the code's bytes per row (float32, float16, int8 with one scale per
+  dimension), its ratio to the raw float32 row and to gzip of the raw rows, and the
+  distortion (MSE, PSNR) of what the decoder makes of it, against PCA keeping as many
+  components; for images also JPEG (Pillow) over a range of qualities (:func:`jpeg_points`).
+- **reduction**: trustworthiness of the code (scikit-learn), k-NN label accuracy in code space
+  (when the normal rows carry at least two labels) and the variance the reconstruction
+  explains, against PCA with as many dimensions. Pairwise measures run on a seeded sample of
+  at most :data:`PAIRWISE_ROWS` rows (``sample_rows`` says how many).
+
+A model without a code (Isolation Forest, k-NN, ECOD) gets none of these: nothing that was
+not measured is reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from aeops.codes import dequantize, quantize
+
+PAIRWISE_ROWS = 2000
+PSNR_CAP_DB = 100.0  # what a perfect copy reports (10 orders of magnitude below the peak)
+NEIGHBORS = 5
+# register.metric values that choose a model for a use (higher is better for each)
+USE_METRICS = (
+    "val_psnr_gain_db",
+    "val_code_psnr_db",
+    "val_trustworthiness",
+    "val_knn_accuracy",
+    "val_explained_variance",
+)
+JPEG_QUALITIES = (10, 30, 50, 75, 95)
+
+Run = Callable[[np.ndarray, tuple[str, ...]], dict[str, np.ndarray]]
+Decode = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class UseRows:
+    """One fold's held-out normal rows and what every model is measured on."""
+
+    clean: np.ndarray  # float32 model input
+    noisy: np.ndarray  # the same rows corrupted once, seeded
+    labels: np.ndarray  # the label of each row as written ("" when unlabeled)
+    data_range: float  # PSNR's peak: 1 for inputs in [0, 1], else the rows' range
+    shape: tuple[int, ...] | None  # image shape, None for tables
+    sample: np.ndarray  # row indices of the pairwise sample
+    train: np.ndarray  # normal training rows (what a PCA reference is fitted on)
+
+
+def corrupt_rows(x: np.ndarray, kind: str, level: float, seed: int) -> np.ndarray:
+    """The denoising family's training corruption (:func:`aeops.models.losses.corrupt`),
+    seeded: Gaussian noise of std ``level``, or a ``level`` share of values set to zero."""
+    rng = np.random.default_rng(seed)
+    if kind == "gaussian":
+        return (x + level * rng.standard_normal(x.shape)).astype(np.float32)
+    if kind == "mask":
+        return (x * (rng.random(x.shape) >= level)).astype(np.float32)
+    raise ValueError(f"unknown corruption '{kind}'; choose gaussian or mask")
+
+
+def use_rows(
+    x: np.ndarray,
+    labels: np.ndarray,
+    train: np.ndarray,
+    noise: str,
+    level: float,
+    seed: int,
+    shape: tuple[int, ...] | None,
+) -> UseRows | None:
+    """The fold's normal rows ``x`` ready to measure (None: fewer than ``2 * NEIGHBORS + 2``
+    rows, too few for any neighbourhood measure)."""
+    clean = np.ascontiguousarray(x, dtype=np.float32)
+    if len(clean) < 2 * NEIGHBORS + 2:
+        return None
+    low, high = float(clean.min()), float(clean.max())
+    data_range = 1.0 if low >= 0.0 and high <= 1.0 else max(high - low, 1e-12)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(clean), min(len(clean), PAIRWISE_ROWS), replace=False))
+    return UseRows(
+        clean,
+        corrupt_rows(clean, noise, level, seed),
+        np.asarray(labels).astype(str),
+        data_range,
+        tuple(shape) if shape else None,
+        sample,
+        np.ascontiguousarray(train, dtype=np.float32),
+    )
+
+
+# -- the measures, each on plain arrays ----------------------------------------------------
+
+
+def psnr(clean: np.ndarray, estimate: np.ndarray, data_range: float) -> float:
+    """Peak signal-to-noise ratio in dB (scikit-image), over all values of all rows; a
+    perfect copy (infinite PSNR) is reported as :data:`PSNR_CAP_DB`, so no JSON holds inf."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    a, b = clean.astype(np.float64), estimate.astype(np.float64)
+    if np.array_equal(a, b):
+        return PSNR_CAP_DB
+    return min(float(peak_signal_noise_ratio(a, b, data_range=data_range)), PSNR_CAP_DB)
+
+
+def as_images(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Rows of a (channels, height, width) image as (n, height, width) images (one channel)
+    or (n, height, width, channels)."""
+    images = rows.reshape(len(rows), *shape)
+    if len(shape) == 2:
+        return images
+    return images[:, 0] if shape[0] == 1 else np.moveaxis(images, 1, -1)
+
+
+def from_images(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`as_images`: flat float32 rows."""
+    if images.ndim == 4:
+        images = np.moveaxis(images, -1, 1)
+    return images.reshape(len(images), -1).astype(np.float32)
+
+
+def mean_ssim(clean: np.ndarray, estimate: np.ndarray, shape: tuple[int, ...], data_range: float):
+    """Structural similarity (scikit-image), image by image, averaged."""
+    from skimage.metrics import structural_similarity
+
+    a, b = as_images(clean, shape), as_images(estimate, shape)
+    side = min(a.shape[1], a.shape[2])
+    window = min(7, side if side % 2 else side - 1)
+    channel_axis = -1 if a.ndim == 4 else None
+    return float(
+        np.mean(
+            [
+                structural_similarity(
+                    x.astype(np.float64),
+                    y.astype(np.float64),
+                    data_range=data_range,
+                    win_size=window,
+                    channel_axis=channel_axis,
+                )
+                for x, y in zip(a, b, strict=True)
+            ]
+        )
+    )
+
+
+def denoising_metrics(rows: UseRows, denoised: np.ndarray) -> dict[str, float]:
+    noisy_db = psnr(rows.clean, rows.noisy, rows.data_range)
+    out = {
+        "psnr_noisy_db": noisy_db,
+        "psnr_denoised_db": psnr(rows.clean, denoised, rows.data_range),
+    }
+    out["psnr_gain_db"] = out["psnr_denoised_db"] - noisy_db
+    if rows.shape is not None:
+        out["ssim_noisy"] = mean_ssim(rows.clean, rows.noisy, rows.shape, rows.data_range)
+        out["ssim_denoised"] = mean_ssim(rows.clean, denoised, rows.shape, rows.data_range)
+        out["ssim_gain"] = out["ssim_denoised"] - out["ssim_noisy"]
+    return out
+
+
+def gzip_bytes_per_row(x: np.ndarray) -> float:
+    """Lossless reference: gzip (level 9) of the raw float32 rows, per row."""
+    return len(gzip.compress(np.ascontiguousarray(x, np.float32).tobytes(), 9)) / len(x)
+
+
+def compression_metrics(rows: UseRows, z: np.ndarray, decode: Decode) -> dict[str, float]:
+    """Rate and distortion of the code at float32, float16 and int8, and PCA at as many
+    components (``pca_same_k_*``)."""
+    dims, width = z.shape[1], rows.clean.shape[1]
+    recon = decode(z)
+    out = {
+        "code_dims": float(dims),
+        "code_bytes_per_row": float(4 * dims),
+        "code_ratio_float32": width / dims,
+        "code_ratio_gzip": gzip_bytes_per_row(rows.clean) / (4 * dims),
+        "code_mse": float(np.mean((recon.astype(np.float64) - rows.clean) ** 2)),
+        "code_psnr_db": psnr(rows.clean, recon, rows.data_range),
+    }
+    for dtype in ("float16", "int8"):
+        codes, scale = quantize(z, dtype)
+        out[f"code_{dtype}_bytes_per_row"] = float(codes.dtype.itemsize * dims)
+        out[f"code_{dtype}_psnr_db"] = psnr(
+            rows.clean, decode(dequantize(codes, scale)), rows.data_range
+        )
+    pca = fit_pca(rows.train, dims)
+    if pca is not None:
+        out["pca_same_k_psnr_db"] = psnr(
+            rows.clean, pca.inverse_transform(pca.transform(rows.clean)), rows.data_range
+        )
+    return out
+
+
+def fit_pca(train: np.ndarray, dims: int):
+    """PCA with ``dims`` components fitted on the normal training rows (None: too few)."""
+    from sklearn.decomposition import PCA
+
+    dims = min(dims, train.shape[1], len(train))
+    if dims < 1:
+        return None
+    return PCA(n_components=dims, svd_solver="full").fit(train)
+
+
+def knn_accuracy(codes: np.ndarray, labels: np.ndarray, seed: int) -> float | None:
+    """5-fold cross-validated accuracy of a 5-nearest-neighbour classifier in code space;
+    None when fewer than two labels have at least five rows each."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    names, counts = np.unique(labels, return_counts=True)
+    keep = np.isin(labels, names[counts >= 5]) & (labels != "")
+    if len(np.unique(labels[keep])) < 2:
+        return None
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    scores = cross_val_score(KNeighborsClassifier(NEIGHBORS), codes[keep], labels[keep], cv=folds)
+    return float(np.mean(scores))
+
+
+def reduction_metrics(rows: UseRows, z: np.ndarray, recon: np.ndarray, seed: int):
+    """Trustworthiness, k-NN accuracy and explained variance of the code, and PCA's with as
+    many dimensions (``pca_same_k_*``)."""
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import explained_variance_score
+
+    s = rows.sample
+    clean, labels = rows.clean[s], rows.labels[s]
+    out: dict[str, float] = {"sample_rows": float(len(s))}
+    pca = fit_pca(rows.train, z.shape[1])
+    views = {"": (z[s], recon)}
+    if pca is not None:
+        views["pca_same_k_"] = (
+            pca.transform(clean),
+            pca.inverse_transform(pca.transform(rows.clean)),
+        )
+    for prefix, (codes, rebuilt) in views.items():
+        out[f"{prefix}trustworthiness"] = float(
+            trustworthiness(clean, codes, n_neighbors=NEIGHBORS)
+        )
+        out[f"{prefix}explained_variance"] = float(
+            explained_variance_score(rows.clean, rebuilt, multioutput="variance_weighted")
+        )
+        accuracy = knn_accuracy(codes, labels, seed)
+        if accuracy is not None:
+            out[f"{prefix}knn_accuracy"] = accuracy
+    return out
+
+
+def use_metrics(run: Run, decode: Decode, rows: UseRows, seed: int) -> dict[str, float]:
+    """Every use's measures for one model with a code (``run`` and ``decode`` as a
+    :class:`~aeops.scoring.Scorer` has them)."""
+    out = run(rows.clean, ("z", "recon"))
+    denoised = run(rows.noisy, ("recon",))["recon"]
+    return {
+        **denoising_metrics(rows, denoised),
+        **compression_metrics(rows, out["z"], decode),
+        **reduction_metrics(rows, out["z"], out["recon"], seed),
+    }
+
+
+def prefixed(metrics: dict[str, float], split: str) -> dict[str, float]:
+    return {f"{split}_{k}": v for k, v in metrics.items()}
+
+
+# -- classical references that are not detectors -------------------------------------------
+
+
+def image_denoisers() -> dict[str, tuple[Callable[[np.ndarray, Any], np.ndarray], list[Any]]]:
+    """scikit-image's classical denoisers on one (height, width[, channels]) image, each with
+    the settings tried on validation."""
+    from scipy.ndimage import median_filter
+    from skimage.filters import gaussian
+    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
+
+    def colour(image: np.ndarray) -> int | None:
+        return -1 if image.ndim == 3 else None
+
+    return {
+        "gaussian_filter": (
+            lambda im, s: gaussian(im, sigma=s, channel_axis=colour(im)),
+            [0.5, 0.8, 1.2, 2.0],
+        ),
+        "median_filter": (
+            lambda im, s: median_filter(im, size=(s, s, 1) if im.ndim == 3 else s),
+            [2, 3],
+        ),
+        "total_variation": (
+            lambda im, w: denoise_tv_chambolle(im, weight=w, channel_axis=colour(im)),
+            [0.05, 0.1, 0.2, 0.4],
+        ),
+        "non_local_means": (
+            lambda im, h: denoise_nl_means(
+                im, h=h, patch_size=3, patch_distance=3, channel_axis=colour(im)
+            ),
+            [0.05, 0.1, 0.2, 0.4],
+        ),
+    }
+
+
+def denoise_images(rows: np.ndarray, shape: tuple[int, ...], filter_, setting) -> np.ndarray:
+    images = as_images(rows, shape).astype(np.float64)
+    return from_images(np.stack([filter_(image, setting) for image in images]), shape)
+
+
+def classical_denoisers(val: UseRows, test: UseRows) -> dict[str, dict[str, Any]]:
+    """Each scikit-image denoiser at the setting with the best validation PSNR, measured on
+    the test rows like the models are (images only)."""
+    if val.shape is None or test.shape is None:
+        return {}
+    results = {}
+    for name, (filter_, settings) in image_denoisers().items():
+        by_setting = {
+            s: psnr(val.clean, denoise_images(val.noisy, val.shape, filter_, s), val.data_range)
+            for s in settings
+        }
+        best = max(by_setting, key=lambda s: by_setting[s])
+        denoised = denoise_images(test.noisy, test.shape, filter_, best)
+        results[name] = {
+            "setting": best,
+            "val_psnr_gain_db": by_setting[best] - psnr(val.clean, val.noisy, val.data_range),
+            **prefixed(denoising_metrics(test, denoised), "test"),
+        }
+    return results
+
+
+def jpeg_points(rows: UseRows) -> list[dict[str, float]]:
+    """JPEG (Pillow) of each 8-bit image at several qualities: bytes per row (the whole file,
+    header included) and PSNR against the clean rows (images in [0, 1] only)."""
+    from PIL import Image
+
+    if rows.shape is None or rows.data_range != 1.0:
+        return []
+    images = np.clip(np.round(as_images(rows.clean, rows.shape) * 255), 0, 255).astype(np.uint8)
+    if images.ndim == 4 and images.shape[-1] != 3:  # JPEG holds grey or RGB images
+        return []
+    points = []
+    for quality in JPEG_QUALITIES:
+        sizes, decoded = [], []
+        for image in images:
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+            sizes.append(buffer.tell())
+            buffer.seek(0)
+            decoded.append(np.asarray(Image.open(buffer), dtype=np.float32) / 255.0)
+        back = from_images(np.stack(decoded), rows.shape)
+        points.append(
+            {
+                "quality": float(quality),
+                "bytes_per_row": float(np.mean(sizes)),
+                "psnr_db": psnr(rows.clean, back, rows.data_range),
+            }
+        )
+    return points
+
+
+def measure(run: Run, decode: Decode, folds: dict[str, UseRows | None], seed: int):
+    """:func:`use_metrics` on each fold that has rows, as ``<fold>_<measure>``."""
+    out: dict[str, float] = {}
+    for split, rows in folds.items():
+        if rows is not None:
+            out.update(prefixed(use_metrics(run, decode, rows, seed), split))
+    return out
+
+
+def use_metric_of(detector: Any, normal_rows: Any, meta: Any, cfg: Any, metric: str) -> float:
+    # ``normal_rows``: the raw rows (a DataFrame of the split file) of validation's normals
+    """``metric`` (``val_<measure>``) of a loaded detector on the raw validation normal rows,
+    in its own model space, as the evaluate stage measures it (same noise, same seed); the
+    register stage re-scores the champion with it. ``-inf`` for a detector without a code
+    (Isolation Forest, k-NN, ECOD): any model with one beats it at this use."""
+    from aeops.errors import ScoringInputError
+
+    x = detector.model_input(detector.features_of(normal_rows[meta.features]))
+    shape = meta.image_shape
+    labels = (
+        normal_rows[meta.label_column].astype(str).to_numpy()
+        if meta.label_column
+        else np.full(len(x), "")
+    )
+    rows = use_rows(
+        x,
+        labels,
+        x,
+        cfg.models.denoising.noise,
+        cfg.models.denoising.noise_level,
+        cfg.seed,
+        tuple(shape) if shape else None,
+    )
+    if rows is None:
+        return float("-inf")
+    try:
+        measured = use_metrics(detector.scorer.run, detector.scorer.decode, rows, cfg.seed)
+    except ScoringInputError:
+        return float("-inf")
+    return float(measured.get(metric.removeprefix("val_"), float("-inf")))

@@ -1,0 +1,138 @@
+"""The use measures (denoising, compression, reduction) on data with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aeops.evaluation.uses import (
+    PSNR_CAP_DB,
+    classical_denoisers,
+    compression_metrics,
+    corrupt_rows,
+    denoising_metrics,
+    jpeg_points,
+    knn_accuracy,
+    mean_ssim,
+    psnr,
+    reduction_metrics,
+    use_rows,
+)
+from aeops.stages.report import choose_for_use
+
+
+def test_psnr_of_a_known_error():
+    clean = np.zeros((10, 4))
+    assert psnr(clean, clean + 0.1, data_range=1.0) == pytest.approx(20.0)  # 10 log10(1/0.01)
+    assert psnr(clean, clean + 0.01, data_range=1.0) == pytest.approx(40.0)
+    assert psnr(clean, clean, data_range=1.0) == PSNR_CAP_DB  # a perfect copy: capped, not inf
+
+
+def test_the_corruption_is_seeded_and_has_the_configured_strength():
+    x = np.ones((2000, 10), np.float32)
+    noisy = corrupt_rows(x, "gaussian", 0.1, seed=3)
+    assert np.std(noisy - x) == pytest.approx(0.1, rel=0.02)
+    np.testing.assert_array_equal(noisy, corrupt_rows(x, "gaussian", 0.1, seed=3))
+    masked = corrupt_rows(x, "mask", 0.25, seed=3)
+    assert np.mean(masked == 0) == pytest.approx(0.25, abs=0.01)
+    with pytest.raises(ValueError, match="gaussian or mask"):
+        corrupt_rows(x, "speckle", 0.1, seed=3)
+
+
+def image_rows(n: int = 60, seed: int = 0) -> np.ndarray:
+    """8x8 images of a smooth blob at random places: what a denoiser should restore."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:8, 0:8]
+    centres = rng.uniform(2, 6, size=(n, 2))
+    blobs = np.exp(-((yy - centres[:, :1, None]) ** 2 + (xx - centres[:, 1:, None]) ** 2) / 6)
+    return blobs.reshape(n, 64).astype(np.float32)
+
+
+def rows_of(x: np.ndarray, shape=None, labels=None, level: float = 0.1):
+    labels = np.array([""] * len(x)) if labels is None else labels
+    return use_rows(x, labels, x, "gaussian", level, seed=1, shape=shape)
+
+
+def test_denoising_a_known_amount_of_noise_reports_its_gain():
+    rows = rows_of(image_rows(), shape=(1, 8, 8))
+    noisy_db = psnr(rows.clean, rows.noisy, 1.0)
+    assert noisy_db == pytest.approx(20.0, abs=0.3)  # std 0.1 on a [0, 1] range
+    perfect = denoising_metrics(rows, rows.clean)
+    assert perfect["psnr_gain_db"] == pytest.approx(PSNR_CAP_DB - noisy_db)
+    assert perfect["ssim_denoised"] == pytest.approx(1.0)
+    assert perfect["ssim_gain"] > 0
+    useless = denoising_metrics(rows, rows.noisy)  # hands the noisy rows back
+    assert useless["psnr_gain_db"] == pytest.approx(0.0) and useless["ssim_gain"] == 0.0
+
+
+def test_ssim_of_identical_and_of_unrelated_images():
+    images = image_rows(20)
+    assert mean_ssim(images, images, (1, 8, 8), 1.0) == pytest.approx(1.0)
+    other = image_rows(20, seed=5)[::-1]
+    assert mean_ssim(images, other, (1, 8, 8), 1.0) < 0.9
+
+
+def test_a_lossless_code_has_the_rate_it_says_and_no_distortion_beyond_quantisation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 12)).astype(np.float32)
+    basis = np.linalg.qr(rng.normal(size=(12, 12)))[0][:, :3]
+    x = (x @ basis @ basis.T).astype(np.float32)  # rows on a 3-dimensional subspace
+    rows = rows_of(x)
+    z = x @ basis  # a perfect 3-dimensional code, decoded exactly
+
+    def decode(codes):
+        return (codes @ basis.T).astype(np.float32)
+
+    m = compression_metrics(rows, z, decode)
+    assert (m["code_dims"], m["code_bytes_per_row"], m["code_ratio_float32"]) == (3, 12, 4.0)
+    assert m["code_int8_bytes_per_row"] == 3 and m["code_float16_bytes_per_row"] == 6
+    assert m["code_psnr_db"] > 100 or m["code_psnr_db"] == PSNR_CAP_DB
+    assert m["code_psnr_db"] > m["code_float16_psnr_db"] > m["code_int8_psnr_db"] > 30
+    assert m["pca_same_k_psnr_db"] > 90  # PCA finds the same subspace
+
+
+def test_reduction_measures_of_a_perfect_and_of_a_random_code():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6, size=(3, 10))
+    labels = np.repeat(np.array(["a", "b", "c"]), 40)
+    x = (centres[np.repeat(np.arange(3), 40)] + rng.normal(size=(120, 10))).astype(np.float32)
+    rows = rows_of(x, labels=labels)
+    perfect = reduction_metrics(rows, x, x, seed=0)  # the code is the row itself
+    assert perfect["trustworthiness"] == pytest.approx(1.0)
+    assert perfect["explained_variance"] == pytest.approx(1.0)
+    assert perfect["knn_accuracy"] == pytest.approx(1.0)
+    assert perfect["sample_rows"] == 120
+    noise = rng.normal(size=(120, 2)).astype(np.float32)
+    random = reduction_metrics(rows, noise, np.zeros_like(x), seed=0)
+    assert random["trustworthiness"] < 0.7 and random["knn_accuracy"] < 0.6
+    assert random["pca_same_k_knn_accuracy"] > 0.95  # PCA with 2 dims keeps the clusters
+
+
+def test_knn_accuracy_needs_two_labels():
+    codes = np.random.default_rng(0).normal(size=(30, 2))
+    assert knn_accuracy(codes, np.array(["a"] * 30), seed=0) is None
+    assert knn_accuracy(codes, np.array([""] * 30), seed=0) is None
+
+
+def test_classical_image_denoisers_remove_noise_and_jpeg_trades_bytes_for_quality():
+    val, test = rows_of(image_rows(60, 0), (1, 8, 8)), rows_of(image_rows(60, 1), (1, 8, 8))
+    found = classical_denoisers(val, test)
+    assert set(found) == {"gaussian_filter", "median_filter", "total_variation", "non_local_means"}
+    assert found["gaussian_filter"]["test_psnr_gain_db"] > 1.0  # smooth blobs, white noise
+    points = jpeg_points(test)
+    assert [p["quality"] for p in points] == [10, 30, 50, 75, 95]
+    assert points[0]["bytes_per_row"] < points[-1]["bytes_per_row"]
+    assert points[0]["psnr_db"] < points[-1]["psnr_db"]
+    assert classical_denoisers(rows_of(image_rows()), test) == {}  # tables: none
+
+
+def test_choosing_for_a_use_takes_the_best_model_that_has_the_measure():
+    models = {"dense": {"val_psnr_gain_db": 3.0}, "denoising": {"val_psnr_gain_db": 5.0}}
+    baselines = {"pca": {"val_psnr_gain_db": 4.0}, "iforest": {}}
+    chosen = choose_for_use(models, baselines, "val_psnr_gain_db", "all")
+    assert (chosen.chosen, chosen.kind, chosen.baseline) == ("denoising", "autoencoder", "pca")
+    assert "denoising has the best val_psnr_gain_db" in chosen.reason
+    baselines["pca"]["val_psnr_gain_db"] = 6.0
+    assert choose_for_use(models, baselines, "val_psnr_gain_db", "all").chosen == "pca"
+    kept = choose_for_use(models, baselines, "val_psnr_gain_db", "autoencoders")
+    assert kept.chosen == "denoising" and "register.candidates is autoencoders" in kept.reason
