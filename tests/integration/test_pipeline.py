@@ -380,6 +380,7 @@ def test_the_runs_table_shows_the_evaluated_metrics(project: Path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_user_folder_named_as_an_output_after_a_run_survives_dvc_repro(
     project: Path, tmp_path: Path
 ):
@@ -446,6 +447,7 @@ def test_a_copied_project_retrains_from_a_bare_shell_without_touching_the_origin
         assert location.startswith((copy / "mlartifacts").as_uri()), location
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["score", "train"])
 def test_a_dead_tracking_server_is_one_sentence_within_seconds(
     project: Path, tmp_path: Path, command: str

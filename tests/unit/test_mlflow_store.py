@@ -18,9 +18,18 @@ from aeops.mlflow_store import TrackingStoreError, check_store, rebase_copied_st
 from tests.integration.project import free_port
 
 
-def make_store(root: Path, artifacts: str = "mlartifacts") -> str:
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory) -> Path:
+    """An empty MLflow SQLite store, made once (creating MLflow's tables takes seconds)."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def make_store(root: Path, template: Path, artifacts: str = "mlartifacts") -> str:
     """An MLflow store in ``root`` as the pipeline makes it: experiment ``aeops`` with its
     artifacts in ``root/artifacts``, one run with one artifact."""
+    shutil.copy2(template, root / "mlflow.db")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
     experiment = client.create_experiment(
@@ -51,8 +60,10 @@ def test_a_file_that_is_not_an_mlflow_store_is_refused(tmp_path: Path):
         check_store(f"sqlite:///{tmp_path / 'junk.db'}")
 
 
-def test_a_store_of_another_mlflow_schema_is_refused_with_the_upgrade_command(tmp_path: Path):
-    uri = make_store(tmp_path)
+def test_a_store_of_another_mlflow_schema_is_refused_with_the_upgrade_command(
+    tmp_path: Path, empty_store: Path
+):
+    uri = make_store(tmp_path, empty_store)
     check_store(uri)  # this MLflow's own store passes
     with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db, db:
         db.execute("UPDATE alembic_version SET version_num = '0123456789ab'")
@@ -84,18 +95,22 @@ def read_only(path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-def test_a_read_only_store_is_refused_for_writing_and_read_for_reading(tmp_path: Path):
-    uri = make_store(tmp_path)
+def test_a_read_only_store_is_refused_for_writing_and_read_for_reading(
+    tmp_path: Path, empty_store: Path
+):
+    uri = make_store(tmp_path, empty_store)
     with read_only(tmp_path / "mlflow.db"):
         with pytest.raises(TrackingStoreError, match=f"the MLflow store {uri} cannot be written"):
             check_store(uri, writing=True)
         check_store(uri, writing=False)  # scoring and `aeops show` only read
 
 
-def test_a_copied_project_store_points_into_the_copy_and_leaves_the_original(tmp_path: Path):
+def test_a_copied_project_store_points_into_the_copy_and_leaves_the_original(
+    tmp_path: Path, empty_store: Path
+):
     original = tmp_path / "original"
     original.mkdir()
-    make_store(original)
+    make_store(original, empty_store)
     before = (original / "mlflow.db").read_bytes()
     copy = tmp_path / "copy"
     shutil.copytree(original, copy)
@@ -116,8 +131,10 @@ def test_a_copied_project_store_points_into_the_copy_and_leaves_the_original(tmp
     assert (original / "mlflow.db").read_bytes() == before
 
 
-def test_a_store_whose_artifacts_were_moved_on_purpose_is_left_alone(tmp_path: Path):
-    make_store(tmp_path, artifacts="elsewhere")
+def test_a_store_whose_artifacts_were_moved_on_purpose_is_left_alone(
+    tmp_path: Path, empty_store: Path
+):
+    make_store(tmp_path, empty_store, artifacts="elsewhere")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert not rebase_copied_store(uri, tmp_path, "aeops", "mlartifacts")
     outside = tmp_path / "outside"
