@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +36,7 @@ from aeops.codes import (
 )
 from aeops.errors import AeopsError, ScoringInputError
 from aeops.io import atomic_path
-from aeops.scoring import Detector, check_range
+from aeops.scoring import FLAG_COLUMN, UNKNOWN_COLUMN, Detector, check_range
 
 INPUT_PREFIX = "input_"  # an input column named like an output is carried as input_<name>
 
@@ -420,6 +421,33 @@ def score_chunk(
     return model.predict(chunk, params=params).set_axis(chunk.index)
 
 
+@dataclass
+class Tally:
+    """What a scored file holds, counted while it is written: rows flagged as anomalies and
+    rows with a category never seen in training."""
+
+    rows: int = 0
+    flagged: int = 0
+    unseen: int = 0
+
+    def count(
+        self, pairs: Iterator[tuple[pd.DataFrame, pd.DataFrame]]
+    ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        for chunk, result in pairs:
+            self.rows += len(result)
+            if FLAG_COLUMN in result:
+                self.flagged += int(result[FLAG_COLUMN].sum())
+            if UNKNOWN_COLUMN in result:
+                self.unseen += int((result[UNKNOWN_COLUMN] > 0).sum())
+            yield chunk, result
+
+    def line(self, threshold: float | None) -> str:
+        """``N of M rows flagged (threshold T); K rows with unseen categories``."""
+        at = f" (threshold {threshold:.4g})" if threshold is not None else ""
+        text = f"{self.flagged:,} of {self.rows:,} rows flagged{at}"
+        return text + f"; {self.unseen:,} rows with unseen categories"
+
+
 def score_file(
     model,
     input_path: Path,
@@ -430,9 +458,11 @@ def score_file(
     progress: bool = True,
     output: str = "score",
     dtype: str = "float32",
+    tally: Tally | None = None,
 ) -> int:
     """Score (or encode, or reconstruct) ``input_path`` chunk by chunk into ``output_path``;
-    returns the row count.
+    returns the row count (``tally``, when given, also counts flagged rows and rows with
+    unseen categories).
 
     Columns that are not model features (ids, labels) are carried through to the output.
     Latent codes are stored as ``dtype`` (:data:`~aeops.codes.CODE_DTYPES`); int8 reads the
@@ -453,6 +483,8 @@ def score_file(
         pairs = results(model, source, threshold, explain, output)
         if output == "latent":
             pairs = ((chunk, stored_codes(codes, dtype, scale)) for chunk, codes in pairs)
+        if tally is not None:
+            pairs = tally.count(pairs)
         return write_results(
             output_path,
             fmt,

@@ -23,12 +23,14 @@ DECODE = "decode"  # the output kind of `aeops decode`: rows from their latent c
 def cmd_score(args: argparse.Namespace) -> int:
     import time
 
+    from aeops.batch import Tally
     from aeops.tracking import default_model, load_detector
 
     uri = args.model or default_model()
     model = load_detector(uri)
     start = time.perf_counter()
-    rows = run_file_command(model, args)
+    tally = Tally()
+    rows = run_file_command(model, args, tally)
     seconds = time.perf_counter() - start
     verb = {
         "score": "scored",
@@ -42,11 +44,15 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"{uri} in {seconds:.1f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)",
         file=sys.stderr,
     )
+    if args.output_kind == "score":
+        stored = getattr(getattr(model, "info", None), "threshold", None)
+        print(tally.line(args.threshold if args.threshold is not None else stored), file=sys.stderr)
     return 0
 
 
-def run_file_command(model, args: argparse.Namespace) -> int:
-    """The file command's pass over ``--input`` into ``--output``; returns the row count."""
+def run_file_command(model, args: argparse.Namespace, tally) -> int:
+    """The file command's pass over ``--input`` into ``--output``; returns the row count
+    (``tally``: a :class:`~aeops.batch.Tally` that counts flagged rows while scoring)."""
     from aeops.batch import decode_file, score_file
 
     if args.output_kind == DECODE:
@@ -63,6 +69,7 @@ def run_file_command(model, args: argparse.Namespace) -> int:
         progress=not args.quiet,
         output=args.output_kind,
         dtype=args.dtype,
+        tally=tally,
     )
 
 

@@ -50,6 +50,7 @@ class Paths(Section):
     eval_dir: str
     baselines_dir: str
     metrics: str
+    summary: str
     plots_dir: str
     curves_dir: str
     registry_report: str

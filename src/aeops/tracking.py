@@ -11,6 +11,8 @@ wrote to is still the configured one.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 from dataclasses import dataclass
 from functools import partial
@@ -22,6 +24,8 @@ from aeops.env import git_commit
 from aeops.errors import AeopsError, RegistryError, ScoringInputError
 from aeops.io import read_json, write_json
 from aeops.mlflow_store import SQLITE, check_store, rebase_copied_store, sqlite_path
+
+log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -156,7 +160,6 @@ def find_run_tagged(experiment_id: str, tags: dict[str, str], client=None):
 
 def params_digest(params: dict[str, Any]) -> str:
     """A short stable digest of a model's params (what tells two fits of one baseline apart)."""
-    import json
 
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -213,7 +216,6 @@ def model_name(cfg: Config, source: str, schema: dict[str, Any]) -> str:
 
 def registered_schema(name: str, client=None) -> dict[str, Any] | None:
     """The input schema the registered model ``name`` was trained on (None if no model)."""
-    import json
 
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -308,7 +310,6 @@ def register_version(
     client=None,
 ):
     """Register ``model_uri`` as a new version of ``name`` (created with its input schema)."""
-    import json
 
     import mlflow
 
@@ -344,9 +345,48 @@ def set_version_tags(name: str, version: str, tags: dict[str, Any], client=None)
 
 
 def set_alias(name: str, alias: str, version: str, client=None) -> None:
+    """Point ``alias`` at ``version``. When ``champion`` moves, the version it leaves is
+    re-tagged (``decision`` challenger, ``replaced_by``), so no two versions say champion."""
     import mlflow
 
-    (client or mlflow.MlflowClient()).set_registered_model_alias(name, alias, version)
+    client = client or mlflow.MlflowClient()
+    before = current_version(name, alias, client) if alias == CHAMPION else None
+    client.set_registered_model_alias(name, alias, version)
+    if alias == CHAMPION and "replaced_by" in client.get_model_version(name, version).tags:
+        client.delete_model_version_tag(name, version, "replaced_by")  # champion again
+    if before is not None and str(before.version) != str(version):
+        set_version_tags(
+            name,
+            before.version,
+            {"decision": CHALLENGER, "promoted": False, "replaced_by": f"v{version}"},
+            client,
+        )
+
+
+def recorded_metric(version: Any, metric: str) -> float | None:
+    """``metric`` as the version's ``metrics`` tag recorded it at registration (None: not
+    recorded)."""
+    try:
+        value = json.loads(version.tags.get("metrics") or "{}").get(metric)
+    except ValueError:
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def promotion_warning(name: str, new: Any, old: Any) -> str | None:
+    """A sentence when the version promoted by hand recorded a lower value of the metric the
+    champion it replaces was chosen by (each as measured at its own registration)."""
+    metric = old.tags.get("selected_by") if old is not None else None
+    if not metric or str(new.version) == str(old.version):
+        return None
+    ours, theirs = recorded_metric(new, metric), recorded_metric(old, metric)
+    if ours is None or theirs is None or ours >= theirs:
+        return None
+    return (
+        f"warning: {name} v{new.version} recorded {metric}={ours:.4f} at registration, below "
+        f"v{old.version}'s {theirs:.4f} (the champion it replaces); `aeops promote "
+        f"{old.version} --name {name}` puts v{old.version} back"
+    )
 
 
 # -- the registry for a user: look-ups that say what is missing, promotion by hand ---------
@@ -470,6 +510,9 @@ def promote(name: str, version: int) -> tuple[str, str]:
             f"registered model '{name}' has no version {version}; `aeops show` lists them"
         ) from None
     before = current_version(name, CHAMPION)
+    warning = promotion_warning(name, found, before)
+    if warning:
+        log.warning(warning)
     set_alias(name, CHAMPION, found.version)
     previous = f"v{before.version}" if before is not None else "none"
     set_version_tags(

@@ -477,3 +477,15 @@ def test_a_dead_tracking_server_is_one_sentence_within_seconds(
     output = result.stdout + result.stderr
     assert f"the MLflow tracking server {dead} does not answer" in output
     assert "Traceback" not in output and not (tmp_path / "out.csv").exists()
+
+
+def test_dvc_metrics_show_is_one_short_headline(project: Path):
+    """The DVC metric is the headline (reports/summary.json); the rest is not a metric."""
+    shown = run(["dvc", "metrics", "show"], project).stdout
+    assert "reports/summary.json" in shown and "reports/metrics.json" not in shown
+    assert max(len(line) for line in shown.splitlines()) <= 200, shown
+    summary = json.loads((project / "reports/summary.json").read_text())
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert summary["chosen"] == metrics["family"] and summary["by"] == metrics["selected_by"]
+    assert summary["test_auroc"] == round(metrics["test_auroc"], 4)
+    assert set(summary["families"]) == set(metrics["models"])

@@ -281,3 +281,15 @@ def test_an_unknown_code_dtype_is_a_usage_error(capsys):
         main(["encode", "--input", "a.csv", "--output", "b.parquet", "--dtype", "int4"])
     assert exit_info.value.code == 2
     assert "must be one of float32, float16, int8, got int4" in capsys.readouterr().err
+
+
+def test_score_ends_with_how_many_rows_were_flagged(cli, train, rows, capsys):
+    det = detector_of("dense", train)
+    write(rows, Path("rows.csv"))
+    assert cli(det, "score", "--input", "rows.csv", "--output", "scored.csv") == 0
+    flagged = int(read(Path("scored.csv"))["is_anomaly"].sum())
+    err = capsys.readouterr().err
+    expected = f"{flagged:,} of 30 rows flagged (threshold {det.info.threshold:.4g}); 0 rows"
+    assert expected + " with unseen categories" in err
+    assert cli(det, "score", "--input", "rows.csv", "--output", "all.csv", "--threshold", "-1") == 0
+    assert "30 of 30 rows flagged (threshold -1)" in capsys.readouterr().err

@@ -223,3 +223,26 @@ def test_image_folder_layout_and_size_errors(tmp_path: Path):
     Image.new("L", (10, 6)).save(tmp_path / "flat" / "odd.png")
     with pytest.raises(SourceError, match="different sizes.*data.image_size"):
         load_source(data_config(source="image_folder", path=str(flat), label_column=None), 0)
+
+
+def test_a_feature_named_like_an_identifier_is_used_but_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    path = tmp_path / "sensors.csv"
+    frame = sensor_table(n=200)
+    frame["unit_id"] = [f"U{i % 30:02d}" for i in range(200)]  # 30 machines: not unique
+    frame.to_csv(path, index=False)
+    cfg = data_config(source="table", path=str(path), label_column="status", exclude=["timestamp"])
+    with caplog.at_level("WARNING", logger="aeops"):
+        frame, _ = load_source(cfg, seed=0)
+    assert "unit_id" in frame.columns  # used as the data says ...
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "column 'unit_id' looks like an identifier" in warned  # ... but said
+    assert "add it to data.exclude" in warned
+    caplog.clear()
+    excluded = data_config(
+        source="table", path=str(path), label_column="status", exclude=["unit_id", "timestamp"]
+    )
+    with caplog.at_level("WARNING", logger="aeops"):
+        load_source(excluded, seed=0)
+    assert "identifier" not in " ".join(r.getMessage() for r in caplog.records)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,6 +30,8 @@ __all__ = ["SourceError", "load_source"]
 # a text column with more distinct values than this share of rows (and than 50) is an id
 ID_LIKE_SHARE = 0.5
 ID_LIKE_MIN = 50
+# a name that says identifier: id, uuid, key, index, or ending in _id / Id (unit_id, userId)
+ID_NAME = re.compile(r"(?i:^(id|uuid|guid|key|index|idx)$|[_\- ](id|uuid|key)$)|[a-z]Id$")
 
 
 def load_source(cfg: DataConfig, seed: int) -> tuple[pd.DataFrame, DatasetMeta]:
@@ -290,6 +293,7 @@ def _table_meta(
     categorical = []
     for column in features:
         kind = _feature_kind(frame[column], column, cfg, origin)
+        warn_if_id_like(frame[column], column, kind, cfg, origin)
         if kind == "numeric":
             out[column] = pd.to_numeric(frame[column]).astype(np.float64)
         else:
@@ -312,6 +316,18 @@ def _table_meta(
         value_range=cfg.value_range,
     )
     return out.reset_index(drop=True), meta
+
+
+def warn_if_id_like(column: pd.Series, name: str, kind: str, cfg: DataConfig, origin: str) -> None:
+    """A feature named like an identifier (``unit_id``) is used as the data says, but the
+    user hears of it: an id is rarely a measurement, and a model learns its values."""
+    if cfg.features is not None and name in cfg.features or not ID_NAME.search(str(name)):
+        return
+    log.warning(
+        f"{origin}: column '{name}' looks like an identifier ({column.nunique(dropna=True)} "
+        f"distinct values) and is used as a {kind} feature; add it to data.exclude if it "
+        "is not a measurement (or list it in data.features to keep it and silence this)"
+    )
 
 
 def _feature_kind(column: pd.Series, name: str, cfg: DataConfig, origin: str) -> str:

@@ -348,6 +348,7 @@ def report(cfg: Config, run_ids: dict[str, str], folds: dict[str, UseRows | None
         metrics["lift_over_best_baseline"] = chosen[ranking] - top
     figures = write_figures(cfg, models, baselines, scores, ranking, metrics["uses"])
     write_json(cfg.paths.metrics, metrics)
+    write_json(cfg.paths.summary, headline(metrics, ranking))
     log_comparison(models, baselines, ranking, figures, run_ids)
     log_summary(models, baselines, skipped, metrics)
     return metrics
@@ -455,6 +456,36 @@ def log_comparison(
                 mlflow.log_metric("lift_over_best_baseline", m[ranking] - max(tops))
             if figure.exists():
                 mlflow.log_artifact(str(figure), "plots")
+
+
+def headline(metrics: dict[str, Any], ranking: str) -> dict[str, Any]:
+    """What ``dvc metrics show`` prints (one line that fits a screen): the chosen model, how it
+    was chosen, its test figures with the CI, its threshold and flagged share, and each
+    family's test figure (``ranking``: ``test_auroc``, or its synthetic counterpart)."""
+
+    def rounded(value: Any) -> Any:
+        return round(float(value), 4) if isinstance(value, (int, float)) else value
+
+    out: dict[str, Any] = {"chosen": metrics["family"], "by": metrics["selected_by"]}
+    if ranking in metrics:
+        out[ranking] = metrics[ranking]
+        for side in ("low", "high"):
+            key = f"{ranking}_ci_{side}"
+            if key in metrics:
+                out[f"ci_{side}"] = metrics[key]
+    if metrics["selected_by"] in metrics:
+        out["val"] = metrics[metrics["selected_by"]]
+    for key, short in (("test_average_precision", "test_ap"), ("test_flagged_share", "flagged")):
+        if key in metrics:
+            out[short] = metrics[key]
+    out["threshold"] = metrics["threshold"]
+    out["families"] = {name: m[ranking] for name, m in metrics["models"].items() if ranking in m}
+    return {
+        k: (
+            {n: rounded(v) for n, v in value.items()} if isinstance(value, dict) else rounded(value)
+        )
+        for k, value in out.items()
+    }
 
 
 def check_measured(metric: str, models: dict[str, dict]) -> None:

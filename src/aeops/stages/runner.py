@@ -60,6 +60,7 @@ OUTPUT_PATHS = (
     "plots_dir",
     "curves_dir",
     "metrics",
+    "summary",
 )
 
 
