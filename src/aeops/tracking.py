@@ -28,6 +28,7 @@ from aeops.mlflow_store import SQLITE, check_store, rebase_copied_store, sqlite_
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+CHAMPION_RUN_TAG = "aeops.champion"  # on the run behind the champion version: its name and version
 CHALLENGER = "challenger"
 SCHEMA_TAG = "input_schema"
 MODEL_SHA_TAG = "aeops.model_sha256"
@@ -179,6 +180,14 @@ def find_detector(experiment_id: str, key: str):
     return found[0] if found else None
 
 
+def run_name(cfg: Config, family: str) -> str:
+    """What the MLflow runs table shows: the data and the family (``digits/denoising``,
+    ``sensors/dense`` for ``sensors.csv``), so runs of different data tell apart."""
+    path = cfg.data.path
+    data = Path(path).name.split(".")[0] if path and cfg.data.source != "digits" else None
+    return f"{data or cfg.data.source}/{family}"
+
+
 def run_tags(family: str, data_hash: str | None = None) -> dict[str, str]:
     """What a run is: its family, the commit, the DVC experiment and the data version."""
     tags = {"family": family}
@@ -268,10 +277,11 @@ def family_run_id(
     params: dict[str, Any],
     data_hash: str | None = None,
     client=None,
+    name: str | None = None,
 ) -> str:
     """The training run that wrote the model with this SHA-256; recreated (params, tags, no
-    epoch curves) when this store does not hold it, e.g. a new store, or outputs that DVC
-    restored from its run cache."""
+    epoch curves; named ``name``) when this store does not hold it, e.g. a new store, or
+    outputs that DVC restored from its run cache."""
     import mlflow
 
     client = client or mlflow.MlflowClient()
@@ -279,7 +289,7 @@ def family_run_id(
     if run is not None:
         return run.info.run_id
     tags = {**run_tags(family, data_hash), MODEL_SHA_TAG: model_sha, "aeops.recreated": "true"}
-    created = client.create_run(experiment_id, run_name=family, tags=tags)
+    created = client.create_run(experiment_id, run_name=name or family, tags=tags)
     flat = flatten(params)
     client.log_batch(
         created.info.run_id,
@@ -352,9 +362,16 @@ def set_alias(name: str, alias: str, version: str, client=None) -> None:
     client = client or mlflow.MlflowClient()
     before = current_version(name, alias, client) if alias == CHAMPION else None
     client.set_registered_model_alias(name, alias, version)
-    if alias == CHAMPION and "replaced_by" in client.get_model_version(name, version).tags:
+    if alias != CHAMPION:
+        return
+    now = client.get_model_version(name, version)
+    if "replaced_by" in now.tags:
         client.delete_model_version_tag(name, version, "replaced_by")  # champion again
+    if now.run_id:  # the runs table marks the champion's run
+        client.set_tag(now.run_id, CHAMPION_RUN_TAG, f"{name} v{version}")
     if before is not None and str(before.version) != str(version):
+        if before.run_id and before.run_id != now.run_id:
+            client.delete_tag(before.run_id, CHAMPION_RUN_TAG)
         set_version_tags(
             name,
             before.version,

@@ -31,7 +31,14 @@ from aeops.io import write_json
 from aeops.models.calibration import calibrate, resolve_score
 from aeops.models.registry import architecture, build_model, build_objective
 from aeops.models.store import save_model
-from aeops.tracking import MODEL_SHA_TAG, file_sha256, run_tags, setup_mlflow, tracking_uri
+from aeops.tracking import (
+    MODEL_SHA_TAG,
+    file_sha256,
+    run_name,
+    run_tags,
+    setup_mlflow,
+    tracking_uri,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +162,7 @@ def train_family(
     logger = MLFlowLogger(
         experiment_name=cfg.mlflow.experiment,
         tracking_uri=tracking_uri(cfg),
-        run_name=family,
+        run_name=run_name(cfg, family),
         run_id=run_id,
         tags=run_tags(family, data_hash),
         log_model=False,

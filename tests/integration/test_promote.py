@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from aeops.tracking import CHAMPION, promote, registry_lines, set_alias
+from aeops.tracking import CHAMPION, CHAMPION_RUN_TAG, promote, registry_lines, set_alias
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # MLflow makes its tables: seconds
 
@@ -23,8 +23,12 @@ def registered(tmp_path: Path, scores: list[float]):
     client = mlflow.MlflowClient()
     client.create_registered_model(NAME)
     (tmp_path / "model").mkdir()
+    experiment = client.create_experiment("aeops")
     for score in scores:
-        version = client.create_model_version(NAME, str(tmp_path / "model"))
+        run = client.create_run(experiment)
+        version = client.create_model_version(
+            NAME, str(tmp_path / "model"), run_id=run.info.run_id
+        )
         for key, value in {
             "selected_by": "val_auroc",
             "metrics": json.dumps({"val_auroc": score}),
@@ -49,6 +53,9 @@ def test_promoting_back_and_forth_leaves_one_champion(tmp_path: Path, mlflow_uri
     left = client.get_model_version(NAME, "2")
     assert left.tags["decision"] == "challenger" and left.tags["replaced_by"] == "v1"
     assert champions(registry_lines(NAME)) == ["v1"]
+    # the runs table marks the champion's run, and only it
+    assert client.get_run(champion.run_id).data.tags[CHAMPION_RUN_TAG] == f"{NAME} v1"
+    assert CHAMPION_RUN_TAG not in client.get_run(left.run_id).data.tags
 
 
 def test_promoting_a_version_that_scored_worse_warns(

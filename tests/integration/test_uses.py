@@ -46,6 +46,12 @@ def test_with_val_psnr_gain_db_the_champion_is_the_best_denoiser(tmp_path: Path,
     tagged = json.loads(version.tags["metrics"])
     assert {"test_psnr_gain_db", "test_trustworthiness", "test_code_int8_psnr_db"} <= set(tagged)
 
+    # the runs table says the data and the family; the chosen run says why it was chosen
+    run = client.get_run(version.run_id)
+    assert run.info.run_name == f"digits/{best}"
+    assert f"v{decision['version']} @champion" in run.data.tags["mlflow.note.content"]
+    assert run.data.tags["aeops.champion"] == f"{decision['model_name']} v{decision['version']}"
+
     # the register stage's re-scoring of a champion gives what evaluate measured
     again = score_on_validation(
         f"models:/{decision['model_name']}@champion", load_prepared(cfg), metric, cfg

@@ -205,7 +205,7 @@ def family_run(
     cfg: Config, prepared: Prepared, family: str, record: dict, tracking: Tracking
 ) -> str:
     """The MLflow run that trained ``family``'s weights (recreated if this store lacks it)."""
-    from aeops.tracking import family_run_id, file_sha256
+    from aeops.tracking import family_run_id, file_sha256, run_name
 
     model_sha = file_sha256(cfg.paths.model_dir(family) / MODEL_FILE)
     return family_run_id(
@@ -215,6 +215,7 @@ def family_run(
         record,
         prepared.data_hash,
         client=tracking.client,
+        name=run_name(cfg, family),
     )
 
 
@@ -295,7 +296,9 @@ def evaluate_family(
     return run_id
 
 
-def baseline_run(tracking: Tracking, name: str, params: dict, data_hash: str | None) -> str:
+def baseline_run(
+    tracking: Tracking, name: str, params: dict, data_hash: str | None, title: str | None = None
+) -> str:
     """The MLflow run of baseline ``name`` fitted with ``params`` on this data version: the
     one an earlier evaluate made (so re-running evaluate adds no runs), else a new one."""
     from aeops.tracking import BASELINE_PARAMS_TAG, find_run_tagged, params_digest, run_tags
@@ -308,7 +311,7 @@ def baseline_run(tracking: Tracking, name: str, params: dict, data_hash: str | N
     earlier = find_run_tagged(tracking.experiment_id, identity, tracking.client)
     if earlier is not None:
         return earlier.info.run_id
-    run = tracking.client.create_run(tracking.experiment_id, run_name=name, tags=tags)
+    run = tracking.client.create_run(tracking.experiment_id, run_name=title or name, tags=tags)
     tracking.client.log_batch(
         run.info.run_id,
         params=[mlflow_param(k, v) for k, v in sorted({"family": name, **params}.items())],
@@ -325,6 +328,8 @@ def mlflow_param(key: str, value: Any):
 def baselines(
     cfg: Config, prepared: Prepared, tracking: Tracking, folds: dict[str, UseRows | None]
 ) -> dict:
+    from aeops.tracking import run_name
+
     """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow
     run with a deployable detector (so a baseline can be registered when it wins); one run
     per baseline, params and data version, however often evaluate runs."""
@@ -335,7 +340,9 @@ def baselines(
             model = fit_baseline(name, train_fold.normal, cfg.baselines, cfg.seed)
             out_dir = root / name
             model.save(out_dir / BASELINE_FILE)
-            run_id = baseline_run(tracking, name, model.params, prepared.data_hash)
+            run_id = baseline_run(
+                tracking, name, model.params, prepared.data_hash, run_name(cfg, name)
+            )
             report = finish_detector(
                 cfg,
                 prepared,

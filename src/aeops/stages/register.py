@@ -364,7 +364,7 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
     """Log again every family's and baseline's detector that this store does not hold."""
     from aeops.pyfunc import log_detector
     from aeops.stages.evaluation import example_rows
-    from aeops.tracking import family_run_id, file_sha256, find_detector, run_tags
+    from aeops.tracking import family_run_id, file_sha256, find_detector, run_name, run_tags
 
     restored = []
     entries = [(n, "autoencoder", m) for n, m in metrics["models"].items()]
@@ -376,7 +376,7 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
         if kind == "baseline":
             run_id = tracking.client.create_run(
                 tracking.experiment_id,
-                run_name=name,
+                run_name=run_name(cfg, name),
                 tags={
                     **run_tags(name, prepared.data_hash),
                     "baseline": "true",
@@ -392,6 +392,7 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
                 read_json(cfg.paths.model_dir(name) / RUN_FILE),
                 prepared.data_hash,
                 tracking.client,
+                name=run_name(cfg, name),
             )
             plots_dir = cfg.paths.family_eval_dir(name) / PLOTS_DIR
         log_detector(
@@ -513,6 +514,12 @@ def apply(
             log.info(f"register: finishing {name} v{version}, registered before a crash")
         set_alias(name, decision.alias, version, client)  # the alias first, then what describes it
         set_version_tags(name, version, decision.tags, client)
+        if candidate.run_id:  # the run's description in the MLflow UI: why it was chosen
+            client.set_tag(
+                candidate.run_id,
+                "mlflow.note.content",
+                f"v{version} @{decision.alias}: {decision.reason}",
+            )
     report = registry_report(candidate, champion, decision, version, store_id(cfg) or "", restored)
     write_json(cfg.paths.registry_report, report)
     write_serving_example(cfg, prepared)
