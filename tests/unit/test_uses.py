@@ -136,3 +136,15 @@ def test_choosing_for_a_use_takes_the_best_model_that_has_the_measure():
     assert choose_for_use(models, baselines, "val_psnr_gain_db", "all").chosen == "pca"
     kept = choose_for_use(models, baselines, "val_psnr_gain_db", "autoencoders")
     assert kept.chosen == "denoising" and "register.candidates is autoencoders" in kept.reason
+
+
+def test_a_baseline_that_wins_on_test_is_said_even_when_validation_chose_otherwise():
+    from aeops.stages.report import test_note
+
+    chosen = {"test_auroc": 0.958}
+    baselines = {"pca": {"test_auroc": 0.962}, "iforest": {"test_auroc": 0.90}}
+    note = test_note("dense", chosen, baselines, "test_auroc")
+    assert note is not None and "baseline pca scores test_auroc 0.9620" in note
+    assert "dense's 0.9580" in note
+    assert test_note("dense", {"test_auroc": 0.97}, baselines, "test_auroc") is None
+    assert test_note("pca", {"test_auroc": 0.962}, baselines, "test_auroc") is None

@@ -346,6 +346,7 @@ def report(cfg: Config, run_ids: dict[str, str], folds: dict[str, UseRows | None
     if ranking in chosen and all(ranking in b for b in baselines.values()):
         top = max(b[ranking] for b in baselines.values())
         metrics["lift_over_best_baseline"] = chosen[ranking] - top
+        metrics["test_note"] = test_note(best, chosen, baselines, ranking)
     figures = write_figures(cfg, models, baselines, scores, ranking, metrics["uses"])
     write_json(cfg.paths.metrics, metrics)
     write_json(cfg.paths.summary, headline(metrics, ranking))
@@ -437,6 +438,8 @@ def log_summary(
     )
     if metrics["baseline_note"]:
         log.warning(metrics["baseline_note"])
+    if metrics.get("test_note"):
+        log.warning(metrics["test_note"])
 
 
 def log_comparison(
@@ -486,6 +489,23 @@ def headline(metrics: dict[str, Any], ranking: str) -> dict[str, Any]:
         )
         for k, value in out.items()
     }
+
+
+def test_note(
+    best: str, chosen: dict, baselines: dict[str, dict], ranking: str
+) -> str | None:
+    """A plain sentence when a baseline other than the chosen model scores higher on test:
+    the choice rests on validation (test never chooses), but the user hears what test shows."""
+    rivals = {n: b[ranking] for n, b in baselines.items() if n != best and ranking in b}
+    if not rivals:
+        return None
+    top = max(rivals, key=lambda n: rivals[n])
+    if rivals[top] <= chosen[ranking]:
+        return None
+    return (
+        f"on test, baseline {top} scores {ranking} {rivals[top]:.4f} against the chosen "
+        f"{best}'s {chosen[ranking]:.4f} (the choice rests on validation; test only reports)"
+    )
 
 
 def check_measured(metric: str, models: dict[str, dict]) -> None:
