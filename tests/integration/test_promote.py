@@ -26,9 +26,7 @@ def registered(tmp_path: Path, scores: list[float]):
     experiment = client.create_experiment("aeops")
     for score in scores:
         run = client.create_run(experiment)
-        version = client.create_model_version(
-            NAME, str(tmp_path / "model"), run_id=run.info.run_id
-        )
+        version = client.create_model_version(NAME, str(tmp_path / "model"), run_id=run.info.run_id)
         for key, value in {
             "selected_by": "val_auroc",
             "metrics": json.dumps({"val_auroc": score}),

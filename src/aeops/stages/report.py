@@ -491,9 +491,7 @@ def headline(metrics: dict[str, Any], ranking: str) -> dict[str, Any]:
     }
 
 
-def test_note(
-    best: str, chosen: dict, baselines: dict[str, dict], ranking: str
-) -> str | None:
+def test_note(best: str, chosen: dict, baselines: dict[str, dict], ranking: str) -> str | None:
     """A plain sentence when a baseline other than the chosen model scores higher on test:
     the choice rests on validation (test never chooses), but the user hears what test shows."""
     rivals = {n: b[ranking] for n, b in baselines.items() if n != best and ranking in b}
