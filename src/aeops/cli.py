@@ -73,6 +73,28 @@ def run_file_command(model, args: argparse.Namespace, tally) -> int:
     )
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """AUROC, average precision and the confusion at the threshold on a labelled file."""
+    from aeops.io import write_json
+    from aeops.labelled import evaluate_file, report_lines
+    from aeops.tracking import default_model, load_detector
+
+    uri = args.model or default_model()
+    report = evaluate_file(
+        load_detector(uri),
+        Path(args.input),
+        args.label_column,
+        args.normal,
+        args.chunk_rows,
+        args.threshold,
+        progress=not args.quiet,
+    )
+    print("\n".join(report_lines(Path(args.input), args.label_column, report)), file=sys.stderr)
+    if args.output:
+        write_json(args.output, {"model": uri, "input": args.input, **report})
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from aeops.tracking import registry_lines
 
@@ -270,6 +292,22 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check params.yaml and the output paths before a run")
     check.add_argument("--params", default="params.yaml")
     check.set_defaults(func=cmd_check)
+    evaluate = sub.add_parser(
+        "evaluate", help="AUROC, average precision and confusion of a model on a labelled file"
+    )
+    evaluate.add_argument("--model", help="a model URI (default: this project's champion)")
+    evaluate.add_argument("--input", required=True, help="CSV or Parquet with a label column")
+    evaluate.add_argument("--label-column", required=True)
+    evaluate.add_argument(
+        "--normal",
+        nargs="+",
+        help="the label values of normal rows (default: a 0/1 or true/false column, 1 = anomaly)",
+    )
+    evaluate.add_argument("--threshold", type=finite_float, help="override the stored threshold")
+    evaluate.add_argument("--chunk-rows", type=positive_int, default=100_000)
+    evaluate.add_argument("--output", help="also write the figures to this JSON file")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(func=cmd_evaluate)
     show = sub.add_parser("show", help="list registered models, their versions and aliases")
     show.add_argument("--name", help="one registered model (default: all)")
     show.set_defaults(func=cmd_show)

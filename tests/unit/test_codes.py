@@ -293,3 +293,23 @@ def test_score_ends_with_how_many_rows_were_flagged(cli, train, rows, capsys):
     assert expected + " with unseen categories" in err
     assert cli(det, "score", "--input", "rows.csv", "--output", "all.csv", "--threshold", "-1") == 0
     assert "30 of 30 rows flagged (threshold -1)" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_labelled_file_measures_the_model(cli, train, rows, capsys):
+    from sklearn.metrics import roc_auc_score
+
+    det = detector_of("dense", train)
+    labelled = rows.copy()
+    labelled.loc[:9, FEATURES] += 3.0  # ten rows far from training: the anomalies
+    labelled["status"] = ["bad"] * 10 + ["ok"] * 20
+    write(labelled, Path("labelled.csv"))
+    args = ["evaluate", "--input", "labelled.csv", "--label-column", "status"]
+    assert cli(det, *args, "--normal", "ok", "--output", "report.json") == 0
+    report = json.loads(Path("report.json").read_text())
+    scores = det.predict(labelled)["anomaly_score"]
+    expected = roc_auc_score(labelled["status"] == "bad", scores)
+    assert report["auroc"] == pytest.approx(expected) and report["anomalies"] == 10
+    assert report["tp"] + report["fn"] == 10 and report["fp"] + report["tn"] == 20
+    assert f"AUROC {expected:.4f}" in capsys.readouterr().err
+    assert cli(det, *args) == 1  # words, and no --normal: which are normal is asked
+    assert "say which are normal with --normal" in capsys.readouterr().err
