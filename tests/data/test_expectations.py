@@ -51,6 +51,8 @@ def test_nan_pixel_is_named_with_its_row(digits):
     assert "expect_column_values_to_not_be_null" in message
     assert "rows [17]" in message
     assert "dataset.parquet" in message
+    assert "row r is line r + 2" in message  # where row 17 is in the user's CSV
+    assert "set data.missing: impute" in message  # the fix for missing values
 
 
 def test_out_of_range_value_is_named(digits):

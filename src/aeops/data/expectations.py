@@ -58,6 +58,16 @@ class DataValidationError(AeopsError, ValueError):
         lines += [f"  - {failure}" for failure in report.failures[:20]]
         if len(report.failures) > 20:
             lines.append(f"  ... and {len(report.failures) - 20} more (see the data docs)")
+        if any("rows [" in f.detail for f in report.failures):
+            lines.append(
+                "Rows count from 0 in the order the source was read: in a CSV, row r is "
+                "line r + 2 (the header is line 1), unless data.max_rows subsampled it."
+            )
+        if any(f.expectation == "expect_column_values_to_not_be_null" for f in report.failures):
+            lines.append(
+                "Missing values: fill them in the source, or set data.missing: impute in "
+                "params.yaml (median / most frequent value of the normal training rows)."
+            )
         lines.append("Fix the source data (or data.* in params.yaml) and run `dvc repro` again.")
         super().__init__("\n".join(lines))
 
