@@ -148,3 +148,27 @@ def test_a_baseline_that_wins_on_test_is_said_even_when_validation_chose_otherwi
     assert "dense's 0.9580" in note
     assert test_note("dense", {"test_auroc": 0.97}, baselines, "test_auroc") is None
     assert test_note("pca", {"test_auroc": 0.962}, baselines, "test_auroc") is None
+
+
+def test_the_dvc_headline_of_five_families_fits_200_columns():
+    """`dvc metrics show` prints one column per flattened key, each as wide as its header
+    or value, four spaces apart (as DVC 3 prints them), after the file's path."""
+    from aeops.stages.report import headline
+    from aeops.tracking import flatten
+
+    model = {"test_auroc": 0.98765432, "val_auroc": 0.97654321}
+    metrics = {
+        "family": "denoising",
+        "selected_by": "val_average_precision",
+        "val_average_precision": 0.912345678,
+        "test_auroc": 0.98765432,
+        "test_auroc_ci_low": 0.97712345,
+        "test_auroc_ci_high": 0.99323456,
+        "test_average_precision": 0.953312,
+        "test_flagged_share": 0.142512,
+        "threshold": 0.0327512,
+        "models": {f: model for f in ("dense", "conv", "denoising", "sparse", "vae")},
+    }
+    shown = {k: str(v) for k, v in flatten(headline(metrics, "test_auroc")).items()}
+    width = len("reports/summary.json") + sum(max(len(k), len(v)) + 4 for k, v in shown.items())
+    assert width <= 200, (width, shown)

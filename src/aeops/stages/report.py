@@ -463,26 +463,26 @@ def log_comparison(
 
 def headline(metrics: dict[str, Any], ranking: str) -> dict[str, Any]:
     """What ``dvc metrics show`` prints (one line that fits a screen): the chosen model, how it
-    was chosen, its test figures with the CI, its threshold and flagged share, and each
-    family's test figure (``ranking``: ``test_auroc``, or its synthetic counterpart)."""
+    did on validation (``val``: by ``register.metric``), its test figures with the CI, its threshold and flagged share, and each
+    family's test figure under ``auroc`` (``ranking``: ``test_auroc``, or its synthetic counterpart)."""
 
     def rounded(value: Any) -> Any:
         return round(float(value), 4) if isinstance(value, (int, float)) else value
 
-    out: dict[str, Any] = {"chosen": metrics["family"], "by": metrics["selected_by"]}
+    out: dict[str, Any] = {"chosen": metrics["family"]}  # what chose it: metrics.json
     if ranking in metrics:
         out[ranking] = metrics[ranking]
-        for side in ("low", "high"):
-            key = f"{ranking}_ci_{side}"
-            if key in metrics:
-                out[f"ci_{side}"] = metrics[key]
+        low, high = (metrics.get(f"{ranking}_ci_{side}") for side in ("low", "high"))
+        if low is not None and high is not None:
+            out["ci"] = f"{low:.3f}-{high:.3f}"  # one column, not two
     if metrics["selected_by"] in metrics:
         out["val"] = metrics[metrics["selected_by"]]
     for key, short in (("test_average_precision", "test_ap"), ("test_flagged_share", "flagged")):
         if key in metrics:
             out[short] = metrics[key]
     out["threshold"] = metrics["threshold"]
-    out["families"] = {name: m[ranking] for name, m in metrics["models"].items() if ranking in m}
+    per_family = {name: m[ranking] for name, m in metrics["models"].items() if ranking in m}
+    out["auroc" if ranking == "test_auroc" else "synthetic_auroc"] = per_family
     return {
         k: (
             {n: rounded(v) for n, v in value.items()} if isinstance(value, dict) else rounded(value)
