@@ -462,9 +462,10 @@ def log_comparison(
 
 
 def headline(metrics: dict[str, Any], ranking: str) -> dict[str, Any]:
-    """What ``dvc metrics show`` prints (one line that fits a screen): the chosen model, how it
-    did on validation (``val``: by ``register.metric``), its test figures with the CI, its threshold and flagged share, and each
-    family's test figure under ``auroc`` (``ranking``: ``test_auroc``, or its synthetic counterpart)."""
+    """What ``dvc metrics show`` prints (one line that fits a screen): the chosen model, how
+    it did on validation (``val``: its ``register.metric``), its test figures with the CI,
+    its threshold and flagged share, and each family's test figure under ``auroc``
+    (``ranking``: ``test_auroc``, or its synthetic counterpart)."""
 
     def rounded(value: Any) -> Any:
         return round(float(value), 4) if isinstance(value, (int, float)) else value
