@@ -78,9 +78,11 @@ def log_detector(
     preprocessor_path: str | Path,
     detector_path: Path,
     example: Any = None,
+    dataset: Any = None,
 ) -> tuple[str, str]:
-    """Log metrics, plots and the self-contained pyfunc detector to ``run_id``; the logged
-    model is tagged with its :func:`detector_key`."""
+    """Log metrics, plots and the self-contained pyfunc detector to ``run_id`` (with
+    ``dataset``, an MLflow Dataset, as its evaluation input); the logged model is tagged with
+    its :func:`detector_key`."""
     import mlflow
 
     import aeops
@@ -92,6 +94,8 @@ def log_detector(
     key = detector_key(model_path, preprocessor_path, detector_path)
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(metric_values(report))
+        if dataset is not None:
+            mlflow.log_input(dataset, context="evaluation")
         mlflow.set_tags(
             {
                 "threshold_method": report.get("threshold_method", ""),

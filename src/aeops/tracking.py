@@ -180,12 +180,32 @@ def find_detector(experiment_id: str, key: str):
     return found[0] if found else None
 
 
+def data_label(cfg: Config) -> str:
+    """The data in one word: the source's file or folder name (``sensors`` for
+    ``sensors.csv``), or the source kind (``digits``)."""
+    path = cfg.data.path
+    named = Path(path).name.split(".")[0] if path and cfg.data.source != "digits" else None
+    return named or cfg.data.source
+
+
 def run_name(cfg: Config, family: str) -> str:
     """What the MLflow runs table shows: the data and the family (``digits/denoising``,
     ``sensors/dense`` for ``sensors.csv``), so runs of different data tell apart."""
-    path = cfg.data.path
-    data = Path(path).name.split(".")[0] if path and cfg.data.source != "digits" else None
-    return f"{data or cfg.data.source}/{family}"
+    return f"{data_label(cfg)}/{family}"
+
+
+def dataset_input(cfg: Config, data_hash: str | None) -> Any:
+    """The data as MLflow's Dataset column shows it: name, source and the prepared split's
+    digest (a :class:`~mlflow.data.meta_dataset.MetaDataset`: no rows are copied)."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import CodeDatasetSource, LocalArtifactDatasetSource
+
+    source = (
+        LocalArtifactDatasetSource(str(cfg.data.path))
+        if cfg.data.path
+        else CodeDatasetSource({"loader": "sklearn.datasets.load_digits", "embedded": "true"})
+    )
+    return MetaDataset(source, name=data_label(cfg), digest=data_hash)
 
 
 def run_tags(family: str, data_hash: str | None = None) -> dict[str, str]:

@@ -51,6 +51,8 @@ def test_with_val_psnr_gain_db_the_champion_is_the_best_denoiser(tmp_path: Path,
     assert run.info.run_name == f"digits/{best}"
     assert f"v{decision['version']} @champion" in run.data.tags["mlflow.note.content"]
     assert run.data.tags["aeops.champion"] == f"{decision['model_name']} v{decision['version']}"
+    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]  # the Dataset column
+    assert dataset.name == "digits" and dataset.digest == load_prepared(cfg).data_hash
 
     # the register stage's re-scoring of a champion gives what evaluate measured
     again = score_on_validation(

@@ -111,7 +111,7 @@ def finish_detector(
                 out_dir / PLOTS_DIR / "score_histogram.png",
             ),
         )
-    from aeops.tracking import file_sha256
+    from aeops.tracking import dataset_input, file_sha256
 
     info = DetectorInfo(
         kind,
@@ -131,6 +131,7 @@ def finish_detector(
         cfg.paths.preprocessor,
         out_dir / DETECTOR_FILE,
         example=example_rows(prepared),
+        dataset=dataset_input(cfg, prepared.data_hash),
     )
     write_json(out_dir / METRICS_FILE, report)
     return report

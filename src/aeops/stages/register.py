@@ -364,7 +364,14 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
     """Log again every family's and baseline's detector that this store does not hold."""
     from aeops.pyfunc import log_detector
     from aeops.stages.evaluation import example_rows
-    from aeops.tracking import family_run_id, file_sha256, find_detector, run_name, run_tags
+    from aeops.tracking import (
+        dataset_input,
+        family_run_id,
+        file_sha256,
+        find_detector,
+        run_name,
+        run_tags,
+    )
 
     restored = []
     entries = [(n, "autoencoder", m) for n, m in metrics["models"].items()]
@@ -396,7 +403,12 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
             )
             plots_dir = cfg.paths.family_eval_dir(name) / PLOTS_DIR
         log_detector(
-            run_id, report, sorted(plots_dir.glob("*.png")), *files, example=example_rows(prepared)
+            run_id,
+            report,
+            sorted(plots_dir.glob("*.png")),
+            *files,
+            example=example_rows(prepared),
+            dataset=dataset_input(cfg, prepared.data_hash),
         )
         restored.append(name)
     return restored
