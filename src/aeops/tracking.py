@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -197,15 +198,18 @@ def run_name(cfg: Config, family: str) -> str:
 def dataset_input(cfg: Config, data_hash: str | None) -> Any:
     """The data as MLflow's Dataset column shows it: name, source and the prepared split's
     digest (a :class:`~mlflow.data.meta_dataset.MetaDataset`: no rows are copied)."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.data.sources import CodeDatasetSource, LocalArtifactDatasetSource
 
-    source = (
-        LocalArtifactDatasetSource(str(cfg.data.path))
-        if cfg.data.path
-        else CodeDatasetSource({"loader": "sklearn.datasets.load_digits", "embedded": "true"})
-    )
-    return MetaDataset(source, name=data_label(cfg), digest=data_hash)
+    if cfg.data.path:
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": both local
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(cfg.data.path))  # a local file: its path
+    else:
+        source = CodeDatasetSource({"loader": "sklearn.datasets.load_digits", "embedded": "true"})
+    # MetaDataset's profile is None by design (no rows); mypy reads it as abstract
+    return MetaDataset(source, name=data_label(cfg), digest=data_hash)  # type: ignore[abstract]
 
 
 def run_tags(family: str, data_hash: str | None = None) -> dict[str, str]:
