@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,16 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A private SQLite MLflow store for one test."""
+def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private SQLite MLflow store for one test: the environment variable, and MLflow's
+    process-wide URI (which an earlier test's stage may have set, and which wins over the
+    variable), put back as it was afterwards."""
+    from mlflow.tracking._tracking_service import utils
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
+    if utils._tracking_uri is None:  # nothing set it: the variable rules (the usual case)
+        yield uri
+        return
+    with utils._use_tracking_uri(uri):
+        yield uri
