@@ -108,10 +108,16 @@ def check_scale(scale: np.ndarray, dims: int) -> np.ndarray:
     return values
 
 
+def first_non_finite(z: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first NaN or infinite value of ``z``, or None."""
+    bad = np.argwhere(~np.isfinite(z))
+    return (int(bad[0][0]), int(bad[0][1])) if len(bad) else None
+
+
 def check_finite_codes(z: np.ndarray) -> None:
-    bad = ~np.isfinite(z)
-    if bad.any():
-        row, dim = np.argwhere(bad)[0]
+    found = first_non_finite(z)
+    if found is not None:
+        row, dim = found
         raise ScoringInputError(
             f"code column '{CODE_PREFIX}{dim}': value {z[row, dim]} is not a finite number; "
             "a code that overflowed cannot be stored"

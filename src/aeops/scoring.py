@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from aeops.codes import code_columns, dequantize, is_code_column
+from aeops.codes import code_columns, dequantize, first_non_finite, is_code_column
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import CATEGORICAL, describe_schema, feature_families
 from aeops.errors import ScoringInputError
@@ -429,9 +429,9 @@ class Detector:
         """The code columns as numbers (float64): each finite and within float32's range,
         which the model computes in; anything else is refused by row and column."""
         z = np.column_stack([_as_numbers(frame[name], name, frame.index) for name in names])
-        bad = ~np.isfinite(z)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
+        found = first_non_finite(z)
+        if found is not None:
+            row, col = found
             raise ScoringInputError(
                 f"row {frame.index[row]}, column '{names[col]}': value {z[row, col]} is not a "
                 "finite number; a code must be one"
