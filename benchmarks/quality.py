@@ -37,6 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aeops.files import RUN_FILE  # noqa: E402
 from tests.factories import sensor_table, wine_table, write_part_images  # noqa: E402
 from tests.helpers import deep_update  # noqa: E402
 
@@ -203,6 +204,15 @@ def peers_on_prepared(cfg, seed: int) -> dict[str, float]:
     return {name: float(roc_auc_score(test.is_anomaly[rows], s)) for name, s in scores.items()}
 
 
+def score_kinds(cfg, families) -> dict[str, str]:
+    """How each trained family turned reconstruction into a score (``models.score``)."""
+    out = {}
+    for family in families:
+        record = json.loads((cfg.paths.model_dir(family) / RUN_FILE).read_text())
+        out[family] = record["architecture"]["score"]
+    return out
+
+
 def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
     from aeops.config import parse_config
     from tests.integration.inproc import run_pipeline
@@ -229,6 +239,7 @@ def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
             os.chdir(cwd)
         seconds = time.perf_counter() - start
         metrics = json.loads(Path(params["paths"]["metrics"]).read_text())
+        scores = score_kinds(cfg, metrics["models"])
         peer_auroc = peers_on_prepared(cfg, params["seed"]) if peers else {}
     key = "test_auroc" if "test_auroc" in metrics else "test_synthetic_auroc"
     row = {
@@ -245,6 +256,7 @@ def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
         "chosen_auroc": metrics.get(key),
         "best_autoencoder": metrics["selection"]["autoencoder"],
         **peer_auroc,
+        "score_kinds": scores,
     }
     for family, m in metrics["models"].items():
         row[family] = m.get(key)

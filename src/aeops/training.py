@@ -28,7 +28,14 @@ from aeops.engine import Interrupted, fit, resolve
 from aeops.errors import TrainingInterrupted
 from aeops.files import MODEL_FILE, RUN_FILE
 from aeops.io import write_json
-from aeops.models.calibration import calibrate, resolve_score
+from aeops.models.calibration import (
+    ScoreChoice,
+    SwitchRule,
+    calibrate,
+    choose_score,
+    resolve_score,
+    searches_score,
+)
 from aeops.models.registry import architecture, build_model, build_objective
 from aeops.models.store import save_model
 from aeops.tracking import (
@@ -135,6 +142,24 @@ def checkpoint_epoch(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
 
 
+def fit_score(net: Any, cfg: Config, is_image: bool, train: Fold, val: Fold) -> ScoreChoice:
+    """Attach the score statistics to ``net``: the configured kind, or for an ``auto``
+    table the kind validation prefers (:func:`~aeops.models.calibration.prefer_score`)."""
+    neighbors = cfg.models.score_neighbors
+    if searches_score(cfg.models.score, is_image) and val.has_real_anomalies:
+        rule = SwitchRule(
+            cfg.register.switch_confidence,
+            cfg.register.switch_min_anomalies,
+            cfg.evaluate.bootstrap,
+            cfg.seed,
+        )
+        real = val.real
+        return choose_score(net, train.normal, val.x[real], val.is_anomaly[real], neighbors, rule)
+    kind = resolve_score(cfg.models.score, is_image)
+    calibrate(net, train.normal, kind, neighbors, cfg.seed)
+    return ScoreChoice(kind, f"{kind}: models.score is {cfg.models.score}")
+
+
 def train_family(
     cfg: Config,
     family: str,
@@ -201,9 +226,8 @@ def train_family(
             "(or make train) to resume it"
         ) from None
 
-    score = resolve_score(cfg.models.score, meta.is_image)
-    calibrate(fitted.net, train.normal, score, cfg.models.score_neighbors, cfg.seed)
-    args_record = {**args, "score": score}
+    score = fit_score(fitted.net, cfg, meta.is_image, train, val)
+    args_record = {**args, "score": score.kind, "score_reason": score.reason}
     ran = fitted.epochs - (resumed_epoch or 0)
     result = TrainResult(
         family,
@@ -222,6 +246,7 @@ def train_family(
         client = logger.experiment
         client.log_artifact(logger.run_id, str(out_dir / MODEL_FILE), "weights")
         client.set_tag(logger.run_id, MODEL_SHA_TAG, file_sha256(out_dir / MODEL_FILE))
+        client.set_tag(logger.run_id, "aeops.score", score.reason)
         if resumed_epoch is not None:
             client.set_tag(logger.run_id, "resumed_from_epoch", str(resumed_epoch))
         for name in ("fit_seconds", "epochs_per_second"):

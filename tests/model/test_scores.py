@@ -10,7 +10,14 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from aeops.engine import fit, plan_for
-from aeops.models.calibration import calibrate, resolve_score
+from aeops.models.calibration import (
+    SwitchRule,
+    calibrate,
+    choose_score,
+    prefer_score,
+    resolve_score,
+    searches_score,
+)
 from aeops.models.families import DenseAE
 from aeops.models.losses import Objective
 from aeops.models.store import load_model, save_model
@@ -109,3 +116,59 @@ def test_auto_scores_images_by_plain_error_and_tables_by_the_hybrid():
     assert resolve_score("auto", is_image=True) == "recon"
     assert resolve_score("auto", is_image=False) == "hybrid"
     assert resolve_score("normalised", is_image=True) == "normalised"
+    # only an auto table score is open to validation; images and set kinds are not
+    assert searches_score("auto", is_image=False)
+    assert not searches_score("auto", is_image=True)
+    assert not searches_score("hybrid", is_image=False)
+
+
+RULE = SwitchRule(confidence=0.9, min_anomalies=10, n_boot=300, seed=0)
+
+
+def ranked(labels: np.ndarray, separation: float, seed: int) -> np.ndarray:
+    """Scores whose anomalies sit ``separation`` standard deviations above the normals."""
+    return np.random.default_rng(seed).normal(size=len(labels)) + separation * labels
+
+
+def test_validation_moves_the_table_score_only_when_another_kind_is_reliably_better():
+    labels = np.r_[np.zeros(200, bool), np.ones(40, bool)]
+    weak, strong = ranked(labels, 0.5, 1), ranked(labels, 3.0, 2)
+    switched = prefer_score(
+        labels, {"hybrid": weak, "recon": strong, "normalised": weak}, "hybrid", RULE
+    )
+    assert switched.kind == "recon"
+    assert "reliably better than hybrid" in switched.reason
+    # a lead inside the noise keeps the default, and says by how much
+    level = prefer_score(
+        labels, {"hybrid": weak, "recon": weak + 0.01 * ranked(labels, 0, 3)}, "hybrid", RULE
+    )
+    assert level.kind == "hybrid"
+    assert "no other score is reliably better" in level.reason and "recon" in level.reason
+    # too few labelled anomalies to trust any lead, however large
+    few = np.r_[np.zeros(200, bool), np.ones(5, bool)]
+    small = prefer_score(
+        few, {"hybrid": ranked(few, 0, 4), "recon": ranked(few, 5, 5)}, "hybrid", RULE
+    )
+    assert small.kind == "hybrid"
+    assert "5 labelled anomalies" in small.reason
+
+
+def test_choose_score_keeps_the_kind_that_ranks_validation_best_and_it_travels(rows, tmp_path):
+    train, normal, broken, net = rows
+    val_x = np.vstack([normal, broken])
+    labels = np.r_[np.zeros(len(normal), bool), np.ones(len(broken), bool)]
+    choice = choose_score(net, train, val_x, labels, 5, RULE)
+    # plain error misses the broken low-variance column (first test), so it is not chosen
+    assert choice.kind in ("normalised", "hybrid")
+    assert net.calibration is not None and net.calibration.kind == choice.kind
+    assert auroc(net, normal, broken) > 0.9
+    save_model(
+        tmp_path / "m.safetensors",
+        "dense",
+        {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity", "dropout": 0.0},
+        net,
+    )
+    loaded, _ = load_model(tmp_path / "m.safetensors")
+    assert loaded.calibration.kind == choice.kind
+    x = torch.from_numpy(normal)
+    torch.testing.assert_close(loaded.inspect(x)["score"], net.inspect(x)["score"])

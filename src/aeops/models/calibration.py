@@ -1,6 +1,7 @@
 """How a trained autoencoder turns reconstruction into one anomaly score per row.
 
-``models.score`` chooses (``auto``: ``recon`` for images, ``hybrid`` for tables):
+``models.score`` chooses (``auto``: ``recon`` for images; for tables ``hybrid``, unless
+validation shows another kind reliably better, see :func:`prefer_score`):
 
 - ``recon``: the mean squared reconstruction error over the row's features (pixels are on one
   scale, so a plain mean is fair);
@@ -21,6 +22,7 @@ weights as buffers of a :class:`ScoreCalibration` submodule, so every consumer (
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,119 @@ def resolve_score(kind: str, is_image: bool) -> str:
     if kind not in SCORES:
         raise ValueError(f"unknown score '{kind}'; choose auto or one of {list(SCORES)}")
     return kind
+
+
+def searches_score(kind: str, is_image: bool) -> bool:
+    """Whether validation may move an ``auto`` table score away from ``hybrid``."""
+    return kind == "auto" and not is_image
+
+
+@dataclass(frozen=True)
+class SwitchRule:
+    """When validation shows one ranking reliably better than another: the candidate leads
+    in at least ``confidence`` of ``n_boot`` paired bootstrap resamples, on a fold holding at
+    least ``min_anomalies`` labelled anomalies (``register.switch_*``)."""
+
+    confidence: float
+    min_anomalies: int
+    n_boot: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class ScoreChoice:
+    kind: str
+    reason: str
+
+
+def prefer_score(
+    is_anomaly: np.ndarray, scores: dict[str, np.ndarray], default: str, rule: SwitchRule
+) -> ScoreChoice:
+    """The score kind to keep, from validation rankings only: ``default`` unless another
+    kind's AUROC lead over it is reliably above zero (the best such lead wins). One column
+    a model never reconstructs can make the per-feature normalisation or the latent k-NN
+    term hurt on some tables; this lets the data say so without trusting a small fold."""
+    from aeops.evaluation.metrics import paired_bootstrap_difference
+
+    n_anomalies = int(is_anomaly.sum())
+    if n_anomalies < rule.min_anomalies or n_anomalies == len(is_anomaly):
+        return ScoreChoice(
+            default,
+            f"{default}: validation holds {n_anomalies} labelled anomalies, fewer than the "
+            f"{rule.min_anomalies} (register.switch_min_anomalies) that could show another "
+            "score reliably better",
+        )
+    leads = {
+        kind: paired_bootstrap_difference(
+            is_anomaly, scores[default], values, "val_auroc", rule.n_boot, 0.95, rule.seed
+        )
+        for kind, values in scores.items()
+        if kind != default
+    }
+    summary = ", ".join(
+        f"{kind} {lead.value:+.4f} (above zero in {lead.p_positive:.0%})"
+        for kind, lead in leads.items()
+    )
+    reliable = [kind for kind, lead in leads.items() if lead.p_positive >= rule.confidence]
+    if not reliable:
+        return ScoreChoice(
+            default,
+            f"{default}: no other score is reliably better on validation (val_auroc lead "
+            f"over {default}: {summary}; register.switch_confidence {rule.confidence:.0%})",
+        )
+    best = max(reliable, key=lambda kind: leads[kind].value)
+    return ScoreChoice(
+        best,
+        f"{best}: reliably better than {default} on validation "
+        f"(val_auroc lead over {default}: {summary})",
+    )
+
+
+@torch.no_grad()
+def scores_by_kind(net: Any, x: np.ndarray, batch_rows: int = 4096) -> dict[str, np.ndarray]:
+    """Every kind's score of the rows ``x``, from a net calibrated as ``hybrid``."""
+    fitted = net.calibration
+    device = next(net.parameters()).device
+    rows = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    out = {}
+    try:
+        for kind in SCORES:
+            net.calibration = None if kind == "recon" else fitted
+            if fitted is not None:
+                fitted.kind = kind
+            out[kind] = torch.cat(
+                [
+                    net.inspect(part.to(device))["score"].float().cpu()
+                    for part in rows.split(batch_rows)
+                ]
+            ).numpy()
+    finally:
+        net.calibration = fitted
+        if fitted is not None:
+            fitted.kind = "hybrid"
+    return out
+
+
+def choose_score(
+    net: Any,
+    train_normal: np.ndarray,
+    val_x: np.ndarray,
+    val_is_anomaly: np.ndarray,
+    neighbors: int,
+    rule: SwitchRule,
+) -> ScoreChoice:
+    """Calibrate ``net`` for every kind, keep the one :func:`prefer_score` picks on the
+    labelled validation rows, and attach it."""
+    calibrate(net, train_normal, "hybrid", neighbors, rule.seed)
+    was_training = net.training
+    net.eval()
+    choice = prefer_score(val_is_anomaly, scores_by_kind(net, val_x), "hybrid", rule)
+    net.train(was_training)
+    if choice.kind == "recon":
+        net.calibration = None
+    else:
+        net.calibration.kind = choice.kind
+    return choice
 
 
 class ScoreCalibration(nn.Module):

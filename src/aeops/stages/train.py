@@ -36,7 +36,8 @@ def train(cfg: Config, family: str):
     loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.4g}"
     log.info(
         f"train[{family}]: {result.epochs} epochs, best val_loss {loss} -> "
-        f"{out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}"
+        f"{out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}; "
+        f"score {result.architecture['score_reason']}"
     )
     return result
 
