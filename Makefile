@@ -11,6 +11,7 @@ MODEL ?=
 ARGS ?=
 JOBS ?= 2
 VERSION ?=
+REVS ?=
 REMOTE ?=
 SUITE ?= tables
 TEAM_DIR ?= $(CURDIR)/team-mlflow
@@ -21,7 +22,7 @@ LINT_PATHS := src pipeline tests benchmarks scripts
 
 .DEFAULT_GOAL := help
 .PHONY: help setup train test test-all coverage lint format ui serve exp queue queue-start queue-status \
-	exp-show promote server remote push pull bench quality clean clean-all
+	exp-show promote plots server remote push pull bench quality clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -52,6 +53,9 @@ lint: ## ruff (lint + format check) and mypy on src/ (the same hooks as .pre-com
 format: ## apply ruff's formatter and its safe fixes
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+plots: ## DVC's ROC/PR overlays and figures as one offline page: dvc_plots/index.html (REVS="main" to diff)
+	$(BIN)/aeops plots $(REVS)
 
 ui: ## MLflow UI on http://$(HOST):$(PORT) over the project's store (mlflow.tracking_uri)
 	$(BIN)/aeops ui --host $(HOST) --port $(PORT)

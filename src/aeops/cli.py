@@ -308,10 +308,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="also write the figures to this JSON file")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=cmd_evaluate)
+    plots = sub.add_parser(
+        "plots", help="DVC's plots page (ROC, PR, figures), readable offline: dvc_plots/index.html"
+    )
+    plots.add_argument(
+        "revisions", nargs="*", help="git revisions to compare (dvc plots diff); none: workspace"
+    )
+    plots.set_defaults(func=cmd_plots)
     show = sub.add_parser("show", help="list registered models, their versions and aliases")
     show.add_argument("--name", help="one registered model (default: all)")
     show.set_defaults(func=cmd_show)
     return parser
+
+
+def cmd_plots(args: argparse.Namespace) -> int:
+    from aeops.dvc_plots import write_plots
+
+    write_plots(args.revisions)
+    return 0
 
 
 def use_project_store() -> None:

@@ -47,6 +47,22 @@ def own_dir(path: str | Path) -> Path:
     return path
 
 
+def locked_outputs(root: Path) -> set[Path]:
+    """Every output ``dvc.lock`` records (what DVC made, so may remove), resolved."""
+    import yaml
+
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return set()
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {
+        (root / out["path"]).resolve()
+        for stage in stages.values()
+        for out in stage.get("outs", [])
+        if "path" in out
+    }
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; swap it into place only on success. An
@@ -55,7 +71,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
     path = Path(path)
     if path.exists() and (
-        not path.is_dir() or (any(path.iterdir()) and not (path / MARKER).exists())
+        not path.is_dir()
+        or (any(path.iterdir()) and not (path / MARKER).exists() and not _restored_by_dvc(path))
     ):
         raise AeopsError(
             f"{path}: exists and was not made by aeops (it has no {MARKER} "
@@ -73,6 +90,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def _restored_by_dvc(path: Path) -> bool:
+    """A folder ``dvc checkout`` or ``dvc pull`` restored: recorded in ``dvc.lock`` (in the
+    working folder), and without the marker, which DVC does not keep (``.dvcignore``)."""
+    return path.resolve() in locked_outputs(Path.cwd())
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from functools import partial
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHAMPION_RUN_TAG = "aeops.champion"  # on the run behind the champion version: its name and version
 CHALLENGER = "challenger"
-SCHEMA_TAG = "input_schema"
+SCHEMA_TAG = "input_schema"  # on a registered model: its schema in one line
+SCHEMA_HASH_TAG = "schema_hash"  # ... and the hash that tells schemas apart
 MODEL_SHA_TAG = "aeops.model_sha256"
 DETECTOR_KEY_TAG = "aeops.detector_key"
 BASELINE_PARAMS_TAG = "aeops.baseline_params"  # digest of a baseline's params (one run per fit)
@@ -238,17 +240,46 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def model_name(cfg: Config, source: str, schema: dict[str, Any]) -> str:
-    """``register.model_name``, or ``aeops-<source>-<schema hash>`` derived from the data."""
+MODEL_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def model_name(cfg: Config, schema: dict[str, Any], client=None) -> str:
+    """``register.model_name``, or a name a person reads: ``aeops-<data>`` (``aeops-digits``,
+    ``aeops-sensors`` for ``sensors.csv``). One name holds one input schema: when that name
+    already holds another, this schema's hash is added (``aeops-sensors-1a2b3c4d``)."""
     from aeops.data.schema import schema_hash
 
     if cfg.register.model_name:
         return cfg.register.model_name
-    return f"aeops-{source.replace('_', '-')}-{schema_hash(schema)}"
+    name = "aeops-" + MODEL_NAME_CHARS.sub("-", data_label(cfg).replace("_", "-")).strip("-.")
+    held = registered_schema(name, client)
+    if held is None or held.hash == schema_hash(schema):
+        return name
+    return f"{name}-{schema_hash(schema)}"
 
 
-def registered_schema(name: str, client=None) -> dict[str, Any] | None:
-    """The input schema the registered model ``name`` was trained on (None if no model)."""
+@dataclass(frozen=True)
+class RegisteredSchema:
+    """What a registered model records of its input schema: the hash that tells schemas
+    apart and the one-line summary a person reads (the tags ``schema_hash`` and
+    ``input_schema``)."""
+
+    hash: str
+    description: str
+
+    @classmethod
+    def of(cls, schema: dict[str, Any]) -> RegisteredSchema:
+        from aeops.data.schema import describe_schema, schema_hash
+
+        return cls(schema_hash(schema), describe_schema(schema))
+
+    def tags(self) -> dict[str, str]:
+        return {SCHEMA_HASH_TAG: self.hash, SCHEMA_TAG: self.description}
+
+
+def registered_schema(name: str, client=None) -> RegisteredSchema | None:
+    """The input schema the registered model ``name`` was trained on (None if no model).
+    A model registered by an earlier aeops keeps its schema as JSON in ``input_schema``."""
 
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -258,29 +289,31 @@ def registered_schema(name: str, client=None) -> dict[str, Any] | None:
         model = client.get_registered_model(name)
     except MlflowException:
         return None
-    text = model.tags.get(SCHEMA_TAG)
-    if text is None:
+    tags = model.tags
+    if SCHEMA_HASH_TAG in tags:
+        return RegisteredSchema(tags[SCHEMA_HASH_TAG], tags.get(SCHEMA_TAG, ""))
+    text = tags.get(SCHEMA_TAG)
+    if text is None or not text.startswith("{"):
         raise RegistryError(
             f"registered model '{name}' has no recorded input schema (it was "
             "registered by an older aeops); set register.model_name to a new "
             "name, or null to derive one from the data"
         )
-    return json.loads(text)
+    return RegisteredSchema.of(json.loads(text))
 
 
 def schema_conflict(
-    name: str, registered: dict[str, Any] | None, schema: dict[str, Any]
+    name: str, registered: RegisteredSchema | None, schema: dict[str, Any]
 ) -> str | None:
     """Why a model of ``schema`` cannot go under ``name``, registered with ``registered``
     (None when it can: a new name, or the same schema)."""
-    from aeops.data.schema import describe_schema
-
-    if registered is None or registered == schema:
+    this = RegisteredSchema.of(schema)
+    if registered is None or registered.hash == this.hash:
         return None
     return (
         f"registered model '{name}' takes another input schema:\n"
-        f"  registered: {describe_schema(registered)}\n"
-        f"  this data:  {describe_schema(schema)}\n"
+        f"  registered: {registered.description}\n"
+        f"  this data:  {this.description}\n"
         "A model of one schema cannot replace or be compared with the other. Set "
         "register.model_name to a new name, or to null so the name follows the data."
     )
@@ -347,17 +380,16 @@ def register_version(
 
     import mlflow
 
-    from aeops.data.schema import describe_schema
-
     client = client or mlflow.MlflowClient()
     try:
         client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
+        recorded = RegisteredSchema.of(schema)
         client.create_registered_model(
             name,
-            tags={SCHEMA_TAG: json.dumps(schema, sort_keys=True)},
+            tags=recorded.tags(),
             description="aeops anomaly detector (pyfunc: anomaly_score, is_anomaly; "
-            f"output=latent|reconstruction) for input {describe_schema(schema)}",
+            f"output=latent|reconstruction) for input {recorded.description}",
         )
     version = client.create_model_version(
         name,

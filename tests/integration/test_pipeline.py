@@ -57,7 +57,7 @@ def test_repro_writes_metrics_and_registers_a_champion(project: Path):
     assert set(metrics["baselines"]) == {"pca", "iforest", "knn", "ecod"}
     decision = json.loads((project / "reports/register.json").read_text())
     assert decision["alias"] == "champion" and decision["promoted"]
-    assert decision["model_name"].startswith("aeops-digits-")  # named after the data's schema
+    assert decision["model_name"] == "aeops-digits"  # named after the data
     assert champion_version(project) == str(decision["version"])
     assert (project / "reports/plots/roc_pr.png").stat().st_size > 1000
     assert (project / "reports/data_docs/index.html").exists()
@@ -490,3 +490,23 @@ def test_dvc_metrics_show_is_one_short_headline(project: Path):
     assert summary["val"] == round(metrics[metrics["selected_by"]], 4)
     assert summary["test_auroc"] == round(metrics["test_auroc"], 4)
     assert set(summary["auroc"]) == set(metrics["models"])
+
+
+def test_dvc_plots_show_one_roc_overlay_naming_every_model(project: Path, tmp_path: Path):
+    """`dvc plots show`: ROC and PR are one chart each, a line per model in the legend, and
+    the page DVC writes is what `aeops plots` makes readable offline."""
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], project).stdout)
+    assert "errors" not in shown, shown.get("errors")  # no marker file taken for a plot
+    shown = shown["data"]
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    expected = set(metrics["models"]) | {f"{b} (baseline)" for b in metrics["baselines"]}
+    for curve, title in (("roc", "ROC on test"), ("pr", "Precision-recall on test")):
+        (plot,) = shown[f"reports/curves/{curve}.json"]
+        spec = plot["content"]
+        assert spec["title"]["text"].startswith(title)
+        assert spec["encoding"]["color"]["field"] == "model"
+        assert {row["model"] for row in spec["data"]["values"]} == expected
+    run(["aeops", "plots"], project)
+    page = (project / "dvc_plots" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "window.vegaEmbed" in page  # Vega inline
+    assert page.count("vegaEmbed('#") >= 2  # the two overlays

@@ -192,7 +192,7 @@ def test_image_folder_end_to_end(tmp_path: Path, mlflow_uri: str):
         models={"families": ["dense", "conv"]},
     )
     metrics = promoted_on(cfg, "labelled validation anomalies")
-    assert champion(cfg)[0].startswith("aeops-image-folder-")
+    assert champion(cfg)[0] == "aeops-parts"  # the folder the images came from
     assert isinstance(metrics["threshold"], float) and "test_auroc" in metrics
     assert (Path(cfg.paths.plots_dir) / "conv_reconstructions.png").exists()
 

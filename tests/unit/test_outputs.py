@@ -46,3 +46,25 @@ def test_a_users_folder_or_file_is_refused_by_its_key(tmp_path: Path, kind):
         cfg, key = config(tmp_path, metrics="notes"), "metrics"
     with pytest.raises(ConfigError, match=rf"paths\.{key}: notes already exists and was not made"):
         check_outputs_are_ours(cfg, tmp_path)
+
+
+def test_a_folder_dvc_restored_without_the_marker_is_replaced(tmp_path: Path, monkeypatch):
+    """DVC does not keep the marker (.dvcignore), so after `dvc checkout` an output folder has
+    none; it is still the pipeline's because dvc.lock records it. A user's folder is not."""
+    from aeops.errors import AeopsError
+    from aeops.io import atomic_dir
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("reports/plots", "notes"):
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "old.png").write_text("x")
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  evaluate:\n    outs:\n    - path: reports/plots\n"
+    )
+    with atomic_dir("reports/plots") as out:
+        (out / "new.png").write_text("y")
+    assert sorted(p.name for p in (tmp_path / "reports/plots").iterdir()) == [MARKER, "new.png"]
+    with pytest.raises(AeopsError, match="was not made by aeops"), atomic_dir("notes"):
+        pass
+    assert (tmp_path / "notes" / "old.png").exists()
+    assert ".aeops" in (Path(__file__).parents[2] / ".dvcignore").read_text().split()

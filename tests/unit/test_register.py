@@ -24,7 +24,7 @@ from aeops.stages.register import (
     to_compare,
     version_tags,
 )
-from aeops.tracking import CHALLENGER, CHAMPION, DETECTOR_KEY_TAG
+from aeops.tracking import CHALLENGER, CHAMPION, DETECTOR_KEY_TAG, RegisteredSchema
 from tests.helpers import make_config
 
 SCHEMA = input_schema(["a", "b", "c"], [], None, ["0", "1"])
@@ -64,7 +64,10 @@ def candidate(**override) -> Candidate:
 
 
 def champion(**override) -> Champion:
-    return Champion(**{"schema": SCHEMA, "version": "3", "score": 0.8, **override})
+    override = {k: RegisteredSchema.of(v) if k == "schema" else v for k, v in override.items()}
+    return Champion(
+        **{"schema": RegisteredSchema.of(SCHEMA), "version": "3", "score": 0.8, **override}
+    )
 
 
 def test_with_no_registered_model_the_candidate_becomes_champion(cfg):
@@ -78,7 +81,7 @@ def test_with_no_registered_model_the_candidate_becomes_champion(cfg):
 
 
 def test_a_registered_model_without_a_champion_is_promoted_to_one(cfg):
-    decision = decide(candidate(), Champion(SCHEMA), cfg)
+    decision = decide(candidate(), Champion(RegisteredSchema.of(SCHEMA)), cfg)
     assert decision.alias == CHAMPION and decision.promote
     assert "no champion yet" in decision.reason
 
@@ -116,7 +119,9 @@ def test_another_schema_under_the_name_is_refused(cfg):
     # also when an earlier run decided a version of these files: the schema comes first
     with pytest.raises(RegistryError, match="another input schema"):
         decide(
-            candidate(registered=Registered("2", CHAMPION, True, "before")), Champion(OTHER), cfg
+            candidate(registered=Registered("2", CHAMPION, True, "before")),
+            Champion(RegisteredSchema.of(OTHER)),
+            cfg,
         )
 
 
@@ -167,7 +172,7 @@ def test_a_version_left_by_a_crash_is_decided_now(cfg):
 def test_the_champion_is_scored_only_when_the_rule_compares_with_it():
     assert to_compare(candidate(), champion())
     assert not to_compare(candidate(), None)
-    assert not to_compare(candidate(), Champion(SCHEMA))  # no champion alias
+    assert not to_compare(candidate(), Champion(RegisteredSchema.of(SCHEMA)))  # no champion alias
     assert not to_compare(candidate(), champion(schema=OTHER))
     assert not to_compare(candidate(registered=Registered("3")), champion())  # itself
     assert not to_compare(candidate(registered=Registered("4", CHALLENGER)), champion())
@@ -254,7 +259,9 @@ def test_the_decision_tags_and_the_report(cfg):
     assert first["champion_version"] is None and first["experiment"] == "exp-a"
     assert first["alias"] == CHALLENGER and not first["promoted"]
     assert (
-        registry_report(candidate(), Champion(SCHEMA), decision, "1", "", [])["champion_version"]
+        registry_report(candidate(), Champion(RegisteredSchema.of(SCHEMA)), decision, "1", "", [])[
+            "champion_version"
+        ]
         is None
     )
 
@@ -276,3 +283,27 @@ def test_in_sync_only_for_the_same_detector_store_and_experiment():
     assert not in_sync(previous, "k1", "s1", "exp-a")  # now for a DVC experiment
     assert in_sync({**previous, "experiment": "exp-a"}, "k1", "s1", "exp-a")
     assert not in_sync({**previous, "store_id": None}, "k1", None, None)
+
+
+def test_registered_names_read_as_the_data_and_keep_one_schema_each(tmp_path, mlflow_uri):
+    import mlflow
+
+    from aeops.tracking import model_name, registered_schema
+
+    client = mlflow.MlflowClient(mlflow_uri)
+    cfg = make_config(tmp_path, data={"source": "table", "path": str(tmp_path / "machine_log.csv")})
+    assert model_name(cfg, SCHEMA, client) == "aeops-machine-log"
+    client.create_registered_model("aeops-machine-log", tags=RegisteredSchema.of(SCHEMA).tags())
+    # the same schema keeps the name; another schema of the same file name gets its own
+    assert model_name(cfg, SCHEMA, client) == "aeops-machine-log"
+    assert model_name(cfg, OTHER, client) == f"aeops-machine-log-{schema_hash(OTHER)}"
+    # the model page shows one short line, not the schema as JSON
+    tags = client.get_registered_model("aeops-machine-log").tags
+    assert tags["schema_hash"] == schema_hash(SCHEMA)
+    assert tags["input_schema"].startswith(f"[{schema_hash(SCHEMA)}] 3 numeric features")
+    # a model an earlier aeops registered (schema as JSON) is still told apart
+    client.create_registered_model("old", tags={"input_schema": json.dumps(OTHER)})
+    assert registered_schema("old", client) == RegisteredSchema.of(OTHER)
+    # an explicit name is used as given
+    named = make_config(tmp_path, register={"model_name": "fraud"})
+    assert model_name(named, SCHEMA, client) == "fraud"

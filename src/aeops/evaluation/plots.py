@@ -27,17 +27,24 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def curve_tables(
-    name: str, is_anomaly: np.ndarray, scores: np.ndarray, out_dir: Path
-) -> list[Path]:
-    """``roc/<name>.json`` and ``pr/<name>.json`` rows that ``dvc plots`` draws."""
-    fpr, tpr, _ = roc_curve(is_anomaly, scores)
-    precision, recall, _ = precision_recall_curve(is_anomaly, scores)
-    roc = [{"fpr": float(a), "tpr": float(b)} for a, b in zip(fpr, tpr, strict=True)]
-    pr = [
-        {"recall": float(a), "precision": float(b)} for a, b in zip(recall, precision, strict=True)
-    ]
-    paths = [out_dir / "roc" / f"{name}.json", out_dir / "pr" / f"{name}.json"]
+def curve_tables(curves: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: Path) -> list[Path]:
+    """``roc.json`` and ``pr.json``: every model's curve in one table, a ``model`` column
+    naming each series, so ``dvc plots`` draws one overlay per curve with a legend
+    (``.dvc/plots/overlay.json``). ``step`` keeps each curve's drawing order."""
+    roc: list[dict] = []
+    pr: list[dict] = []
+    for name, (is_anomaly, scores) in curves.items():
+        fpr, tpr, _ = roc_curve(is_anomaly, scores)
+        precision, recall, _ = precision_recall_curve(is_anomaly, scores)
+        roc += [
+            {"model": name, "step": i, "fpr": float(a), "tpr": float(b)}
+            for i, (a, b) in enumerate(zip(fpr, tpr, strict=True))
+        ]
+        pr += [
+            {"model": name, "step": i, "recall": float(a), "precision": float(b)}
+            for i, (a, b) in enumerate(zip(recall, precision, strict=True))
+        ]
+    paths = [out_dir / "roc.json", out_dir / "pr.json"]
     write_json(paths[0], roc)
     write_json(paths[1], pr)
     return paths

@@ -40,6 +40,7 @@ from aeops.tracking import (
     CHALLENGER,
     CHAMPION,
     DETECTOR_KEY_TAG,
+    RegisteredSchema,
     Tracking,
     detector_key,
     schema_conflict,
@@ -89,7 +90,7 @@ class Champion:
     and its champion, re-scored on this run's validation fold (read by :func:`gather`). No
     registered model at all is ``None`` rather than a Champion."""
 
-    schema: dict[str, Any] | None
+    schema: RegisteredSchema | None
     version: str | None = None  # None: registered, but no champion yet
     score: float | None = None  # its ``metric`` here (None: not scored)
     error: str | None = None  # why it could not be scored on this data
@@ -438,7 +439,7 @@ def gather(
     chosen, kind, metric = metrics["family"], metrics["kind"], metrics["selected_by"]
     logged = find_detector(tracking.experiment_id, key)
     schema = prepared.meta.schema()
-    name = model_name(cfg, prepared.meta.source, schema)
+    name = model_name(cfg, schema, tracking.client)
     schema_registered = registered_schema(name, tracking.client)
     version = find_version(tracking, name, key)
     current = current_version(name, CHAMPION, tracking.client)

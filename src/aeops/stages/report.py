@@ -379,7 +379,7 @@ def write_figures(
                 continue
             label = f"{name} (baseline)" if name in baselines else name
             curves[label] = (test[ANOMALY_COLUMN].to_numpy(bool), test["score"].to_numpy())
-            curve_tables(name, *curves[label], curves_dir)
+        curve_tables(curves, curves_dir)
     with atomic_dir(cfg.paths.plots_dir) as plots_dir:
         figure = plots_dir / "roc_pr.png"
         if curves and cfg.evaluate.plots:

@@ -64,22 +64,6 @@ OUTPUT_PATHS = (
 )
 
 
-def locked_outputs(root: Path) -> set[Path]:
-    """Every output ``dvc.lock`` records (what DVC made, so may remove), resolved."""
-    import yaml
-
-    lock = root / "dvc.lock"
-    if not lock.exists():
-        return set()
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    return {
-        (root / out["path"]).resolve()
-        for stage in stages.values()
-        for out in stage.get("outs", [])
-        if "path" in out
-    }
-
-
 def check_outputs_are_ours(cfg: Config, root: Path) -> None:
     """No ``paths.*`` output may name something aeops did not make: DVC deletes a stage's
     outputs before the stage runs, so a user's folder (``paths.validation_dir: notes``) would
@@ -87,7 +71,7 @@ def check_outputs_are_ours(cfg: Config, root: Path) -> None:
     aeops' marker. Checked by every stage and by ``aeops check`` (``make train``), before DVC
     reaches the stage that owns the path."""
     from aeops.errors import ConfigError
-    from aeops.io import MARKER
+    from aeops.io import MARKER, locked_outputs
 
     locked = locked_outputs(root)
     paths = [(key, Path(getattr(cfg.paths, key))) for key in OUTPUT_PATHS]
