@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATE = Path(".dvc/tmp/aeops_offline_plots.html")  # DVC's own ignored scratch folder
 OUTPUT_DIR = Path("dvc_plots")  # where DVC writes the page (ignored by git)
+GLOBALS = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
 PAGE = """<!DOCTYPE html>
 <html>
 <head>
@@ -39,7 +40,7 @@ def offline_template(path: Path = TEMPLATE) -> Path:
     """The HTML template with Vega inline (written once per installed bundle version)."""
     import vl_convert
 
-    bundle = vl_convert.javascript_bundle()
+    bundle = vl_convert.javascript_bundle(GLOBALS)
     if "</script" in bundle:  # would end the inline script early
         bundle = bundle.replace("</script", "<\\/script")
     text = PAGE.replace("VEGA_BUNDLE", bundle)
