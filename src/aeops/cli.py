@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="also write the figures to this JSON file")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=cmd_evaluate)
+    report = sub.add_parser("report", help="rebuild this run's report (reports/report.html)")
+    report.add_argument("--open", action="store_true", help="open it in the web browser")
+    report.set_defaults(func=cmd_report)
     plots = sub.add_parser(
         "plots", help="DVC's plots page (ROC, PR, figures), readable offline: dvc_plots/index.html"
     )
@@ -319,6 +322,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--name", help="one registered model (default: all)")
     show.set_defaults(func=cmd_show)
     return parser
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from aeops.config import load_config
+    from aeops.run_report import write_report
+
+    cfg = load_config("params.yaml")
+    if not Path(cfg.paths.metrics).exists():
+        raise AeopsError(f"{cfg.paths.metrics}: no evaluated run yet; run `make train` first")
+    page = write_report(cfg)
+    if args.open:
+        webbrowser.open(page.resolve().as_uri())
+    return 0
 
 
 def cmd_plots(args: argparse.Namespace) -> int:

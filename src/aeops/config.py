@@ -54,6 +54,7 @@ class Paths(Section):
     plots_dir: str
     curves_dir: str
     registry_report: str
+    report: str
     mlflow_artifacts: str
 
     def model_dir(self, family: str) -> Path:

@@ -510,3 +510,27 @@ def test_dvc_plots_show_one_roc_overlay_naming_every_model(project: Path, tmp_pa
     page = (project / "dvc_plots" / "index.html").read_text()
     assert "cdn.jsdelivr" not in page and "window.vegaEmbed" in page  # Vega inline
     assert page.count("vegaEmbed('#") >= 2  # the two overlays
+
+
+def test_the_run_report_says_who_won_why_and_travels_with_the_chosen_run(project: Path):
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    page = (project / "reports/report.html").read_text()
+    chosen = metrics["family"]
+    assert f"Winner: {chosen} ({metrics['kind']})." in page
+    assert metrics["selection"]["reason"].split(":")[0] in page
+    # self-contained: the figures inline, nothing fetched
+    assert 'src="data:image/png;base64,' in page and not re.search(r'src="https?:', page)
+    for name in [*metrics["models"], *metrics["baselines"]]:
+        assert f"<td>{name}</td>" in page  # every model on the leaderboard
+    markdown = (project / "reports/report.md").read_text()
+    assert markdown.startswith(f"# aeops run: {chosen}") and "## Lineage" in markdown
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    version = client.get_model_version_by_alias(model_name(project), "champion")
+    assert version.tags["report"] == f"runs:/{version.run_id}/report/report.html"
+    logged = {a.path for a in client.list_artifacts(version.run_id, "report")}
+    assert logged == {"report/report.html", "report/report.md"}
+    # rebuilt from the files alone
+    (project / "reports/report.html").unlink()
+    run(["aeops", "report"], project)
+    rebuilt = (project / "reports/report.html").read_text()
+    assert rebuilt.split("<h2>Lineage")[0] == page.split("<h2>Lineage")[0]

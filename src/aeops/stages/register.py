@@ -36,6 +36,7 @@ from aeops.config import Config
 from aeops.errors import RegistryError
 from aeops.files import BASELINE_FILE, DETECTOR_FILE, MODEL_FILE, PLOTS_DIR, RUN_FILE
 from aeops.io import read_json, write_json
+from aeops.run_report import write_report
 from aeops.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -151,6 +152,7 @@ def register(cfg: Config) -> dict[str, Any]:
             f"register: the store holds {previous['model_name']} v{previous['version']} "
             "for these files; nothing to do"
         )
+        write_report(cfg)
         return previous
     return synchronise(cfg, metrics, key)
 
@@ -536,6 +538,13 @@ def apply(
     report = registry_report(candidate, champion, decision, version, store_id(cfg) or "", restored)
     write_json(cfg.paths.registry_report, report)
     write_serving_example(cfg, prepared)
+    page = write_report(cfg)
+    if candidate.run_id:  # the report travels with the chosen run; the version links to it
+        for path in (page, page.with_suffix(".md")):
+            client.log_artifact(candidate.run_id, str(path), "report")
+        set_version_tags(
+            name, version, {"report": f"runs:/{candidate.run_id}/report/{page.name}"}, client
+        )
     log.info(f"register: {name} v{version} -> @{decision.alias}: {decision.reason}")
     if decision.blocked:
         log.info(
