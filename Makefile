@@ -22,7 +22,7 @@ LINT_PATHS := src pipeline tests benchmarks scripts
 
 .DEFAULT_GOAL := help
 .PHONY: help setup train test test-all coverage lint format ui serve exp queue queue-start queue-status \
-	exp-show promote plots server remote push pull bench quality clean clean-all
+	exp-show promote plots shots server remote push pull bench quality clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ format: ## apply ruff's formatter and its safe fixes
 
 plots: ## DVC's ROC/PR overlays and figures as one offline page: dvc_plots/index.html (REVS="main" to diff)
 	$(BIN)/aeops plots $(REVS)
+
+shots: ## screenshots of the report, the MLflow runs table and model page (headless browser) -> shots/
+	bash scripts/ui_screenshots.sh
 
 ui: ## MLflow UI on http://$(HOST):$(PORT) over the project's store (mlflow.tracking_uri)
 	$(BIN)/aeops ui --host $(HOST) --port $(PORT)

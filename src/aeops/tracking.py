@@ -423,17 +423,42 @@ def set_alias(name: str, alias: str, version: str, client=None) -> None:
     now = client.get_model_version(name, version)
     if "replaced_by" in now.tags:
         client.delete_model_version_tag(name, version, "replaced_by")  # champion again
-    if now.run_id:  # the runs table marks the champion's run
+    if now.run_id:  # the runs table marks the champion's run: a tag, and in its name
         client.set_tag(now.run_id, CHAMPION_RUN_TAG, f"{name} v{version}")
+        mark_champion_run(client, now.run_id, True)
     if before is not None and str(before.version) != str(version):
         if before.run_id and before.run_id != now.run_id:
             client.delete_tag(before.run_id, CHAMPION_RUN_TAG)
+            mark_champion_run(client, before.run_id, False)
         set_version_tags(
             name,
             before.version,
             {"decision": CHALLENGER, "promoted": False, "replaced_by": f"v{version}"},
             client,
         )
+
+
+CHAMPION_MARK = " \u2605 champion"  # " ★ champion" after the run name, while it is one
+
+
+def champion_run_name(run_name: str, champion: bool) -> str:
+    """``digits/knn`` -> ``digits/knn ★ champion`` (short: the runs table cuts names); the
+    tag ``aeops.champion`` names the version. ``False`` takes the mark off again."""
+    plain = run_name.split(CHAMPION_MARK)[0]
+    return f"{plain}{CHAMPION_MARK}" if champion else plain
+
+
+def mark_champion_run(client: Any, run_id: str, champion: bool) -> None:
+    """Put the champion mark on or off the run's name."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_run(run_id).info.run_name or ""
+    except MlflowException:  # the run is gone (a store restored without it)
+        return
+    wanted = champion_run_name(current, champion)
+    if wanted != current:
+        client.set_tag(run_id, "mlflow.runName", wanted)
 
 
 def recorded_metric(version: Any, metric: str) -> float | None:

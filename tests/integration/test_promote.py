@@ -54,6 +54,9 @@ def test_promoting_back_and_forth_leaves_one_champion(tmp_path: Path, mlflow_uri
     # the runs table marks the champion's run, and only it
     assert client.get_run(champion.run_id).data.tags[CHAMPION_RUN_TAG] == f"{NAME} v1"
     assert CHAMPION_RUN_TAG not in client.get_run(left.run_id).data.tags
+    # ... in its name too, which is what the runs table shows first
+    assert client.get_run(champion.run_id).info.run_name.endswith("\u2605 champion")
+    assert "champion" not in client.get_run(left.run_id).info.run_name
 
 
 def test_promoting_a_version_that_scored_worse_warns(
