@@ -33,6 +33,7 @@ CHAMPION = "champion"
 CHAMPION_RUN_TAG = "aeops.champion"  # on the run behind the champion version: its name and version
 CHALLENGER = "challenger"
 SCHEMA_TAG = "input_schema"  # on a registered model: its schema in one line
+METRIC_TAG_PREFIX = "metric."  # a version's headline metrics: metric.val_auroc, ...
 SCHEMA_HASH_TAG = "schema_hash"  # ... and the hash that tells schemas apart
 MODEL_SHA_TAG = "aeops.model_sha256"
 DETECTOR_KEY_TAG = "aeops.detector_key"
@@ -462,8 +463,14 @@ def mark_champion_run(client: Any, run_id: str, champion: bool) -> None:
 
 
 def recorded_metric(version: Any, metric: str) -> float | None:
-    """``metric`` as the version's ``metrics`` tag recorded it at registration (None: not
-    recorded)."""
+    """``metric`` as the version recorded it at registration: its ``metric.<name>`` tag, or
+    the ``metrics`` JSON tag of an earlier aeops (None: not recorded)."""
+    tagged = version.tags.get(f"{METRIC_TAG_PREFIX}{metric}")
+    if tagged is not None:
+        try:
+            return float(tagged)
+        except ValueError:
+            return None
     try:
         value = json.loads(version.tags.get("metrics") or "{}").get(metric)
     except ValueError:

@@ -321,7 +321,14 @@ def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_pa
     client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     challenger = client.get_model_version_by_alias(model_name(root), "challenger")
     assert str(challenger.version) == str(decision["version"]) != before
-    for tag in ("data_hash", "git_commit", "params", "metrics", "family", "threshold"):
+    for tag in (
+        "data_hash",
+        "git_commit",
+        "params_digest",
+        "metric.val_auroc",
+        "family",
+        "threshold",
+    ):
         assert challenger.tags.get(tag), tag
     assert "kept as challenger" in challenger.description
 

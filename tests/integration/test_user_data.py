@@ -209,7 +209,8 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
     assert set(metrics["skipped"]) == {"conv"} and "conv" not in metrics["models"]
     assert metrics["family"] in {"dense", "denoising", "sparse", "vae"}
     name, version = champion(cfg)
-    assert json.loads(version.tags["metrics"])["threshold"] == metrics["threshold"]
+    assert float(version.tags["threshold"]) == metrics["threshold"]
+    assert float(version.tags["metric.test_auroc"]) == round(metrics["test_auroc"], 4)
     # scoring rows with a category never seen in training: handled and counted
     rows = sensor_table(n=20, seed=5).drop(columns=["status"])
     rows.loc[3, "line"] = "Z"

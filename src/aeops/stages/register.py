@@ -24,6 +24,7 @@ The decision is a pure function: :func:`gather` reads what it needs from the sto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -41,6 +42,7 @@ from aeops.tracking import (
     CHALLENGER,
     CHAMPION,
     DETECTOR_KEY_TAG,
+    METRIC_TAG_PREFIX,
     RegisteredSchema,
     Tracking,
     detector_key,
@@ -292,9 +294,25 @@ def use_summary(report: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def headline_metric_tags(report: dict[str, Any]) -> dict[str, float]:
+    """``metric.<name>``, rounded to 4 places, for each metric a model can be chosen by
+    (detection and the other uses), on validation and test: one short tag each, where the
+    model page shows them. Every figure is a metric of the version's run."""
+    from aeops.evaluation.uses import USE_METRICS
+
+    names = ["val_auroc", "val_average_precision", *USE_METRICS]
+    names += [name.replace("val_", "test_", 1) for name in names]
+    return {
+        f"{METRIC_TAG_PREFIX}{name}": round(float(report[name]), 4)
+        for name in names
+        if isinstance(report.get(name), (int, float)) and not isinstance(report.get(name), bool)
+    }
+
+
 def version_tags(candidate: Candidate, cfg: Config, git_commit: str) -> dict[str, Any]:
     """The tags a new version is registered with: what it is, how it was chosen, its data,
-    code, params and metrics."""
+    code, a digest of its params (the run holds them, and ``aeops/params.json``) and its
+    headline metrics."""
     from aeops.data.schema import schema_hash
     from aeops.tracking import flatten
 
@@ -308,14 +326,10 @@ def version_tags(candidate: Candidate, cfg: Config, git_commit: str) -> dict[str
         "schema_hash": schema_hash(candidate.schema),
         "data_hash": candidate.data_hash,
         "git_commit": git_commit,
-        "params": json.dumps(flatten(cfg.to_dict()), default=str),
-        "metrics": json.dumps(
-            {
-                k: v
-                for k, v in report.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)
-            }
-        ),
+        "params_digest": hashlib.sha256(
+            json.dumps(flatten(cfg.to_dict()), default=str, sort_keys=True).encode()
+        ).hexdigest()[:12],
+        **headline_metric_tags(report),
         "threshold": report["threshold"],
         "threshold_method": report["threshold_method"],
     }
@@ -496,7 +510,7 @@ def apply(
 ) -> dict[str, Any]:
     """Carry ``decision`` out: register a new version (or finish one a crash left), move the
     alias, then tag the decision; write the report and the serving example."""
-    from aeops.tracking import register_version, set_alias, set_version_tags
+    from aeops.tracking import flatten, register_version, set_alias, set_version_tags
 
     name, client = candidate.name, tracking.client
     registered = candidate.registered
@@ -514,6 +528,7 @@ def apply(
                 )
             source = client.get_run(candidate.run_id)
             tags = version_tags(candidate, cfg, source.data.tags.get("git_commit", "unknown"))
+            client.log_dict(candidate.run_id, flatten(cfg.to_dict()), "aeops/params.json")
             version = register_version(
                 name,
                 candidate.model_uri,
