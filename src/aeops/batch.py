@@ -459,12 +459,14 @@ def score_file(
     output: str = "score",
     dtype: str = "float32",
     tally: Tally | None = None,
+    keep_features: bool = False,
 ) -> int:
     """Score (or encode, or reconstruct) ``input_path`` chunk by chunk into ``output_path``;
     returns the row count (``tally``, when given, also counts flagged rows and rows with
     unseen categories).
 
-    Columns that are not model features (ids, labels) are carried through to the output.
+    Columns that are not model features (ids, labels) are carried through to the output, and
+    with ``keep_features`` the features too (one named like an output becomes ``input_<name>``).
     Latent codes are stored as ``dtype`` (:data:`~aeops.codes.CODE_DTYPES`); int8 reads the
     input twice, first for the whole file's scale, which only a Parquet output can keep."""
     check_paths(input_path, output_path)
@@ -489,7 +491,7 @@ def score_file(
             output_path,
             fmt,
             pairs,
-            set(detector.info.features) if detector is not None else set(),
+            set(detector.info.features) if detector is not None and not keep_features else set(),
             ChunkProgress(source.rows, output, progress),
             code_metadata(scale),
         )

@@ -70,6 +70,7 @@ def run_file_command(model, args: argparse.Namespace, tally) -> int:
         output=args.output_kind,
         dtype=args.dtype,
         tally=tally,
+        keep_features=getattr(args, "keep_features", False),
     )
 
 
@@ -233,6 +234,16 @@ def add_file_command(
     return cmd
 
 
+def add_keep_features(cmd) -> None:
+    cmd.add_argument(
+        "--keep-features",
+        action="store_true",
+        help="also copy the feature columns to the output (by default only the other "
+        "columns, such as ids and labels, are carried; one named like an output becomes "
+        "input_<name>)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aeops", description=__doc__)
     parser.add_argument(
@@ -247,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--threshold", type=finite_float, help="override the stored threshold")
     score.add_argument("--explain", action="store_true", help="add per-feature errors")
+    add_keep_features(score)
     encode = add_file_command(
         sub,
         "encode",
@@ -267,12 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         "rows in the input's units from the latent codes `aeops encode` wrote (any --dtype)",
         input_help="CSV or Parquet with the code columns z_0 .. z_<k-1>",
     )
-    add_file_command(
+    reconstruct = add_file_command(
         sub,
         "reconstruct",
         "reconstruction",
         "reconstructions (denoised rows, in the input's units) for a CSV or Parquet file",
     )
+    add_keep_features(encode)
+    add_keep_features(reconstruct)
     serve = sub.add_parser("serve", help="REST scoring (mlflow models serve) of a model")
     serve.add_argument("--model", help="a model URI (default: this project's champion)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -190,3 +190,16 @@ def test_a_csv_with_another_delimiter_is_named_as_such(detector, tmp_path, sep, 
     with pytest.raises(ScoringInputError, match=named):
         score_file(detector, source, tmp_path / "out.csv", progress=False)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_keep_features_copies_the_inputs_beside_the_scores(detector, tmp_path):
+    frame = rows(9)
+    source = write(frame, tmp_path / "in.csv")
+    plain, kept = tmp_path / "plain.csv", tmp_path / "kept.csv"
+    score_file(detector, source, plain, chunk_rows=4, progress=False)
+    score_file(detector, source, kept, chunk_rows=4, progress=False, keep_features=True)
+    without, with_features = pd.read_csv(plain), pd.read_csv(kept)
+    assert not set(FEATURES) & set(without.columns)  # by default only ids and labels travel
+    assert list(with_features.columns[: 1 + len(FEATURES)]) == ["id", *FEATURES]
+    np.testing.assert_allclose(with_features[FEATURES].to_numpy(), frame[FEATURES].to_numpy())
+    pd.testing.assert_series_equal(with_features["anomaly_score"], without["anomaly_score"])
