@@ -12,8 +12,26 @@ const browser = await puppeteer.launch({
   defaultViewport: { width: 1600, height: 1000 },
 });
 const problems = [];
+const testMetric = metric.replace(/^val_/, "test_");
 
-async function shot(name, url, must) {
+// The runs table shows no metric column until one is picked: pick them as a user does
+// (Columns, search, click), so the screenshot shows the figures the champion won by.
+async function pickColumns(page, metrics) {
+  for (const metric of metrics) {
+    const [button] = await page.$$("xpath/.//button[contains(., 'Columns')]");
+    await button.click();
+    await new Promise((r) => setTimeout(r, 800));
+    await (await page.$('input[placeholder="Search columns"]')).type(metric);
+    await new Promise((r) => setTimeout(r, 800));
+    for (const item of await page.$$(".du-bois-light-tree-title")) {
+      if ((await item.evaluate((e) => e.innerText.trim())) === metric) { await item.click(); break; }
+    }
+    await page.keyboard.press("Escape");
+    await new Promise((r) => setTimeout(r, 800));
+  }
+}
+
+async function shot(name, url, must, prepare) {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -21,6 +39,7 @@ async function shot(name, url, must) {
   await new Promise((r) => setTimeout(r, 2500));
   const [close] = await page.$$('button[aria-label="Close"]');  // MLflow's assistant panel
   if (close) { await close.click(); await new Promise((r) => setTimeout(r, 800)); }
+  if (prepare) await prepare(page);
   await page.screenshot({ path: `${out}/${name}.png` });
   const text = await page.evaluate(() => document.body.innerText);
   const missing = must.filter((m) => !(m instanceof RegExp ? m.test(text) : text.includes(m)))
@@ -34,7 +53,8 @@ await shot("report", `file://${report}`, ["Winner:", "Leaderboard", "Lineage", "
 await shot(
   "runs",
   `${ui}/#/experiments/${experiment}/runs?orderByKey=metrics.%60${metric}%60&orderByAsc=false`,
-  ["\u2605 champion", "Dataset", `Sort: ${metric}`],
+  ["\u2605 champion", "Dataset", `Sort: ${metric}`, "Metrics", testMetric],
+  (page) => pickColumns(page, [metric, testMetric]),
 );
 await shot("model", `${ui}/#/models/${model}`, [model, /@\s*champion/, "schema_hash"]);
 await browser.close();
