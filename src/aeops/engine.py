@@ -29,13 +29,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.callbacks import EarlyStopping, Timer
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from aeops.data.batches import FoldDataModule
@@ -294,6 +295,7 @@ def build_trainer(
         precision=plan.precision,  # type: ignore[arg-type]  # any Lightning value, checked there
         deterministic=train_cfg.deterministic,
         max_epochs=train_cfg.max_epochs,
+        max_time=None if train_cfg.max_time is None else timedelta(seconds=train_cfg.max_time),
         min_epochs=train_cfg.min_epochs,
         limit_train_batches=train_cfg.limit_train_batches,
         check_val_every_n_epoch=plan.val_every,
@@ -336,6 +338,19 @@ class Fitted:
     @property
     def best_val_loss(self) -> float | None:
         return self.best.best if self.best.state is not None else None
+
+    @property
+    def stopped_by(self) -> str:
+        """Why training ended: ``max_epochs``, ``patience`` (early stopping) or ``max_time``
+        (``train.max_time``, the wall-clock budget)."""
+        for callback in self.trainer.callbacks:  # type: ignore[attr-defined]
+            if isinstance(callback, Timer):
+                remaining = callback.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    return "max_time"
+            if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
+                return "patience"
+        return "max_epochs"
 
 
 class Interrupted(SIGTERMException):

@@ -125,6 +125,7 @@ def build(cfg: Config, git: tuple[str | None, bool | None]) -> RunReport:
     else:
         registry_line = "not registered yet (run the register stage)"
     notes = [n for n in (metrics.get("baseline_note"), metrics.get("test_note")) if n]
+    notes += time_budget_notes(cfg, list(metrics["models"]))
     labels = meta.get("labels") or []
     data = [
         ("source", f"{cfg.data.source}" + (f" ({cfg.data.path})" if cfg.data.path else "")),
@@ -174,6 +175,23 @@ def build(cfg: Config, git: tuple[str | None, bool | None]) -> RunReport:
         lineage=lineage,
         figures=figures,
     )
+
+
+def time_budget_notes(cfg: Config, families: list[str]) -> list[str]:
+    """A sentence for each family ``train.max_time`` stopped before early stopping did."""
+    from aeops.files import RUN_FILE
+
+    notes = []
+    for family in families:
+        record = cfg.paths.model_dir(family) / RUN_FILE
+        run = read_json(record) if record.exists() else {}
+        if run.get("stopped_by") == "max_time":
+            notes.append(
+                f"{family} was stopped by train.max_time ({cfg.train.max_time:g} s) after "
+                f"{run.get('epochs')} epochs, before early stopping: a longer budget may "
+                "train it further"
+            )
+    return notes
 
 
 def _split_counts(cfg: Config) -> str:

@@ -66,6 +66,7 @@ class TrainResult:
     plan: dict[str, Any]
     fit_seconds: float  # wall time of Trainer.fit (this process's part when resumed)
     epochs_per_second: float
+    stopped_by: str = "max_epochs"  # max_epochs | patience | max_time (train.max_time)
 
     def record(self) -> dict[str, Any]:
         """What ``run.json`` keeps: only what the same data and params reproduce (no run
@@ -77,6 +78,7 @@ class TrainResult:
             "best_val_loss": self.best_val_loss,
             "architecture": self.architecture,
             "plan": self.plan,
+            "stopped_by": self.stopped_by,
         }
 
 
@@ -240,6 +242,7 @@ def train_family(
         plan.settings(),
         round(fitted.seconds, 3),
         round(ran / max(fitted.seconds, 1e-9), 2),
+        fitted.stopped_by,
     )
     if fitted.trainer.is_global_zero:
         save_model(out_dir / MODEL_FILE, family, args, fitted.net)

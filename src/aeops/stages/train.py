@@ -34,6 +34,11 @@ def train(cfg: Config, family: str):
     )
     sizes = {k: v for k, v in result.architecture.items() if k in ("hidden", "latent", "channels")}
     loss = "n/a" if result.best_val_loss is None else f"{result.best_val_loss:.4g}"
+    if result.stopped_by == "max_time":
+        log.warning(
+            f"train[{family}]: stopped by train.max_time ({cfg.train.max_time:g} s) after "
+            f"{result.epochs} epochs, before early stopping; the best weights so far are kept"
+        )
     log.info(
         f"train[{family}]: {result.epochs} epochs, best val_loss {loss} -> "
         f"{out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}; "
