@@ -246,3 +246,23 @@ def test_a_feature_named_like_an_identifier_is_used_but_warned_about(
     with caplog.at_level("WARNING", logger="aeops"):
         load_source(excluded, seed=0)
     assert "identifier" not in " ".join(r.getMessage() for r in caplog.records)
+
+
+def test_a_wide_table_is_built_at_once(tmp_path: Path):
+    """A gene-expression shape (few rows, thousands of columns): the frame is built whole,
+    so pandas never warns about a fragmented frame, and the values arrive unchanged."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(60, 3000)), columns=[f"g{i}" for i in range(3000)])
+    wide["label"] = ["normal"] * 55 + ["tumour"] * 5
+    wide.to_parquet(tmp_path / "genes.parquet")
+    cfg = data_config(
+        source="table", path=str(tmp_path / "genes.parquet"), normal_labels=["normal"], min_rows=10
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        frame, meta = load_source(cfg, seed=0)
+    assert len(meta.features) == 3000 and meta.categorical == []
+    np.testing.assert_array_equal(frame[meta.features].to_numpy(), wide.iloc[:, :3000].to_numpy())
+    assert list(frame["label"][-5:]) == ["tumour"] * 5

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -289,20 +290,21 @@ def _table_meta(
             f"columns {list(RESERVED_COLUMNS)}; rename them or add them to "
             "data.exclude"
         )
-    out = pd.DataFrame(index=frame.index)
+    columns: dict[str, Any] = {}  # built whole, then one frame (no column-by-column inserts)
     categorical = []
     for column in features:
         kind = _feature_kind(frame[column], column, cfg, origin)
         warn_if_id_like(frame[column], column, kind, cfg, origin)
         if kind == "numeric":
-            out[column] = pd.to_numeric(frame[column]).astype(np.float64)
+            columns[column] = pd.to_numeric(frame[column]).astype(np.float64)
         else:
             categorical.append(column)
-            out[column] = (
+            columns[column] = (
                 label_strings(frame[column]).astype("str").where(frame[column].notna(), None)
             )
     if label is not None:
-        out[label] = label_strings(frame[label]).to_numpy()
+        columns[label] = pd.Series(label_strings(frame[label]).to_numpy(), index=frame.index)
+    out = pd.DataFrame(columns, index=frame.index)
     image_shape = _checked_image_shape(cfg.image_shape, features, categorical, origin)
     meta = DatasetMeta(
         source=source,
