@@ -123,3 +123,50 @@ def test_number_in_a_text_column_fails_its_type_check(sensors):
     report, message = failures_of(bad, meta)
     assert any(f.column == "line" and "type" in f.expectation for f in report.failures)
     assert "rows [2]" in message
+
+
+@pytest.fixture(scope="module")
+def genes(tmp_path_factory):
+    """A gene-expression shape: 80 rows x 1,000 numeric columns, checked as one block."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(80, 1000)), columns=[f"g{i}" for i in range(1000)])
+    wide["label"] = ["normal"] * 70 + ["tumour"] * 10
+    path = tmp_path_factory.mktemp("genes") / "genes.parquet"
+    wide.to_parquet(path)
+    cfg = data_config(source="table", path=str(path), normal_labels=["normal"], min_rows=10)
+    return load_source(cfg, seed=0)
+
+
+def test_a_wide_table_passes_as_a_few_expectations_with_data_docs(genes, tmp_path: Path):
+    frame, meta = genes
+    report = validate_frame(frame, meta, 10, tmp_path / "docs")
+    assert report.success, report.failures
+    assert report.evaluated < 20  # not 4 x 1,000: the numeric block is one profile
+    assert (tmp_path / "docs" / "index.html").exists()
+
+
+@pytest.mark.parametrize(
+    "breakage, column, expectation, detail",
+    [
+        ("nan", "g5", "expect_column_values_to_not_be_null", "rows [17]"),
+        ("inf", "g400", "expect_column_values_to_be_between", "rows [3]"),
+        ("text", "g2", "expect_column_values_to_be_in_type_list", "dtype"),
+        ("missing", "g999", "expect_column_to_exist", "missing"),
+    ],
+)
+def test_a_wide_table_keeps_every_per_column_contract(genes, breakage, column, expectation, detail):
+    frame, meta = genes
+    bad = frame.copy()
+    if breakage == "nan":
+        bad.loc[17, column] = np.nan
+    elif breakage == "inf":
+        bad.loc[3, column] = np.inf
+    elif breakage == "text":
+        bad[column] = bad[column].astype(str)
+    else:
+        bad = bad.drop(columns=[column])
+    report, message = failures_of(bad, meta, min_rows=10)
+    assert [(f.column, f.expectation) for f in report.failures] == [(column, expectation)]
+    assert detail in message and f"column '{column}'" in message
