@@ -541,3 +541,27 @@ def test_the_run_report_says_who_won_why_and_travels_with_the_chosen_run(project
     run(["aeops", "report"], project)
     rebuilt = (project / "reports/report.html").read_text()
     assert rebuilt.split("<h2>Lineage")[0] == page.split("<h2>Lineage")[0]
+
+
+NOT_FROM_A_RUN = {
+    "data/raw": "where a user puts their own files",
+    "data/*": "a pattern in prose",
+    "reports/bench.json": "written by make bench",
+    "checkpoints/dense/last.ckpt": "removed once a family finishes training",
+}
+
+
+def test_every_output_path_the_readme_states_is_what_a_run_writes(project: Path):
+    """The README names output paths; after a run each one is there (no drift such as Data
+    Docs said to be under reports/validation/ while they are in reports/data_docs/)."""
+    readme = (project / "README.md").read_text()
+    stated = set(re.findall(r"`((?:reports|data|models|checkpoints)/[^` ]*)`", readme))
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    family, baseline = sorted(metrics["models"])[0], sorted(metrics["baselines"])[0]
+    missing = []
+    for path in sorted(stated):
+        concrete = path.replace("<family>", family).replace("<name>", baseline).rstrip("/")
+        if concrete not in NOT_FROM_A_RUN and not (project / concrete).exists():
+            missing.append(path)
+    assert not missing, f"the README states paths a run does not write: {missing}"
+    assert len(stated) > 15  # the check reads the README's paths, not nothing
