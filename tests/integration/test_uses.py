@@ -50,7 +50,7 @@ def test_with_val_psnr_gain_db_the_champion_is_the_best_denoiser(tmp_path: Path,
 
     # the runs table says the data and the family; the chosen run says why it was chosen
     run = client.get_run(version.run_id)
-    assert run.info.run_name == f"digits/{best}"
+    assert run.info.run_name == f"digits/{best} \u2605 champion"  # marked while it is one
     assert f"v{decision['version']} @champion" in run.data.tags["mlflow.note.content"]
     assert run.data.tags["aeops.champion"] == f"{decision['model_name']} v{decision['version']}"
     (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]  # the Dataset column
