@@ -378,6 +378,7 @@ def test_prepare_fits_the_preprocessor_on_normal_training_rows_only(tmp_path: Pa
 @pytest.mark.slow
 def test_evaluating_again_adds_no_baseline_runs(tmp_path: Path, mlflow_uri: str):
     from aeops.stages.evaluation import evaluate
+    from aeops.tracking import champion_run_name
 
     cfg = config(tmp_path, models={"families": ["dense"]})
     run_pipeline(cfg)
@@ -385,7 +386,7 @@ def test_evaluating_again_adds_no_baseline_runs(tmp_path: Path, mlflow_uri: str)
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
     runs = client.search_runs([experiment.experiment_id], "tags.baseline = 'true'")
-    names = sorted(r.info.run_name for r in runs)
+    names = sorted(champion_run_name(r.info.run_name, False) for r in runs)  # mark or not
     assert names == ["digits/ecod", "digits/iforest", "digits/knn", "digits/pca"], names
     changed = config(
         tmp_path,
@@ -394,5 +395,5 @@ def test_evaluating_again_adds_no_baseline_runs(tmp_path: Path, mlflow_uri: str)
     )
     evaluate(changed)  # other params: a run of their own, the others reused
     runs = client.search_runs([experiment.experiment_id], "tags.baseline = 'true'")
-    names = sorted(r.info.run_name.removeprefix("digits/") for r in runs)
+    names = sorted(champion_run_name(r.info.run_name, False).removeprefix("digits/") for r in runs)
     assert names == ["ecod", "iforest", "iforest", "knn", "pca"]
