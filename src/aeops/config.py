@@ -180,7 +180,7 @@ Precision = Literal[
 
 class TrainerConfig(Section):
     max_epochs: PositiveInt
-    max_time: Annotated[float, Field(gt=0.0)] | None = None  # seconds per family (Lightning's)
+    max_time: Annotated[float, Field(gt=0.0)] | None  # seconds per family (Lightning's)
     min_epochs: PositiveInt
     batch_size: PositiveInt | Literal["auto"]
     lr: Annotated[float, Field(gt=0.0)]
