@@ -147,6 +147,7 @@ def test_a_wide_table_passes_as_a_few_expectations_with_data_docs(genes, tmp_pat
     assert (tmp_path / "docs" / "index.html").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "breakage, column, expectation, detail",
     [

@@ -4,6 +4,7 @@ when it, not early stopping, ended training."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 
 from aeops.engine import fit, plan_for
@@ -37,6 +38,7 @@ def test_a_time_budget_stops_training_and_says_so(tmp_path):
     assert budget.best_val_loss is not None  # the best weights so far are kept
 
 
+@pytest.mark.slow
 def test_without_a_budget_the_epoch_limit_or_patience_ends_training(tmp_path):
     assert fitted(tmp_path / "epochs", max_epochs=3, patience=50).stopped_by == "max_epochs"
     patient = fitted(tmp_path / "patience", max_epochs=2_000, patience=1, lr=0.5)
