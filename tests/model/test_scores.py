@@ -62,6 +62,13 @@ def rows(tmp_path_factory):
     return train, normal, broken, trained(train, 0, tmp_path_factory.mktemp("fit"))
 
 
+def saved_and_loaded(net: DenseAE, tmp_path) -> DenseAE:
+    """The model file round trip every consumer loads the score from."""
+    args = {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity"}
+    save_model(tmp_path / "m.safetensors", "dense", {**args, "dropout": 0.0}, net)
+    return load_model(tmp_path / "m.safetensors")[0]
+
+
 def auroc(net, normal, broken) -> float:
     scores = AutoencoderScorer(net, 4096).run(np.vstack([normal, broken]))["score"]
     return roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(broken))], scores)
@@ -91,13 +98,7 @@ def test_the_hybrid_score_weighs_both_terms_alike_and_survives_saving(rows, tmp_
     knn = net.calibration.knn_distance(out["z"]) / net.calibration.refs[1]
     assert 0.5 < float(knn.median()) < 2.0
     torch.testing.assert_close(out["score"], base / net.calibration.refs[0] + knn)
-    save_model(
-        tmp_path / "m.safetensors",
-        "dense",
-        {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity", "dropout": 0.0},
-        net,
-    )
-    loaded, _ = load_model(tmp_path / "m.safetensors")
+    loaded = saved_and_loaded(net, tmp_path)
     torch.testing.assert_close(loaded.inspect(x)["score"], out["score"])
     assert auroc(loaded, normal, broken) > 0.9
 
@@ -162,13 +163,7 @@ def test_choose_score_keeps_the_kind_that_ranks_validation_best_and_it_travels(r
     assert choice.kind in ("normalised", "hybrid")
     assert net.calibration is not None and net.calibration.kind == choice.kind
     assert auroc(net, normal, broken) > 0.9
-    save_model(
-        tmp_path / "m.safetensors",
-        "dense",
-        {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity", "dropout": 0.0},
-        net,
-    )
-    loaded, _ = load_model(tmp_path / "m.safetensors")
+    loaded = saved_and_loaded(net, tmp_path)
     assert loaded.calibration.kind == choice.kind
     x = torch.from_numpy(normal)
     torch.testing.assert_close(loaded.inspect(x)["score"], net.inspect(x)["score"])

@@ -154,7 +154,8 @@ def register(cfg: Config) -> dict[str, Any]:
             f"register: the store holds {previous['model_name']} v{previous['version']} "
             "for these files; nothing to do"
         )
-        write_report(cfg)
+        if not Path(cfg.paths.report).exists():  # a no-op stays fast: rebuilt only if gone
+            write_report(cfg)
         return previous
     return synchronise(cfg, metrics, key)
 
