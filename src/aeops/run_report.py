@@ -151,7 +151,7 @@ def build(cfg: Config, git: tuple[str | None, bool | None]) -> RunReport:
             "git commit",
             (commit or "not a git checkout") + (" (uncommitted changes)" if dirty else ""),
         ),
-        ("prepared data (sha256 of the splits)", registry.get("data_hash") or _splits_hash(cfg)),
+        ("prepared data (sha256 of the splits)", _splits_hash(cfg)),
         ("DVC experiment", os.environ.get("DVC_EXP_NAME") or "none (workspace run)"),
         ("MLflow store", str(registry.get("store_id") or "–")),
     ]
@@ -216,10 +216,9 @@ def _split_counts(cfg: Config) -> str:
 
 
 def _splits_hash(cfg: Config) -> str:
-    from aeops.tracking import file_sha256
+    from aeops.stages.common import splits_hash
 
-    splits = Path(cfg.paths.splits)
-    return file_sha256(splits)[:16] if splits.exists() else "–"
+    return splits_hash(cfg) if Path(cfg.paths.splits).exists() else "–"
 
 
 def _row_cells(row: Row) -> list[str]:

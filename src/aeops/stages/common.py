@@ -69,5 +69,11 @@ def load_prepared(cfg: Config) -> Prepared:
         splits=pd.read_parquet(cfg.paths.splits),
         model_input=np.load(cfg.paths.model_input, allow_pickle=False),
         preprocessor_path=Path(cfg.paths.preprocessor),
-        data_hash=file_sha256(cfg.paths.splits)[:16],
+        data_hash=splits_hash(cfg),
     )
+
+
+def splits_hash(cfg: Config) -> str:
+    """The prepared data's short hash (the split file's SHA-256): what MLflow's Dataset
+    column, version tags and the report name the data by."""
+    return file_sha256(cfg.paths.splits)[:16]
