@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytorch_lightning as pl
@@ -29,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from aeops.config import TrainerConfig  # noqa: E402
 from aeops.engine import fit, resolve, skip_cuda_probe_without_gpu  # noqa: E402
 from aeops.models.families import ConvAE, DenseAE  # noqa: E402
 from aeops.models.lightning import make_optimizer  # noqa: E402
@@ -51,9 +51,12 @@ def build(family: str, side: int) -> torch.nn.Module:
 
 def settings(
     accelerator: str, precision: str, batch_size: int, epochs: int, compile_mode: str = "none"
-) -> SimpleNamespace:
-    """The ``train:`` settings the pipeline would pass (params.yaml's, but these sizes)."""
-    return SimpleNamespace(
+) -> TrainerConfig:
+    """The ``train:`` settings the pipeline would pass (params.yaml's, but these sizes).
+
+    Built as the real typed config, so a new ``train:`` key fails here, not deep in ``fit``.
+    """
+    return TrainerConfig(
         accelerator=accelerator,
         devices=1,
         num_nodes=1,
@@ -61,6 +64,7 @@ def settings(
         precision=precision,
         deterministic=accelerator == "cpu",
         max_epochs=epochs,
+        max_time=None,
         min_epochs=1,
         limit_train_batches=1.0,
         batch_size=batch_size,
@@ -73,6 +77,8 @@ def settings(
         compile=compile_mode,
         in_memory=True,
         num_workers=0,
+        loss="mse",
+        progress_bar=False,
     )
 
 
