@@ -73,7 +73,9 @@ def default_pipeline(accelerator: str, plots: bool) -> dict:
         stages, total, _ = cold_repro(root)
         metrics = json.loads((root / "reports" / "metrics.json").read_text())
         runs = {
-            f: json.loads((root / "models" / f / "run.json").read_text()) for f in metrics["models"]
+            f: json.loads((root / "models" / f / "run.json").read_text())
+            for f, m in metrics["models"].items()
+            if m.get("kind") == "autoencoder"  # the ensemble was not trained on its own
         }
     return {
         "cold_repro_seconds": total,

@@ -252,6 +252,7 @@ class ModelsConfig(Section):
     auto_size: AutoSizeConfig
     score: Literal["auto", "recon", "normalised", "hybrid"]
     score_neighbors: PositiveInt
+    ensemble: bool
     dense: DenseConfig
     conv: ConvConfig
     denoising: DenoisingConfig

@@ -63,7 +63,7 @@ def _share(value: Any) -> str:
 
 
 def leaderboard(metrics: dict[str, Any]) -> list[Row]:
-    """Every family and baseline, best on the selection metric first."""
+    """Every family, the ensemble and every baseline, best on the selection metric first."""
     metric = metrics["selected_by"]
     test_key = metric.replace("val_", "test_")
     rows = []
@@ -72,13 +72,13 @@ def leaderboard(metrics: dict[str, Any]) -> list[Row]:
             rows.append(
                 Row(
                     name,
-                    kind,
+                    m.get("kind", kind),  # an autoencoder, or their ensemble
                     m.get(metric),
                     m.get(test_key),
                     m.get(f"{test_key}_ci_low"),
                     m.get(f"{test_key}_ci_high"),
                     m.get("test_average_precision"),
-                    name == metrics["family"] and kind == metrics["kind"],
+                    name == metrics["family"] and m.get("kind", kind) == metrics["kind"],
                 )
             )
     return sorted(rows, key=lambda r: -(r.val if isinstance(r.val, (int, float)) else -1e9))

@@ -1,10 +1,10 @@
 """Scoring rows with a trained detector; the MLflow pyfunc wrapper is in :mod:`aeops.pyfunc`.
 
 A :class:`Detector` is everything needed to score raw feature rows in ingest's form: the
-preprocessing fit on the training fold, a scorer (an autoencoder, or a PCA / Isolation Forest
-baseline), the input schema and the decision threshold (with the method that chose it). It
-also encodes rows to their latent code, decodes codes back to rows and reconstructs them, for
-an autoencoder (and PCA).
+preprocessing fit on the training fold, a scorer (an autoencoder, the ensemble of them, or a
+PCA / Isolation Forest / k-NN / ECOD baseline), the input schema and the decision threshold
+(with the method that chose it). It also encodes rows to their latent code, decodes codes
+back to rows and reconstructs them, for an autoencoder (the ensemble: its lead member) and PCA.
 The pyfunc carries all of it as artifacts, so loading ``models:/<name>@champion`` needs
 nothing but the registry.
 
@@ -95,8 +95,8 @@ class AutoencoderScorer:
 
 @dataclass(frozen=True)
 class DetectorInfo:
-    kind: str  # "autoencoder" or "baseline"
-    family: str  # dense, conv, denoising, sparse, vae, pca, iforest
+    kind: str  # "autoencoder", "ensemble" or "baseline"
+    family: str  # dense, conv, denoising, sparse, vae, ensemble, pca, iforest, knn, ecod
     schema: dict[str, Any]  # the input schema (aeops.data.schema.input_schema)
     threshold: float
     threshold_method: str
@@ -171,6 +171,10 @@ def load_scorer(info: DetectorInfo, model_path: str | Path) -> Scorer:
         from aeops.evaluation.baselines import load_baseline
 
         return load_baseline(model_path)
+    if info.kind == "ensemble":
+        from aeops.models.ensemble import load_ensemble
+
+        return load_ensemble(model_path, SCORE_BATCH_ROWS)
     from aeops.models.store import load_model
 
     net, _ = load_model(model_path)

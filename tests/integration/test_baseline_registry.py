@@ -84,3 +84,58 @@ def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(
         assert (scored["is_anomaly"] == (local["anomaly_score"] > chosen["threshold"])).all()
         assert {"error_sensor_0", "error_line"} <= set(scored.columns)
         assert scored["status"].tolist() == rows["status"].tolist()
+
+
+def test_the_ensemble_round_trips_through_the_registry_score_and_encode(
+    tmp_path: Path, mlflow_uri: str
+):
+    sensor_table(n=200).to_parquet(tmp_path / "sensors.parquet")
+    cfg = make_config(
+        tmp_path,
+        data={
+            "source": "table",
+            "path": str(tmp_path / "sensors.parquet"),
+            "label_column": "status",
+            "normal_labels": ["ok"],
+            "min_rows": 20,
+            "exclude": ["unit_id", "timestamp"],
+        },
+        models={"families": ["dense", "sparse"], "ensemble": True},
+        evaluate={"bootstrap": 20, "plots": False},
+        train={"max_epochs": 1, "progress_bar": False, "batch_size": 32},
+        baselines={"iforest_estimators": 10},
+        register={"candidates": "autoencoders"},
+    )
+    run_pipeline(cfg)
+    metrics = json.loads(Path(cfg.paths.metrics).read_text())
+    assert metrics["models"]["ensemble"]["kind"] == "ensemble"
+    chosen = metrics["models"]["ensemble"]
+    write_json(  # as if the evaluate stage had chosen the ensemble
+        cfg.paths.metrics,
+        {
+            **metrics,
+            "family": "ensemble",
+            "kind": "ensemble",
+            metrics["selected_by"]: chosen[metrics["selected_by"]],
+        },
+    )
+    decision = register(cfg)
+    assert decision["family"] == "ensemble" and decision["kind"] == "ensemble"
+    rows = sensor_table(n=30, seed=9)
+    rows.to_parquet(tmp_path / "new.parquet")
+    uri = f"models:/{decision['model_name']}/{decision['version']}"
+    for command in ("score", "encode"):
+        out = tmp_path / f"{command}.parquet"
+        args = [command, "--model", uri, "--input", str(tmp_path / "new.parquet")]
+        assert aeops([*args, "--output", str(out), "--quiet"]) == 0
+    local = Detector.from_files(*detector_files(cfg, "ensemble", "ensemble"))
+    scored = pd.read_parquet(tmp_path / "score.parquet")
+    np.testing.assert_allclose(
+        scored["anomaly_score"], local.predict(rows)["anomaly_score"], rtol=1e-5
+    )
+    assert (scored["is_anomaly"] == (scored["anomaly_score"] > chosen["threshold"])).all()
+    codes = pd.read_parquet(tmp_path / "encode.parquet")
+    lead_codes = local.encode(rows)  # the lead member's code: encode works on an ensemble
+    z = [c for c in codes.columns if c.startswith("z_")]
+    assert z and z == [c for c in lead_codes.columns if c.startswith("z_")]
+    np.testing.assert_allclose(codes[z], lead_codes[z], rtol=1e-5, atol=1e-6)

@@ -53,7 +53,7 @@ def test_repro_writes_metrics_and_registers_a_champion(project: Path):
     metrics = json.loads((project / "reports/metrics.json").read_text())
     for key in ("test_auroc", "test_average_precision", "threshold", "test_recon_loss"):
         assert isinstance(metrics[key], float), key
-    assert set(metrics["models"]) == {"dense", "vae"}
+    assert set(metrics["models"]) == {"dense", "vae", "ensemble"}
     assert set(metrics["baselines"]) == {"pca", "iforest", "knn", "ecod"}
     decision = json.loads((project / "reports/register.json").read_text())
     assert decision["alias"] == "champion" and decision["promoted"]

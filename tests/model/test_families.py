@@ -234,6 +234,7 @@ def test_one_registry_names_the_families_everywhere():
         "auto_size",
         "score",
         "score_neighbors",
+        "ensemble",
         *FAMILIES,
     }
     cfg = make_config()

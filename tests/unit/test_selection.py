@@ -79,3 +79,43 @@ def test_without_bootstrap_nothing_switches_and_nothing_unmeasured_is_recorded()
     selection = choose_between(labels, ae, base, n_boot=0)
     assert not selection.switched
     assert "lead_low" not in selection.record() and selection.record()["lead"] > 0
+
+
+def choose_with_ensemble(n_anomaly: int, family_sep: float, ensemble_sep: float):
+    """``choose`` among families ``dense`` and ``vae``, their ``ensemble`` and a weak
+    baseline ``knn``."""
+    labels, dense = rows(200, n_anomaly, family_sep, 0)
+    _, vae = rows(200, n_anomaly, family_sep - 0.3, 1)
+    _, ensemble = rows(200, n_anomaly, ensemble_sep, 2)
+    _, knn = rows(200, n_anomaly, 0.2, 3)
+    scores = {"dense": dense, "vae": vae, "ensemble": ensemble, "knn": knn}
+    auroc = {name: {"val_auroc": roc_auc_score(labels, s)} for name, s in scores.items()}
+    return choose(
+        {n: {**auroc[n], "kind": "autoencoder"} for n in ("dense", "vae")}
+        | {"ensemble": {**auroc["ensemble"], "kind": "ensemble"}},
+        {"knn": auroc["knn"]},
+        "val_auroc",
+        {name: (labels, s) for name, s in scores.items()},
+        "all",
+        n_boot=100,
+        ci=0.95,
+        seed=0,
+        min_anomalies=10,
+        confidence=0.9,
+    )
+
+
+def test_the_ensemble_stays_unless_a_family_is_reliably_better():
+    close = choose_with_ensemble(n_anomaly=40, family_sep=1.2, ensemble_sep=1.0)
+    assert close.chosen == "ensemble" and close.kind == "ensemble"
+    assert "ensemble of 2 families kept: the best family dense" in close.reason
+    assert "not reliably above zero" in close.autoencoder_reason
+    clear = choose_with_ensemble(n_anomaly=100, family_sep=2.5, ensemble_sep=0.5)
+    assert clear.chosen == "dense" and clear.kind == "autoencoder"
+    assert "family dense is reliably better than the ensemble" in clear.reason
+
+
+def test_a_family_lead_on_a_few_anomalies_keeps_the_ensemble():
+    few = choose_with_ensemble(n_anomaly=4, family_sep=2.5, ensemble_sep=0.5)
+    assert few.chosen == "ensemble"
+    assert "validation holds 4 anomalies, fewer than the 10" in few.autoencoder_reason

@@ -1,5 +1,5 @@
-"""The evaluate stage: score every trained family and the classical baselines on val and test,
-then compare them all (:mod:`aeops.stages.report`).
+"""The evaluate stage: score every trained family, the families as one ensemble and the
+classical baselines on val and test, then compare them all (:mod:`aeops.stages.report`).
 
 One process does it all: evaluation takes seconds per model, while starting a process that
 imports torch, scikit-learn and MLflow takes several. Every model ends the same way
@@ -33,6 +33,8 @@ from aeops.evaluation.uses import UseRows, measure, use_rows
 from aeops.files import (
     BASELINE_FILE,
     DETECTOR_FILE,
+    ENSEMBLE,
+    ENSEMBLE_FILE,
     METRICS_FILE,
     MODEL_FILE,
     PLOTS_DIR,
@@ -40,6 +42,7 @@ from aeops.files import (
     SCORES_FILE,
 )
 from aeops.io import atomic_dir, own_dir, read_json, write_json, write_parquet
+from aeops.models.ensemble import MIN_MEMBERS
 from aeops.scoring import AutoencoderScorer, DetectorInfo
 from aeops.stages.common import Prepared, load_prepared, require
 from aeops.tracking import Tracking
@@ -178,6 +181,8 @@ def evaluate(cfg: Config) -> dict:
         run_id = evaluate_family(cfg, prepared, family, tracking, folds)
         if run_id is not None:
             run_ids[family] = run_id
+    if cfg.models.ensemble and len(run_ids) >= MIN_MEMBERS:
+        run_ids[ENSEMBLE] = evaluate_ensemble(cfg, prepared, list(run_ids), tracking)
     baselines(cfg, prepared, tracking, folds)
     return report(cfg, run_ids, folds)
 
@@ -297,14 +302,68 @@ def evaluate_family(
     return run_id
 
 
-def baseline_run(
-    tracking: Tracking, name: str, params: dict, data_hash: str | None, title: str | None = None
+def evaluate_ensemble(
+    cfg: Config, prepared: Prepared, families: list[str], tracking: Tracking
 ) -> str:
-    """The MLflow run of baseline ``name`` fitted with ``params`` on this data version: the
-    one an earlier evaluate made (so re-running evaluate adds no runs), else a new one."""
+    """The trained ``families`` as one detector (:mod:`aeops.models.ensemble`), its scales
+    fitted on validation's normal rows and its lead the family best on validation; scored,
+    thresholded and logged like any model (its own MLflow run); returns the run id."""
+    from aeops.evaluation.metrics import selection_metric
+    from aeops.models.ensemble import about, fit_ensemble, save_ensemble
+    from aeops.models.store import load_model
+    from aeops.stages.report import select_best
+    from aeops.tracking import file_sha256, params_digest, run_name
+
+    members, args = [], []
+    for family in families:
+        net, saved = load_model(cfg.paths.model_dir(family) / MODEL_FILE)
+        members.append(AutoencoderScorer(net, cfg.evaluate.batch_size))
+        args.append(saved["args"])
+    reports = {f: read_json(cfg.paths.family_eval_dir(f) / METRICS_FILE) for f in families}
+    lead = select_best(reports, selection_metric(cfg.register.metric, reports))
+    val, test = prepared.fold("val"), prepared.fold("test")
+    normal = val.x[val.real & ~val.is_anomaly]
+    if len(normal) < 2:  # a fold of anomalies only: the training rows set the scales
+        normal = prepared.fold("train").normal
+    ensemble = fit_ensemble(families, members, normal, lead)
+    out_dir = cfg.paths.family_eval_dir(ENSEMBLE)
+    with atomic_dir(out_dir) as tmp:
+        model_path = tmp / ENSEMBLE_FILE
+        save_ensemble(model_path, ensemble, args)
+        weights = {f: file_sha256(cfg.paths.model_dir(f) / MODEL_FILE) for f in families}
+        params = {**about(ensemble), "members_sha256": params_digest(weights)}
+        run_id = detector_run(
+            tracking, ENSEMBLE, params, prepared.data_hash, run_name(cfg, ENSEMBLE), ENSEMBLE
+        )
+        report = finish_detector(
+            cfg,
+            prepared,
+            ENSEMBLE,
+            ENSEMBLE,
+            run_id,
+            ensemble.run(val.x)["score"],
+            ensemble.run(test.x)["score"],
+            model_path,
+            tmp,
+        )
+    log.info(f"evaluate[{ENSEMBLE} of {', '.join(families)}]: {summary_line(report)}")
+    return run_id
+
+
+def detector_run(
+    tracking: Tracking,
+    name: str,
+    params: dict,
+    data_hash: str | None,
+    title: str | None = None,
+    marker: str = "baseline",
+) -> str:
+    """The MLflow run of detector ``name`` (a baseline, or the ensemble: ``marker``, a tag
+    set to true) fitted with ``params`` on this data version: the one an earlier evaluate
+    made (so re-running evaluate adds no runs), else a new one."""
     from aeops.tracking import BASELINE_PARAMS_TAG, find_run_tagged, params_digest, run_tags
 
-    identity = {"baseline": "true", "family": name, BASELINE_PARAMS_TAG: params_digest(params)}
+    identity = {marker: "true", "family": name, BASELINE_PARAMS_TAG: params_digest(params)}
     tags = {**run_tags(name, data_hash), **identity}
     for key in ("data_hash", "dvc_exp_name"):  # the data version, and the DVC experiment
         if key in tags:
@@ -329,11 +388,11 @@ def mlflow_param(key: str, value: Any):
 def baselines(
     cfg: Config, prepared: Prepared, tracking: Tracking, folds: dict[str, UseRows | None]
 ) -> dict:
-    from aeops.tracking import run_name
-
     """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow
     run with a deployable detector (so a baseline can be registered when it wins); one run
     per baseline, params and data version, however often evaluate runs."""
+    from aeops.tracking import run_name
+
     train_fold, val, test = (prepared.fold(s) for s in ("train", "val", "test"))
     results = {}
     with atomic_dir(cfg.paths.baselines_dir) as root:
@@ -341,7 +400,7 @@ def baselines(
             model = fit_baseline(name, train_fold.normal, cfg.baselines, cfg.seed)
             out_dir = root / name
             model.save(out_dir / BASELINE_FILE)
-            run_id = baseline_run(
+            run_id = detector_run(
                 tracking, name, model.params, prepared.data_hash, run_name(cfg, name)
             )
             report = finish_detector(

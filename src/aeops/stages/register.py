@@ -35,7 +35,15 @@ from typing import Any
 
 from aeops.config import Config
 from aeops.errors import RegistryError
-from aeops.files import BASELINE_FILE, DETECTOR_FILE, MODEL_FILE, PLOTS_DIR, RUN_FILE
+from aeops.files import (
+    BASELINE_FILE,
+    DETECTOR_FILE,
+    ENSEMBLE,
+    ENSEMBLE_FILE,
+    MODEL_FILE,
+    PLOTS_DIR,
+    RUN_FILE,
+)
 from aeops.io import read_json, write_json
 from aeops.run_report import write_report
 from aeops.tracking import (
@@ -116,10 +124,13 @@ class Decision:
 
 
 def detector_files(cfg: Config, name: str, kind: str) -> tuple[Path, Path, Path]:
-    """(model file, preprocessor, detector.json) of a family or a baseline."""
+    """(model file, preprocessor, detector.json) of a family, the ensemble or a baseline."""
     if kind == "baseline":
         folder = Path(cfg.paths.baselines_dir) / name
         return folder / BASELINE_FILE, Path(cfg.paths.preprocessor), folder / DETECTOR_FILE
+    if kind == ENSEMBLE:
+        folder = cfg.paths.family_eval_dir(name)
+        return folder / ENSEMBLE_FILE, Path(cfg.paths.preprocessor), folder / DETECTOR_FILE
     return (
         cfg.paths.model_dir(name) / MODEL_FILE,
         Path(cfg.paths.preprocessor),
@@ -392,23 +403,23 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
     )
 
     restored = []
-    entries = [(n, "autoencoder", m) for n, m in metrics["models"].items()]
+    entries = [(n, m.get("kind", "autoencoder"), m) for n, m in metrics["models"].items()]
     entries += [(n, "baseline", m) for n, m in metrics["baselines"].items()]
     for name, kind, report in entries:
         files = detector_files(cfg, name, kind)
         if find_detector(tracking.experiment_id, detector_key(*files)) is not None:
             continue
-        if kind == "baseline":
+        if kind in ("baseline", ENSEMBLE):  # not trained by a run of their own
             run_id = tracking.client.create_run(
                 tracking.experiment_id,
                 run_name=run_name(cfg, name),
                 tags={
                     **run_tags(name, prepared.data_hash),
-                    "baseline": "true",
+                    kind: "true",
                     "aeops.recreated": "true",
                 },
             ).info.run_id
-            plots_dir = Path(cfg.paths.baselines_dir) / name / PLOTS_DIR
+            plots_dir = files[2].parent / PLOTS_DIR
         else:  # the run that trained the family's weights (recreated if this store lacks it)
             run_id = family_run_id(
                 tracking.experiment_id,

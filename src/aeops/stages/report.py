@@ -32,7 +32,7 @@ from aeops.evaluation.baselines import BASELINES
 from aeops.evaluation.metrics import paired_bootstrap_difference, selection_metric
 from aeops.evaluation.plots import curve_tables, plot_curves, plot_rate_distortion
 from aeops.evaluation.uses import USE_METRICS, UseRows, classical_denoisers, jpeg_points
-from aeops.files import METRICS_FILE, PLOTS_DIR, SCORES_FILE
+from aeops.files import ENSEMBLE, METRICS_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.io import atomic_dir, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class Selection:
     lead_confidence: float  # share of paired resamples in which the baseline leads
     switched: bool
     reason: str
+    autoencoder_reason: str = ""  # why this autoencoder (the ensemble or a single family)
 
     def record(self) -> dict:
         """As JSON: an interval that was not measured (no bootstrap) is left out, not NaN."""
@@ -120,16 +121,17 @@ def choose(
     confidence: float,
 ) -> Selection:
     """The decision, from validation numbers only. ``val_rows`` maps each model to its
-    validation (is_anomaly, score) arrays on the rows ``metric`` is measured on."""
-    best_ae, best_base = select_best(models, metric), select_best(baselines, metric)
+    validation (is_anomaly, score) arrays on the rows ``metric`` is measured on. The
+    autoencoder is the ensemble unless a single family is reliably better
+    (:func:`choose_autoencoder`); a baseline replaces it only when reliably better."""
+    rule = (n_boot, ci, seed, min_anomalies, confidence)
+    best_ae, ae_reason = choose_autoencoder(models, metric, val_rows, *rule)
+    best_base = select_best(baselines, metric)
     labels, ae_scores = val_rows[best_ae]
     lead = paired_bootstrap_difference(
         labels, ae_scores, val_rows[best_base][1], metric, n_boot, ci, seed
     )
-    interval = (
-        f"{lead.value:+.4f} [{lead.low:+.4f}, {lead.high:+.4f}] ({ci:.0%} paired "
-        f"bootstrap), above zero in {lead.p_positive:.0%} of resamples"
-    )
+    interval = describe_lead(lead, ci)
     n_anomalies = int(labels.sum())
     enough = n_anomalies >= min_anomalies
     reliable = bool(enough and lead.p_positive >= confidence)
@@ -159,7 +161,7 @@ def choose(
     chosen = best_base if switched else best_ae
     return Selection(
         chosen,
-        "baseline" if switched else "autoencoder",
+        "baseline" if switched else models[best_ae].get("kind", "autoencoder"),
         best_ae,
         best_base,
         lead.value,
@@ -167,7 +169,56 @@ def choose(
         lead.high,
         lead.p_positive,
         switched,
-        reason,
+        reason if ENSEMBLE not in models else f"{ae_reason}; {reason}",
+        ae_reason,
+    )
+
+
+def describe_lead(lead: Any, ci: float) -> str:
+    return (
+        f"{lead.value:+.4f} [{lead.low:+.4f}, {lead.high:+.4f}] ({ci:.0%} paired "
+        f"bootstrap), above zero in {lead.p_positive:.0%} of resamples"
+    )
+
+
+def choose_autoencoder(
+    models: dict[str, dict],
+    metric: str,
+    val_rows: dict[str, tuple[np.ndarray, np.ndarray]],
+    n_boot: int,
+    ci: float,
+    seed: int,
+    min_anomalies: int,
+    confidence: float,
+) -> tuple[str, str]:
+    """(the autoencoder candidate, why). The ensemble is the incumbent: the family best on
+    validation replaces it only when its lead is reliably above zero (the rule a baseline
+    meets, :func:`choose`), since a lead on a few validation anomalies rarely holds on test
+    while the ensemble's average does."""
+    families = {name: m for name, m in models.items() if name != ENSEMBLE}
+    best = select_best(families, metric)
+    if ENSEMBLE not in models or ENSEMBLE not in val_rows:
+        return best, f"{best} is the best family on validation"
+    labels, ensemble_scores = val_rows[ENSEMBLE]
+    lead = paired_bootstrap_difference(
+        labels, ensemble_scores, val_rows[best][1], metric, n_boot, ci, seed
+    )
+    n_anomalies = int(labels.sum())
+    if n_anomalies >= min_anomalies and lead.p_positive >= confidence:
+        return best, (
+            f"family {best} is reliably better than the {ENSEMBLE} on validation: {metric} "
+            f"lead {describe_lead(lead, ci)}"
+        )
+    if n_anomalies < min_anomalies:
+        why = (
+            f"validation holds {n_anomalies} anomalies, fewer than the {min_anomalies} "
+            "(register.switch_min_anomalies) that could show a family reliably better"
+        )
+    else:
+        why = f"not reliably above zero (register.switch_confidence {confidence:.0%})"
+    return ENSEMBLE, (
+        f"{ENSEMBLE} of {len(families)} families kept: the best family {best}'s {metric} "
+        f"lead {describe_lead(lead, ci)}: {why}"
     )
 
 
@@ -178,6 +229,7 @@ def choose_for_use(
     :data:`~aeops.evaluation.uses.USE_METRICS`): the best validation value among the models
     that have it (every autoencoder; PCA among the baselines, when ``candidates`` is
     ``all``). Measured on every validation normal row, so the better value is taken as it is."""
+    models = {name: m for name, m in models.items() if metric in m}  # the ensemble has none
     best_ae = select_best(models, metric)
     coded = {name: m for name, m in baselines.items() if metric in m}
     best_base = select_best(coded, metric) if coded else ""
@@ -251,7 +303,7 @@ def selection_basis(metric: str, scores: pd.DataFrame) -> str:
 
 
 def load_metrics(cfg: Config) -> tuple[dict[str, dict], dict[str, str], dict[str, dict]]:
-    """(trained families, skipped families with reasons, baselines)."""
+    """(trained families and their ensemble, skipped families with reasons, baselines)."""
     models: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     for family in cfg.models.families:
@@ -260,6 +312,9 @@ def load_metrics(cfg: Config) -> tuple[dict[str, dict], dict[str, str], dict[str
             skipped[family] = m["reason"]
         else:
             models[family] = m
+    ensemble = cfg.paths.family_eval_dir(ENSEMBLE) / METRICS_FILE
+    if cfg.models.ensemble and ensemble.exists():
+        models[ENSEMBLE] = read_json(ensemble)
     baselines = {
         name: read_json(Path(cfg.paths.baselines_dir) / name / METRICS_FILE) for name in BASELINES
     }
