@@ -22,7 +22,7 @@ LINT_PATHS := src pipeline tests benchmarks scripts
 
 .DEFAULT_GOAL := help
 .PHONY: help setup train test test-all coverage lint format ui serve exp queue queue-start queue-status \
-	exp-show promote plots shots server remote push pull bench quality clean clean-all
+	exp-show promote plots shots spark-score server remote push pull bench quality clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -31,6 +31,7 @@ setup: ## create .venv and install aeops with its dev tools
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
+	@command -v java >/dev/null || echo "note: Spark scoring needs a Java 17+ runtime (scripts/ensure_java.sh)"
 
 train: ## check params.yaml and its paths, then run the whole pipeline (dvc repro)
 	$(BIN)/aeops check
@@ -66,6 +67,10 @@ ui: ## MLflow UI on http://$(HOST):$(PORT) over the project's store (mlflow.trac
 serve: ## REST scoring of the champion (or MODEL=models:/<name>@<alias>) on $(HOST):$(SERVE_PORT)
 	$(BIN)/aeops serve $(if $(MODEL),--model $(MODEL)) --host $(HOST) --port $(SERVE_PORT)
 
+spark-score: ## score INPUT on Spark into the Parquet folder OUTPUT (MASTER=local[*], MODEL=champion)
+	$(BIN)/aeops score --engine spark --spark-master '$(or $(MASTER),local[*])' $(if $(MODEL),--model $(MODEL)) \
+		--input $(INPUT) --output $(OUTPUT)
+
 exp: ## a DVC experiment in the workspace: make exp ARGS="-S train.lr=0.003"
 	$(BIN)/dvc exp run $(ARGS)
 
@@ -98,7 +103,7 @@ push: ## send data, models and reports to the DVC remote
 pull: ## fetch data, models and reports from the DVC remote
 	$(BIN)/dvc pull
 
-bench: ## speed benchmarks -> reports/bench.json
+bench: ## speed and scale benchmarks -> reports/bench.json, benchmarks/results/scale.json (~40 min)
 	$(PY) benchmarks/run.py --output reports/bench.json
 
 quality: ## detection quality vs PyOD: make quality [SUITE=tables|digits|dev] -> benchmarks/results/

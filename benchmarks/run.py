@@ -1,4 +1,7 @@
-"""`make bench`: every speed benchmark, side by side in one run, into reports/bench.json."""
+"""`make bench`: every speed benchmark, side by side in one run, into reports/bench.json;
+the scale benchmark (benchmarks/scale.py: whole pipeline at 10k-1M rows and 1k-20k columns)
+also into benchmarks/results/scale.json (about 25 minutes on 2 cores; --quick: two small
+cases, --no-scale: none)."""
 
 from __future__ import annotations
 
@@ -11,13 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import engine_vs_loop, scoring_memory, stage_times  # noqa: E402
+from benchmarks import engine_vs_loop, scale, scoring_memory, stage_times  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("reports/bench.json"))
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--no-scale", action="store_true", help="skip the scale benchmark")
     args = parser.parse_args()
     rows = 4000 if args.quick else 60000
     results: dict[str, object] = {
@@ -61,6 +65,12 @@ def main() -> None:
             f"{r['loop_samples_per_s']:.0f}/s -> ratio {r['ratio_train']:.3f} "
             f"(whole fit incl. validation, best weights, MLflow: {r['ratio_fit_wall']:.3f})"
         )
+    if not args.no_scale:
+        names = ["10k x 30", "500 x 1k"] if args.quick else scale.TALL + scale.WIDE
+        results["scale"] = scale.measure(names)
+        if not args.quick:
+            scale.write(results["scale"], scale.RESULTS)
+        print(scale.markdown(results["scale"]["cases"]))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.output}")

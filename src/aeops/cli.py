@@ -27,6 +27,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     from aeops.tracking import default_model, load_detector
 
     uri = args.model or default_model()
+    if getattr(args, "engine", "local") == "spark":
+        return score_on_spark(uri, args)
     model = load_detector(uri)
     start = time.perf_counter()
     tally = Tally()
@@ -48,6 +50,52 @@ def cmd_score(args: argparse.Namespace) -> int:
         stored = getattr(getattr(model, "info", None), "threshold", None)
         print(tally.line(args.threshold if args.threshold is not None else stored), file=sys.stderr)
     return 0
+
+
+def score_on_spark(uri: str, args: argparse.Namespace) -> int:
+    """``--engine spark``: the same pyfunc as a Spark UDF (:mod:`aeops.spark`)."""
+    import time
+
+    from aeops.errors import ScoringInputError
+    from aeops.spark import score_files
+
+    if args.dtype != "float32" or getattr(args, "keep_features", False):
+        raise ScoringInputError(
+            "--engine spark writes float32 codes and carries the non-feature columns; drop "
+            "--dtype / --keep-features, or use --engine local"
+        )
+    start = time.perf_counter()
+    rows = score_files(
+        uri,
+        args.input,
+        args.output,
+        args.spark_master,
+        output=args.output_kind,
+        explain=getattr(args, "explain", False),
+        threshold=args.threshold,
+    )
+    seconds = time.perf_counter() - start
+    print(
+        f"{rows} rows from {args.input} -> {args.output} (Parquet folder) on Spark "
+        f"{args.spark_master} with {uri} in {seconds:.1f}s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_engine(cmd) -> None:
+    cmd.add_argument(
+        "--engine",
+        choices=["local", "spark"],
+        default="local",
+        help="spark: score as a Spark job through mlflow.pyfunc.spark_udf (pip install "
+        "'aeops[spark]'); --output is then a Parquet folder",
+    )
+    cmd.add_argument(
+        "--spark-master",
+        default="local[*]",
+        help="with --engine spark: local[N], spark://host:7077, yarn, ... (default local[*])",
+    )
 
 
 def run_file_command(model, args: argparse.Namespace, tally) -> int:
@@ -259,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--threshold", type=finite_float, help="override the stored threshold")
     score.add_argument("--explain", action="store_true", help="add per-feature errors")
     add_keep_features(score)
+    add_engine(score)
     encode = add_file_command(
         sub,
         "encode",
@@ -286,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reconstructions (denoised rows, in the input's units) for a CSV or Parquet file",
     )
     add_keep_features(encode)
+    add_engine(encode)
     add_keep_features(reconstruct)
     serve = sub.add_parser("serve", help="REST scoring (mlflow models serve) of a model")
     serve.add_argument("--model", help="a model URI (default: this project's champion)")

@@ -180,6 +180,7 @@ Precision = Literal[
 
 class TrainerConfig(Section):
     max_epochs: PositiveInt
+    max_samples: PositiveInt | None  # training rows seen at most (epochs x rows); None: no cap
     max_time: Annotated[float, Field(gt=0.0)] | None  # seconds per family (Lightning's)
     min_epochs: PositiveInt
     batch_size: PositiveInt | Literal["auto"]
@@ -283,6 +284,7 @@ class BaselinesConfig(Section):
     pca_components: Annotated[int, Field(ge=1)] | Fraction
     iforest_estimators: PositiveInt
     knn_neighbors: PositiveInt
+    reference_rows: PositiveInt  # k-NN and ECOD keep a seeded sample of this many training rows
 
 
 class RegisterConfig(Section):

@@ -47,6 +47,8 @@ from aeops.models.losses import Objective
 CPU_BATCH = 64  # the batch the learning rate is given for, and what a CPU keeps
 GPU_MAX_BATCH = 1024
 MIN_STEPS_PER_EPOCH = 16
+CPU_MAX_STEPS_PER_EPOCH = 512  # auto on a CPU: the batch grows so an epoch is at most this ...
+CPU_MAX_BATCH = 4096  # ... up to this batch (a million rows: ~340 steps of 2,048)
 VAL_SAMPLES = 2048  # auto: validate after at least this many training samples ...
 MAX_VALIDATIONS_PER_PATIENCE = 3  # ... but at least 3 times within the patience
 SMALL_STEP_FLOPS = 1e8  # below this, one CPU thread beats several
@@ -106,6 +108,7 @@ class Plan:
     threads: int | None  # None: torch's default
     stop_patience: int  # validations without improvement before stopping
     lr_patience: int  # validations without improvement before the lr halves
+    max_epochs: int | None = None  # None: train.max_epochs (train.max_samples did not lower it)
 
     def settings(self) -> dict[str, Any]:
         """The settings ``auto`` decides (patience aside), as run.json and MLflow record them."""
@@ -113,11 +116,27 @@ class Plan:
 
 
 def plan_for(
-    batch_size: int, lr: float, precision: str, val_every: int, threads: int | None, patience: int
+    batch_size: int,
+    lr: float,
+    precision: str,
+    val_every: int,
+    threads: int | None,
+    patience: int,
+    max_epochs: int | None = None,
 ) -> Plan:
     """The plan of settings already decided, with ``patience`` (epochs) in validations."""
     waits = patience_in_validations(patience, val_every)
-    return Plan(batch_size, lr, precision, val_every, threads, waits.stop, waits.lr)
+    return Plan(batch_size, lr, precision, val_every, threads, waits.stop, waits.lr, max_epochs)
+
+
+def epochs_within_samples(train_cfg: Any, n_train: int) -> int | None:
+    """The epochs ``train.max_samples`` allows (epochs x training rows at most that many, at
+    least ``min_epochs``) when fewer than ``max_epochs``, else None."""
+    budget = getattr(train_cfg, "max_samples", None)
+    if budget is None:
+        return None
+    epochs = max(train_cfg.min_epochs, budget // max(n_train, 1))
+    return int(epochs) if epochs < train_cfg.max_epochs else None
 
 
 def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
@@ -126,11 +145,8 @@ def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
     gpu = on_gpu(train_cfg.accelerator)
     batch, lr = train_cfg.batch_size, train_cfg.lr
     if batch == "auto":
-        batch = CPU_BATCH
-        if gpu:
-            fitting = max(n_train // MIN_STEPS_PER_EPOCH, 1)
-            batch = max(CPU_BATCH, min(GPU_MAX_BATCH, 1 << (fitting.bit_length() - 1)))
-            lr = lr * math.sqrt(batch / CPU_BATCH)
+        batch = auto_batch(n_train, gpu)
+        lr = lr * math.sqrt(batch / CPU_BATCH)
     precision = train_cfg.precision
     if precision == "auto":
         precision = (
@@ -154,8 +170,28 @@ def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
         # deterministic training takes one thread on every machine, whatever its cores
         threads = 1 if (not gpu and (small or train_cfg.deterministic)) else None
     return plan_for(
-        int(batch), float(lr), str(precision), int(val_every), threads, train_cfg.patience
+        int(batch),
+        float(lr),
+        str(precision),
+        int(val_every),
+        threads,
+        train_cfg.patience,
+        epochs_within_samples(train_cfg, n_train),
     )
+
+
+def auto_batch(n_train: int, gpu: bool) -> int:
+    """A power of two. GPU: the largest up to 1,024 that leaves 16 steps per epoch. CPU: 64
+    (the batch the learning rate is given for), grown only as far as keeps an epoch of a
+    tall table within 512 steps (up to 4,096), so a million rows do not take 9,000 tiny
+    steps per epoch; the caller scales the learning rate by sqrt(batch / 64)."""
+    if gpu:
+        fitting = max(n_train // MIN_STEPS_PER_EPOCH, 1)
+        return max(CPU_BATCH, min(GPU_MAX_BATCH, 1 << (fitting.bit_length() - 1)))
+    needed = math.ceil(n_train / CPU_MAX_STEPS_PER_EPOCH)
+    if needed <= CPU_BATCH:
+        return CPU_BATCH
+    return min(CPU_MAX_BATCH, 1 << (needed - 1).bit_length())
 
 
 class BestWeights(pl.Callback):
@@ -294,7 +330,7 @@ def build_trainer(
         strategy=train_cfg.strategy,
         precision=plan.precision,  # type: ignore[arg-type]  # any Lightning value, checked there
         deterministic=train_cfg.deterministic,
-        max_epochs=train_cfg.max_epochs,
+        max_epochs=plan.max_epochs or train_cfg.max_epochs,
         max_time=None if train_cfg.max_time is None else timedelta(seconds=train_cfg.max_time),
         min_epochs=train_cfg.min_epochs,
         limit_train_batches=train_cfg.limit_train_batches,

@@ -18,13 +18,27 @@ TELEMETRY_OFF = {
 }
 
 
+# Warnings libraries print about themselves, not about the user's data or run.
+LIBRARY_NOISE = (
+    ".*does not have many workers.*",
+    ".*is an invalid version.*",
+    ".*isinstance.treespec, LeafSpec.*",
+    # pyspark on every pandas 3 import (Great Expectations imports it when installed); Spark
+    # scores are checked against aeops score's (tests/integration/test_spark.py)
+    "PySpark does not yet fully support pandas",
+)
+
+
 def disable_telemetry() -> None:
     """Turn off DVC, MLflow and Great Expectations usage reporting for this process."""
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*is an invalid version.*")
-    warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
+    quiet_library_warnings()
+
+
+def quiet_library_warnings() -> None:
+    for pattern in LIBRARY_NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def git_commit() -> str | None:

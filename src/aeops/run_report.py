@@ -178,7 +178,8 @@ def build(cfg: Config, git: tuple[str | None, bool | None]) -> RunReport:
 
 
 def time_budget_notes(cfg: Config, families: list[str]) -> list[str]:
-    """A sentence for each family ``train.max_time`` stopped before early stopping did."""
+    """A sentence for each family ``train.max_time`` or ``train.max_samples`` stopped before
+    early stopping did."""
     from aeops.files import RUN_FILE
 
     notes = []
@@ -190,6 +191,11 @@ def time_budget_notes(cfg: Config, families: list[str]) -> list[str]:
                 f"{family} was stopped by train.max_time ({cfg.train.max_time:g} s) after "
                 f"{run.get('epochs')} epochs, before early stopping: a longer budget may "
                 "train it further"
+            )
+        if run.get("stopped_by") == "max_samples":
+            notes.append(
+                f"{family} trained {run.get('epochs')} epochs, the most train.max_samples "
+                f"({cfg.train.max_samples:,} training rows seen) allows on this many rows"
             )
     return notes
 

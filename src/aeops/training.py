@@ -66,7 +66,7 @@ class TrainResult:
     plan: dict[str, Any]
     fit_seconds: float  # wall time of Trainer.fit (this process's part when resumed)
     epochs_per_second: float
-    stopped_by: str = "max_epochs"  # max_epochs | patience | max_time (train.max_time)
+    stopped_by: str = "max_epochs"  # max_epochs | max_samples | patience | max_time
 
     def record(self) -> dict[str, Any]:
         """What ``run.json`` keeps: only what the same data and params reproduce (no run
@@ -80,6 +80,11 @@ class TrainResult:
             "plan": self.plan,
             "stopped_by": self.stopped_by,
         }
+
+
+def stop_reason(stopped_by: str, budget_epochs: int | None) -> str:
+    """``max_samples`` when the epochs ran out because ``train.max_samples`` lowered them."""
+    return "max_samples" if stopped_by == "max_epochs" and budget_epochs is not None else stopped_by
 
 
 def fingerprint(cfg: Config, family: str, data_hash: str) -> str:
@@ -242,7 +247,7 @@ def train_family(
         plan.settings(),
         round(fitted.seconds, 3),
         round(ran / max(fitted.seconds, 1e-9), 2),
-        fitted.stopped_by,
+        stop_reason(fitted.stopped_by, plan.max_epochs),
     )
     if fitted.trainer.is_global_zero:
         save_model(out_dir / MODEL_FILE, family, args, fitted.net)

@@ -3,6 +3,7 @@ weights kept in memory."""
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -55,6 +56,9 @@ def test_best_weights_are_restored_from_memory(tmp_path):
 
 def settings(**override):
     base = {
+        "max_epochs": 300,
+        "min_epochs": 1,
+        "max_samples": 10_000_000,
         "accelerator": "cpu",
         "batch_size": "auto",
         "lr": 1e-3,
@@ -90,6 +94,22 @@ def test_auto_settings_keep_todays_values_on_a_cpu():
     ) == (128, 1e-3, "bf16-mixed", 5, 2)
 
 
+def test_auto_batch_on_a_cpu_grows_with_a_tall_table_to_bounded_steps_per_epoch():
+    assert resolve(settings(), n_train=32_768, n_params=10_000).batch_size == 64  # 512 steps
+    tall = resolve(settings(), n_train=700_000, n_params=10_000)
+    assert tall.batch_size == 2048 and math.ceil(700_000 / tall.batch_size) <= 512
+    assert tall.lr == pytest.approx(1e-3 * math.sqrt(2048 / 64))
+    huge = resolve(settings(), n_train=50_000_000, n_params=10_000)
+    assert huge.batch_size == 4096  # capped: more steps rather than a batch past 4,096
+
+
+def test_max_samples_bounds_the_epochs_of_a_tall_table_only():
+    assert resolve(settings(), n_train=30_000, n_params=10_000).max_epochs is None  # 300 fit
+    assert resolve(settings(), n_train=600_000, n_params=10_000).max_epochs == 16
+    assert resolve(settings(), n_train=50_000_000, n_params=10_000).max_epochs == 1  # min_epochs
+    assert resolve(settings(max_samples=None), 600_000, 10_000).max_epochs is None
+
+
 def test_the_plan_counts_patience_in_validations():
     plan = resolve(settings(val_every=3), n_train=970, n_params=1000)
     assert (plan.stop_patience, plan.lr_patience) == (10, 4)  # 30 epochs; lr: a third
@@ -99,6 +119,7 @@ def test_the_plan_counts_patience_in_validations():
         "precision": "32-true",
         "val_every": 3,
         "threads": 1,
+        "max_epochs": None,  # train.max_samples did not lower train.max_epochs
     }  # what run.json records
     rare = resolve(settings(patience=2, val_every=5), n_train=970, n_params=1000)
     assert (rare.stop_patience, rare.lr_patience) == (1, 1)  # at least one validation

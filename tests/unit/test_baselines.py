@@ -9,7 +9,9 @@ from aeops.config import BaselinesConfig
 from aeops.errors import ScoringInputError
 from aeops.evaluation.baselines import fit_baseline, load_baseline
 
-CFG = BaselinesConfig(pca_components=0.9, iforest_estimators=20, knn_neighbors=3)
+CFG = BaselinesConfig(
+    pca_components=0.9, iforest_estimators=20, knn_neighbors=3, reference_rows=20_000
+)
 
 
 def test_knn_score_is_the_distance_to_the_kth_nearest_training_row():
@@ -50,3 +52,23 @@ def test_a_row_that_breaks_one_column_outscores_normal_rows(name, tmp_path):
     assert (explained.argmax(axis=1) == 2).all()
     with pytest.raises(ScoringInputError, match="no latent code"):
         loaded.run(odd, ("z",))
+
+
+@pytest.mark.parametrize("name", ["knn", "ecod"])
+def test_a_tall_table_keeps_a_seeded_reference_sample_that_ranks_as_all_rows_do(name, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    train, normal = rng.normal(size=(6000, 5)), rng.normal(size=(300, 5))
+    odd = normal[:30].copy()
+    odd[:, 1] += 4.0
+    rows, labels = np.vstack([normal, odd]), np.r_[np.zeros(300), np.ones(30)]
+    small = CFG.model_copy(update={"reference_rows": 1000})
+    sampled, again = (fit_baseline(name, train, small, seed=0) for _ in range(2))
+    full = fit_baseline(name, train, CFG, 0)
+    assert sampled.params["reference_rows"] == 1000 and "reference_rows" not in full.params
+    sampled.save(tmp_path / "b.skops")
+    assert load_baseline(tmp_path / "b.skops").model.shape == (1000, 5)  # what is registered
+    np.testing.assert_array_equal(sampled.score(rows), again.score(rows))  # seeded
+    of_sample, of_all = (roc_auc_score(labels, m.score(rows)) for m in (sampled, full))
+    assert of_sample > 0.95 and abs(of_sample - of_all) < 0.02

@@ -180,3 +180,28 @@ def test_bootstrap_resamples_agree_with_sklearn_on_each_resample():
     flags = rng.random(300) < 0.2
     low, high = bootstrap_auroc_ci(flags, scores + flags, 300, 0.9, seed=0)
     assert low < auroc(flags, scores + flags) < high
+
+
+def test_counted_resamples_give_the_sorted_resamples_numbers(monkeypatch):
+    """On a tall fold the bootstrap counts each resample over one sort; it must give what
+    re-sorting every resample gives (ties included), interval and share alike."""
+    import aeops.evaluation.metrics as metrics
+
+    rng = np.random.default_rng(4)
+    y = rng.random(3000) < 0.05
+    a = np.round(rng.normal(size=3000) + y, 1)  # rounded: many ties
+    b = np.round(rng.normal(size=3000) + 1.3 * y, 1)
+    direct = (
+        metrics.bootstrap_auroc_ci(y, a, 60, 0.9, 0),
+        metrics.paired_bootstrap_difference(y, a, b, "val_auroc", 60, 0.9, 0),
+    )
+    monkeypatch.setattr(metrics, "COUNTED_RESAMPLES_ROWS", 100)
+    counted = (
+        metrics.bootstrap_auroc_ci(y, a, 60, 0.9, 0),
+        metrics.paired_bootstrap_difference(y, a, b, "val_auroc", 60, 0.9, 0),
+    )
+    np.testing.assert_allclose(counted[0], direct[0], rtol=0, atol=1e-12)
+    for field in ("value", "low", "high", "p_positive"):
+        assert getattr(counted[1], field) == pytest.approx(getattr(direct[1], field), abs=1e-12)
+    ranked = metrics.RankedScores(y, a)
+    assert ranked.auroc(np.ones(len(y))) == pytest.approx(roc_auc_score(y, a), abs=1e-12)

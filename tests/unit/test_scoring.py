@@ -34,7 +34,9 @@ def make_detector(
     pre = Preprocessor.fit(train, meta, scaler, impute, 20)
     x = pre.transform(train)
     if kind == "baseline":
-        cfg = BaselinesConfig(pca_components=0.9, iforest_estimators=20, knn_neighbors=5)
+        cfg = BaselinesConfig(
+            pca_components=0.9, iforest_estimators=20, knn_neighbors=5, reference_rows=20_000
+        )
         scorer = fit_baseline(family, x, cfg, 0)
     else:
         scorer = AutoencoderScorer(DenseAE(x.shape[1], [8], 2, "sigmoid", 0.0), batch_size=7)

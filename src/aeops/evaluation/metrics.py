@@ -18,6 +18,33 @@ from sklearn.metrics import (
 from aeops.config import ThresholdConfig
 from aeops.errors import ModelConfigError
 
+COUNTED_RESAMPLES_ROWS = 20_000  # beyond this, AUROC resamples are counted over one sort
+
+
+class RankedScores:
+    """Scores sorted once, so the AUROC of any resample is a weighted count: each row's
+    weight is how often the resample drew it. AUROC is the Mann-Whitney share of
+    (anomaly, normal) pairs the anomaly outranks, ties counting half, exactly what
+    scikit-learn's trapezoid gives, in O(rows) per resample instead of a sort. Used on
+    folds beyond :data:`COUNTED_RESAMPLES_ROWS` rows (a tall table), where re-sorting 500
+    resamples of 300,000 rows takes minutes; smaller folds keep the direct computation."""
+
+    def __init__(self, is_anomaly: np.ndarray, scores: np.ndarray) -> None:
+        _, self.group = np.unique(scores, return_inverse=True)
+        self.groups = int(self.group.max()) + 1 if len(scores) else 0
+        self.is_anomaly = is_anomaly.astype(bool)
+
+    def auroc(self, weights: np.ndarray) -> float:
+        pos = np.bincount(self.group, weights * self.is_anomaly, self.groups)
+        neg = np.bincount(self.group, weights * ~self.is_anomaly, self.groups)
+        below = np.cumsum(neg) - neg
+        return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
+def draw_weights(rows: np.ndarray, n: int) -> np.ndarray:
+    """How often each of ``n`` rows was drawn in the resample ``rows``."""
+    return np.bincount(rows, minlength=n).astype(np.float64)
+
 
 def has_both_classes(is_anomaly: np.ndarray) -> bool:
     return bool(is_anomaly.any() and (~is_anomaly).any())
@@ -45,14 +72,24 @@ def bootstrap_auroc_ci(
 
     rng = np.random.default_rng(seed)
     pos, neg = scores[is_anomaly], scores[~is_anomaly]
+    ranked = (
+        RankedScores(np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)], np.r_[pos, neg])
+        if len(scores) > COUNTED_RESAMPLES_ROWS
+        else None
+    )
     values = np.empty(n_boot)
     # Mann-Whitney form of AUROC (ties count half), many resamples per array operation
     per_chunk = max(1, 4_000_000 // (len(pos) + len(neg)))
     for start in range(0, n_boot, per_chunk):
         k = min(per_chunk, n_boot - start)
-        p = pos[rng.integers(len(pos), size=(k, len(pos)))]
-        n = neg[rng.integers(len(neg), size=(k, len(neg)))]
-        ranks = rankdata(np.concatenate([p, n], axis=1), axis=1)
+        p_rows = rng.integers(len(pos), size=(k, len(pos)))
+        n_rows = rng.integers(len(neg), size=(k, len(neg)))
+        if ranked is not None:  # the same resamples, counted rather than re-sorted
+            for j in range(k):
+                w = np.r_[draw_weights(p_rows[j], len(pos)), draw_weights(n_rows[j], len(neg))]
+                values[start + j] = ranked.auroc(w)
+            continue
+        ranks = rankdata(np.concatenate([pos[p_rows], neg[n_rows]], axis=1), axis=1)
         u = ranks[:, : len(pos)].sum(axis=1) - len(pos) * (len(pos) + 1) / 2
         values[start : start + k] = u / (len(pos) * len(neg))
     alpha = (1 - ci) / 2
@@ -299,9 +336,15 @@ def paired_bootstrap_difference(
         return PairedDifference(diff, float("nan"), float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(is_anomaly), np.flatnonzero(~is_anomaly)
+    counted = fn is auroc and len(is_anomaly) > COUNTED_RESAMPLES_ROWS
+    ranked = [RankedScores(is_anomaly, s) for s in (scores_a, scores_b)] if counted else []
     values = np.empty(n_boot)
     for i in range(n_boot):
         rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        if ranked:  # the same resample, counted over one sort per model
+            w = draw_weights(rows, len(is_anomaly))
+            values[i] = ranked[1].auroc(w) - ranked[0].auroc(w)
+            continue
         values[i] = fn(is_anomaly[rows], scores_b[rows]) - fn(is_anomaly[rows], scores_a[rows])
     alpha = (1 - ci) / 2
     return PairedDifference(

@@ -9,6 +9,26 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from aeops.io import atomic_path, write_json
 
+CURVE_POINTS = 1000  # a curve drawn from more points is thinned to this many (evenly along it)
+
+
+def thinned(*columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The curve's points, at most :data:`CURVE_POINTS` of them, evenly spaced along it with
+    both ends kept: a million-row fold's precision-recall curve has a point per row (a
+    200 MB ``pr.json`` that no browser draws), and a few hundred draw the same picture."""
+    n = len(columns[0])
+    if n <= CURVE_POINTS:
+        return columns
+    keep = np.unique(np.linspace(0, n - 1, CURVE_POINTS).round().astype(int))
+    return tuple(c[keep] for c in columns)
+
+
+def curves_of(is_anomaly: np.ndarray, scores: np.ndarray) -> tuple[tuple, tuple]:
+    """((fpr, tpr), (recall, precision)), each thinned."""
+    fpr, tpr, _ = roc_curve(is_anomaly, scores)
+    precision, recall, _ = precision_recall_curve(is_anomaly, scores)
+    return thinned(fpr, tpr), thinned(recall, precision)
+
 
 def _pyplot():
     import matplotlib
@@ -34,8 +54,7 @@ def curve_tables(curves: dict[str, tuple[np.ndarray, np.ndarray]], out_dir: Path
     roc: list[dict] = []
     pr: list[dict] = []
     for name, (is_anomaly, scores) in curves.items():
-        fpr, tpr, _ = roc_curve(is_anomaly, scores)
-        precision, recall, _ = precision_recall_curve(is_anomaly, scores)
+        (fpr, tpr), (recall, precision) = curves_of(is_anomaly, scores)
         roc += [
             {"model": name, "step": i, "fpr": float(a), "tpr": float(b)}
             for i, (a, b) in enumerate(zip(fpr, tpr, strict=True))
@@ -57,11 +76,11 @@ def plot_curves(
     plt = _pyplot()
     fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, (is_anomaly, scores) in curves.items():
-        fpr, tpr, _ = roc_curve(is_anomaly, scores)
-        precision, recall, _ = precision_recall_curve(is_anomaly, scores)
-        from sklearn.metrics import auc
+        from sklearn.metrics import roc_auc_score
 
-        ax_roc.plot(fpr, tpr, label=f"{name} (AUROC {auc(fpr, tpr):.3f})")
+        (fpr, tpr), (recall, precision) = curves_of(is_anomaly, scores)
+        label = f"{name} (AUROC {roc_auc_score(is_anomaly, scores):.3f})"
+        ax_roc.plot(fpr, tpr, label=label)
         ax_pr.plot(recall, precision, label=name)
     ax_roc.plot([0, 1], [0, 1], "k--", linewidth=0.8)
     ax_roc.set(xlabel="false-positive rate", ylabel="true-positive rate", title=f"ROC ({note})")

@@ -39,6 +39,12 @@ def train(cfg: Config, family: str):
             f"train[{family}]: stopped by train.max_time ({cfg.train.max_time:g} s) after "
             f"{result.epochs} epochs, before early stopping; the best weights so far are kept"
         )
+    if result.stopped_by == "max_samples":
+        rows = len(prepared.fold("train").normal)
+        log.info(
+            f"train[{family}]: {result.epochs} epochs, the most train.max_samples "
+            f"({cfg.train.max_samples:,} rows seen) allows for {rows:,} training rows"
+        )
     log.info(
         f"train[{family}]: {result.epochs} epochs, best val_loss {loss} -> "
         f"{out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}; "
