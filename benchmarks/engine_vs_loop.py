@@ -64,6 +64,7 @@ def settings(
         precision=precision,
         deterministic=accelerator == "cpu",
         max_epochs=epochs,
+        max_samples=None,
         max_time=None,
         min_epochs=1,
         limit_train_batches=1.0,

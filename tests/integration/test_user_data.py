@@ -207,7 +207,7 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
     assert "skipped conv: conv needs images" in out  # the report says it too
     metrics = evaluated(cfg)
     assert set(metrics["skipped"]) == {"conv"} and "conv" not in metrics["models"]
-    assert metrics["family"] in {"dense", "denoising", "sparse", "vae"}
+    assert metrics["family"] in {"dense", "denoising", "sparse", "vae", "ensemble"}
     name, version = champion(cfg)
     assert float(version.tags["threshold"]) == metrics["threshold"]
     assert float(version.tags["metric.test_auroc"]) == round(metrics["test_auroc"], 4)
