@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,8 +26,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.stage_times import RUNNING  # noqa: E402
-from tests.integration.project import make_project, project_env  # noqa: E402
+from benchmarks.stage_times import cold_repro  # noqa: E402
+from tests.integration.project import make_project  # noqa: E402
 
 CASES = {  # name: (rows, features)
     "10k x 30": (10_000, 30),
@@ -69,14 +68,18 @@ def synthetic_table(rows: int, features: int, seed: int = 0) -> pd.DataFrame:
 
 
 class PeakMemory:
-    """The largest resident set (MB) of ``pid`` and its descendants, per named phase."""
+    """The largest resident set (MB) of a process and its descendants, per named phase,
+    sampled every 0.2 s (a ``watch`` of :func:`benchmarks.stage_times.cold_repro`)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self) -> None:
+        self.phase = "start"
+        self.peaks: dict[str, float] = {}
+        self.running = False
+
+    def start(self, pid: int) -> None:
         import psutil
 
         self.root = psutil.Process(pid)
-        self.phase = "start"
-        self.peaks: dict[str, float] = {}
         self.running = True
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
@@ -87,16 +90,15 @@ class PeakMemory:
         while self.running:
             try:
                 procs = [self.root, *self.root.children(recursive=True)]
-                rss = 0
-                for p in procs:
-                    try:
-                        rss += p.memory_info().rss
-                    except psutil.Error:
-                        pass
             except psutil.Error:
                 break
-            mb = rss / 2**20
-            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), mb)
+            rss = 0
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss / 2**20)
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -123,41 +125,18 @@ def run_case(name: str, workdir: Path) -> dict[str, object]:
             "train": {"progress_bar": False},
         },
     )
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        ["dvc", "repro"],
-        cwd=root,
-        env=project_env(root),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        bufsize=1,
-    )
-    memory = PeakMemory(proc.pid)
-    marks: list[tuple[str, float]] = []
-    lines = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        match = RUNNING.search(line)
-        if match:
-            marks.append((match.group(1), time.perf_counter()))
-            memory.phase = match.group(1)
-    proc.wait()
-    end = time.perf_counter()
-    memory.stop()
+    memory = PeakMemory()
     result: dict[str, object] = {"case": name, "rows": rows, "features": features}
-    if proc.returncode != 0:
-        result["failed"] = "".join(lines[-30:])
+    try:
+        stages, total, _ = cold_repro(root, memory)
+    except RuntimeError as exc:  # the run's last lines
+        result["failed"] = str(exc)[-3000:]
         return result
-    stages = {}
-    for (stage, begun), (_, next_begun) in zip(marks, [*marks[1:], ("", end)], strict=True):
-        stages[stage] = round(next_begun - begun, 1)
     data = ("ingest", "validate", "prepare")
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
     result.update(
         {
-            "total_seconds": round(end - start, 1),
+            "total_seconds": total,
             "data_stage_seconds": round(sum(stages.get(s, 0.0) for s in data), 1),
             "stage_seconds": stages,
             "peak_memory_mb": {k: round(v) for k, v in memory.peaks.items() if k in stages},

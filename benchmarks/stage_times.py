@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,8 +36,10 @@ STAGE_MODULES = {
 RUNNING = re.compile(r"Running stage '([^']+)'")
 
 
-def cold_repro(root: Path) -> tuple[dict[str, float], float, str]:
-    """Seconds per stage of one cold ``dvc repro``, its total, and its output."""
+def cold_repro(root: Path, watch: Any = None) -> tuple[dict[str, float], float, str]:
+    """Seconds per stage of one cold ``dvc repro``, its total, and its output. ``watch``
+    (optional) is started with the process id, told each stage as it begins (``phase``) and
+    stopped at the end (the scale benchmark's memory sampler)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         ["dvc", "repro"],
@@ -47,6 +50,8 @@ def cold_repro(root: Path) -> tuple[dict[str, float], float, str]:
         stderr=subprocess.STDOUT,
         bufsize=1,
     )
+    if watch is not None:
+        watch.start(proc.pid)
     marks: list[tuple[str, float]] = []
     lines = []
     assert proc.stdout is not None
@@ -55,8 +60,12 @@ def cold_repro(root: Path) -> tuple[dict[str, float], float, str]:
         match = RUNNING.search(line)
         if match:
             marks.append((match.group(1), time.perf_counter()))
+            if watch is not None:
+                watch.phase = match.group(1)
     proc.wait()
     end = time.perf_counter()
+    if watch is not None:
+        watch.stop()
     if proc.returncode != 0:
         raise RuntimeError("dvc repro failed:\n" + "".join(lines[-40:]))
     stages = {}

@@ -49,3 +49,26 @@ def low_rank_data(n: int, dim: int = 16, rank: int = 3, seed: int = 0) -> np.nda
     basis = rng.normal(size=(rank, dim))
     codes = rng.normal(size=(n, rank))
     return (1 / (1 + np.exp(-(codes @ basis) / 2))).astype(np.float32)
+
+
+def sensor_config(tmp_path: Path, families: list[str], epochs: int = 1, **override):
+    """A 200-row sensor table (text labels, a categorical column) written under ``tmp_path``
+    and a quick config over it: ``families``, ``epochs``, and ``override`` sections merged."""
+    from tests.factories import sensor_table
+
+    sensor_table(n=200).to_parquet(tmp_path / "sensors.parquet")
+    base = {
+        "data": {
+            "source": "table",
+            "path": str(tmp_path / "sensors.parquet"),
+            "label_column": "status",
+            "normal_labels": ["ok"],
+            "min_rows": 20,
+            "exclude": ["unit_id", "timestamp"],
+        },
+        "models": {"families": families},
+        "evaluate": {"bootstrap": 20, "plots": False},
+        "train": {"max_epochs": epochs, "progress_bar": False, "batch_size": 32},
+        "baselines": {"iforest_estimators": 10},
+    }
+    return make_config(tmp_path, **deep_update(base, override))

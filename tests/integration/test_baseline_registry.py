@@ -15,7 +15,7 @@ from aeops.io import write_json
 from aeops.scoring import Detector
 from aeops.stages.register import detector_files, register
 from tests.factories import sensor_table
-from tests.helpers import make_config
+from tests.helpers import sensor_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole pipeline run: ~25 s
@@ -24,22 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole pipeline run
 def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(
     tmp_path: Path, mlflow_uri: str
 ):
-    sensor_table(n=200).to_parquet(tmp_path / "sensors.parquet")
-    cfg = make_config(
-        tmp_path,
-        data={
-            "source": "table",
-            "path": str(tmp_path / "sensors.parquet"),
-            "label_column": "status",
-            "normal_labels": ["ok"],
-            "min_rows": 20,
-            "exclude": ["unit_id", "timestamp"],
-        },
-        models={"families": ["dense"]},
-        evaluate={"bootstrap": 20, "plots": False},
-        train={"max_epochs": 1, "progress_bar": False, "batch_size": 32},
-        baselines={"iforest_estimators": 10},
-    )
+    cfg = sensor_config(tmp_path, ["dense"])
     run_pipeline(cfg)
     metrics = json.loads(Path(cfg.paths.metrics).read_text())
     rows = sensor_table(n=30, seed=9)
@@ -89,21 +74,10 @@ def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(
 def test_the_ensemble_round_trips_through_the_registry_score_and_encode(
     tmp_path: Path, mlflow_uri: str
 ):
-    sensor_table(n=200).to_parquet(tmp_path / "sensors.parquet")
-    cfg = make_config(
+    cfg = sensor_config(
         tmp_path,
-        data={
-            "source": "table",
-            "path": str(tmp_path / "sensors.parquet"),
-            "label_column": "status",
-            "normal_labels": ["ok"],
-            "min_rows": 20,
-            "exclude": ["unit_id", "timestamp"],
-        },
-        models={"families": ["dense", "sparse"], "ensemble": True},
-        evaluate={"bootstrap": 20, "plots": False},
-        train={"max_epochs": 1, "progress_bar": False, "batch_size": 32},
-        baselines={"iforest_estimators": 10},
+        ["dense", "sparse"],
+        models={"ensemble": True},
         register={"candidates": "autoencoders"},
     )
     run_pipeline(cfg)

@@ -3,6 +3,7 @@ the scores, flags, explanations and codes that `aeops score` / `aeops encode` gi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from aeops.cli import main as aeops
 from aeops.errors import ScoringInputError
 from tests.factories import sensor_table
-from tests.helpers import make_config
+from tests.helpers import sensor_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a pipeline run and a JVM: ~40 s
@@ -28,26 +29,8 @@ def spark():
 
 
 def registered_champion(tmp_path: Path) -> str:
-    sensor_table(n=200).to_parquet(tmp_path / "sensors.parquet")
-    cfg = make_config(
-        tmp_path,
-        data={
-            "source": "table",
-            "path": str(tmp_path / "sensors.parquet"),
-            "label_column": "status",
-            "normal_labels": ["ok"],
-            "min_rows": 20,
-            "exclude": ["unit_id", "timestamp"],
-        },
-        models={"families": ["dense"]},
-        evaluate={"bootstrap": 20, "plots": False},
-        train={"max_epochs": 2, "progress_bar": False, "batch_size": 32},
-        baselines={"iforest_estimators": 10},
-        register={"candidates": "autoencoders"},
-    )
+    cfg = sensor_config(tmp_path, ["dense"], epochs=2, register={"candidates": "autoencoders"})
     run_pipeline(cfg)
-    import json
-
     decision = json.loads(Path(cfg.paths.registry_report).read_text())
     return f"models:/{decision['model_name']}@champion"
 
