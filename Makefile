@@ -21,8 +21,9 @@ XDIST := -n $(TEST_WORKERS) --dist loadfile
 LINT_PATHS := src pipeline tests benchmarks scripts
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-all coverage lint format ui serve exp queue queue-start queue-status \
-	exp-show promote plots shots spark-score server remote push pull bench quality clean clean-all
+.PHONY: help setup train test test-all coverage lint format docs ui serve exp queue queue-start \
+	queue-status exp-show promote plots shots spark-score server remote push pull bench quality \
+	clean clean-all
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -54,6 +55,9 @@ lint: ## ruff (lint + format check) and mypy on src/ (the same hooks as .pre-com
 format: ## apply ruff's formatter and its safe fixes
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+docs: ## build the documentation site (MkDocs Material, strict: no broken link) -> site/
+	$(BIN)/mkdocs build --strict --site-dir site
 
 plots: ## DVC's ROC/PR overlays and figures as one offline page: dvc_plots/index.html (REVS="main" to diff)
 	$(BIN)/aeops plots $(REVS)

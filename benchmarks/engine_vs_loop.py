@@ -28,11 +28,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from aeops.config import TrainerConfig  # noqa: E402
-from aeops.engine import fit, resolve, skip_cuda_probe_without_gpu  # noqa: E402
-from aeops.models.families import ConvAE, DenseAE  # noqa: E402
-from aeops.models.lightning import make_optimizer  # noqa: E402
-from aeops.models.losses import Objective, objective_loss  # noqa: E402
+from aeops.core.sections import TrainerConfig  # noqa: E402
+from aeops.models.autoencoders.base import Objective  # noqa: E402
+from aeops.models.autoencoders.conv import ConvAE  # noqa: E402
+from aeops.models.autoencoders.dense import DenseAE  # noqa: E402
+from aeops.training.engine import (  # noqa: E402
+    FitHooks,
+    FoldData,
+    Run,
+    fit,
+    resolve,
+    skip_cuda_probe_without_gpu,
+)
+from aeops.training.lightning import make_optimizer  # noqa: E402
 
 
 def synthetic_images(rows: int, side: int = 28, seed: int = 0) -> np.ndarray:
@@ -116,7 +124,7 @@ def hand_loop(
         for i in range(0, len(data), batch_size):
             batch = data[order[i : i + batch_size]]
             with autocast(device, precision):
-                loss = objective_loss(objective, batch, net(batch))["loss"]
+                loss = objective.loss(batch, net(batch))["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -151,7 +159,7 @@ def engine(
     tracking_uri: str | None,
     compile_mode: str = "none",
 ) -> dict[str, float]:
-    """aeops' engine as the pipeline runs it (:func:`aeops.engine.fit`): seeded, early
+    """aeops' engine as the pipeline runs it (:func:`aeops.training.engine.fit`): seeded, early
     stopping, best weights in memory, interval resume checkpoints, in-memory batches; MLflow
     logging when ``tracking_uri`` is given."""
     pl.seed_everything(0, verbose=False)
@@ -165,23 +173,15 @@ def engine(
     if tracking_uri:
         from pytorch_lightning.loggers import MLFlowLogger
 
-        # as the pipeline logs (training.train_family): synchronous, once per epoch
+        # as the pipeline logs (stages.train.train_family): synchronous, once per epoch
         logger = MLFlowLogger("aeops-bench", tracking_uri=tracking_uri, synchronous=True)
     timer = TrainEpochTimer()
     with tempfile.TemporaryDirectory() as root:
+        hooks = FitHooks(
+            logger=logger, resume_path=Path(root) / "last.ckpt", extra_callbacks=(timer,)
+        )
         fitted = fit(
-            net,
-            Objective(),
-            cfg,
-            plan,
-            x,
-            val,
-            flags,
-            Path(root),
-            seed=0,
-            logger=logger,
-            resume_path=Path(root) / "last.ckpt",
-            extra_callbacks=(timer,),
+            net, Objective(), Run(cfg, plan, 0, Path(root)), FoldData(x, val, flags), hooks
         )
     samples = len(x) * epochs
     return {

@@ -37,7 +37,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aeops.files import RUN_FILE  # noqa: E402
+from aeops.core.files import RUN_FILE  # noqa: E402
 from tests.factories import sensor_table, wine_table, write_part_images  # noqa: E402
 from tests.helpers import deep_update  # noqa: E402
 
@@ -337,7 +337,7 @@ def main() -> None:
         help="JSON results (default benchmarks/results/quality_<suite>.json)",
     )
     args = parser.parse_args()
-    from aeops.env import disable_telemetry
+    from aeops.core.env import disable_telemetry
 
     disable_telemetry()
     warnings.filterwarnings("ignore")

@@ -25,11 +25,12 @@ CHILD = r"""
 import json, sys, time, resource
 from pathlib import Path
 import numpy as np, pandas as pd, torch, pyarrow, pyarrow.parquet, tqdm.auto
-from aeops.batch import score_file
+from aeops.serving.files import score_file
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.models.families import DenseAE
-from aeops.scoring import AutoencoderScorer, Detector, DetectorInfo
+from aeops.models.autoencoders.dense import DenseAE
+from aeops.models.autoencoders.detector import AutoencoderDetector
+from aeops.serving.pipeline import DetectorInfo, DetectorPipeline
 src, out, chunk, features = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 warm_rows = int(sys.argv[5])
 torch.manual_seed(0)
@@ -37,7 +38,7 @@ net = DenseAE(features, [256, 128, 64], 8, "sigmoid", 0.0)
 names = [f"f{i}" for i in range(features)]
 meta = DatasetMeta("table", "bench", names, None, [], 2, value_range=[0.0, 1.0])
 pre = Preprocessor.fit(pd.DataFrame(np.eye(2, features), columns=names), meta, "none", False, 2)
-detector = Detector(AutoencoderScorer(net, 8192), pre,
+detector = DetectorPipeline(AutoencoderDetector.from_network("dense", {}, net), pre,
                     DetectorInfo("autoencoder", "dense", meta.schema(), 0.05, "fixed", "", {}))
 # "warm": one-time start-up (torch and Arrow thread pools, allocator arenas sized for a chunk)
 # happens on a one-chunk file first, so what is measured is what the big file adds

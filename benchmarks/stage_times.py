@@ -30,7 +30,7 @@ STAGE_MODULES = {
     "validate": "aeops.stages.validate",
     "prepare": "aeops.stages.prepare",
     "train": "aeops.stages.train",
-    "evaluate": "aeops.stages.evaluation",
+    "evaluate": "aeops.stages.evaluate",
     "register": "aeops.stages.register",
 }
 RUNNING = re.compile(r"Running stage '([^']+)'")

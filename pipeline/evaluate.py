@@ -1,6 +1,6 @@
 """DVC stage `evaluate`: see README.md. Reads params.yaml, calls the library, writes outputs."""
 
-from aeops.stages.evaluation import evaluate
+from aeops.stages.evaluate import evaluate
 from aeops.stages.runner import run_stage
 
 

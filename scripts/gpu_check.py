@@ -137,21 +137,13 @@ def large_run(accelerator: str, epochs: int, rows: int) -> dict:
         rows = splits[(splits["split"] == "train") & ~splits["is_anomaly"]]
         pre = Preprocessor.fit(rows, meta, cfg.data.scaler, False, cfg.data.max_categories)
         x = pre.transform(splits)
-        train, val = (load_fold(splits, s, meta, x) for s in ("train", "val"))
-        from aeops.training import train_family
+        train = load_fold(splits, "train", meta, x)
+        from aeops.stages.common import Prepared
+        from aeops.stages.train import train_family
 
+        prepared = Prepared(meta, splits, x, tmp / "preprocessor.skops", "bench")
         for family in ("dense", "conv"):
-            result = train_family(
-                cfg,
-                family,
-                meta,
-                True,
-                train,
-                val,
-                tmp / "models" / family,
-                "bench",
-                print_fn=lambda *_: None,
-            )
+            result = train_family(cfg, family, prepared, tmp / "models" / family)
             results[family] = {
                 "epochs": result.epochs,
                 "fit_seconds": result.fit_seconds,
@@ -217,7 +209,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes: a rehearsal")
     args = parser.parse_args()
-    from aeops.env import disable_telemetry
+    from aeops.core.env import disable_telemetry
 
     disable_telemetry()
     accelerator = args.accelerator or ("cpu" if args.reference else "gpu")

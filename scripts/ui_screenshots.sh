@@ -17,7 +17,7 @@ fi
 read -r NAME EXPERIMENT METRIC REPORT < <(.venv/bin/python - <<'PY'
 import json, mlflow
 from aeops.config import load_config
-from aeops.tracking import tracking_uri
+from aeops.tracking.store import tracking_uri
 cfg = load_config("params.yaml")
 decision = json.load(open(cfg.paths.registry_report))
 client = mlflow.MlflowClient(tracking_uri(cfg))

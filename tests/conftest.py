@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aeops.env import TELEMETRY_OFF
+from aeops.core.env import TELEMETRY_OFF
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 

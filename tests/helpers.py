@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from aeops.config import Config, DataConfig, parse_config
+from aeops.config import Config, parse_config
+from aeops.core.sections import DataConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,3 +73,115 @@ def sensor_config(tmp_path: Path, families: list[str], epochs: int = 1, **overri
         "baselines": {"iforest_estimators": 10},
     }
     return make_config(tmp_path, **deep_update(base, override))
+
+
+# -- the detector API, for model tests --------------------------------------------------------
+
+
+def training_spec(family: str, cfg: Config, meta: Any, unit_range: bool = True):
+    """What training ``family`` needs, from ``cfg`` (as the train stage builds it)."""
+    from aeops.models.autoencoders.detector import ScoreSettings, TrainingSpec
+    from aeops.stages.common import switch_rule
+
+    return TrainingSpec(
+        family=family,
+        params=cfg.models.family(family),
+        auto_size=cfg.models.auto_size,
+        train=cfg.train,
+        score=ScoreSettings(cfg.models.score, cfg.models.score_neighbors, switch_rule(cfg)),
+        seed=cfg.seed,
+        meta=meta,
+        unit_range=unit_range,
+    )
+
+
+def architecture_of(family: str, cfg: Config, meta: Any, x: np.ndarray, unit_range: bool = True):
+    from aeops.models.autoencoders.detector import architecture
+
+    return architecture(training_spec(family, cfg, meta, unit_range), x)
+
+
+def build_net(family: str, cfg: Config, meta: Any, unit_range: bool = True, x=None):
+    """``family``'s network for ``meta``'s data (auto sizes from ``x``, or 20 random rows)."""
+    from aeops.models.autoencoders.detector import family as family_spec
+
+    if x is None:
+        x = np.random.default_rng(0).random((20, meta.n_features)).astype(np.float32)
+    return family_spec(family).build(architecture_of(family, cfg, meta, x, unit_range))
+
+
+def objective_of(family: str, cfg: Config):
+    from aeops.models.autoencoders.detector import family as family_spec
+
+    return family_spec(family).objective(cfg.models.family(family), cfg.train.loss)
+
+
+def net_score(net: Any, x: Any):
+    """(row score, per-feature squared error) of a plain network, at its deterministic code."""
+    import torch
+
+    from aeops.models.autoencoders.scores import score_rows
+
+    with torch.no_grad():
+        out = score_rows(net, x, net(x), None)
+    return out["score"], out["per_feature"]
+
+
+def fold_of(x: np.ndarray, is_anomaly: np.ndarray | None = None, synthetic=None):
+    """A :class:`~aeops.data.split.Fold` of model-input rows (all normal by default)."""
+    from aeops.data.split import Fold
+
+    flags = np.zeros(len(x), bool) if is_anomaly is None else np.asarray(is_anomaly, bool)
+    fake = np.zeros(len(x), bool) if synthetic is None else np.asarray(synthetic, bool)
+    groups = np.where(flags, "anomaly", "normal").astype(object)
+    return Fold(np.asarray(x), groups, flags, fake)
+
+
+def quick_fit(net, objective, train_cfg, plan, data, root=None, seed: int = 0):
+    """:func:`aeops.training.engine.fit` of ``net`` on ``data`` (train, val, val flags)."""
+    from aeops.training.engine import FoldData, Run, fit
+
+    return fit(net, objective, Run(train_cfg, plan, seed, root), FoldData(*data))
+
+
+def file_job(model: str, source: Path, output: Path, command: str = "score", **options: Any):
+    """What ``aeops <command> --model <model> --input <source> --output <output> --quiet``
+    does, through the library the CLI delegates to; its printed lines."""
+    from aeops.serving.commands import FileJob, run_file_job
+
+    kinds = {
+        "score": "score",
+        "encode": "latent",
+        "decode": "decode",
+        "reconstruct": "reconstruction",
+    }
+    job = FileJob(model, Path(source), Path(output), kinds[command], progress=False, **options)
+    return run_file_job(job)
+
+
+def file_job_exit(model: str, source: Path, output: Path, command: str = "score", **options):
+    """:func:`file_job`'s outcome as the CLI's exit code: 0, or 1 with the sentence printed."""
+    from aeops.core.errors import AeopsError
+
+    try:
+        file_job(model, source, output, command, **options)
+    except (AeopsError, FileNotFoundError) as exc:
+        print(f"aeops {command}: {exc}")
+        return 1
+    return 0
+
+
+def autoencoder_of(net: Any, batch_rows: int = 8192, name: str = "dense", args=None):
+    """A trained (or untrained) network as a detector, scoring ``batch_rows`` rows a pass."""
+    from aeops.models.autoencoders.detector import AutoencoderDetector
+
+    detector = AutoencoderDetector.from_network(name, args or {}, net)
+    detector.batch_rows = batch_rows
+    return detector
+
+
+def baseline_of(name: str, x: np.ndarray, settings: Any, seed: int = 0):
+    """Baseline ``name`` fitted on the normal rows ``x``."""
+    from aeops.models.baselines import baselines
+
+    return baselines()[name](settings, seed).fit(fold_of(x), fold_of(x[:0]))

@@ -1,313 +1,58 @@
 """``params.yaml`` parsed once into typed, validated configuration (pydantic v2 models).
 
-The models declare types and bounds only: every value lives in ``params.yaml``, so a key that
-is missing there, unknown, of the wrong type or out of bounds fails at start with its dotted
-name and what is allowed. ``aeops.config.json_schema()`` gives the JSON Schema an editor can
-validate ``params.yaml`` against.
+The sections (:mod:`aeops.core.sections`) declare types and bounds only: every value lives in
+``params.yaml``, so a key that is missing there, unknown, of the wrong type or out of bounds
+fails at start with its dotted name and what is allowed. Each autoencoder family declares its
+own block in its module (:mod:`aeops.models.autoencoders`); the ``models`` section is
+assembled from the families found there, so adding a family adds its block here without an
+edit. ``aeops.config.json_schema()`` gives the JSON Schema an editor can validate
+``params.yaml`` against.
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model
 
-from aeops.errors import ConfigError
+from aeops.core.errors import ConfigError
+from aeops.core.sections import (
+    AutoSizeConfig,
+    BaselinesConfig,
+    DataConfig,
+    EvaluateConfig,
+    MlflowConfig,
+    Paths,
+    PositiveInt,
+    RegisterConfig,
+    Section,
+    TrainerConfig,
+)
 
-__all__ = ["Config", "ConfigError", "FAMILIES", "load_config", "parse_config"]
-
-Family = Literal["dense", "conv", "denoising", "sparse", "vae"]  # the one list of families
-FAMILIES: tuple[str, ...] = get_args(Family)
-Source = Literal["digits", "mnist", "table", "npz", "image_folder"]
-FILE_SOURCES = ("mnist", "table", "npz", "image_folder")
-Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
-PositiveInt = Annotated[int, Field(ge=1)]
-Label = int | str
-Auto = Literal["auto"]
-
-
-class Section(BaseModel):
-    """A block of params.yaml: every key required, no unknown keys, no type coercion."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Paths(Section):
-    """Every file and folder the pipeline reads or writes, defined once (dvc.yaml reads these)."""
-
-    interim_data: str
-    interim_meta: str
-    validation_dir: str
-    data_docs: str
-    splits: str
-    preprocessor: str
-    model_input: str
-    models_dir: str
-    checkpoints_dir: str
-    eval_dir: str
-    baselines_dir: str
-    metrics: str
-    summary: str
-    plots_dir: str
-    curves_dir: str
-    registry_report: str
-    report: str
-    mlflow_artifacts: str
-
-    def model_dir(self, family: str) -> Path:
-        return Path(self.models_dir) / family
-
-    def checkpoint_dir(self, family: str) -> Path:
-        return Path(self.checkpoints_dir) / family
-
-    def family_eval_dir(self, family: str) -> Path:
-        return Path(self.eval_dir) / family
-
-
-class SplitConfig(Section):
-    val_fraction: Fraction
-    test_fraction: Fraction
-    anomaly_val_fraction: Fraction
-
-    @model_validator(mode="after")
-    def _leaves_training_rows(self) -> SplitConfig:
-        if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError(
-                "val_fraction + test_fraction must be < 1 so training keeps rows; "
-                f"got {self.val_fraction} + {self.test_fraction}"
-            )
-        return self
-
-
-class DataConfig(Section):
-    source: Source
-    path: str | None
-    label_column: str | None
-    normal_labels: list[Label] | None
-    labels: list[Label] | None
-    features: list[str] | None
-    exclude: list[str]
-    categorical: list[str]
-    missing: Literal["fail", "impute"]
-    max_categories: Annotated[int, Field(ge=2)]
-    contamination: Annotated[float, Field(gt=0.0, lt=0.5)] | None
-    value_range: list[float] | None
-    image_shape: list[PositiveInt] | None
-    image_size: list[PositiveInt] | None
-    channels: Literal[1, 3] | None
-    on_bad_image: Literal["fail", "skip"]
-    scaler: Literal["auto", "none", "minmax", "standard"]
-    min_rows: PositiveInt
-    max_rows: PositiveInt | None
-    split: SplitConfig
-
-    @model_validator(mode="after")
-    def _consistent(self) -> DataConfig:
-        if self.source in FILE_SOURCES and not self.path:
-            raise ValueError(f"source '{self.source}' reads local files; set data.path to them")
-        if self.value_range is not None and (
-            len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]
-        ):
-            raise ValueError(
-                f"value_range: expected [low, high] with low < high, got {self.value_range}"
-            )
-        if self.image_size is not None and len(self.image_size) != 2:
-            raise ValueError(f"image_size: expected [height, width], got {self.image_size}")
-        if self.normal_labels is not None and not self.normal_labels:
-            raise ValueError(
-                "normal_labels: name at least one normal label, or null when the data has no labels"
-            )
-        if self.contamination is not None and self.label_column is not None:
-            raise ValueError(
-                "contamination is the expected share of anomalies in unlabeled "
-                "data; with data.label_column set, the labels say which rows are "
-                "anomalies: set data.contamination: null"
-            )
-        return self
-
-    @property
-    def normal_label_values(self) -> list[str] | None:
-        """``normal_labels`` as the strings labels are stored as (``0`` and ``"0"`` match)."""
-        return None if self.normal_labels is None else [str(v) for v in self.normal_labels]
-
-
-# What Lightning accepts, checked when params.yaml is parsed rather than inside train@<family>
-# (pytorch_lightning 2.x: AcceleratorRegistry, StrategyRegistry, _PRECISION_INPUT).
-Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
-Strategy = Literal[
-    "auto",
-    "ddp",
-    "ddp_spawn",
-    "ddp_fork",
-    "ddp_notebook",
-    "ddp_find_unused_parameters_true",
-    "ddp_find_unused_parameters_false",
-    "ddp_spawn_find_unused_parameters_true",
-    "ddp_spawn_find_unused_parameters_false",
-    "ddp_fork_find_unused_parameters_true",
-    "ddp_fork_find_unused_parameters_false",
-    "fsdp",
-    "fsdp_cpu_offload",
-    "deepspeed",
-    "deepspeed_stage_1",
-    "deepspeed_stage_2",
-    "deepspeed_stage_2_offload",
-    "deepspeed_stage_3",
-    "deepspeed_stage_3_offload",
-    "deepspeed_stage_3_offload_nvme",
-    "single_device",
-    "xla",
-]
-Precision = Literal[
-    "auto",
-    "64-true",
-    "32-true",
-    "16-mixed",
-    "bf16-mixed",
-    "16-true",
-    "bf16-true",
-    "transformer-engine",
-    "transformer-engine-float16",
-    "64",
-    "32",
-    "16",
-    "bf16",
-]
-
-
-class TrainerConfig(Section):
-    max_epochs: PositiveInt
-    max_samples: PositiveInt | None  # training rows seen at most (epochs x rows); None: no cap
-    max_time: Annotated[float, Field(gt=0.0)] | None  # seconds per family (Lightning's)
-    min_epochs: PositiveInt
-    batch_size: PositiveInt | Literal["auto"]
-    lr: Annotated[float, Field(gt=0.0)]
-    weight_decay: Annotated[float, Field(ge=0.0)]
-    patience: PositiveInt
-    loss: Literal["mse", "bce"]
-    accelerator: Accelerator
-    devices: int | str | list[int]
-    num_nodes: PositiveInt
-    strategy: Strategy
-    precision: Precision
-    compile: Literal["none", "default", "reduce-overhead", "max-autotune"]
-    val_every: PositiveInt | Literal["auto"]
-    checkpoint_every_s: Annotated[float, Field(ge=0.0)]
-    threads: PositiveInt | Literal["auto"]
-    deterministic: bool
-    in_memory: bool
-    num_workers: Annotated[int, Field(ge=0)]
-    limit_train_batches: int | float
-    progress_bar: bool
-
-
-Hidden = list[PositiveInt] | Auto
-Latent = PositiveInt | Auto
-
-
-class DenseConfig(Section):
-    hidden: Hidden
-    latent: Latent
-    dropout: Annotated[float, Field(ge=0.0, lt=1.0)]
-
-
-class ConvConfig(Section):
-    channels: list[PositiveInt]
-    latent: Latent
-
-
-class DenoisingConfig(DenseConfig):
-    noise: Literal["gaussian", "mask"]
-    noise_level: Annotated[float, Field(gt=0.0)]
-
-
-class SparseConfig(DenseConfig):
-    penalty: Literal["l1", "kl"]
-    sparsity_weight: Annotated[float, Field(ge=0.0)]
-    sparsity_target: Fraction
-
-
-class VAEConfig(Section):
-    hidden: Hidden
-    latent: Latent
-    beta: Annotated[float, Field(ge=0.0)]
-    score: Literal["recon", "elbo"]
-
-
-class AutoSizeConfig(Section):
-    """How ``auto`` hidden widths and latent sizes follow the data."""
-
-    latent_rule: Literal["auto", "kaiser", "variance"]
-    latent_variance: Fraction
-    min_latent: PositiveInt
-    width_factor: PositiveInt
-    max_width: Annotated[int, Field(ge=4)]
-    max_layers: PositiveInt
+__all__ = ["Config", "ConfigError", "config_model", "load_config", "parse_config"]
 
 
 class ModelsConfig(Section):
-    families: Annotated[list[Family], Field(min_length=1)]
+    """``models:``: which families train, how sizes and scores are decided, and (in the
+    assembled model, :func:`config_model`) one block per family, named after it."""
+
+    families: Annotated[list[str], Field(min_length=1)]
     auto_size: AutoSizeConfig
     score: Literal["auto", "recon", "normalised", "hybrid"]
     score_neighbors: PositiveInt
     ensemble: bool
-    dense: DenseConfig
-    conv: ConvConfig
-    denoising: DenoisingConfig
-    sparse: SparseConfig
-    vae: VAEConfig
 
     def family(self, name: str) -> Any:
-        if name not in FAMILIES:
-            raise ConfigError(f"unknown model family '{name}'; choose from {list(FAMILIES)}")
+        """The params block of family ``name`` (its module's params model)."""
+        from aeops.models.autoencoders import family_names
+
+        if name not in family_names():
+            raise ConfigError(f"unknown model family '{name}'; choose from {family_names()}")
         return getattr(self, name)
-
-
-class ThresholdConfig(Section):
-    method: Literal["percentile", "max_f1", "fpr"]
-    percentile: Annotated[float, Field(gt=0.0, lt=100.0)]
-    target_fpr: Fraction
-
-
-class EvaluateConfig(Section):
-    threshold: ThresholdConfig
-    plots: bool
-    bootstrap: Annotated[int, Field(ge=0)]
-    ci: Fraction
-    batch_size: PositiveInt
-
-
-class BaselinesConfig(Section):
-    pca_components: Annotated[int, Field(ge=1)] | Fraction
-    iforest_estimators: PositiveInt
-    knn_neighbors: PositiveInt
-    reference_rows: PositiveInt  # k-NN and ECOD keep a seeded sample of this many training rows
-
-
-class RegisterConfig(Section):
-    model_name: str | None
-    metric: Literal[
-        "val_auroc",
-        "val_average_precision",
-        # a use other than detection (aeops.evaluation.uses.USE_METRICS)
-        "val_psnr_gain_db",
-        "val_code_psnr_db",
-        "val_trustworthiness",
-        "val_knn_accuracy",
-        "val_explained_variance",
-    ]
-    margin: Annotated[float, Field(ge=0.0)]
-    candidates: Literal["autoencoders", "all"]
-    switch_min_anomalies: PositiveInt
-    switch_confidence: Annotated[float, Field(ge=0.5, lt=1.0)]
-
-
-class MlflowConfig(Section):
-    experiment: str
-    tracking_uri: str
 
 
 with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod: harmless
@@ -328,9 +73,35 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
             return self.model_dump(mode="json")
 
 
+@cache
+def config_model() -> type[Config]:
+    """:class:`Config` with ``models`` holding every family's block: the families are those
+    :mod:`aeops.models.autoencoders` finds (their modules are imported once, here)."""
+    from aeops.models.autoencoders import families
+
+    found = families()
+    names = tuple(found)
+    family_name: Any = Literal.__getitem__(names)
+    models = create_model(  # type: ignore[call-overload]  # fields built from the families
+        "ModelsConfig",
+        __base__=ModelsConfig,
+        __doc__=ModelsConfig.__doc__,
+        families=(Annotated[list[family_name], Field(min_length=1)], ...),
+        **{name: (spec.params, ...) for name, spec in found.items()},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return create_model(  # type: ignore[call-overload]  # `register` is declared again:
+            "Config",  # inherited, pydantic would take ABC.register for its default
+            __base__=Config,
+            models=(models, ...),
+            register=(RegisterConfig, Field(...)),
+        )
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The config model that holds the key at ``loc`` (for listing its allowed keys)."""
-    model: Any = Config
+    model: Any = config_model()
     for part in loc:
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None or not (
@@ -444,7 +215,7 @@ def _branch(error: dict[str, Any]) -> str:
 def parse_config(data: dict[str, Any] | None) -> Config:
     """Build a :class:`Config` from a parsed params mapping, failing on the first bad key."""
     try:
-        return Config.model_validate(data or {})
+        return config_model().model_validate(data or {})
     except ValidationError as exc:
         raise ConfigError(_message(exc)) from None
 
@@ -466,4 +237,4 @@ def load_config(path: str | Path = "params.yaml") -> Config:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of params.yaml (``aeops schema`` writes it for editors)."""
-    return Config.model_json_schema()
+    return config_model().model_json_schema()

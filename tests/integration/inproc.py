@@ -4,8 +4,8 @@ the DVC wiring itself is tested with real `dvc repro` in test_pipeline.py)."""
 from __future__ import annotations
 
 from aeops.config import Config
-from aeops.logs import configure as configure_logging
-from aeops.stages.evaluation import evaluate
+from aeops.core.logs import configure as configure_logging
+from aeops.stages.evaluate import evaluate
 from aeops.stages.ingest import ingest
 from aeops.stages.prepare import prepare
 from aeops.stages.register import register

@@ -14,11 +14,11 @@ from typing import Any
 import requests
 import yaml
 
-from aeops.env import TELEMETRY_OFF
+from aeops.core.env import TELEMETRY_OFF
 from tests.helpers import ROOT, deep_update
 
 PROJECT_FILES = ("dvc.yaml", "params.yaml", ".dvcignore", "pyproject.toml", "Makefile", "README.md")
-PROJECT_DIRS = ("pipeline", "src", ".dvc", "data/raw")
+PROJECT_DIRS = ("pipeline", "src", ".dvc", "data/raw", "docs")
 
 # A run small enough for the default test suite: two families, a few epochs, 600 rows.
 SMALL = {

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeops.cli import main as aeops
-from aeops.io import write_json
-from aeops.scoring import Detector
+from aeops.core.io import write_json
+from aeops.serving.pipeline import DetectorPipeline
 from aeops.stages.register import detector_files, register
 from tests.factories import sensor_table
-from tests.helpers import sensor_config
+from tests.helpers import file_job_exit, sensor_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole pipeline run: ~25 s
@@ -45,24 +44,9 @@ def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(
         assert decision["family"] == name and decision["kind"] == "baseline"
         out = tmp_path / f"{name}.parquet"
         uri = f"models:/{decision['model_name']}/{decision['version']}"
-        assert (
-            aeops(
-                [
-                    "score",
-                    "--model",
-                    uri,
-                    "--input",
-                    str(tmp_path / "new.parquet"),
-                    "--output",
-                    str(out),
-                    "--explain",
-                    "--quiet",
-                ]
-            )
-            == 0
-        )
+        assert file_job_exit(uri, tmp_path / "new.parquet", out, explain=True) == 0
         scored = pd.read_parquet(out)
-        local = Detector.from_files(*detector_files(cfg, name, "baseline")).predict(
+        local = DetectorPipeline.from_files(*detector_files(cfg, name, "baseline")).predict(
             rows, explain=True
         )
         np.testing.assert_allclose(scored["anomaly_score"], local["anomaly_score"], rtol=1e-6)
@@ -100,9 +84,8 @@ def test_the_ensemble_round_trips_through_the_registry_score_and_encode(
     uri = f"models:/{decision['model_name']}/{decision['version']}"
     for command in ("score", "encode"):
         out = tmp_path / f"{command}.parquet"
-        args = [command, "--model", uri, "--input", str(tmp_path / "new.parquet")]
-        assert aeops([*args, "--output", str(out), "--quiet"]) == 0
-    local = Detector.from_files(*detector_files(cfg, "ensemble", "ensemble"))
+        assert file_job_exit(uri, tmp_path / "new.parquet", out, command) == 0
+    local = DetectorPipeline.from_files(*detector_files(cfg, "ensemble", "ensemble"))
     scored = pd.read_parquet(tmp_path / "score.parquet")
     np.testing.assert_allclose(
         scored["anomaly_score"], local.predict(rows)["anomaly_score"], rtol=1e-5

@@ -553,9 +553,11 @@ NOT_FROM_A_RUN = {
 
 
 def test_every_output_path_the_readme_states_is_what_a_run_writes(project: Path):
-    """The README names output paths; after a run each one is there (no drift such as Data
-    Docs said to be under reports/validation/ while they are in reports/data_docs/)."""
-    readme = (project / "README.md").read_text()
+    """The README and the documentation pages (docs/*.md) name output paths; after a run each
+    one is there (no drift such as Data Docs said to be under reports/validation/ while they are
+    in reports/data_docs/)."""
+    pages = [project / "README.md", *sorted((project / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text() for page in pages)
     stated = set(re.findall(r"`((?:reports|data|models|checkpoints)/[^` ]*)`", readme))
     metrics = json.loads((project / "reports/metrics.json").read_text())
     family, baseline = sorted(metrics["models"])[0], sorted(metrics["baselines"])[0]
@@ -564,5 +566,5 @@ def test_every_output_path_the_readme_states_is_what_a_run_writes(project: Path)
         concrete = path.replace("<family>", family).replace("<name>", baseline).rstrip("/")
         if concrete not in NOT_FROM_A_RUN and not (project / concrete).exists():
             missing.append(path)
-    assert not missing, f"the README states paths a run does not write: {missing}"
-    assert len(stated) > 15  # the check reads the README's paths, not nothing
+    assert not missing, f"the README or docs/ state paths a run does not write: {missing}"
+    assert len(stated) > 15  # the check reads the pages' paths, not nothing

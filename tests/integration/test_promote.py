@@ -10,7 +10,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from aeops.tracking import CHAMPION, CHAMPION_RUN_TAG, promote, registry_lines, set_alias
+from aeops.tracking.names import CHAMPION, CHAMPION_RUN_TAG
+from aeops.tracking.promotion import promote
+from aeops.tracking.registry import registry_lines, set_alias
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # MLflow makes its tables: seconds
 

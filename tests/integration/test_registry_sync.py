@@ -100,7 +100,7 @@ def test_clean_restores_from_dvc_cache_and_keeps_the_registry(tmp_path: Path):
 
 @pytest.mark.slow  # a whole in-process pipeline run: ~10 s
 def test_a_crash_between_version_and_alias_is_finished_on_rerun(tmp_path, mlflow_uri, monkeypatch):
-    import aeops.tracking
+    import aeops.tracking.registry
     from aeops.stages.register import register
     from tests.helpers import make_config
     from tests.integration.inproc import run_pipeline
@@ -113,19 +113,19 @@ def test_a_crash_between_version_and_alias_is_finished_on_rerun(tmp_path, mlflow
         evaluate={"bootstrap": 10},
         baselines={"iforest_estimators": 10},
     )
-    original = aeops.tracking.set_alias
+    original = aeops.tracking.registry.set_alias
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed after the version was created")
 
-    monkeypatch.setattr(aeops.tracking, "set_alias", crash)
+    monkeypatch.setattr(aeops.tracking.registry, "set_alias", crash)
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(cfg)
     client = mlflow.MlflowClient()
     (half,) = client.search_registered_models()
     (version,) = client.search_model_versions(f"name = '{half.name}'")
     assert "decision" not in version.tags and not half.aliases  # half-registered
-    monkeypatch.setattr(aeops.tracking, "set_alias", original)
+    monkeypatch.setattr(aeops.tracking.registry, "set_alias", original)
     finished = register(cfg)
     (version,) = client.search_model_versions(f"name = '{half.name}'")  # still one
     assert finished["version"] == int(version.version) == 1

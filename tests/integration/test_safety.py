@@ -400,7 +400,7 @@ def test_a_champion_that_cannot_be_scored_blocks_promotion_and_names_the_fix(
     assert client.get_model_version_by_alias(first["model_name"], "champion").version == old.version
     assert register(retrained)["version"] == second["version"]  # decided once, kept
     # promoting it by hand keeps the stage's report true
-    from aeops.tracking import note_promotion
+    from aeops.tracking.promotion import note_promotion
 
     report = Path(retrained.paths.registry_report)
     note_promotion(report, second["model_name"], second["version"], f"v{old.version}")

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeops.cli import main as aeops
-from aeops.errors import ScoringInputError
+from aeops.core.errors import ScoringInputError
 from tests.factories import sensor_table
-from tests.helpers import sensor_config
+from tests.helpers import file_job, sensor_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a pipeline run and a JVM: ~40 s
@@ -21,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a pipeline run and a
 
 @pytest.fixture(scope="module")
 def spark():
-    from aeops.spark import local_session
+    from aeops.serving.spark import local_session
 
     session = local_session("local[2]")
     yield session
@@ -35,23 +34,18 @@ def registered_champion(tmp_path: Path) -> str:
     return f"models:/{decision['model_name']}@champion"
 
 
-def run_cli(*args: str) -> None:
-    assert aeops([*args, "--quiet"]) == 0
-
-
 def test_spark_udf_scores_a_registered_champion_as_aeops_score_does(
     tmp_path: Path, mlflow_uri: str, spark
 ):
-    from aeops.spark import score_dataframe
+    from aeops.serving.spark import score_dataframe
 
     uri = registered_champion(tmp_path)
     rows = sensor_table(n=60, seed=9)
     rows.loc[3, "line"] = "Z"  # a category never seen in training
     rows.to_parquet(tmp_path / "new.parquet")
-    run_cli("score", "--model", uri, "--input", str(tmp_path / "new.parquet"),
-            "--output", str(tmp_path / "scored.parquet"), "--explain")  # fmt: skip
-    run_cli("encode", "--model", uri, "--input", str(tmp_path / "new.parquet"),
-            "--output", str(tmp_path / "codes.parquet"))  # fmt: skip
+    new = tmp_path / "new.parquet"
+    file_job(uri, new, tmp_path / "scored.parquet", explain=True)
+    file_job(uri, new, tmp_path / "codes.parquet", "encode")
     local = pd.read_parquet(tmp_path / "scored.parquet")
     codes = pd.read_parquet(tmp_path / "codes.parquet")
 
@@ -76,9 +70,8 @@ def test_spark_udf_scores_a_registered_champion_as_aeops_score_does(
         score_dataframe(frame.drop("sensor_0"), uri)
 
     out = tmp_path / "spark_scored"  # the CLI route: a Parquet folder in Spark's layout
-    run_cli("score", "--model", uri, "--input", str(tmp_path / "new.parquet"),
-            "--output", str(out), "--engine", "spark", "--spark-master", "local[2]")  # fmt: skip
+    file_job(uri, new, out, engine="spark", spark_master="local[2]")
     from_cli = pd.read_parquet(out).set_index("unit_id").loc[rows["unit_id"]]
     np.testing.assert_allclose(from_cli["anomaly_score"], local["anomaly_score"], rtol=1e-6)
-    assert aeops(["score", "--model", uri, "--input", str(tmp_path / "new.parquet"),
-                  "--output", str(out), "--engine", "spark", "--quiet"]) != 0  # fmt: skip
+    with pytest.raises(ScoringInputError, match="already exists"):
+        file_job(uri, new, out, engine="spark")

@@ -43,7 +43,8 @@ def prepared(prepared_once: Path, tmp_path: Path) -> Path:
 
 def training_run(root: Path, family: str = "dense"):
     """The MLflow run that wrote ``models/<family>/model.safetensors`` (found by its SHA-256)."""
-    from aeops.tracking import MODEL_SHA_TAG, file_sha256
+    from aeops.core.io import file_sha256
+    from aeops.tracking.names import MODEL_SHA_TAG
 
     client = mlflow.MlflowClient(project_env(root)["MLFLOW_TRACKING_URI"])
     sha = file_sha256(root / "models" / family / "model.safetensors")

@@ -18,14 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeops.cli import main as aeops
+from aeops.core.errors import RegistryError
 from aeops.data.preprocess import Preprocessor
-from aeops.errors import RegistryError
 from aeops.stages.ingest import ingest
 from aeops.stages.prepare import prepare
 from aeops.stages.validate import validate
 from tests.factories import sensor_table, write_part_images
-from tests.helpers import make_config
+from tests.helpers import file_job_exit, make_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = pytest.mark.integration
@@ -152,20 +151,9 @@ def evaluated(cfg) -> dict:
     return json.loads(Path(cfg.paths.metrics).read_text())
 
 
-def score_champion(name: str, source: Path, output: Path, *flags: str) -> int:
+def score_champion(name: str, source: Path, output: Path, **options) -> int:
     """`aeops score` against ``name``'s champion; its exit code."""
-    return aeops(
-        [
-            "score",
-            "--model",
-            f"models:/{name}@champion",
-            "--input",
-            str(source),
-            "--output",
-            str(output),
-            *flags,
-        ]
-    )
+    return file_job_exit(f"models:/{name}@champion", source, output, **options)
 
 
 def champion(cfg) -> tuple[str, mlflow.entities.model_registry.ModelVersion]:
@@ -215,7 +203,7 @@ def test_text_labels_and_categoricals_with_every_family(tmp_path: Path, mlflow_u
     rows = sensor_table(n=20, seed=5).drop(columns=["status"])
     rows.loc[3, "line"] = "Z"
     rows.to_csv(tmp_path / "new.csv", index=False)
-    assert score_champion(name, tmp_path / "new.csv", tmp_path / "out.csv", "--quiet") == 0
+    assert score_champion(name, tmp_path / "new.csv", tmp_path / "out.csv") == 0
     scored = pd.read_csv(tmp_path / "out.csv")
     assert scored["unknown_categories"].tolist()[3] == 1
     assert scored["unit_id"].tolist() == rows["unit_id"].tolist()  # carried through
@@ -301,10 +289,7 @@ def test_a_winning_baseline_becomes_champion_with_candidates_all(
     rows = sensor_table(n=30, seed=9)
     rows.to_parquet(tmp_path / "new.parquet")
     assert (
-        score_champion(
-            name, tmp_path / "new.parquet", tmp_path / "out.parquet", "--explain", "--quiet"
-        )
-        == 0
+        score_champion(name, tmp_path / "new.parquet", tmp_path / "out.parquet", explain=True) == 0
     )
     scored = pd.read_parquet(tmp_path / "out.parquet")
     assert {"anomaly_score", "is_anomaly", "error_sensor_0", "error_line"} <= set(scored)
@@ -377,8 +362,8 @@ def test_prepare_fits_the_preprocessor_on_normal_training_rows_only(tmp_path: Pa
 
 @pytest.mark.slow
 def test_evaluating_again_adds_no_baseline_runs(tmp_path: Path, mlflow_uri: str):
-    from aeops.stages.evaluation import evaluate
-    from aeops.tracking import champion_run_name
+    from aeops.stages.evaluate import evaluate
+    from aeops.tracking.names import champion_run_name
 
     cfg = config(tmp_path, models={"families": ["dense"]})
     run_pipeline(cfg)

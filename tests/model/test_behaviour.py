@@ -8,12 +8,20 @@ import pytest
 import pytorch_lightning as pl
 from sklearn.metrics import roc_auc_score
 
-from aeops.config import FAMILIES
 from aeops.data.schema import DatasetMeta, pixel_columns
-from aeops.engine import fit, plan_for
-from aeops.models.registry import architecture, build_model, build_objective
-from aeops.scoring import AutoencoderScorer
-from tests.helpers import low_rank_data, make_config
+from aeops.models.autoencoders import family_names
+from aeops.models.autoencoders.detector import AutoencoderDetector
+from aeops.training.engine import plan_for
+from tests.helpers import (
+    architecture_of,
+    build_net,
+    low_rank_data,
+    make_config,
+    objective_of,
+    quick_fit,
+)
+
+FAMILIES = family_names()
 
 META = DatasetMeta(
     "test",
@@ -38,16 +46,16 @@ def trained_auroc(family: str, seed: int, root) -> float:
     cfg = make_config(train={"max_epochs": 40, "patience": 40, "progress_bar": False})
     train = low_rank_data(800, dim=64, rank=4, seed=0)
     normal, anomalies = low_rank_data(300, dim=64, rank=4, seed=0)[-200:], off_subspace(100, 1)
-    args = architecture(family, cfg, META, 64, True, train)
-    net = build_model(family, args)
+    args = architecture_of(family, cfg, META, train)
+    net = build_net(family, cfg, META, x=train)
     val = np.concatenate([normal[:100], anomalies[:50]])
     flags = np.r_[np.zeros(100, bool), np.ones(50, bool)]
     plan = plan_for(64, 3e-3, "32-true", 5, None, cfg.train.patience)
-    fitted = fit(
-        net, build_objective(family, cfg), cfg.train, plan, train, val, flags, root, seed=seed
+    fitted = quick_fit(
+        net, objective_of(family, cfg), cfg.train, plan, (train, val, flags), root, seed
     )
     test = np.concatenate([normal[100:], anomalies[50:]])
-    scores = AutoencoderScorer(fitted.net, 4096).run(test)["score"]
+    scores = AutoencoderDetector.from_network(family, args, fitted.net).score_samples(test)
     return float(roc_auc_score(np.r_[np.zeros(100), np.ones(50)], scores))
 
 

@@ -11,12 +11,11 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from aeops.data.batches import FoldDataModule
-from aeops.engine import fit, plan_for, resolve
-from aeops.models.families import DenseAE
-from aeops.models.losses import Objective
-from aeops.scoring import AutoencoderScorer
-from tests.helpers import low_rank_data, make_config
+from aeops.models.autoencoders.base import Objective
+from aeops.models.autoencoders.dense import DenseAE
+from aeops.training.batches import FoldDataModule
+from aeops.training.engine import plan_for, resolve
+from tests.helpers import low_rank_data, make_config, net_score, quick_fit
 
 
 def fit_once(train, val, flags, epochs=1, val_every=1, tmp_path=None):
@@ -24,7 +23,7 @@ def fit_once(train, val, flags, epochs=1, val_every=1, tmp_path=None):
     net = DenseAE(train.shape[1], [32], 3, "sigmoid", 0.0)
     cfg = make_config(train={"max_epochs": epochs, "patience": 50, "progress_bar": False}).train
     plan = plan_for(64, 3e-3, "32-true", val_every, None, cfg.patience)
-    return fit(net, Objective(), cfg, plan, train, val, flags, tmp_path, seed=0)
+    return quick_fit(net, Objective(), cfg, plan, (train, val, flags), tmp_path)
 
 
 def test_val_auroc_covers_the_whole_validation_fold(tmp_path):
@@ -37,7 +36,7 @@ def test_val_auroc_covers_the_whole_validation_fold(tmp_path):
     flags = np.r_[np.zeros(2300, bool), np.ones(300, bool)]
     fitted = fit_once(train, val, flags, tmp_path=tmp_path)
     logged = float(fitted.trainer.callback_metrics["epoch/val_auroc"])
-    scores = AutoencoderScorer(fitted.net.eval(), 4096).run(val)["score"]
+    scores = net_score(fitted.net.eval(), torch.from_numpy(val))[0].numpy()
     assert logged == pytest.approx(roc_auc_score(flags, scores), abs=1e-5)
     last_batch = slice(2048, None)  # what the old per-batch rule looked at
     assert abs(logged - roc_auc_score(flags[last_batch], scores[last_batch])) > 1e-3

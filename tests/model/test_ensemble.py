@@ -4,10 +4,9 @@ import numpy as np
 import pytorch_lightning as pl
 from sklearn.metrics import roc_auc_score
 
-from aeops.models.ensemble import EnsembleScorer, fit_ensemble, load_ensemble, save_ensemble
-from aeops.models.registry import architecture, build_model, build_objective
-from aeops.scoring import AutoencoderScorer
-from tests.helpers import low_rank_data
+from aeops.models.autoencoders.detector import AutoencoderDetector
+from aeops.models.ensemble import EnsembleDetector
+from tests.helpers import architecture_of, build_net, fold_of, low_rank_data, objective_of
 from tests.model.test_families import TABLE_META, fit_briefly, small_config
 
 FAMILIES = ["dense", "sparse"]
@@ -19,9 +18,11 @@ class FixedScorer:
     def __init__(self, weight: float, column: int) -> None:
         self.weight, self.column = weight, column
 
-    def run(self, x, want=("score",)):
-        score = self.weight * x[:, self.column]
-        return {"score": score, "per_feature": np.abs(x) * self.weight}
+    def score_samples(self, x):
+        return self.weight * x[:, self.column]
+
+    def feature_errors(self, x):
+        return np.abs(x) * self.weight
 
 
 def rows_with_anomalies(n_normal=200, n_anomalous=20, seed=0):
@@ -37,9 +38,10 @@ def test_a_member_with_large_errors_does_not_drown_the_others():
     x, y = rows_with_anomalies()
     noisy_but_large = FixedScorer(1000.0, column=0)  # no signal, errors 1,000x larger
     informative = FixedScorer(1.0, column=1)
-    ensemble = fit_ensemble(["dense", "sparse"], [noisy_but_large, informative], x[~y], "sparse")
-    combined = ensemble.run(x)["score"]
-    raw_mean = (noisy_but_large.run(x)["score"] + informative.run(x)["score"]) / 2
+    members = {"dense": noisy_but_large, "sparse": informative}
+    ensemble = EnsembleDetector(members, "sparse").fit(fold_of(x[~y]), fold_of(x[~y]))
+    combined = ensemble.score_samples(x)
+    raw_mean = (noisy_but_large.score_samples(x) + informative.score_samples(x)) / 2
     assert roc_auc_score(y, raw_mean) < 0.7  # unscaled, the large member decides
     assert roc_auc_score(y, combined) > 0.9
     assert ensemble.scale[0] > 100 * ensemble.scale[1]
@@ -48,15 +50,15 @@ def test_a_member_with_large_errors_does_not_drown_the_others():
 
 def trained_members(x, root, seed=0):
     cfg = small_config()
-    members, args = [], []
+    members = {}
     for family in FAMILIES:
         pl.seed_everything(seed)
-        arch = architecture(family, cfg, TABLE_META, TABLE_META.n_features, True, x)
-        net = build_model(family, arch)
-        fit_briefly(net, build_objective(family, cfg), x, x[:32], epochs=3, root=root / family)
-        members.append(AutoencoderScorer(net, batch_size=64))
-        args.append(arch)
-    return members, args
+        arch = architecture_of(family, cfg, TABLE_META, x)
+        net = build_net(family, cfg, TABLE_META, x=x)
+        fit_briefly(net, objective_of(family, cfg), x, x[:32], epochs=3, root=root / family)
+        members[family] = AutoencoderDetector.from_network(family, arch, net)
+        members[family].batch_rows = 64
+    return members
 
 
 def test_an_ensemble_is_deterministic_for_a_seed_and_survives_save_and_load(tmp_path):
@@ -65,20 +67,22 @@ def test_an_ensemble_is_deterministic_for_a_seed_and_survives_save_and_load(tmp_
     probe[:5, 0] = 1.0 - probe[:5, 0]  # a few rows off the subspace
     scores = []
     for attempt in ("first", "second"):
-        members, args = trained_members(x, tmp_path / attempt)
-        ensemble = fit_ensemble(FAMILIES, members, x[:64], "sparse")
-        scores.append(ensemble.run(probe)["score"])
+        members = trained_members(x, tmp_path / attempt)
+        ensemble = EnsembleDetector(members, "sparse").fit(fold_of(x[:64]), fold_of(x[:64]))
+        scores.append(ensemble.score_samples(probe))
     np.testing.assert_array_equal(scores[0], scores[1])
     assert np.isfinite(scores[0]).all() and scores[0].std() > 0
 
-    path = tmp_path / "ensemble.safetensors"
-    save_ensemble(path, ensemble, args)
-    loaded = load_ensemble(path, batch_size=7)  # another batch size, the same numbers
-    assert isinstance(loaded, EnsembleScorer) and loaded.families == FAMILIES
-    want = ("score", "per_feature", "z", "recon")
-    before, after = ensemble.run(probe, want), loaded.run(probe, want)
-    for key in want:
-        np.testing.assert_allclose(after[key], before[key], rtol=1e-5, atol=1e-6)
-    lead_z = members[FAMILIES.index("sparse")].run(probe, ("z",))["z"]
-    np.testing.assert_allclose(after["z"], lead_z, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(loaded.decode(after["z"]), ensemble.decode(before["z"]), atol=1e-6)
+    path = ensemble.save(tmp_path)
+    loaded = EnsembleDetector.load(path, batch_rows=7)  # another batch size, the same numbers
+    assert isinstance(loaded, EnsembleDetector) and loaded.families == FAMILIES
+    verbs = ("score_samples", "feature_errors", "encode", "reconstruct")
+    before = {verb: getattr(ensemble, verb)(probe) for verb in verbs}
+    after = {verb: getattr(loaded, verb)(probe) for verb in verbs}
+    for verb in verbs:
+        np.testing.assert_allclose(after[verb], before[verb], rtol=1e-5, atol=1e-6)
+    lead_z = members["sparse"].encode(probe)
+    np.testing.assert_allclose(after["encode"], lead_z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.decode(after["encode"]), ensemble.decode(before["encode"]), atol=1e-6
+    )

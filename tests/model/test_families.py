@@ -5,20 +5,24 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from aeops.config import FAMILIES
+from aeops.core.errors import ModelConfigError
 from aeops.data.schema import DatasetMeta, pixel_columns
-from aeops.engine import fit, plan_for
-from aeops.models.families import VAE
-from aeops.models.losses import Objective, gaussian_kl, objective_loss
-from aeops.models.registry import (
-    ModelConfigError,
-    architecture,
-    build_objective,
-    unusable_reason,
+from aeops.models.autoencoders import family_names
+from aeops.models.autoencoders.base import Objective
+from aeops.models.autoencoders.detector import unusable_reason
+from aeops.models.autoencoders.sizing import hidden_widths, latent_size, resolve_latent_rule
+from aeops.models.autoencoders.vae import VAE, VAEObjective, gaussian_kl
+from aeops.training.engine import plan_for
+from tests.helpers import (
+    build_net,
+    low_rank_data,
+    make_config,
+    net_score,
+    objective_of,
+    quick_fit,
 )
-from aeops.models.registry import build_model as build_from_args
-from aeops.models.sizing import hidden_widths, latent_size, resolve_latent_rule
-from tests.helpers import low_rank_data, make_config
+
+FAMILIES = family_names()
 
 IMAGE_META = DatasetMeta(
     "test",
@@ -44,8 +48,7 @@ def small_config(**override):
 
 
 def build_model(family, cfg, meta, unit_range=True):
-    x = np.random.default_rng(0).random((20, meta.n_features)).astype(np.float32)
-    return build_from_args(family, architecture(family, cfg, meta, meta.n_features, unit_range, x))
+    return build_net(family, cfg, meta, unit_range)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -55,7 +58,7 @@ def test_shapes(family):
     out = net(x)
     assert out["recon"].shape == (5, 64)
     assert out["z"].shape == (5, 4)
-    score, per_feature = net.score(x)
+    score, per_feature = net_score(net, x)
     assert score.shape == (5,) and per_feature.shape == (5, 64)
     assert torch.allclose(score, per_feature.mean(dim=1))
 
@@ -117,7 +120,7 @@ def test_auto_sizes_follow_the_data():
 def recon_loss(net, x, objective):
     net.eval()
     with torch.no_grad():
-        loss = float(objective_loss(objective, x, net(x))["recon_loss"])
+        loss = float(objective.loss(x, net(x))["recon_loss"])
     net.train()
     return loss
 
@@ -134,7 +137,7 @@ def fit_briefly(net, objective, train, val, epochs, root, in_memory=True):
         }
     ).train
     plan = plan_for(32, 5e-3, "32-true", 1, None, cfg.patience)
-    return fit(net, objective, cfg, plan, train, val, np.zeros(len(val), bool), root, seed=0)
+    return quick_fit(net, objective, cfg, plan, (train, val, np.zeros(len(val), bool)), root)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -145,7 +148,7 @@ def test_training_reduces_reconstruction_loss(family, tmp_path):
     x = low_rank_data(256, dim=d, seed=1)
     pl.seed_everything(0)
     net = build_model(family, cfg, meta)
-    objective = build_objective(family, cfg)
+    objective = objective_of(family, cfg)
     before = recon_loss(net, torch.from_numpy(x), objective)
     fit_briefly(net, objective, x, x[:64], epochs=15, root=tmp_path)
     after = recon_loss(net, torch.from_numpy(x), objective)
@@ -157,7 +160,7 @@ def test_vae_kl_term_is_in_the_loss_and_matches_closed_form():
     net = VAE(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).train()
     x = torch.rand(8, 16)
     out = net(x)
-    terms = objective_loss(Objective(beta=2.0), x, out)
+    terms = VAEObjective(beta=2.0).loss(x, out)
     mu, logvar = out["mu"], out["logvar"]
     closed = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(dim=1).mean()
     assert torch.allclose(terms["kl_loss"], closed, atol=1e-5)
@@ -181,7 +184,7 @@ def test_scores_are_deterministic_in_eval_mode(family):
     meta = IMAGE_META if family == "conv" else TABLE_META
     net = build_model(family, small_config(), meta).eval()
     x = torch.rand(6, meta.n_features)
-    assert torch.equal(net.score(x)[0], net.score(x)[0])
+    assert torch.equal(net_score(net, x)[0], net_score(net, x)[0])
 
 
 def test_vae_elbo_score_adds_the_kl_term():
@@ -190,22 +193,22 @@ def test_vae_elbo_score_adds_the_kl_term():
     elbo_net = VAE(16, [32], 4, "sigmoid", score_kind="elbo", beta=1.0).eval()
     elbo_net.load_state_dict(recon_net.state_dict())
     x = torch.rand(4, 16)
-    recon_score, per_feature = recon_net.score(x)
-    elbo_score, _ = elbo_net.score(x)
+    recon_score, per_feature = net_score(recon_net, x)
+    elbo_score, _ = net_score(elbo_net, x)
     assert torch.all(elbo_score > per_feature.sum(dim=1))
 
 
 def test_changed_fingerprint_discards_old_checkpoints(tmp_path, caplog):
-    from aeops.training import _prepare_checkpoints
+    from aeops.stages.train import prepare_checkpoints
 
     ckpt_dir = tmp_path / "checkpoints"
     ckpt_dir.mkdir()
     (ckpt_dir / "last.ckpt").write_bytes(b"x")
     (ckpt_dir / "fingerprint.json").write_text('{"fingerprint": "aaa", "run_id": "r1"}')
-    with caplog.at_level("INFO", logger="aeops.training"):
-        assert _prepare_checkpoints(ckpt_dir, "aaa") == (ckpt_dir / "last.ckpt", "r1")
+    with caplog.at_level("INFO", logger="aeops.stages.train"):
+        assert prepare_checkpoints(ckpt_dir, "aaa") == (ckpt_dir / "last.ckpt", "r1")
         assert not caplog.messages
-        assert _prepare_checkpoints(ckpt_dir, "bbb") == (None, None)
+        assert prepare_checkpoints(ckpt_dir, "bbb") == (None, None)
     assert not ckpt_dir.exists() and "starting afresh" in caplog.messages[0]
 
 
@@ -224,12 +227,15 @@ def test_dataloader_path_trains_like_the_in_memory_path(tmp_path):
 
 
 def test_one_registry_names_the_families_everywhere():
-    """params.yaml's families, the config models and the network registry agree."""
-    from aeops.config import ModelsConfig
-    from aeops.models.registry import FAMILIES as REGISTRY
+    """params.yaml's families, the config models and the family modules agree."""
+    from aeops.config import config_model
+    from aeops.models.autoencoders import families
+    from aeops.models.autoencoders.denoising import DenoisingObjective
+    from aeops.models.autoencoders.sparse import SparseObjective
 
-    assert tuple(REGISTRY) == FAMILIES
-    assert set(ModelsConfig.model_fields) == {
+    models = config_model().model_fields["models"].annotation
+    assert set(families()) == set(FAMILIES)
+    assert set(models.model_fields) == {
         "families",
         "auto_size",
         "score",
@@ -238,10 +244,11 @@ def test_one_registry_names_the_families_everywhere():
         *FAMILIES,
     }
     cfg = make_config()
-    for name, spec in REGISTRY.items():
+    for name, spec in families().items():
         assert spec.name == name
+        assert models.model_fields[name].annotation is spec.params
         assert spec.needs_image == (name == "conv")
-        objective = build_objective(name, cfg)
-        assert (objective.noise is not None) == (name == "denoising")
-        assert (objective.sparsity is not None) == (name == "sparse")
-        assert (objective.beta > 0) == (name == "vae")
+        objective = objective_of(name, cfg)
+        assert isinstance(objective, DenoisingObjective) == (name == "denoising")
+        assert isinstance(objective, SparseObjective) == (name == "sparse")
+        assert (getattr(objective, "beta", 0) > 0) == (name == "vae")

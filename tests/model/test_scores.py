@@ -9,20 +9,15 @@ import pytorch_lightning as pl
 import torch
 from sklearn.metrics import roc_auc_score
 
-from aeops.engine import fit, plan_for
-from aeops.models.calibration import (
-    SwitchRule,
-    calibrate,
-    choose_score,
-    prefer_score,
-    resolve_score,
-    searches_score,
-)
-from aeops.models.families import DenseAE
-from aeops.models.losses import Objective
-from aeops.models.store import load_model, save_model
-from aeops.scoring import AutoencoderScorer
-from tests.helpers import make_config
+from aeops.evaluation.selection import SwitchRule
+from aeops.models.autoencoders.base import Objective
+from aeops.models.autoencoders.dense import DenseAE
+from aeops.models.autoencoders.detector import AutoencoderDetector, ScoreSettings
+from aeops.models.autoencoders.scores import prefer_score, resolve_score, searches_score
+from aeops.training.engine import plan_for
+from tests.helpers import make_config, quick_fit
+
+ARGS = {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity", "dropout": 0.0}
 
 
 def low_variance_column(n: int, seed: int) -> np.ndarray:
@@ -34,23 +29,14 @@ def low_variance_column(n: int, seed: int) -> np.ndarray:
     return x
 
 
-def trained(train: np.ndarray, seed: int, tmp_path) -> DenseAE:
+def trained(train: np.ndarray, seed: int, tmp_path) -> AutoencoderDetector:
     pl.seed_everything(seed, verbose=False)
     cfg = make_config(train={"max_epochs": 60, "patience": 60, "progress_bar": False})
     net = DenseAE(8, [16], 2, "identity", 0.0)
     plan = plan_for(64, 1e-2, "32-true", 10, None, cfg.train.patience)
-    fitted = fit(
-        net,
-        Objective("mse"),
-        cfg.train,
-        plan,
-        train[:-100],
-        train[-100:],
-        np.zeros(100, bool),
-        tmp_path,
-        seed=seed,
-    )
-    return fitted.net.eval()
+    data = (train[:-100], train[-100:], np.zeros(100, bool))
+    fitted = quick_fit(net, Objective("mse"), cfg.train, plan, data, tmp_path, seed)
+    return AutoencoderDetector.from_network("dense", ARGS, fitted.net.eval())
 
 
 @pytest.fixture(scope="module")
@@ -62,42 +48,40 @@ def rows(tmp_path_factory):
     return train, normal, broken, trained(train, 0, tmp_path_factory.mktemp("fit"))
 
 
-def saved_and_loaded(net: DenseAE, tmp_path) -> DenseAE:
+def saved_and_loaded(net: AutoencoderDetector, tmp_path) -> AutoencoderDetector:
     """The model file round trip every consumer loads the score from."""
-    args = {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity"}
-    save_model(tmp_path / "m.safetensors", "dense", {**args, "dropout": 0.0}, net)
-    return load_model(tmp_path / "m.safetensors")[0]
+    return AutoencoderDetector.load(net.save(tmp_path))
 
 
 def auroc(net, normal, broken) -> float:
-    scores = AutoencoderScorer(net, 4096).run(np.vstack([normal, broken]))["score"]
+    scores = net.score_samples(np.vstack([normal, broken]))
     return roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(broken))], scores)
 
 
 def test_a_normalised_score_ranks_a_row_that_breaks_a_low_variance_column_above_normal_rows(rows):
     train, normal, broken, net = rows
-    calibrate(net, train, "recon", 5, 0)
+    net.calibrate(train, "recon", 5, 0)
     plain = auroc(net, normal, broken)
-    calibrate(net, train, "normalised", 5, 0)
+    net.calibrate(train, "normalised", 5, 0)
     normalised = auroc(net, normal, broken)
     assert normalised > 0.95, f"normalised AUROC {normalised:.3f}"
     assert normalised > plain + 0.1, f"plain {plain:.3f} vs normalised {normalised:.3f}"
     # the explanation points at the broken column
-    per_feature = AutoencoderScorer(net, 4096).run(broken, ("per_feature",))["per_feature"]
+    per_feature = net.feature_errors(broken)
     assert (per_feature.argmax(axis=1) == 0).mean() > 0.9
 
 
 def test_the_hybrid_score_weighs_both_terms_alike_and_survives_saving(rows, tmp_path):
     train, normal, broken, net = rows
-    calibrate(net, train, "hybrid", 5, 0)
+    net.calibrate(train, "hybrid", 5, 0)
     x = torch.from_numpy(normal)
     out = net.inspect(x)
     # each term is divided by its median on the training rows: both about 1 on normal rows
     base = net.inspect(x, combine=False)["score"]
-    assert 0.5 < float((base / net.calibration.refs[0]).median()) < 2.0
-    knn = net.calibration.knn_distance(out["z"]) / net.calibration.refs[1]
+    assert 0.5 < float((base / net.calibration_.refs[0]).median()) < 2.0
+    knn = net.calibration_.knn_distance(out["z"]) / net.calibration_.refs[1]
     assert 0.5 < float(knn.median()) < 2.0
-    torch.testing.assert_close(out["score"], base / net.calibration.refs[0] + knn)
+    torch.testing.assert_close(out["score"], base / net.calibration_.refs[0] + knn)
     loaded = saved_and_loaded(net, tmp_path)
     torch.testing.assert_close(loaded.inspect(x)["score"], out["score"])
     assert auroc(loaded, normal, broken) > 0.9
@@ -108,8 +92,8 @@ def test_the_hybrid_score_is_deterministic_for_a_seed(rows, tmp_path):
     scores = []
     for attempt in range(2):
         net = trained(train, 3, tmp_path / str(attempt))
-        calibrate(net, train, "hybrid", 5, 3)
-        scores.append(AutoencoderScorer(net, 4096).run(normal)["score"])
+        net.calibrate(train, "hybrid", 5, 3)
+        scores.append(net.score_samples(normal))
     np.testing.assert_array_equal(scores[0], scores[1])
 
 
@@ -123,7 +107,7 @@ def test_auto_scores_images_by_plain_error_and_tables_by_the_hybrid():
     assert not searches_score("hybrid", is_image=False)
 
 
-RULE = SwitchRule(confidence=0.9, min_anomalies=10, n_boot=300, seed=0)
+RULE = SwitchRule(confidence=0.9, min_anomalies=10, n_boot=300, seed=0, ci=0.95)
 
 
 def ranked(labels: np.ndarray, separation: float, seed: int) -> np.ndarray:
@@ -158,12 +142,12 @@ def test_choose_score_keeps_the_kind_that_ranks_validation_best_and_it_travels(r
     train, normal, broken, net = rows
     val_x = np.vstack([normal, broken])
     labels = np.r_[np.zeros(len(normal), bool), np.ones(len(broken), bool)]
-    choice = choose_score(net, train, val_x, labels, 5, RULE)
+    choice = net.choose_score(train, (val_x, labels), ScoreSettings("auto", 5, RULE))
     # plain error misses the broken low-variance column (first test), so it is not chosen
     assert choice.kind in ("normalised", "hybrid")
-    assert net.calibration is not None and net.calibration.kind == choice.kind
+    assert net.calibration_ is not None and net.calibration_.kind == choice.kind
     assert auroc(net, normal, broken) > 0.9
     loaded = saved_and_loaded(net, tmp_path)
-    assert loaded.calibration.kind == choice.kind
+    assert loaded.calibration_.kind == choice.kind
     x = torch.from_numpy(normal)
     torch.testing.assert_close(loaded.inspect(x)["score"], net.inspect(x)["score"])

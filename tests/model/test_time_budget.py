@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 
-from aeops.engine import fit, plan_for
-from aeops.models.families import DenseAE
-from aeops.models.losses import Objective
-from tests.helpers import make_config
+from aeops.models.autoencoders.base import Objective
+from aeops.models.autoencoders.dense import DenseAE
+from aeops.training.engine import plan_for
+from tests.helpers import make_config, quick_fit
 
 
 def fitted(tmp_path, **train):
@@ -18,16 +18,9 @@ def fitted(tmp_path, **train):
     rows = np.random.default_rng(0).normal(size=(600, 8)).astype(np.float32)
     cfg = make_config(train={"progress_bar": False, **train})
     plan = plan_for(64, 1e-3, "32-true", 1, None, cfg.train.patience)
-    return fit(
-        DenseAE(8, [16], 2, "identity", 0.0),
-        Objective("mse"),
-        cfg.train,
-        plan,
-        rows[:500],
-        rows[500:],
-        np.zeros(100, bool),
-        tmp_path,
-        seed=0,
+    data = (rows[:500], rows[500:], np.zeros(100, bool))
+    return quick_fit(
+        DenseAE(8, [16], 2, "identity", 0.0), Objective("mse"), cfg.train, plan, data, tmp_path
     )
 
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aeops.config import BaselinesConfig
-from aeops.errors import ScoringInputError
-from aeops.evaluation.baselines import fit_baseline, load_baseline
+from aeops.core.errors import ScoringInputError
+from aeops.core.sections import BaselinesConfig
+from aeops.models.baselines import baselines
+from aeops.models.baselines.base import load_baseline
+from tests.helpers import fold_of
+
+
+def fit_baseline(name, train, settings, seed):
+    """Baseline ``name`` fitted on the normal rows ``train``."""
+    return baselines()[name](settings, seed).fit(fold_of(train), fold_of(train[:0]))
+
 
 CFG = BaselinesConfig(
     pca_components=0.9, iforest_estimators=20, knn_neighbors=3, reference_rows=20_000
@@ -20,19 +28,22 @@ def test_knn_score_is_the_distance_to_the_kth_nearest_training_row():
     rng = np.random.default_rng(0)
     train, query = rng.normal(size=(200, 4)), rng.normal(size=(50, 4))
     expected = NearestNeighbors(n_neighbors=3).fit(train).kneighbors(query)[0][:, -1]
-    np.testing.assert_allclose(fit_baseline("knn", train, CFG, 0).score(query), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        fit_baseline("knn", train, CFG, 0).score_samples(query), expected, rtol=1e-6
+    )
 
 
 def test_ecod_terms_are_negative_log_tail_probabilities():
     train = np.array([[0.0], [1.0], [2.0], [3.0]])
     model = fit_baseline("ecod", train, CFG, 0)
-    out = model.run(np.array([[1.0], [10.0], [-10.0]]), ("score", "per_feature"))
+    rows = np.array([[1.0], [10.0], [-10.0]])
+    score, per_feature = model.score_samples(rows), model.feature_errors(rows)
     # value 1.0: left tail (2 + 1) / 5, right tail (3 + 1) / 5; the larger term is the left's
-    assert out["score"][0] == pytest.approx(-np.log(3 / 5))
+    assert score[0] == pytest.approx(-np.log(3 / 5))
     # beyond every training value: tail probability 1 / 5, the largest term possible
-    assert out["score"][1] == pytest.approx(-np.log(1 / 5))
-    assert out["score"][2] == pytest.approx(-np.log(1 / 5))
-    np.testing.assert_allclose(out["per_feature"][:, 0], out["score"])
+    assert score[1] == pytest.approx(-np.log(1 / 5))
+    assert score[2] == pytest.approx(-np.log(1 / 5))
+    np.testing.assert_allclose(per_feature[:, 0], score)
 
 
 @pytest.mark.parametrize("name", ["knn", "ecod"])
@@ -42,16 +53,15 @@ def test_a_row_that_breaks_one_column_outscores_normal_rows(name, tmp_path):
     odd = normal[:10].copy()
     odd[:, 2] += 6.0
     model = fit_baseline(name, train, CFG, 0)
-    model.save(tmp_path / "b.skops")
-    loaded = load_baseline(tmp_path / "b.skops")
-    scores = loaded.score(np.vstack([normal, odd]))
+    loaded = load_baseline(model.save(tmp_path))
+    scores = loaded.score_samples(np.vstack([normal, odd]))
     assert np.median(scores[100:]) > np.quantile(scores[:100], 0.75)
     # each row's score is its own: scored alone or with others, the same
-    np.testing.assert_allclose(loaded.score(odd[:1]), scores[100:101])
-    explained = loaded.run(odd, ("per_feature",))["per_feature"]
+    np.testing.assert_allclose(loaded.score_samples(odd[:1]), scores[100:101])
+    explained = loaded.feature_errors(odd)
     assert (explained.argmax(axis=1) == 2).all()
     with pytest.raises(ScoringInputError, match="no latent code"):
-        loaded.run(odd, ("z",))
+        loaded.encode(odd)
 
 
 @pytest.mark.parametrize("name", ["knn", "ecod"])
@@ -67,8 +77,7 @@ def test_a_tall_table_keeps_a_seeded_reference_sample_that_ranks_as_all_rows_do(
     sampled, again = (fit_baseline(name, train, small, seed=0) for _ in range(2))
     full = fit_baseline(name, train, CFG, 0)
     assert sampled.params["reference_rows"] == 1000 and "reference_rows" not in full.params
-    sampled.save(tmp_path / "b.skops")
-    assert load_baseline(tmp_path / "b.skops").model.shape == (1000, 5)  # what is registered
-    np.testing.assert_array_equal(sampled.score(rows), again.score(rows))  # seeded
-    of_sample, of_all = (roc_auc_score(labels, m.score(rows)) for m in (sampled, full))
+    assert load_baseline(sampled.save(tmp_path)).model.shape == (1000, 5)  # what is registered
+    np.testing.assert_array_equal(sampled.score_samples(rows), again.score_samples(rows))
+    of_sample, of_all = (roc_auc_score(labels, m.score_samples(rows)) for m in (sampled, full))
     assert of_sample > 0.95 and abs(of_sample - of_all) < 0.02

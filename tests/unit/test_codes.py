@@ -1,4 +1,4 @@
-"""Latent codes and the way back: code dtypes (aeops.codes), ``Detector.decode_codes`` and the
+"""Latent codes and the way back: code dtypes (aeops.data.codes), ``Detector.decode_codes`` and the
 ``aeops encode --dtype`` / ``aeops decode`` file commands on tiny real models."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from aeops.cli import main
-from aeops.codes import CODE_SCALE_KEY, bytes_per_row, dequantize, quantize
+from aeops.data.codes import CODE_SCALE_KEY, bytes_per_row, dequantize, quantize
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.models.families import VAE, DenseAE
-from aeops.scoring import AutoencoderScorer, Detector, DetectorInfo, ScoringInputError
-from tests.helpers import low_rank_data
+from aeops.models.autoencoders.dense import DenseAE
+from aeops.models.autoencoders.vae import VAE
+from aeops.serving.pipeline import DetectorInfo, DetectorPipeline, ScoringInputError
+from tests.helpers import autoencoder_of, low_rank_data
 from tests.unit.test_scoring import FEATURES, META, make_detector
 
 # -- the code dtypes ----------------------------------------------------------------------
@@ -77,15 +78,15 @@ def rows() -> pd.DataFrame:
     return frame
 
 
-def vae_detector(train: pd.DataFrame) -> Detector:
+def vae_detector(train: pd.DataFrame) -> DetectorPipeline:
     torch.manual_seed(0)
     pre = Preprocessor.fit(train, META, "minmax", False, 20)
     net = VAE(len(FEATURES), [8], 2, "sigmoid", "recon", 1.0)
     info = DetectorInfo("autoencoder", "vae", META.schema(), 0.05, "fixed", "test", {})
-    return Detector(AutoencoderScorer(net, batch_size=7), pre, info)
+    return DetectorPipeline(autoencoder_of(net, batch_rows=7), pre, info)
 
 
-def detector_of(kind: str, train: pd.DataFrame) -> Detector:
+def detector_of(kind: str, train: pd.DataFrame) -> DetectorPipeline:
     if kind == "vae":
         return vae_detector(train)
     if kind == "pca":
@@ -104,10 +105,10 @@ def test_decoding_the_codes_gives_the_reconstruction(kind, train, rows):
 
 
 def test_pca_decode_is_the_inverse_of_its_projection(train):
-    baseline = make_detector(META, train, kind="baseline", family="pca").scorer
+    baseline = make_detector(META, train, kind="baseline", family="pca").detector
     x = np.random.default_rng(2).random((9, 6))
-    z = baseline.run(x, ("z",))["z"]
-    np.testing.assert_array_equal(baseline.decode(z), baseline.run(x, ("recon",))["recon"])
+    z = baseline.encode(x)
+    np.testing.assert_array_equal(baseline.decode(z), baseline.reconstruct(x))
     assert baseline.decode(z[:0]).shape == (0, 6)
 
 
@@ -132,7 +133,7 @@ def test_detectors_without_a_code_refuse_to_decode(family, train):
     with pytest.raises(ScoringInputError, match=rf"a {family} detector has no latent code"):
         det.decode_codes(pd.DataFrame({"z_0": [0.0], "z_1": [0.0]}))
     with pytest.raises(ScoringInputError, match="no latent code"):
-        det.scorer.decode(np.zeros((1, 2)))
+        det.detector.decode(np.zeros((1, 2)))
 
 
 # -- the file commands ------------------------------------------------------------------
@@ -142,8 +143,8 @@ def test_detectors_without_a_code_refuse_to_decode(family, train):
 def cli(monkeypatch, tmp_path: Path):
     """``aeops`` run in ``tmp_path`` with ``--model test`` meaning the detector given."""
 
-    def run(detector: Detector, *argv: str) -> int:
-        monkeypatch.setattr("aeops.tracking.load_detector", lambda uri: detector)
+    def run(detector: DetectorPipeline, *argv: str) -> int:
+        monkeypatch.setattr("aeops.serving.loading.load_detector", lambda uri: detector)
         return main([*argv, "--model", "test", "--quiet"])
 
     monkeypatch.chdir(tmp_path)
@@ -185,7 +186,7 @@ def psnr(reference: np.ndarray, other: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[Detector, pd.DataFrame]:
+def trained() -> tuple[DetectorPipeline, pd.DataFrame]:
     """A dense autoencoder trained a little on rank-3 rows of 16 features (its own
     reconstruction PSNR on held-out rows is ~40 dB), and 200 held-out rows."""
     features = [f"f{i}" for i in range(16)]
@@ -207,7 +208,7 @@ def trained() -> tuple[Detector, pd.DataFrame]:
     finally:
         torch.set_num_threads(threads)
     info = DetectorInfo("autoencoder", "dense", meta.schema(), 0.05, "fixed", "test", {})
-    return Detector(AutoencoderScorer(net, batch_size=64), pre, info), data.iloc[400:]
+    return DetectorPipeline(autoencoder_of(net, batch_rows=64), pre, info), data.iloc[400:]
 
 
 # Measured on these 200 held-out rows (int8 to Parquet, chunks of 64 rows, one scale for the

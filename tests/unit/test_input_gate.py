@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeops.batch import score_file
-from aeops.scoring import ScoringInputError
+from aeops.serving.files import score_file
+from aeops.serving.pipeline import ScoringInputError
 from tests.unit.test_scoring import FEATURES, META, make_detector
 
 
@@ -159,7 +159,7 @@ def test_input_columns_named_like_outputs_are_carried_renamed_never_twice(
 
 @pytest.mark.parametrize("damage", [b"}", b"\xff\xfe", b""])
 def test_a_damaged_detector_file_is_refused_not_half_read(detector, tmp_path, damage):
-    from aeops.scoring import DetectorInfo
+    from aeops.serving.pipeline import DetectorInfo
 
     path = tmp_path / "detector.json"
     detector.info.save(path)

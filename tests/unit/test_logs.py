@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from aeops import logs
+from aeops.core import logs
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def test_aeops_lines_go_to_stdout_and_warnings_say_so(capsys, monkeypatch):
     monkeypatch.delenv(logs.QUIET_ENV, raising=False)
     logs.configure()
     logging.getLogger("aeops.stages.train").info("train[dense]: 3 epochs")
-    logging.getLogger("aeops.stages.report").warning("baseline knn beats every autoencoder")
+    logging.getLogger("aeops.stages.compare").warning("baseline knn beats every autoencoder")
     logging.getLogger("aeops.stages.runner").error("[aeops:train] FAILED: no data")
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [

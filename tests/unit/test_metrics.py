@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from aeops.core.errors import ModelConfigError
 from aeops.data.split import Fold
-from aeops.errors import ModelConfigError
 from aeops.evaluation.metrics import (
+    ReportSettings,
+    Scored,
     auroc,
     bootstrap_auroc_ci,
     choose_threshold,
@@ -102,7 +104,9 @@ def fold(is_anomaly, synthetic=None, group=None):
 def test_score_report_has_stable_names(scored):
     scores, is_anomaly = scored
     report = score_report(
-        fold(is_anomaly), scores, fold(is_anomaly), scores, threshold_config(), 20, 0.9, 0, None
+        Scored(fold(is_anomaly), scores),
+        Scored(fold(is_anomaly), scores),
+        ReportSettings(threshold_config(), 20, 0.9, 0, None),
     )
     for key in (
         "val_auroc",
@@ -126,7 +130,9 @@ def test_without_labelled_anomalies_no_auroc_is_reported(scored):
     scores, is_anomaly = scored
     normal_only = fold(np.zeros(400, bool))
     report = score_report(
-        normal_only, scores[:400], normal_only, scores[:400], threshold_config(), 20, 0.9, 0, None
+        Scored(normal_only, scores[:400]),
+        Scored(normal_only, scores[:400]),
+        ReportSettings(threshold_config(), 20, 0.9, 0, None),
     )
     assert not any("auroc" in key or "precision" in key for key in report)
     assert report["test_flagged_share"] == pytest.approx(0.01, abs=0.005)
@@ -141,7 +147,9 @@ def test_synthetic_anomalies_are_reported_under_their_own_names(scored):
         group=np.where(is_anomaly, "synthetic:swap", "").astype(object),
     )
     report = score_report(
-        synthetic, scores, synthetic, scores, threshold_config(), 20, 0.9, 0, None
+        Scored(synthetic, scores),
+        Scored(synthetic, scores),
+        ReportSettings(threshold_config(), 20, 0.9, 0, None),
     )
     assert "val_auroc" not in report and "test_auroc" not in report
     assert report["val_synthetic_auroc"] == pytest.approx(auroc(is_anomaly, scores))

@@ -14,7 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from aeops.mlflow_store import TrackingStoreError, check_store, rebase_copied_store
+from aeops.tracking.store import TrackingStoreError, check_store, rebase_copied_store
 from tests.integration.project import free_port
 
 

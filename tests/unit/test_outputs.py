@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aeops.errors import ConfigError
-from aeops.io import MARKER
+from aeops.core.errors import ConfigError
+from aeops.core.io import MARKER
 from aeops.stages.runner import check_outputs_are_ours
 from tests.helpers import make_config
 
@@ -51,8 +51,8 @@ def test_a_users_folder_or_file_is_refused_by_its_key(tmp_path: Path, kind):
 def test_a_folder_dvc_restored_without_the_marker_is_replaced(tmp_path: Path, monkeypatch):
     """DVC does not keep the marker (.dvcignore), so after `dvc checkout` an output folder has
     none; it is still the pipeline's because dvc.lock records it. A user's folder is not."""
-    from aeops.errors import AeopsError
-    from aeops.io import atomic_dir
+    from aeops.core.errors import AeopsError
+    from aeops.core.io import atomic_dir
 
     monkeypatch.chdir(tmp_path)
     for name in ("reports/plots", "notes"):

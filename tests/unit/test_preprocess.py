@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aeops.core.errors import AeopsError
 from aeops.data.preprocess import Preprocessor, resolve_scaler
 from aeops.data.schema import DatasetMeta
-from aeops.errors import AeopsError
 
 META = DatasetMeta(
     "table", "t.csv", ["a", "b", "colour"], "label", ["0"], 6, categorical=["colour"]

@@ -9,9 +9,11 @@ from dataclasses import replace
 
 import pytest
 
+from aeops.core.errors import RegistryError
 from aeops.data.schema import input_schema, schema_hash
-from aeops.errors import RegistryError
-from aeops.stages.register import (
+from aeops.stages.register import in_sync, registry_report, version_tags
+from aeops.tracking.names import CHALLENGER, CHAMPION, DETECTOR_KEY_TAG
+from aeops.tracking.promotion import (
     Candidate,
     Champion,
     Decision,
@@ -19,12 +21,9 @@ from aeops.stages.register import (
     beats,
     decide,
     describe,
-    in_sync,
-    registry_report,
     to_compare,
-    version_tags,
 )
-from aeops.tracking import CHALLENGER, CHAMPION, DETECTOR_KEY_TAG, RegisteredSchema
+from aeops.tracking.registry import RegisteredSchema
 from tests.helpers import make_config
 
 SCHEMA = input_schema(["a", "b", "c"], [], None, ["0", "1"])
@@ -71,7 +70,7 @@ def champion(**override) -> Champion:
 
 
 def test_with_no_registered_model_the_candidate_becomes_champion(cfg):
-    decision = decide(candidate(), None, cfg)
+    decision = decide(candidate(), None, cfg.register)
     assert decision.alias == CHAMPION and decision.promote and decision.blocked is None
     assert not decision.recorded
     assert decision.reason.startswith(
@@ -81,26 +80,26 @@ def test_with_no_registered_model_the_candidate_becomes_champion(cfg):
 
 
 def test_a_registered_model_without_a_champion_is_promoted_to_one(cfg):
-    decision = decide(candidate(), Champion(RegisteredSchema.of(SCHEMA)), cfg)
+    decision = decide(candidate(), Champion(RegisteredSchema.of(SCHEMA)), cfg.register)
     assert decision.alias == CHAMPION and decision.promote
     assert "no champion yet" in decision.reason
 
 
 def test_a_candidate_better_than_the_champion_by_the_margin_is_promoted(cfg):
-    decision = decide(candidate(score=0.9), champion(score=0.8), cfg)
+    decision = decide(candidate(score=0.9), champion(score=0.8), cfg.register)
     assert decision.alias == CHAMPION and decision.promote and decision.blocked is None
     assert "champion v3 scores val_auroc=0.8000 here" in decision.reason
     assert decision.reason.endswith("promoted to champion")
 
 
 def test_a_candidate_not_better_by_the_margin_stays_challenger(cfg):
-    decision = decide(candidate(score=0.805), champion(score=0.8), cfg)
+    decision = decide(candidate(score=0.805), champion(score=0.8), cfg.register)
     assert decision.alias == CHALLENGER and not decision.promote and decision.blocked is None
     assert (
         "champion v3 scores val_auroc=0.8000 here; margin 0.01: kept as challenger"
         in decision.reason
     )
-    worse = decide(candidate(score=0.7), champion(score=0.8), cfg)
+    worse = decide(candidate(score=0.7), champion(score=0.8), cfg.register)
     assert worse.alias == CHALLENGER and not worse.promote
 
 
@@ -112,7 +111,7 @@ def test_the_margin_is_strict():
 
 def test_another_schema_under_the_name_is_refused(cfg):
     with pytest.raises(RegistryError, match="takes another input schema") as error:
-        decide(candidate(), champion(schema=OTHER), cfg)
+        decide(candidate(), champion(schema=OTHER), cfg.register)
     assert "register.model_name" in str(error.value)
     assert f"[{schema_hash(OTHER)}]" in str(error.value)
     assert f"[{schema_hash(SCHEMA)}]" in str(error.value)
@@ -121,13 +120,13 @@ def test_another_schema_under_the_name_is_refused(cfg):
         decide(
             candidate(registered=Registered("2", CHAMPION, True, "before")),
             Champion(RegisteredSchema.of(OTHER)),
-            cfg,
+            cfg.register,
         )
 
 
 def test_a_champion_that_cannot_be_scored_blocks_the_promotion(cfg):
     unscorable = champion(score=None, error="older aeops (no ['artifacts'] in detector.json)")
-    decision = decide(candidate(score=0.99), unscorable, cfg)
+    decision = decide(candidate(score=0.99), unscorable, cfg.register)
     assert decision.alias == CHALLENGER and not decision.promote
     assert decision.blocked == (
         "champion v3 cannot be scored on this data (older aeops (no "
@@ -138,13 +137,13 @@ def test_a_champion_that_cannot_be_scored_blocks_the_promotion(cfg):
 
 
 def test_a_dvc_experiment_registers_a_challenger_and_never_moves_the_champion(cfg):
-    decision = decide(candidate(score=0.99, experiment="exp-a"), champion(score=0.5), cfg)
+    decision = decide(candidate(score=0.99, experiment="exp-a"), champion(score=0.5), cfg.register)
     assert decision.alias == CHALLENGER and not decision.promote and decision.blocked is None
     assert (
         "kept as challenger (DVC experiment 'exp-a': experiments register challengers "
         "only; `aeops promote` moves the champion)" in decision.reason
     )
-    first = decide(candidate(experiment="exp-a"), None, cfg)  # not even the first champion
+    first = decide(candidate(experiment="exp-a"), None, cfg.register)  # not even the first champion
     assert first.alias == CHALLENGER and not first.promote and "no champion yet" in first.reason
 
 
@@ -152,20 +151,22 @@ def test_a_version_decided_before_keeps_its_decision(cfg):
     earlier = Registered("4", CHALLENGER, False, "decided by an earlier run")
     # the champion was not scored (nothing to compare): the decision stands as recorded
     decision = decide(
-        candidate(score=0.99, registered=earlier), champion(score=None, error=None), cfg
+        candidate(score=0.99, registered=earlier), champion(score=None, error=None), cfg.register
     )
     assert decision == Decision(CHALLENGER, False, "decided by an earlier run", recorded=True)
-    promoted = decide(candidate(registered=Registered("4", CHAMPION, True, "was best")), None, cfg)
+    promoted = decide(
+        candidate(registered=Registered("4", CHAMPION, True, "was best")), None, cfg.register
+    )
     assert promoted.alias == CHAMPION and promoted.promote and promoted.recorded
 
 
 def test_a_version_left_by_a_crash_is_decided_now(cfg):
     left = Registered("5")  # registered, the alias never moved
-    decision = decide(candidate(score=0.9, registered=left), champion(score=0.95), cfg)
+    decision = decide(candidate(score=0.9, registered=left), champion(score=0.95), cfg.register)
     assert decision.alias == CHALLENGER and not decision.recorded
     assert "champion v3 scores val_auroc=0.9500 here" in decision.reason
     # the alias moved to it before the crash, its tags did not: it is not its own rival
-    own = decide(candidate(registered=Registered("3")), champion(score=None), cfg)
+    own = decide(candidate(registered=Registered("3")), champion(score=None), cfg.register)
     assert own.alias == CHAMPION and own.promote and "no champion yet" in own.reason
 
 
@@ -181,7 +182,7 @@ def test_the_champion_is_scored_only_when_the_rule_compares_with_it():
 
 def test_the_reason_names_the_pool_the_selection_and_the_baseline_note(cfg):
     only_autoencoders = make_config(register={"margin": 0.0, "candidates": "autoencoders"})
-    text = describe(candidate(), only_autoencoders, "no champion yet", True, None)
+    text = describe(candidate(), only_autoencoders.register, "no champion yet", True, None)
     assert text == (
         "dense (autoencoder) chosen among the autoencoders by val_auroc = 0.9000; "
         "no champion yet; margin 0.0: promoted to champion"
@@ -192,7 +193,7 @@ def test_the_reason_names_the_pool_the_selection_and_the_baseline_note(cfg):
         selection_reason="reliably better",
         baseline_note="knn beats every autoencoder",
     )
-    text = describe(explained, cfg, "no champion yet", False, None)
+    text = describe(explained, cfg.register, "no champion yet", False, None)
     assert text.startswith("knn (baseline) chosen among the autoencoders and baselines")
     assert text.endswith(
         "kept as challenger. Why knn: reliably better. Note: knn beats every autoencoder"
@@ -230,7 +231,7 @@ def test_version_tags_describe_the_detector_its_data_and_its_choice(cfg):
 
 
 def test_the_decision_tags_and_the_report(cfg):
-    decision = decide(candidate(), champion(score=0.5), cfg)
+    decision = decide(candidate(), champion(score=0.5), cfg.register)
     assert decision.tags == {"decision": CHAMPION, "promoted": True}
     report = registry_report(candidate(), champion(score=0.5), decision, "7", "store-1", ["pca"])
     assert report == {
@@ -291,7 +292,7 @@ def test_in_sync_only_for_the_same_detector_store_and_experiment():
 def test_registered_names_read_as_the_data_and_keep_one_schema_each(tmp_path, mlflow_uri):
     import mlflow
 
-    from aeops.tracking import model_name, registered_schema
+    from aeops.tracking.registry import model_name, registered_schema
 
     client = mlflow.MlflowClient(mlflow_uri)
     cfg = make_config(tmp_path, data={"source": "table", "path": str(tmp_path / "machine_log.csv")})

@@ -9,14 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from aeops.batch import score_file
-from aeops.cli import main
-from aeops.config import BaselinesConfig
+from aeops.core.sections import BaselinesConfig
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.evaluation.baselines import fit_baseline
-from aeops.models.families import DenseAE
-from aeops.scoring import AutoencoderScorer, Detector, DetectorInfo, ScoringInputError
+from aeops.models.autoencoders.dense import DenseAE
+from aeops.serving.files import score_file
+from aeops.serving.pipeline import DetectorInfo, DetectorPipeline, ScoringInputError
+from tests.helpers import autoencoder_of, baseline_of
 
 FEATURES = [f"f{i}" for i in range(6)]
 META = DatasetMeta("table", "t.csv", FEATURES, "label", ["0"], 50)
@@ -29,7 +28,7 @@ def make_detector(
     impute=False,
     kind="autoencoder",
     family="dense",
-) -> Detector:
+) -> DetectorPipeline:
     torch.manual_seed(0)
     pre = Preprocessor.fit(train, meta, scaler, impute, 20)
     x = pre.transform(train)
@@ -37,15 +36,15 @@ def make_detector(
         cfg = BaselinesConfig(
             pca_components=0.9, iforest_estimators=20, knn_neighbors=5, reference_rows=20_000
         )
-        scorer = fit_baseline(family, x, cfg, 0)
+        scorer = baseline_of(family, x, cfg, 0)
     else:
-        scorer = AutoencoderScorer(DenseAE(x.shape[1], [8], 2, "sigmoid", 0.0), batch_size=7)
+        scorer = autoencoder_of(DenseAE(x.shape[1], [8], 2, "sigmoid", 0.0), batch_rows=7)
     info = DetectorInfo(kind, family, meta.schema(), 0.05, "fixed", "test", {})
-    return Detector(scorer, pre, info)
+    return DetectorPipeline(scorer, pre, info)
 
 
 @pytest.fixture
-def detector() -> Detector:
+def detector() -> DetectorPipeline:
     rng = np.random.default_rng(0)
     return make_detector(META, pd.DataFrame(rng.random((50, 6)), columns=FEATURES))
 
@@ -62,8 +61,8 @@ def test_predict_scores_flags_and_batches_consistently(detector, rows):
     out = detector.predict(rows)
     assert list(out.columns) == ["anomaly_score", "is_anomaly"]
     assert (out["is_anomaly"] == (out["anomaly_score"] > 0.05)).all()
-    single = Detector(
-        AutoencoderScorer(detector.scorer.net, batch_size=1000),
+    single = DetectorPipeline(
+        autoencoder_of(detector.detector.net_, batch_rows=1000),
         detector.preprocessor,
         detector.info,
     )
@@ -232,21 +231,6 @@ def test_row_groups_larger_and_smaller_than_chunks_give_the_same_scores(
         scored = pd.read_parquet(out)
         assert scored["id"].tolist() == list(range(30))
         np.testing.assert_allclose(scored["anomaly_score"], expected, rtol=1e-6)
-
-
-def test_cli_refuses_bad_options_without_a_traceback(capsys, tmp_path: Path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for argv in (
-        ["score", "--input", "a.csv", "--output", "b.csv", "--threshold", "nan"],
-        ["score", "--input", "a.csv", "--output", "b.csv", "--chunk-rows", "0"],
-    ):
-        with pytest.raises(SystemExit) as exit_info:
-            main(argv)
-        assert exit_info.value.code == 2
-    assert main(["encode", "--input", "a.csv", "--output", "b.csv"]) == 1
-    err = capsys.readouterr().err
-    assert "must be a finite number" in err and "must be at least 1" in err
-    assert "no --model given" in err and "Traceback" not in err
 
 
 def test_a_detector_file_of_another_aeops_version_is_refused_by_field(detector, tmp_path: Path):

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from aeops.evaluation.metrics import paired_bootstrap_difference
-from aeops.stages.report import choose
+from aeops.evaluation.selection import SwitchRule, choose
 
 
 def rows(n_normal: int, n_anomaly: int, separation: float, seed: int):
@@ -23,12 +23,8 @@ def choose_between(labels, ae, base, candidates: str = "all", n_boot: int = 100)
         {"knn": {"val_auroc": roc_auc_score(labels, base)}},
         "val_auroc",
         {"dense": (labels, ae), "knn": (labels, base)},
+        SwitchRule(confidence=0.9, min_anomalies=10, n_boot=n_boot, seed=0, ci=0.95),
         candidates,
-        n_boot=n_boot,
-        ci=0.95,
-        seed=0,
-        min_anomalies=10,
-        confidence=0.9,
     )
 
 
@@ -96,12 +92,8 @@ def choose_with_ensemble(n_anomaly: int, family_sep: float, ensemble_sep: float)
         {"knn": auroc["knn"]},
         "val_auroc",
         {name: (labels, s) for name, s in scores.items()},
+        SwitchRule(confidence=0.9, min_anomalies=10, n_boot=100, seed=0, ci=0.95),
         "all",
-        n_boot=100,
-        ci=0.95,
-        seed=0,
-        min_anomalies=10,
-        confidence=0.9,
     )
 
 

@@ -109,5 +109,5 @@ def test_removing_any_code_dep_is_caught(name, dep):
 
 def test_the_walk_sees_imports_inside_functions(tmp_path):
     script = tmp_path / "stage.py"
-    script.write_text("def main():\n    from aeops.files import MODEL_FILE\n")
-    assert module_path("aeops.files") in code_closure(script)
+    script.write_text("def main():\n    from aeops.core.files import MODEL_FILE\n")
+    assert module_path("aeops.core.files") in code_closure(script)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aeops.evaluation.selection import choose_for_use
 from aeops.evaluation.uses import (
     PSNR_CAP_DB,
+    Corruption,
     classical_denoisers,
     compression_metrics,
     corrupt_rows,
@@ -18,7 +20,6 @@ from aeops.evaluation.uses import (
     reduction_metrics,
     use_rows,
 )
-from aeops.stages.report import choose_for_use
 
 
 def test_psnr_of_a_known_error():
@@ -50,7 +51,7 @@ def image_rows(n: int = 60, seed: int = 0) -> np.ndarray:
 
 def rows_of(x: np.ndarray, shape=None, labels=None, level: float = 0.1):
     labels = np.array([""] * len(x)) if labels is None else labels
-    return use_rows(x, labels, x, "gaussian", level, seed=1, shape=shape)
+    return use_rows(x, labels, x, Corruption("gaussian", level, 1), shape)
 
 
 def test_denoising_a_known_amount_of_noise_reports_its_gain():
@@ -139,7 +140,7 @@ def test_choosing_for_a_use_takes_the_best_model_that_has_the_measure():
 
 
 def test_a_baseline_that_wins_on_test_is_said_even_when_validation_chose_otherwise():
-    from aeops.stages.report import test_note
+    from aeops.reporting.summary import test_note
 
     chosen = {"test_auroc": 0.958}
     baselines = {"pca": {"test_auroc": 0.962}, "iforest": {"test_auroc": 0.90}}
@@ -153,8 +154,8 @@ def test_a_baseline_that_wins_on_test_is_said_even_when_validation_chose_otherwi
 def test_the_dvc_headline_of_five_families_fits_200_columns():
     """`dvc metrics show` prints one column per flattened key, each as wide as its header
     or value, four spaces apart (as DVC 3 prints them), after the file's path."""
-    from aeops.stages.report import headline
-    from aeops.tracking import flatten
+    from aeops.reporting.summary import headline
+    from aeops.tracking.names import flatten
 
     model = {"test_auroc": 0.98765432, "val_auroc": 0.97654321}
     metrics = {

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aeops.core.errors import AeopsError
+from aeops.core.logs import verbose
 from aeops.data.schema import DatasetMeta
-from aeops.errors import AeopsError
-from aeops.logs import verbose
 
 SUITE_NAME = "aeops_dataset"
 FLOAT_TYPES = ["float64", "float32", "float16", "Float64", "Float32"]

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aeops.core.errors import ScoringInputError
+from aeops.core.io import atomic_path
 from aeops.data.schema import DatasetMeta
-from aeops.errors import ScoringInputError
-from aeops.io import atomic_path
 
 # The only non-default types a saved preprocessor or baseline may hold (skops refuses others).
 TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
@@ -239,7 +239,7 @@ def load_trusted(path: str | Path) -> Any:
 
     untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
     if untrusted:
-        from aeops.errors import AeopsError
+        from aeops.core.errors import AeopsError
 
         raise AeopsError(
             f"{path}: holds types aeops does not trust {untrusted}; it was not "

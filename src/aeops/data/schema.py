@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aeops.io import read_json, write_json
+from aeops.core.io import read_json, write_json
 
 NUMERIC = "double"
 CATEGORICAL = "string"

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aeops.config import DataConfig
+from aeops.core.errors import SourceError
+from aeops.core.sections import DataConfig
 from aeops.data.schema import RESERVED_COLUMNS, DatasetMeta, pixel_columns
-from aeops.errors import SourceError
 
 log = logging.getLogger(__name__)
 

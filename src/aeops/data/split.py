@@ -12,15 +12,16 @@ the ``synthetic`` column, so the choice of model still rests on held-out data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from aeops.config import DataConfig
+from aeops.core.errors import SplitError
+from aeops.core.sections import DataConfig
 from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, DatasetMeta
 from aeops.data.synthetic import SYNTHETIC_COLUMN, make_synthetic
-from aeops.errors import SplitError
 
 __all__ = [
     "ANOMALY_COLUMN",
@@ -175,3 +176,11 @@ def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta, model_input: n
             synthetic, "synthetic:" + part.get(SYNTHETIC_COLUMN, "").astype(str), ""
         ).astype(object)
     return Fold(model_input[rows], group, part[ANOMALY_COLUMN].to_numpy(dtype=bool), synthetic)
+
+
+def splits_hash(path: str | Path) -> str:
+    """The prepared data's short hash (the split file's SHA-256): what MLflow's Dataset
+    column, version tags and the report name the data by."""
+    from aeops.core.io import file_sha256
+
+    return file_sha256(path)[:16]

@@ -15,8 +15,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from aeops.config import ThresholdConfig
-from aeops.errors import ModelConfigError
+from aeops.core.errors import ModelConfigError
+from aeops.core.sections import ThresholdConfig
 
 COUNTED_RESAMPLES_ROWS = 20_000  # beyond this, AUROC resamples are counted over one sort
 
@@ -182,14 +182,32 @@ def per_group_auroc(
     }
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A fold (:class:`~aeops.data.split.Fold`) and one model's score of each of its rows."""
+
+    fold: Any
+    scores: np.ndarray
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """How a model's figures are measured: ``evaluate.threshold``, the bootstrap's resamples,
+    interval and seed, and ``data.contamination`` (unlabeled data)."""
+
+    threshold: ThresholdConfig
+    n_boot: int
+    ci: float
+    seed: int
+    contamination: float | None
+
+
 def _ranking(
     prefix: str,
     is_anomaly: np.ndarray,
     scores: np.ndarray,
     groups: np.ndarray,
-    n_boot: int,
-    ci: float,
-    seed: int,
+    settings: ReportSettings,
 ) -> dict[str, object]:
     """AUROC (with a bootstrap interval on test), AP and per-group AUROC under ``prefix``."""
     out: dict[str, object] = {
@@ -197,7 +215,9 @@ def _ranking(
         f"{prefix}_average_precision": average_precision(is_anomaly, scores),
     }
     if prefix.startswith("test"):
-        low, high = bootstrap_auroc_ci(is_anomaly, scores, n_boot, ci, seed)
+        low, high = bootstrap_auroc_ci(
+            is_anomaly, scores, settings.n_boot, settings.ci, settings.seed
+        )
         if np.isfinite(low):
             out[f"{prefix}_auroc_ci_low"], out[f"{prefix}_auroc_ci_high"] = low, high
         per_group = per_group_auroc(groups, is_anomaly, scores)
@@ -206,27 +226,19 @@ def _ranking(
     return out
 
 
-def score_report(
-    val: Any,
-    val_scores: np.ndarray,
-    test: Any,
-    test_scores: np.ndarray,
-    threshold_cfg: ThresholdConfig,
-    n_boot: int,
-    ci: float,
-    seed: int,
-    contamination: float | None,
-) -> dict[str, object]:
+def score_report(scored_val: Scored, scored_test: Scored, settings: ReportSettings) -> dict:
     """Every number ``evaluate`` and ``baselines`` can honestly report, under stable names.
 
-    ``val``/``test`` are :class:`~aeops.data.split.Fold` s. Metrics on labelled anomalies
+    The folds are :class:`~aeops.data.split.Fold` s. Metrics on labelled anomalies
     (``val_auroc``, ``test_auroc``, precision, recall, ...) appear only when the fold holds
     some; metrics on synthetic anomalies carry ``synthetic`` in their name; what needs no
     anomaly at all (losses, score quantiles, flagged share at the threshold) is always there.
     Nothing that was not measured is reported (no NaN stand-ins)."""
+    val, val_scores = scored_val.fold, scored_val.scores
+    test, test_scores = scored_test.fold, scored_test.scores
     v_real, t_real = val.real, test.real
     threshold = choose_threshold(
-        threshold_cfg, val_scores[v_real], val.is_anomaly[v_real], contamination
+        settings.threshold, val_scores[v_real], val.is_anomaly[v_real], settings.contamination
     )
     v_normal = v_real & ~val.is_anomaly
     t_normal = t_real & ~test.is_anomaly
@@ -242,30 +254,13 @@ def score_report(
     for q in (50, 90, 99):
         if t_normal.any():
             report[f"test_score_q{q}"] = float(np.percentile(test_scores[t_normal], q))
-    if val.has_real_anomalies:
-        report.update(
-            _ranking(
-                "val",
-                val.is_anomaly[v_real],
-                val_scores[v_real],
-                val.group[v_real],
-                n_boot,
-                ci,
-                seed,
+    for name, fold, scores in (("val", val, val_scores), ("test", test, test_scores)):
+        if fold.has_real_anomalies:
+            real = fold.real
+            report.update(
+                _ranking(name, fold.is_anomaly[real], scores[real], fold.group[real], settings)
             )
-        )
     if test.has_real_anomalies:
-        report.update(
-            _ranking(
-                "test",
-                test.is_anomaly[t_real],
-                test_scores[t_real],
-                test.group[t_real],
-                n_boot,
-                ci,
-                seed,
-            )
-        )
         at = threshold_metrics(test.is_anomaly[t_real], test_scores[t_real], threshold.value)
         report.update({f"test_{k}": v for k, v in at.items()})
     for name, fold, scores in (("val", val, val_scores), ("test", test, test_scores)):
@@ -277,9 +272,7 @@ def score_report(
                     fold.is_anomaly[rows],
                     scores[rows],
                     fold.group[rows],
-                    n_boot,
-                    ci,
-                    seed,
+                    settings,
                 )
             )
     return {k: v for k, v in report.items() if not _is_nan(v)}

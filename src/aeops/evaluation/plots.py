@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from aeops.io import atomic_path, write_json
+from aeops.core.io import atomic_path, write_json
 
 CURVE_POINTS = 1000  # a curve drawn from more points is thinned to this many (evenly along it)
 

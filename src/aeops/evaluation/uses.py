@@ -30,11 +30,11 @@ import gzip
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from aeops.codes import dequantize, quantize
+from aeops.data.codes import dequantize, quantize
 
 PAIRWISE_ROWS = 2000
 PSNR_CAP_DB = 100.0  # what a perfect copy reports (10 orders of magnitude below the peak)
@@ -49,8 +49,17 @@ USE_METRICS = (
 )
 JPEG_QUALITIES = (10, 30, 50, 75, 95)
 
-Run = Callable[[np.ndarray, tuple[str, ...]], dict[str, np.ndarray]]
 Decode = Callable[[np.ndarray], np.ndarray]
+
+
+class Coded(Protocol):
+    """A model with a latent code (:class:`~aeops.models.base.Detector` with ``has_code``)."""
+
+    def encode(self, x: np.ndarray) -> np.ndarray: ...
+
+    def decode(self, z: np.ndarray) -> np.ndarray: ...
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,7 @@ class UseRows:
 
 
 def corrupt_rows(x: np.ndarray, kind: str, level: float, seed: int) -> np.ndarray:
-    """The denoising family's training corruption (:func:`aeops.models.losses.corrupt`),
+    """The denoising family's training corruption (``aeops.models.autoencoders.denoising``),
     seeded: Gaussian noise of std ``level``, or a ``level`` share of values set to zero."""
     rng = np.random.default_rng(seed)
     if kind == "gaussian":
@@ -77,17 +86,26 @@ def corrupt_rows(x: np.ndarray, kind: str, level: float, seed: int) -> np.ndarra
     raise ValueError(f"unknown corruption '{kind}'; choose gaussian or mask")
 
 
+@dataclass(frozen=True)
+class Corruption:
+    """The noise the denoising measure adds, once, seeded: ``gaussian`` of std ``level`` or
+    ``mask`` of a ``level`` share of values (``models.denoising.noise``, ``noise_level``)."""
+
+    kind: str
+    level: float
+    seed: int
+
+
 def use_rows(
     x: np.ndarray,
     labels: np.ndarray,
     train: np.ndarray,
-    noise: str,
-    level: float,
-    seed: int,
+    noise: Corruption,
     shape: tuple[int, ...] | None,
 ) -> UseRows | None:
     """The fold's normal rows ``x`` ready to measure (None: fewer than ``2 * NEIGHBORS + 2``
     rows, too few for any neighbourhood measure)."""
+    seed = noise.seed
     clean = np.ascontiguousarray(x, dtype=np.float32)
     if len(clean) < 2 * NEIGHBORS + 2:
         return None
@@ -97,7 +115,7 @@ def use_rows(
     sample = np.sort(rng.choice(len(clean), min(len(clean), PAIRWISE_ROWS), replace=False))
     return UseRows(
         clean,
-        corrupt_rows(clean, noise, level, seed),
+        corrupt_rows(clean, noise.kind, noise.level, seed),
         np.asarray(labels).astype(str),
         data_range,
         tuple(shape) if shape else None,
@@ -260,15 +278,14 @@ def reduction_metrics(rows: UseRows, z: np.ndarray, recon: np.ndarray, seed: int
     return out
 
 
-def use_metrics(run: Run, decode: Decode, rows: UseRows, seed: int) -> dict[str, float]:
-    """Every use's measures for one model with a code (``run`` and ``decode`` as a
-    :class:`~aeops.scoring.Scorer` has them)."""
-    out = run(rows.clean, ("z", "recon"))
-    denoised = run(rows.noisy, ("recon",))["recon"]
+def use_metrics(model: Coded, rows: UseRows, seed: int) -> dict[str, float]:
+    """Every use's measures for one model with a code."""
+    z, recon = model.encode(rows.clean), model.reconstruct(rows.clean)
+    denoised = model.reconstruct(rows.noisy)
     return {
         **denoising_metrics(rows, denoised),
-        **compression_metrics(rows, out["z"], decode),
-        **reduction_metrics(rows, out["z"], out["recon"], seed),
+        **compression_metrics(rows, z, model.decode),
+        **reduction_metrics(rows, z, recon, seed),
     }
 
 
@@ -367,43 +384,38 @@ def jpeg_points(rows: UseRows) -> list[dict[str, float]]:
     return points
 
 
-def measure(run: Run, decode: Decode, folds: dict[str, UseRows | None], seed: int):
+def measure(model: Coded, folds: dict[str, UseRows | None], seed: int) -> dict[str, float]:
     """:func:`use_metrics` on each fold that has rows, as ``<fold>_<measure>``."""
     out: dict[str, float] = {}
     for split, rows in folds.items():
         if rows is not None:
-            out.update(prefixed(use_metrics(run, decode, rows, seed), split))
+            out.update(prefixed(use_metrics(model, rows, seed), split))
     return out
 
 
-def use_metric_of(detector: Any, normal_rows: Any, meta: Any, cfg: Any, metric: str) -> float:
-    # ``normal_rows``: the raw rows (a DataFrame of the split file) of validation's normals
-    """``metric`` (``val_<measure>``) of a loaded detector on the raw validation normal rows,
-    in its own model space, as the evaluate stage measures it (same noise, same seed); the
-    register stage re-scores the champion with it. ``-inf`` for a detector without a code
-    (Isolation Forest, k-NN, ECOD): any model with one beats it at this use."""
-    from aeops.errors import ScoringInputError
+def use_metric_of(
+    pipeline: Any, normal_rows: Any, meta: Any, noise: Corruption, metric: str
+) -> float:
+    """``metric`` (``val_<measure>``) of a loaded detector pipeline
+    (:class:`~aeops.serving.pipeline.DetectorPipeline`) on the raw validation normal rows (a
+    frame of the split file), in its own model space, as the evaluate stage measures it (same
+    noise, same seed); the register stage re-scores the champion with it. ``-inf`` for a
+    detector without a code (Isolation Forest, k-NN, ECOD): any model with one beats it at
+    this use."""
+    from aeops.core.errors import ScoringInputError
 
-    x = detector.model_input(detector.features_of(normal_rows[meta.features]))
+    x = pipeline.model_input(pipeline.features_of(normal_rows[meta.features]))
     shape = meta.image_shape
     labels = (
         normal_rows[meta.label_column].astype(str).to_numpy()
         if meta.label_column
         else np.full(len(x), "")
     )
-    rows = use_rows(
-        x,
-        labels,
-        x,
-        cfg.models.denoising.noise,
-        cfg.models.denoising.noise_level,
-        cfg.seed,
-        tuple(shape) if shape else None,
-    )
+    rows = use_rows(x, labels, x, noise, tuple(shape) if shape else None)
     if rows is None:
         return float("-inf")
     try:
-        measured = use_metrics(detector.scorer.run, detector.scorer.decode, rows, cfg.seed)
+        measured = use_metrics(pipeline.detector, rows, noise.seed)
     except ScoringInputError:
         return float("-inf")
     return float(measured.get(metric.removeprefix("val_"), float("-inf")))

@@ -18,127 +18,125 @@ members' constructor arguments, the scaler and the lead in its header (data, nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aeops.files import ENSEMBLE as NAME
+from aeops.core.errors import AeopsError
+from aeops.core.files import ENSEMBLE as NAME
+from aeops.core.files import ENSEMBLE_FILE
+from aeops.models.autoencoders.detector import SCORE_BATCH_ROWS, AutoencoderDetector
+from aeops.models.autoencoders.store import read_safetensors, write_safetensors
+from aeops.models.base import BaseDetector
 
 if TYPE_CHECKING:
-    from aeops.models.families import Autoencoder
-    from aeops.scoring import AutoencoderScorer
+    from typing_extensions import Self
+
+    from aeops.data.split import Fold
 
 MIN_MEMBERS = 2
 COMBINE = "mean of robust z-scores (median, IQR on validation's normal rows)"
-SCORED = ("score", "per_feature")  # outputs every member gives; the rest come from the lead
 
 
-@dataclass
-class EnsembleScorer:
-    """Members scoring together (a :class:`~aeops.scoring.Scorer`)."""
+class EnsembleDetector(BaseDetector):
+    """Members scoring together; ``lead`` names the member whose code, reconstruction and
+    decoder the ensemble uses. Fitted: ``centre`` and ``scale`` (per member: its score's
+    median and inter-quartile range on validation's normal rows; a zero range is 1)."""
 
-    families: list[str]
-    members: list[AutoencoderScorer]
-    centre: np.ndarray  # per member: its score's median on validation's normal rows
-    scale: np.ndarray  # per member: its inter-quartile range there (1 where it is zero)
-    lead: int  # the member whose code, reconstruction and decoder the ensemble uses
+    kind = NAME
+    has_code = True
 
-    def run(self, x: np.ndarray, want: tuple[str, ...] = ("score",)) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        scored = tuple(k for k in want if k in SCORED)
-        if scored:
-            parts = [member.run(x, scored) for member in self.members]
-            if "score" in scored:
-                z = [
-                    (p["score"].astype(np.float64) - c) / s
-                    for p, c, s in zip(parts, self.centre, self.scale, strict=True)
-                ]
-                out["score"] = np.mean(z, axis=0) if len(x) else np.zeros(0)
-            if "per_feature" in scored:  # each member's errors on its score's scale
-                out["per_feature"] = np.mean(
-                    [p["per_feature"] / s for p, s in zip(parts, self.scale, strict=True)],
-                    axis=0,
-                )
-        rest = tuple(k for k in want if k not in SCORED)
-        if rest:
-            out.update(self.members[self.lead].run(x, rest))
-        return {k: out[k] for k in want}
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        return self.members[self.lead].decode(z)
+    def __init__(self, members: dict[str, Any], lead: str) -> None:
+        if lead not in members:
+            raise AeopsError(f"the ensemble's lead '{lead}' is not one of {list(members)}")
+        self.name = NAME
+        self.families = list(members)
+        self.members = list(members.values())
+        self.lead = self.families.index(lead)
+        self.centre = np.zeros(len(self.members))
+        self.scale = np.ones(len(self.members))
 
     @property
     def lead_family(self) -> str:
         return self.families[self.lead]
 
+    def fit(self, train: Fold, val: Fold) -> Self:
+        """The members' score scales on validation's normal rows (the training rows' when
+        validation holds fewer than two): no anomaly is seen."""
+        normal = val.x[val.real & ~val.is_anomaly]
+        if len(normal) < 2:
+            normal = train.normal
+        return self.fit_scales(normal)
 
-def fit_ensemble(
-    families: list[str], members: list[AutoencoderScorer], val_normal: np.ndarray, lead: str
-) -> EnsembleScorer:
-    """The members' score scales, fitted on validation's normal rows (no anomaly seen)."""
-    from sklearn.preprocessing import RobustScaler
+    def fit_scales(self, normal: np.ndarray) -> Self:
+        from sklearn.preprocessing import RobustScaler
 
-    scores = np.stack([m.run(val_normal, ("score",))["score"] for m in members], axis=1)
-    scaler = RobustScaler().fit(scores.astype(np.float64))
-    return EnsembleScorer(
-        list(families),
-        list(members),
-        np.asarray(scaler.center_, np.float64),
-        np.asarray(scaler.scale_, np.float64),  # RobustScaler leaves a zero range at 1
-        families.index(lead),
-    )
+        scores = np.stack([m.score_samples(normal) for m in self.members], axis=1)
+        scaler = RobustScaler().fit(scores.astype(np.float64))
+        self.centre = np.asarray(scaler.center_, np.float64)
+        self.scale = np.asarray(scaler.scale_, np.float64)  # a zero range is left at 1
+        return self
 
+    def score_samples(self, x: np.ndarray) -> np.ndarray:
+        if not len(x):
+            return np.zeros(0)
+        z = [
+            (member.score_samples(x).astype(np.float64) - c) / s
+            for member, c, s in zip(self.members, self.centre, self.scale, strict=True)
+        ]
+        return np.mean(z, axis=0)
 
-def about(ensemble: EnsembleScorer) -> dict[str, Any]:
-    """What the ensemble is, in words and numbers (its MLflow run's params)."""
-    return {
-        "members": ",".join(ensemble.families),
-        "lead": ensemble.lead_family,
-        "combine": COMBINE,
-    }
+    def feature_errors(self, x: np.ndarray) -> np.ndarray:
+        """Each member's errors on its score's scale, averaged."""
+        return np.mean(
+            [m.feature_errors(x) / s for m, s in zip(self.members, self.scale, strict=True)],
+            axis=0,
+        )
 
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return self.members[self.lead].encode(x)
 
-def save_ensemble(path: Path, ensemble: EnsembleScorer, args: list[dict[str, Any]]) -> None:
-    """Every member's weights and constructor ``args`` (in ``families`` order), the scaler
-    and the lead, in one file."""
-    from aeops.models.store import model_about, weights_of, write_safetensors
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        return self.members[self.lead].reconstruct(x)
 
-    tensors: dict[str, Any] = {}
-    members = []
-    for i, (family, member, member_args) in enumerate(
-        zip(ensemble.families, ensemble.members, args, strict=True)
-    ):
-        tensors.update(weights_of(member.net, f"member{i}."))
-        members.append(model_about(family, member_args, member.net))
-    header = {
-        "kind": NAME,
-        "members": members,
-        "centre": [float(v) for v in ensemble.centre],
-        "scale": [float(v) for v in ensemble.scale],
-        "lead": ensemble.lead,
-    }
-    write_safetensors(path, tensors, header)
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return self.members[self.lead].decode(z)
 
+    def about(self) -> dict[str, Any]:
+        """What the ensemble is, in words and numbers (its MLflow run's params)."""
+        return {"members": ",".join(self.families), "lead": self.lead_family, "combine": COMBINE}
 
-def load_ensemble(path: str | Path, batch_size: int) -> EnsembleScorer:
-    from aeops.errors import AeopsError
-    from aeops.models.store import read_safetensors, rebuild
-    from aeops.scoring import AutoencoderScorer
+    def save(self, folder: str | Path) -> Path:
+        """Every member's weights and constructor arguments, the scaler and the lead, in one
+        file."""
+        tensors: dict[str, Any] = {}
+        members = []
+        for i, member in enumerate(self.members):
+            tensors.update(member.tensors(f"member{i}."))
+            members.append(member.about())
+        header = {
+            "kind": NAME,
+            "members": members,
+            "centre": [float(v) for v in self.centre],
+            "scale": [float(v) for v in self.scale],
+            "lead": self.lead,
+        }
+        path = Path(folder) / ENSEMBLE_FILE
+        write_safetensors(path, tensors, header)
+        return path
 
-    header, tensors = read_safetensors(path)
-    if header.get("kind") != NAME:
-        raise AeopsError(f"{path}: not an ensemble file (a single family's model?)")
-    nets: list[Autoencoder] = []
-    for i, member in enumerate(header["members"]):
-        prefix = f"member{i}."
-        own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        nets.append(rebuild(member, own))
-    return EnsembleScorer(
-        [m["family"] for m in header["members"]],
-        [AutoencoderScorer(net, batch_size) for net in nets],
-        np.asarray(header["centre"], np.float64),
-        np.asarray(header["scale"], np.float64),
-        int(header["lead"]),
-    )
+    @classmethod
+    def load(cls, path: str | Path, batch_rows: int = SCORE_BATCH_ROWS) -> EnsembleDetector:
+        header, tensors = read_safetensors(path)
+        if header.get("kind") != NAME:
+            raise AeopsError(f"{path}: not an ensemble file (a single family's model?)")
+        members = {}
+        for i, about in enumerate(header["members"]):
+            prefix = f"member{i}."
+            own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            members[about["family"]] = AutoencoderDetector.rebuild(about, own, batch_rows)
+        ensemble = cls(members, list(members)[int(header["lead"])])
+        ensemble.centre = np.asarray(header["centre"], np.float64)
+        ensemble.scale = np.asarray(header["scale"], np.float64)
+        return ensemble

@@ -1,20 +1,25 @@
-"""What several stages share: loading the prepared folds, hashing data, running a stage."""
+"""What several stages share: the prepared folds, the data's hash, and the objects the
+params become for the layers below (a training spec, the switch rule)."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from aeops.config import Config
+from aeops.core.errors import MissingInputError
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.data.split import Fold, load_fold
-from aeops.errors import MissingInputError
+from aeops.data.split import Fold, load_fold, splits_hash
+from aeops.evaluation.selection import SwitchRule
+
+if TYPE_CHECKING:
+    from aeops.models.autoencoders.detector import TrainingSpec
 
 
 @dataclass
@@ -43,12 +48,9 @@ class Prepared:
         return load_fold(self.splits, name, self.meta, self.model_input)
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def example_rows(prepared: Prepared) -> pd.DataFrame:
+    """A few validation rows, logged with each detector as its input example."""
+    return prepared.splits[prepared.meta.features].head(5)
 
 
 def require(path: str | Path, stage: str) -> Path:
@@ -69,11 +71,33 @@ def load_prepared(cfg: Config) -> Prepared:
         splits=pd.read_parquet(cfg.paths.splits),
         model_input=np.load(cfg.paths.model_input, allow_pickle=False),
         preprocessor_path=Path(cfg.paths.preprocessor),
-        data_hash=splits_hash(cfg),
+        data_hash=splits_hash(cfg.paths.splits),
     )
 
 
-def splits_hash(cfg: Config) -> str:
-    """The prepared data's short hash (the split file's SHA-256): what MLflow's Dataset
-    column, version tags and the report name the data by."""
-    return file_sha256(cfg.paths.splits)[:16]
+def switch_rule(cfg: Config) -> SwitchRule:
+    """When validation shows one ranking reliably better (``register.switch_*``,
+    ``evaluate.bootstrap``, ``evaluate.ci``)."""
+    return SwitchRule(
+        cfg.register.switch_confidence,
+        cfg.register.switch_min_anomalies,
+        cfg.evaluate.bootstrap,
+        cfg.seed,
+        cfg.evaluate.ci,
+    )
+
+
+def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
+    """What training ``family`` on the prepared data needs, from params."""
+    from aeops.models.autoencoders.detector import ScoreSettings, TrainingSpec
+
+    return TrainingSpec(
+        family=family,
+        params=cfg.models.family(family),
+        auto_size=cfg.models.auto_size,
+        train=cfg.train,
+        score=ScoreSettings(cfg.models.score, cfg.models.score_neighbors, switch_rule(cfg)),
+        seed=cfg.seed,
+        meta=prepared.meta,
+        unit_range=prepared.unit_range,
+    )

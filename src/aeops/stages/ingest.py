@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from aeops.config import Config
+from aeops.core.io import write_parquet
 from aeops.data.schema import DatasetMeta, describe_schema
 from aeops.data.sources import load_source
-from aeops.io import write_parquet
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 
 from aeops.config import Config
+from aeops.core.errors import NotValidatedError
+from aeops.core.files import VALIDATION_SUMMARY
+from aeops.core.io import atomic_path, read_json, write_parquet
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.data.split import ANOMALY_COLUMN, SPLIT_COLUMN, SPLITS, add_synthetic, assign_splits
 from aeops.data.synthetic import SYNTHETIC_COLUMN
-from aeops.errors import NotValidatedError
-from aeops.files import VALIDATION_SUMMARY
-from aeops.io import atomic_path, read_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def prepare(cfg: Config) -> pd.DataFrame:
         )
     meta = DatasetMeta.load(cfg.paths.interim_meta)
     if cfg.register.model_name:
-        from aeops.tracking import check_registered_schema
+        from aeops.tracking.registry import check_registered_schema
 
         check_registered_schema(cfg, cfg.register.model_name, meta.schema())
     frame = assign_splits(pd.read_parquet(cfg.paths.interim_data), meta, cfg.data, cfg.seed)

@@ -19,7 +19,7 @@ of the files it packs) are unchanged, it stops there. Otherwise it
 The decision is a pure function: :func:`gather` reads what it needs from the store (a
 :class:`Candidate` and a :class:`Champion`), :func:`decide` makes the :class:`Decision`, and
 :func:`apply` carries it out in the store and writes the report. The stage opens one
-:class:`~aeops.tracking.Tracking` handle and passes it down.
+:class:`~aeops.tracking.runs.Tracking` handle and passes it down.
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from aeops.config import Config
-from aeops.errors import RegistryError
-from aeops.files import (
+from aeops.core.errors import RegistryError
+from aeops.core.files import (
     BASELINE_FILE,
     DETECTOR_FILE,
     ENSEMBLE,
@@ -44,83 +43,21 @@ from aeops.files import (
     PLOTS_DIR,
     RUN_FILE,
 )
-from aeops.io import read_json, write_json
-from aeops.run_report import write_report
-from aeops.tracking import (
-    CHALLENGER,
+from aeops.core.io import read_json, write_json
+from aeops.reporting.report import write_report
+from aeops.stages.common import example_rows, load_prepared
+from aeops.tracking.names import (
     CHAMPION,
     DETECTOR_KEY_TAG,
     METRIC_TAG_PREFIX,
-    RegisteredSchema,
-    Tracking,
     detector_key,
-    schema_conflict,
-    store_id,
 )
+from aeops.tracking.promotion import Candidate, Champion, Decision, Registered, decide, to_compare
+from aeops.tracking.registry import find_version
+from aeops.tracking.runs import Tracking
+from aeops.tracking.store import store_id
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Registered:
-    """A registered version of exactly the candidate's files: registered by an earlier run
-    (``decision`` set), or left by a crash before its alias moved (``decision`` None)."""
-
-    version: str
-    decision: str | None = None  # the alias an earlier run chose for it (its "decision" tag)
-    promoted: bool = False
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """The detector this run chose, as the rule sees it (read beforehand by :func:`gather`)."""
-
-    name: str  # the registered model it goes under
-    key: str  # the detector key of the files it packs
-    family: str
-    kind: str  # "autoencoder" or "baseline"
-    metric: str  # what it was selected by, and what the champion is re-scored with
-    selection_basis: str
-    score: float  # its ``metric`` on this run's validation fold
-    schema: dict[str, Any]
-    experiment: str | None = None  # the DVC experiment this run is for (None: the workspace)
-    selection_reason: str | None = None  # why it was chosen (None: no selection made)
-    baseline_note: str | None = None
-    registered: Registered | None = None  # the version already holding these files
-    evaluation: dict[str, Any] = field(default_factory=dict)  # its evaluation report
-    data_hash: str | None = None
-    model_uri: str | None = None  # the logged detector (what a new version registers)
-    run_id: str | None = None
-    model_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Champion:
-    """What the store holds under the candidate's name: the registered model's input schema
-    and its champion, re-scored on this run's validation fold (read by :func:`gather`). No
-    registered model at all is ``None`` rather than a Champion."""
-
-    schema: RegisteredSchema | None
-    version: str | None = None  # None: registered, but no champion yet
-    score: float | None = None  # its ``metric`` here (None: not scored)
-    error: str | None = None  # why it could not be scored on this data
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the register stage does with the candidate's version."""
-
-    alias: str  # CHAMPION or CHALLENGER
-    promote: bool
-    reason: str  # the version's description and the report's reason
-    blocked: str | None = None  # why the champion could not be compared (promotion blocked)
-    recorded: bool = False  # an earlier run decided this version: nothing moves
-
-    @property
-    def tags(self) -> dict[str, Any]:
-        """The tags that describe the decision on the version (set after the alias)."""
-        return {"decision": self.alias, "promoted": self.promote}
 
 
 def detector_files(cfg: Config, name: str, kind: str) -> tuple[Path, Path, Path]:
@@ -190,102 +127,19 @@ def score_on_validation(model_uri: str, prepared, metric: str, cfg: Config) -> f
     import mlflow
 
     from aeops.evaluation.metrics import ranking_metric
-    from aeops.evaluation.uses import USE_METRICS, use_metric_of
+    from aeops.evaluation.uses import USE_METRICS, Corruption, use_metric_of
 
     val = validation_rows(prepared, metric)
     model = mlflow.pyfunc.load_model(model_uri)
     if metric in USE_METRICS:
         normal = val[~val["is_anomaly"].to_numpy(bool)]
-        detector = model.unwrap_python_model().detector
-        return use_metric_of(detector, normal, prepared.meta, cfg, metric)
+        pipeline = model.unwrap_python_model().detector
+        noise = cfg.models.family("denoising")
+        corruption = Corruption(noise.noise, noise.noise_level, cfg.seed)
+        return use_metric_of(pipeline, normal, prepared.meta, corruption, metric)
     scores = model.predict(val[prepared.meta.features])["anomaly_score"].to_numpy()
     is_anomaly = val["is_anomaly"].to_numpy(bool)
     return ranking_metric(metric)(is_anomaly, scores)
-
-
-def beats(candidate: float, champion: float | None, margin: float) -> bool:
-    """Promote when there is no champion, or the candidate beats it by more than ``margin``."""
-    return champion is None or candidate > champion + margin
-
-
-def to_compare(candidate: Candidate, champion: Champion | None) -> bool:
-    """Whether the rule compares the candidate with the champion (so :func:`gather` scores
-    it): there is one, of the same schema, other than the candidate's own version (a crash
-    between its alias and its tags), and no earlier run decided the candidate's version."""
-    earlier = candidate.registered
-    if champion is None or champion.version is None:
-        return False
-    if schema_conflict(candidate.name, champion.schema, candidate.schema) is not None:
-        return False
-    return earlier is None or (not earlier.decision and earlier.version != champion.version)
-
-
-def decide(candidate: Candidate, champion: Champion | None, cfg: Config) -> Decision:
-    """The register rule, pure. A name registered with another input schema is refused
-    (:class:`RegistryError`); a version an earlier run decided keeps its decision; otherwise
-    ``champion`` when there is none to beat or the candidate beats it by more than
-    ``register.margin``, and ``challenger`` when it does not, when the champion cannot be
-    scored on this data (promotion blocked) or for a DVC experiment."""
-    if champion is not None:
-        conflict = schema_conflict(candidate.name, champion.schema, candidate.schema)
-        if conflict is not None:
-            raise RegistryError(conflict)
-    earlier = candidate.registered
-    if earlier is not None and earlier.decision:
-        return Decision(
-            earlier.decision, earlier.promoted, earlier.description or "", recorded=True
-        )
-    champion_score, note, blocked = None, "no champion yet", None
-    if champion is not None and to_compare(candidate, champion):
-        if champion.score is not None:
-            champion_score = champion.score
-            note = (
-                f"champion v{champion.version} scores {candidate.metric}={champion_score:.4f} here"
-                if math.isfinite(champion_score)
-                else f"champion v{champion.version} has no {candidate.metric} (no latent code)"
-            )
-        else:
-            blocked = (
-                f"champion v{champion.version} cannot be scored on this data "
-                f"({champion.error or 'not scored'})"
-            )
-            note = blocked
-    promote = (
-        blocked is None
-        and candidate.experiment is None
-        and beats(candidate.score, champion_score, cfg.register.margin)
-    )
-    return Decision(
-        CHAMPION if promote else CHALLENGER,
-        promote,
-        describe(candidate, cfg, note, promote, blocked),
-        blocked,
-    )
-
-
-def describe(
-    candidate: Candidate, cfg: Config, note: str, promote: bool, blocked: str | None
-) -> str:
-    """The reason for a decision: the version's description and the report's ``reason``."""
-    pool = "autoencoders and baselines" if cfg.register.candidates == "all" else "autoencoders"
-    reason = (
-        f"{candidate.family} ({candidate.kind}) chosen among the {pool} by "
-        f"{candidate.selection_basis} = {candidate.score:.4f}; {note}; margin "
-        f"{cfg.register.margin}: "
-        f"{'promoted to champion' if promote else 'kept as challenger'}"
-    )
-    if blocked:
-        reason += " (promotion blocked: the champion could not be compared)"
-    if candidate.experiment is not None:
-        reason += (
-            f" (DVC experiment '{candidate.experiment}': experiments register "
-            "challengers only; `aeops promote` moves the champion)"
-        )
-    if candidate.selection_reason is not None:
-        reason += f". Why {candidate.family}: {candidate.selection_reason}"
-    if candidate.baseline_note:
-        reason += f". Note: {candidate.baseline_note}"
-    return reason
 
 
 def use_summary(report: dict[str, Any]) -> str:
@@ -326,7 +180,7 @@ def version_tags(candidate: Candidate, cfg: Config, git_commit: str) -> dict[str
     code, a digest of its params (the run holds them, and ``aeops/params.json``) and its
     headline metrics."""
     from aeops.data.schema import schema_hash
-    from aeops.tracking import flatten
+    from aeops.tracking.names import flatten
 
     report = candidate.evaluation
     tags = {
@@ -391,16 +245,10 @@ def registry_report(
 
 def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) -> list[str]:
     """Log again every family's and baseline's detector that this store does not hold."""
-    from aeops.pyfunc import log_detector
-    from aeops.stages.evaluation import example_rows
-    from aeops.tracking import (
-        dataset_input,
-        family_run_id,
-        file_sha256,
-        find_detector,
-        run_name,
-        run_tags,
-    )
+    from aeops.core.io import file_sha256
+    from aeops.serving.pyfunc import log_detector
+    from aeops.tracking.names import run_name
+    from aeops.tracking.runs import dataset_input, family_run_id, find_detector, run_tags
 
     restored = []
     entries = [(n, m.get("kind", "autoencoder"), m) for n, m in metrics["models"].items()]
@@ -435,25 +283,12 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
             run_id,
             report,
             sorted(plots_dir.glob("*.png")),
-            *files,
+            files,
             example=example_rows(prepared),
             dataset=dataset_input(cfg, prepared.data_hash),
         )
         restored.append(name)
     return restored
-
-
-def find_version(tracking: Tracking, name: str, key: str):
-    """The registered version of exactly these files, if one exists."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        versions = tracking.client.search_model_versions(
-            f"name = '{name}' and tags.`{DETECTOR_KEY_TAG}` = '{key}'"
-        )
-    except MlflowException:
-        return None
-    return max(versions, key=lambda v: int(v.version)) if versions else None
 
 
 def gather(
@@ -462,7 +297,8 @@ def gather(
     """Read what :func:`decide` needs: the chosen detector (``metrics.json``, its logged
     detector, a version already holding its files) and what the store holds under its name,
     the champion re-scored on this run's validation fold when the rule compares with it."""
-    from aeops.tracking import current_version, find_detector, model_name, registered_schema
+    from aeops.tracking.registry import current_version, model_name, registered_schema
+    from aeops.tracking.runs import find_detector
 
     chosen, kind, metric = metrics["family"], metrics["kind"], metrics["selected_by"]
     logged = find_detector(tracking.experiment_id, key)
@@ -522,7 +358,8 @@ def apply(
 ) -> dict[str, Any]:
     """Carry ``decision`` out: register a new version (or finish one a crash left), move the
     alias, then tag the decision; write the report and the serving example."""
-    from aeops.tracking import flatten, register_version, set_alias, set_version_tags
+    from aeops.tracking.names import flatten
+    from aeops.tracking.registry import register_version, set_alias, set_version_tags
 
     name, client = candidate.name, tracking.client
     registered = candidate.registered
@@ -584,8 +421,7 @@ def apply(
 def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
     """Restore what the store lacks, then gather, decide and apply (the stage past its quick
     check)."""
-    from aeops.stages.common import load_prepared
-    from aeops.tracking import open_tracking
+    from aeops.tracking.runs import open_tracking
 
     prepared = load_prepared(cfg)
     tracking = open_tracking(cfg)
@@ -597,7 +433,13 @@ def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
         )
     candidate, champion = gather(cfg, tracking, prepared, metrics, key)
     return apply(
-        decide(candidate, champion, cfg), candidate, champion, cfg, tracking, prepared, restored
+        decide(candidate, champion, cfg.register),
+        candidate,
+        champion,
+        cfg,
+        tracking,
+        prepared,
+        restored,
     )
 
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aeops.config import Config, load_config
-from aeops.env import disable_telemetry
-from aeops.errors import AeopsError
-from aeops.logs import configure as configure_logging
+from aeops.core.env import disable_telemetry
+from aeops.core.errors import AeopsError
+from aeops.core.logs import configure as configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def run_family_stage(name: str, body: Callable[[Config, str], object]) -> None:
 
 def check_paths_inside(cfg: Config, root: Path) -> None:
     """Every ``paths.*`` must resolve inside the project: a stage never writes elsewhere."""
-    from aeops.errors import ConfigError
+    from aeops.core.errors import ConfigError
 
     root = root.resolve()
     for key, value in cfg.paths.model_dump().items():
@@ -70,8 +70,8 @@ def check_outputs_are_ours(cfg: Config, root: Path) -> None:
     be gone before any stage could object. Ours: recorded in ``dvc.lock``, or a folder holding
     aeops' marker. Checked by every stage and by ``aeops check`` (``make train``), before DVC
     reaches the stage that owns the path."""
-    from aeops.errors import ConfigError
-    from aeops.io import MARKER, locked_outputs
+    from aeops.core.errors import ConfigError
+    from aeops.core.io import MARKER, locked_outputs
 
     locked = locked_outputs(root)
     paths = [(key, Path(getattr(cfg.paths, key))) for key in OUTPUT_PATHS]

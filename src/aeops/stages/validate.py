@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from aeops.config import Config
+from aeops.core.files import VALIDATION_SUMMARY
+from aeops.core.io import atomic_dir, write_json
 from aeops.data.expectations import DataValidationError, validate_frame
 from aeops.data.schema import DatasetMeta
-from aeops.files import VALIDATION_SUMMARY
-from aeops.io import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
 

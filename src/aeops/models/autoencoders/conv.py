@@ -1,0 +1,45 @@
+"""The conv family: a convolutional autoencoder for images stored as flat rows of ``C*H*W``
+pixels (stride-2 convolutions to a linear code, and their mirror)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from aeops.core.sections import PositiveInt
+from aeops.models.autoencoders.base import Autoencoder, Family, FamilyParams, Objective
+from aeops.models.autoencoders.components import ConvDecoder, ConvEncoder
+
+
+class ConvConfig(FamilyParams):
+    channels: list[PositiveInt]
+
+
+class ConvAE(Autoencoder):
+    """Convolutional autoencoder for images stored as flat rows of ``C*H*W`` pixels."""
+
+    def __init__(
+        self, image_shape: list[int], channels: list[int], latent: int, out_activation: str
+    ) -> None:
+        super().__init__()
+        self.image_shape = list(image_shape)
+        self.input_dim = math.prod(image_shape)
+        self.encoder = ConvEncoder(image_shape, channels, latent)
+        self.decoder = ConvDecoder(self.encoder, image_shape, channels, latent, out_activation)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.view(-1, *self.image_shape))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).flatten(1)
+
+
+FAMILY = Family(
+    name="conv",
+    params=ConvConfig,
+    network=ConvAE,
+    objective=lambda params, loss: Objective(loss),
+    network_args=lambda params: {"channels": list(params.channels)},
+    needs_image=True,
+)

@@ -1,0 +1,102 @@
+"""The vae family: a variational autoencoder with a diagonal Gaussian posterior and a standard
+normal prior, trained on the negative ELBO (reconstruction + ``beta`` x KL, summed over
+dimensions, averaged over the batch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from aeops.core.sections import Hidden
+from aeops.models.autoencoders.base import Autoencoder, Family, FamilyParams, Objective
+from aeops.models.autoencoders.components import mlp
+
+
+class VAEConfig(FamilyParams):
+    hidden: Hidden
+    beta: Annotated[float, Field(ge=0.0)]
+    score: Literal["recon", "elbo"]
+
+
+def gaussian_kl_per_row(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) of each row, summed over latent dims."""
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    return torch.distributions.kl_divergence(q, p).sum(dim=1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL summed over latent dims, averaged over the batch."""
+    return gaussian_kl_per_row(mu, logvar).mean()
+
+
+class VAE(Autoencoder):
+    """Variational autoencoder with a diagonal Gaussian posterior and standard normal prior."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden: list[int],
+        latent: int,
+        out_activation: str,
+        score_kind: str,
+        beta: float,
+    ) -> None:
+        super().__init__()
+        self.input_dim = input_dim
+        self.score_kind = score_kind
+        self.beta = beta
+        self.body = mlp([input_dim, *hidden], "relu", 0.0)
+        self.mu = nn.Linear(hidden[-1] if hidden else input_dim, latent)
+        self.logvar = nn.Linear(hidden[-1] if hidden else input_dim, latent)
+        self.decoder = mlp([latent, *reversed(hidden), input_dim], out_activation, 0.0)
+
+    def posterior(self, x: torch.Tensor) -> torch.distributions.Normal:
+        h = self.body(x)
+        logvar = self.logvar(h).clamp(-10.0, 10.0)
+        return torch.distributions.Normal(self.mu(h), torch.exp(0.5 * logvar))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.posterior(x).mean
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        q = self.posterior(x)
+        z = q.rsample() if self.training else q.mean
+        return {"recon": self.decode(z), "z": z, "mu": q.mean, "logvar": 2 * q.scale.log()}
+
+    def row_score(self, out: dict[str, torch.Tensor], per_feature: torch.Tensor) -> torch.Tensor:
+        if self.score_kind == "recon":
+            return per_feature.mean(dim=1)
+        # negative ELBO at the posterior mean: summed squared error plus beta * KL.
+        kl = gaussian_kl_per_row(out["mu"], out["logvar"])
+        return per_feature.sum(dim=1) + self.beta * kl
+
+
+@dataclass(frozen=True)
+class VAEObjective(Objective):
+    """Reconstruction plus ``beta`` times the KL divergence from the prior."""
+
+    beta: float = 0.0
+
+    def weighted_terms(
+        self, x: torch.Tensor, out: dict[str, torch.Tensor]
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        if self.beta <= 0 or "mu" not in out:
+            return {}
+        return {"kl_loss": (self.beta, gaussian_kl_per_row(out["mu"], out["logvar"]))}
+
+
+FAMILY = Family(
+    name="vae",
+    params=VAEConfig,
+    network=VAE,
+    objective=lambda params, loss: VAEObjective(loss, params.beta),
+    network_args=lambda params: {"score_kind": params.score, "beta": params.beta},
+)

@@ -1,0 +1,118 @@
+"""What every baseline shares: fitting on the normal training rows (float64), the per-feature
+standardisation a baseline without its own explanation uses, and the skops file."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from aeops.core.errors import AeopsError, ModelConfigError
+from aeops.core.files import BASELINE_FILE
+from aeops.core.sections import BaselinesConfig
+from aeops.models.base import BaseDetector
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from aeops.data.split import Fold
+
+
+class Baseline(BaseDetector):
+    """A classical detector fit on the normal training rows: ``model`` (what it learned),
+    ``mean`` and ``scale`` of those rows, and ``params`` (what its MLflow run records)."""
+
+    kind = "baseline"
+    name: ClassVar[str]  # type: ignore[misc]  # a class's name is its baseline's name
+
+    def __init__(self, settings: BaselinesConfig | None, seed: int) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.model: Any = None
+        self.mean = np.zeros(0)
+        self.scale = np.ones(0)
+        self.params: dict[str, Any] = {}
+
+    def fit(self, train: Fold, val: Fold) -> Self:
+        x = np.asarray(train.normal, dtype=np.float64)
+        self.mean, scale = x.mean(axis=0), x.std(axis=0)
+        self.scale = np.where(scale > 0, scale, 1.0)
+        self.fit_rows(x, self.require_settings())
+        return self
+
+    @abc.abstractmethod
+    def fit_rows(self, x: np.ndarray, settings: BaselinesConfig) -> None:
+        """Learn ``model`` and ``params`` from the normal training rows ``x``."""
+
+    @abc.abstractmethod
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """The score of each float64 row."""
+
+    def errors(self, x: np.ndarray) -> np.ndarray:
+        """Each feature's share: its squared z-score against the normal training rows."""
+        return ((x - self.mean) / self.scale) ** 2
+
+    def score_samples(self, x: np.ndarray) -> np.ndarray:
+        """Higher means more anomalous, like the autoencoders' scores."""
+        return self.scores(np.asarray(x, dtype=np.float64))
+
+    def feature_errors(self, x: np.ndarray) -> np.ndarray:
+        return self.errors(np.asarray(x, dtype=np.float64))
+
+    def require_settings(self) -> BaselinesConfig:
+        if self.settings is None:
+            raise ModelConfigError(f"the {self.name} baseline was loaded: it scores, not fits")
+        return self.settings
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "mean": self.mean,
+            "scale": self.scale,
+            "params": self.params,
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        from aeops.data.preprocess import dump_trusted
+
+        path = Path(folder) / BASELINE_FILE
+        dump_trusted(self.state(), path)
+        return path
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Baseline:
+        """The fitted baseline a saved state describes (no settings: it scores, not fits)."""
+        baseline = cls(None, 0)
+        baseline.model, baseline.params = state["model"], dict(state["params"])
+        baseline.mean, baseline.scale = state["mean"], state["scale"]
+        return baseline
+
+
+def reference_sample(x: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """``x`` (a copy) when it has at most ``rows`` rows, else a seeded sample of ``rows``
+    of them in their original order: k-NN's distances and ECOD's tails from 20,000 rows
+    rank as from all, while scoring and the registered file stay small on a tall table."""
+    if len(x) <= rows:
+        return x.copy()
+    keep = np.sort(np.random.default_rng(seed).choice(len(x), rows, replace=False))
+    return x[keep]
+
+
+def sample_params(settings: BaselinesConfig, n_rows: int) -> dict[str, Any]:
+    """The reference size, recorded only when it sampled (small tables keep their params)."""
+    return {"reference_rows": settings.reference_rows} if n_rows > settings.reference_rows else {}
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """The baseline saved at ``path`` (its class found by the name it was saved under)."""
+    from aeops.data.preprocess import load_trusted
+    from aeops.models.baselines import baselines
+
+    state = load_trusted(path)
+    name = state.get("name") if isinstance(state, dict) else None
+    if name not in baselines():
+        raise AeopsError(f"{path}: not a baseline aeops knows (name {name!r})")
+    return baselines()[name].from_state(state)

@@ -1,0 +1,131 @@
+"""The figures of a run as tables and lines a person reads: the summary table of every model,
+the headline ``dvc metrics show`` prints, the test note, and the rate-distortion points.
+Pure: metrics in, tables and text out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+SUMMARY_COLUMNS = [
+    "val_auroc",
+    "test_auroc",
+    "test_auroc_ci_low",
+    "test_auroc_ci_high",
+    "test_average_precision",
+    "val_synthetic_auroc",
+    "test_synthetic_auroc",
+    "test_recon_loss",
+    "threshold",
+    "test_flagged_share",
+    "test_f1",
+]
+
+
+USE_COLUMNS = [  # the other uses (aeops.evaluation.uses), on test's normal rows
+    "test_psnr_gain_db",
+    "test_ssim_gain",
+    "test_code_bytes_per_row",
+    "test_code_psnr_db",
+    "test_code_int8_psnr_db",
+    "test_trustworthiness",
+    "test_knn_accuracy",
+    "test_explained_variance",
+]
+
+
+HEADLINE = [
+    "test_auroc",
+    "test_auroc_ci_low",
+    "test_auroc_ci_high",
+    "test_average_precision",
+    "test_precision",
+    "test_recall",
+    "test_f1",
+    "test_fpr",
+    "test_synthetic_auroc",
+    "val_synthetic_auroc",
+    "val_auroc",
+    "test_recon_loss",
+    "test_flagged_share",
+    "test_score_q50",
+    "test_score_q90",
+    "test_score_q99",
+    "threshold",
+    "threshold_method",
+]
+
+
+def summary_table(
+    models: dict[str, dict], baselines: dict[str, dict], columns: list[str] = SUMMARY_COLUMNS
+) -> pd.DataFrame:
+    rows = {**models, **{f"{name} (baseline)": m for name, m in baselines.items()}}
+    table = pd.DataFrame({name: {c: m.get(c) for c in columns} for name, m in rows.items()}).T
+    return table.dropna(axis=1, how="all").dropna(axis=0, how="all")
+
+
+def headline(metrics: dict[str, Any], ranking: str) -> dict[str, Any]:
+    """What ``dvc metrics show`` prints (one line that fits a screen): the chosen model, how
+    it did on validation (``val``: its ``register.metric``), its test figures with the CI,
+    its threshold and flagged share, and each family's test figure under ``auroc``
+    (``ranking``: ``test_auroc``, or its synthetic counterpart)."""
+
+    def rounded(value: Any) -> Any:
+        return round(float(value), 4) if isinstance(value, (int, float)) else value
+
+    out: dict[str, Any] = {"chosen": metrics["family"]}  # what chose it: metrics.json
+    if ranking in metrics:
+        out[ranking] = metrics[ranking]
+        low, high = (metrics.get(f"{ranking}_ci_{side}") for side in ("low", "high"))
+        if low is not None and high is not None:
+            out["ci"] = f"{low:.3f}-{high:.3f}"  # one column, not two
+    if metrics["selected_by"] in metrics:
+        out["val"] = metrics[metrics["selected_by"]]
+    for key, short in (("test_average_precision", "test_ap"), ("test_flagged_share", "flagged")):
+        if key in metrics:
+            out[short] = metrics[key]
+    out["threshold"] = metrics["threshold"]
+    per_family = {name: m[ranking] for name, m in metrics["models"].items() if ranking in m}
+    out["auroc" if ranking == "test_auroc" else "synthetic_auroc"] = per_family
+    return {
+        k: (
+            {n: rounded(v) for n, v in value.items()} if isinstance(value, dict) else rounded(value)
+        )
+        for k, value in out.items()
+    }
+
+
+def test_note(best: str, chosen: dict, baselines: dict[str, dict], ranking: str) -> str | None:
+    """A plain sentence when a baseline other than the chosen model scores higher on test:
+    the choice rests on validation (test never chooses), but the user hears what test shows."""
+    rivals = {n: b[ranking] for n, b in baselines.items() if n != best and ranking in b}
+    if not rivals:
+        return None
+    top = max(rivals, key=lambda n: rivals[n])
+    if rivals[top] <= chosen[ranking]:
+        return None
+    return (
+        f"on test, baseline {top} scores {ranking} {rivals[top]:.4f} against the chosen "
+        f"{best}'s {chosen[ranking]:.4f} (the choice rests on validation; test only reports)"
+    )
+
+
+def rate_distortion_points(
+    models: dict[str, dict], baselines: dict[str, dict], uses: dict[str, Any]
+) -> dict[str, list[tuple[float, float]]]:
+    """(bytes per row, test PSNR) of every model's code at each dtype, and JPEG's curve."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    coded = {**models, **{f"{n} (baseline)": m for n, m in baselines.items()}}
+    for name, m in coded.items():
+        pairs = [
+            (m.get(f"test_code{tag}_bytes_per_row"), m.get(f"test_code{tag}_psnr_db"))
+            for tag in ("", "_float16", "_int8")
+        ]
+        kept = [(float(b), float(p)) for b, p in pairs if b is not None and p is not None]
+        if kept:
+            points[name] = sorted(kept)
+    jpeg = [(p["bytes_per_row"], p["psnr_db"]) for p in uses.get("jpeg", [])]
+    if jpeg:
+        points["JPEG (Pillow)"] = sorted(jpeg)
+    return points

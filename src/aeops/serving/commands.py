@@ -1,0 +1,176 @@
+"""What the file commands do (``aeops score``, ``encode``, ``decode``, ``reconstruct``,
+``evaluate``): a :class:`FileJob` built by the CLI from its arguments, run against a model from
+the registry, returning the lines the CLI prints. The CLI only parses and prints."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aeops.core.errors import ScoringInputError
+
+DECODE = "decode"  # the output kind of `aeops decode`: rows from their latent codes
+VERBS = {
+    "score": "scored",
+    "latent": "encoded",
+    "reconstruction": "reconstructed",
+    DECODE: "decoded",
+}
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """One pass of a model over ``input`` into ``output``: ``kind`` is ``score``,
+    ``latent``, ``reconstruction`` or ``decode``; ``engine`` is ``local`` or ``spark``."""
+
+    model: str | None
+    input: Path
+    output: Path
+    kind: str = "score"
+    chunk_rows: int = 100_000
+    threshold: float | None = None
+    explain: bool = False
+    keep_features: bool = False
+    dtype: str = "float32"
+    progress: bool = True
+    engine: str = "local"
+    spark_master: str = "local[*]"
+
+
+@dataclass(frozen=True)
+class LabelledJob:
+    """``aeops evaluate``: a model on a labelled file of the user's own."""
+
+    model: str | None
+    input: Path
+    label_column: str
+    normal: list[str] | None = None
+    chunk_rows: int = 100_000
+    threshold: float | None = None
+    progress: bool = True
+    output: Path | None = None
+
+
+def run_file_job(job: FileJob) -> list[str]:
+    """Run ``job``; the lines to print (what was written, how fast, how many flagged)."""
+    from aeops.serving.files import Tally, decode_file, score_file
+    from aeops.serving.loading import default_model, load_detector
+
+    uri = job.model or default_model()
+    if job.engine == "spark":
+        return run_on_spark(job, uri)
+    model = load_detector(uri)
+    start = time.perf_counter()
+    tally = Tally()
+    if job.kind == DECODE:
+        rows = decode_file(model, job.input, job.output, job.chunk_rows, progress=job.progress)
+    else:
+        rows = score_file(
+            model,
+            job.input,
+            job.output,
+            job.chunk_rows,
+            job.threshold,
+            job.explain,
+            progress=job.progress,
+            output=job.kind,
+            dtype=job.dtype,
+            tally=tally,
+            keep_features=job.keep_features,
+        )
+    seconds = time.perf_counter() - start
+    codes = f" as {job.dtype} codes" if job.kind == "latent" else ""
+    lines = [
+        f"{VERBS[job.kind]} {rows} rows from {job.input} -> {job.output}{codes} with {uri} in "
+        f"{seconds:.1f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)"
+    ]
+    if job.kind == "score":
+        stored = getattr(getattr(model, "info", None), "threshold", None)
+        lines.append(tally.line(job.threshold if job.threshold is not None else stored))
+    return lines
+
+
+def run_on_spark(job: FileJob, uri: str) -> list[str]:
+    """``--engine spark``: the same pyfunc as a Spark UDF (:mod:`aeops.serving.spark`)."""
+    from aeops.serving.spark import score_files
+
+    if job.dtype != "float32" or job.keep_features:
+        raise ScoringInputError(
+            "--engine spark writes float32 codes and carries the non-feature columns; drop "
+            "--dtype / --keep-features, or use --engine local"
+        )
+    start = time.perf_counter()
+    rows = score_files(
+        uri,
+        str(job.input),
+        str(job.output),
+        job.spark_master,
+        output=job.kind,
+        explain=job.explain,
+        threshold=job.threshold,
+    )
+    return [
+        f"{rows} rows from {job.input} -> {job.output} (Parquet folder) on Spark "
+        f"{job.spark_master} with {uri} in {time.perf_counter() - start:.1f}s"
+    ]
+
+
+def run_labelled_job(job: LabelledJob) -> list[str]:
+    """AUROC, average precision and the confusion at the threshold on a labelled file."""
+    from aeops.core.io import write_json
+    from aeops.serving.labelled import evaluate_file, report_lines
+    from aeops.serving.loading import default_model, load_detector
+
+    uri = job.model or default_model()
+    report = evaluate_file(
+        load_detector(uri),
+        job.input,
+        job.label_column,
+        job.normal,
+        job.chunk_rows,
+        job.threshold,
+        progress=job.progress,
+    )
+    if job.output:
+        write_json(job.output, {"model": uri, "input": str(job.input), **report})
+    return report_lines(job.input, job.label_column, report)
+
+
+def exec_mlflow(arguments: list[str], banner: str) -> int:
+    """Replace this process with this environment's ``mlflow`` and ``arguments``, its tools
+    first on PATH (``mlflow models serve`` starts ``uvicorn`` from PATH), so it works from any
+    shell; ``banner`` goes to stderr first."""
+    tools = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": tools + os.pathsep + os.environ.get("PATH", "")}
+    command = [str(Path(tools) / "mlflow"), *arguments]
+    print(banner, file=sys.stderr)
+    os.execve(command[0], command, env)
+    return 0  # pragma: no cover - execve does not return
+
+
+def serve(model: str | None, host: str, port: int) -> int:
+    """``mlflow models serve`` of the model (default: this project's champion)."""
+    from aeops.tracking.registry import check_registered, default_model
+
+    uri = model or default_model()
+    if uri.startswith("models:/"):  # a sentence now, not a hang or traceback in the server
+        check_registered(uri)
+    return exec_mlflow(
+        ["models", "serve", "-m", uri, "--env-manager", "local", "-h", host, "-p", str(port)],
+        f"serving {uri} on http://{host}:{port}/invocations",
+    )
+
+
+def ui(params: Path, host: str, port: int) -> int:
+    """The MLflow UI over the project's store (``mlflow.tracking_uri`` of params.yaml)."""
+    from aeops.config import load_config
+    from aeops.tracking.store import tracking_uri
+
+    uri = tracking_uri(load_config(params))
+    return exec_mlflow(
+        ["server", "--backend-store-uri", uri, "--host", host, "--port", str(port)],
+        f"MLflow UI for {uri} on http://{host}:{port}",
+    )

@@ -1,0 +1,479 @@
+"""The training engine: a Lightning ``Trainer`` set up to run at the hardware's pace.
+
+What it costs per step is the model's arithmetic and little else:
+
+- no host sync inside a step (see :mod:`aeops.training.lightning`); the progress bar reads the
+  epoch's metrics only when it redraws, at most once a second;
+- validation every ``val_every`` epochs (``auto``: often enough for early stopping, rarely
+  enough that validation costs little next to training);
+- the best weights are kept in memory (a device copy, no disk write) and restored at the end;
+  the caller writes them once;
+- ``last.ckpt`` for resuming is written on a time interval and when training is interrupted
+  (SIGTERM, Ctrl-C), not every epoch;
+- ``auto`` batch size, precision and CPU threads fit the device: a GPU gets larger batches
+  (learning rate scaled by the square root of the batch ratio) and bf16; a CPU keeps batch 64,
+  full precision, and one thread for models too small to share out;
+- ``train.patience`` (epochs) is counted in validations once, in the :class:`Plan`: early
+  stopping waits that many, the learning rate halves after a third of them.
+
+:func:`fit` is the one way a network is trained: module, data, trainer, fit, best weights.
+It takes any ``nn.Module`` that maps rows to ``recon`` and ``z`` and any objective with
+``corrupt`` and ``rows`` (:class:`~aeops.models.autoencoders.base.Objective`): it knows no
+family.
+
+Imports only torch, Lightning and NumPy, and aeops' batches and LightningModule, which import
+nothing else (the GPU check runs it where nothing else is installed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, Timer
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torch import nn
+
+from aeops.core.sections import TrainerConfig
+from aeops.training.batches import FoldDataModule
+from aeops.training.lightning import VAL_LOSS, AutoencoderModule, Objective
+
+CPU_BATCH = 64  # the batch the learning rate is given for, and what a CPU keeps
+GPU_MAX_BATCH = 1024
+MIN_STEPS_PER_EPOCH = 16
+CPU_MAX_STEPS_PER_EPOCH = 512  # auto on a CPU: the batch grows so an epoch is at most this ...
+CPU_MAX_BATCH = 4096  # ... up to this batch (a million rows: ~340 steps of 2,048)
+VAL_SAMPLES = 2048  # auto: validate after at least this many training samples ...
+MAX_VALIDATIONS_PER_PATIENCE = 3  # ... but at least 3 times within the patience
+SMALL_STEP_FLOPS = 1e8  # below this, one CPU thread beats several
+LR_PATIENCE_SHARE = 3  # the learning rate halves after a third of the patience
+
+
+def skip_cuda_probe_without_gpu() -> None:
+    """On a host with no GPU, stop torch probing for one on every optimiser step.
+
+    Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` at import; with a CUDA build of torch and
+    no GPU, each ``torch.cuda.is_available()`` (the optimiser asks at every step) then retries
+    loading NVML through ctypes: ~0.1 ms per step, several percent of a small model's step.
+    Where CUDA has no device the plain runtime check is as safe and costs nothing."""
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and not torch.cuda.is_available():
+        os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
+
+
+def on_gpu(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def use_reproducible_kernels(train_cfg: Any) -> None:
+    """``train.deterministic`` on a CPU: PyTorch's own convolution kernels instead of
+    oneDNN's, which pick their code by the CPU's instruction set, so the same run gives other
+    conv weights and scores on an AVX2 and an AVX-512 machine (measured: capping oneDNN at
+    AVX2 changes ``train@conv``'s weights; without oneDNN they are the same either way, about
+    20 % slower). Process-wide, as the thread count is."""
+    if train_cfg.deterministic and not on_gpu(train_cfg.accelerator):
+        torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a module flag
+
+
+class Patience(NamedTuple):
+    """How many validations without improvement to wait: before stopping, before the
+    learning rate halves."""
+
+    stop: int
+    lr: int
+
+
+def patience_in_validations(patience: int, val_every: int) -> Patience:
+    """``patience`` epochs counted in validations every ``val_every`` epochs (at least one)."""
+    return Patience(
+        max(1, math.ceil(patience / val_every)),
+        max(1, math.ceil(patience / LR_PATIENCE_SHARE / val_every)),
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The resolved settings of one training run (``auto`` values decided), patience in
+    validations. Made by :func:`resolve` or :func:`plan_for`."""
+
+    batch_size: int
+    lr: float
+    precision: str
+    val_every: int
+    threads: int | None  # None: torch's default
+    stop_patience: int  # validations without improvement before stopping
+    lr_patience: int  # validations without improvement before the lr halves
+    max_epochs: int | None = None  # None: train.max_epochs (train.max_samples did not lower it)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings ``auto`` decides (patience aside), as run.json and MLflow record them."""
+        return {k: v for k, v in asdict(self).items() if not k.endswith("_patience")}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run's settings: ``train:`` of params.yaml, the resolved :class:`Plan`,
+    the seed and Lightning's root folder (None: the working folder; nothing is written there
+    without a logger)."""
+
+    train: TrainerConfig
+    plan: Plan
+    seed: int
+    root: Path | None
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """What a network trains on: the normal training rows, and the validation rows with their
+    anomaly flags (validation loss on its normal rows, AUROC when it holds both)."""
+
+    train_x: np.ndarray
+    val_x: np.ndarray
+    val_is_anomaly: np.ndarray
+
+
+@dataclass
+class FitHooks:
+    """How a fit is watched and resumed, the caller's side effects: a Lightning logger, the
+    resume checkpoint to write (``resume_path``) or continue from (``resume_from``, loaded
+    with ``weights_only=True``), a progress bar label, the hyperparameters the logger
+    records, extra callbacks, ``before_fit`` (called with the trainer just before it fits)
+    and Lightning's root folder (None: the working folder; nothing is written there without a
+    logger)."""
+
+    logger: Any = False
+    resume_path: Path | None = None
+    resume_from: Path | None = None
+    checkpoint_every_s: float | None = None
+    progress_label: str | None = None
+    hparams: dict[str, Any] | None = None
+    extra_callbacks: tuple[pl.Callback, ...] = field(default_factory=tuple)
+    before_fit: Callable[[pl.Trainer], None] | None = None
+    root: Path | None = None
+
+
+def plan_for(
+    batch_size: int,
+    lr: float,
+    precision: str,
+    val_every: int,
+    threads: int | None,
+    patience: int,
+    max_epochs: int | None = None,
+) -> Plan:
+    """The plan of settings already decided, with ``patience`` (epochs) in validations."""
+    waits = patience_in_validations(patience, val_every)
+    return Plan(batch_size, lr, precision, val_every, threads, waits.stop, waits.lr, max_epochs)
+
+
+def epochs_within_samples(train_cfg: Any, n_train: int) -> int | None:
+    """The epochs ``train.max_samples`` allows (epochs x training rows at most that many, at
+    least ``min_epochs``) when fewer than ``max_epochs``, else None."""
+    budget = getattr(train_cfg, "max_samples", None)
+    if budget is None:
+        return None
+    epochs = max(train_cfg.min_epochs, budget // max(n_train, 1))
+    return int(epochs) if epochs < train_cfg.max_epochs else None
+
+
+def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
+    """Decide ``auto`` batch size, learning rate, precision, validation interval, threads;
+    count the patience in validations."""
+    gpu = on_gpu(train_cfg.accelerator)
+    batch, lr = train_cfg.batch_size, train_cfg.lr
+    if batch == "auto":
+        batch = auto_batch(n_train, gpu)
+        lr = lr * math.sqrt(batch / CPU_BATCH)
+    precision = train_cfg.precision
+    if precision == "auto":
+        precision = (
+            "bf16-mixed"
+            if gpu and torch.cuda.is_bf16_supported()
+            else ("16-mixed" if gpu else "32-true")
+        )
+    val_every = train_cfg.val_every
+    if val_every == "auto":
+        val_every = max(
+            1,
+            min(
+                math.ceil(VAL_SAMPLES / max(n_train, 1)),
+                train_cfg.patience // MAX_VALIDATIONS_PER_PATIENCE,
+            ),
+        )
+    threads = train_cfg.threads
+    if threads == "auto":
+        small = 6 * n_params * batch < SMALL_STEP_FLOPS
+        # CPU kernels split their sums by thread, so the weights depend on the thread count:
+        # deterministic training takes one thread on every machine, whatever its cores
+        threads = 1 if (not gpu and (small or train_cfg.deterministic)) else None
+    return plan_for(
+        int(batch),
+        float(lr),
+        str(precision),
+        int(val_every),
+        threads,
+        train_cfg.patience,
+        epochs_within_samples(train_cfg, n_train),
+    )
+
+
+def auto_batch(n_train: int, gpu: bool) -> int:
+    """A power of two. GPU: the largest up to 1,024 that leaves 16 steps per epoch. CPU: 64
+    (the batch the learning rate is given for), grown only as far as keeps an epoch of a
+    tall table within 512 steps (up to 4,096), so a million rows do not take 9,000 tiny
+    steps per epoch; the caller scales the learning rate by sqrt(batch / 64)."""
+    if gpu:
+        fitting = max(n_train // MIN_STEPS_PER_EPOCH, 1)
+        return max(CPU_BATCH, min(GPU_MAX_BATCH, 1 << (fitting.bit_length() - 1)))
+    needed = math.ceil(n_train / CPU_MAX_STEPS_PER_EPOCH)
+    if needed <= CPU_BATCH:
+        return CPU_BATCH
+    return min(CPU_MAX_BATCH, 1 << (needed - 1).bit_length())
+
+
+class BestWeights(pl.Callback):
+    """Keeps the weights of the best validation in memory and restores them when training
+    ends (early stop, last epoch or interruption handled by the caller)."""
+
+    def __init__(self) -> None:
+        self.best = math.inf
+        self.epoch: int | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metric = trainer.callback_metrics.get(VAL_LOSS)
+        if metric is None or trainer.sanity_checking:
+            return
+        value = float(metric)  # the one read-back per validation
+        if value < self.best:
+            self.best, self.epoch = value, trainer.current_epoch
+            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+    def restore(self, pl_module: pl.LightningModule) -> None:
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "epoch": self.epoch, "state": self.state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best, self.epoch = state_dict["best"], state_dict["epoch"]
+        self.state = state_dict["state"]
+
+
+class ResumeCheckpoint(pl.Callback):
+    """Writes ``path`` (a full Lightning checkpoint) at most every ``every_s`` seconds at an
+    epoch's end, and when training is interrupted by SIGTERM or Ctrl-C."""
+
+    def __init__(self, path: Path, every_s: float) -> None:
+        self.path = Path(path)
+        self.every_s = every_s
+        self._last = time.monotonic()
+
+    def save(self, trainer: pl.Trainer) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(self.path)
+        self._last = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if time.monotonic() - self._last >= self.every_s:
+            self.save(trainer)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            self.save(trainer)
+
+
+class EpochProgressBar(pl.Callback):
+    """One bar over epochs with the latest losses, redrawn at most once a second (reading
+    metrics back from the device only then)."""
+
+    SHOWN = ("epoch/train_loss", VAL_LOSS, "epoch/val_auroc")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar = None
+        self._drawn = 0.0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from tqdm.auto import tqdm
+
+        if trainer.is_global_zero:
+            self.bar = tqdm(
+                total=trainer.max_epochs,
+                initial=trainer.current_epoch,
+                desc=f"train[{self.label}]",
+                unit="epoch",
+                mininterval=1.0,
+            )
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.bar is None:
+            return
+        if time.monotonic() - self._drawn >= 1.0:
+            metrics = trainer.callback_metrics
+            self.bar.set_postfix(
+                {
+                    k.removeprefix("epoch/"): f"{float(metrics[k]):.4g}"
+                    for k in self.SHOWN
+                    if k in metrics
+                },
+                refresh=False,
+            )
+            self._drawn = time.monotonic()
+        self.bar.update(1)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def build_trainer(run: Run, hooks: FitHooks) -> tuple[pl.Trainer, BestWeights]:
+    """A Trainer with early stopping, in-memory best weights and interval resume checkpoints
+    (when ``hooks.resume_path`` is given)."""
+    from aeops.core.logs import settle_libraries
+
+    settle_libraries()  # Lightning set its loggers to INFO when it was imported
+    train_cfg, plan = run.train, run.plan
+    best = BestWeights()
+    callbacks: list[pl.Callback] = [
+        EarlyStopping(monitor=VAL_LOSS, mode="min", patience=plan.stop_patience),
+        best,
+    ]
+    if hooks.resume_path is not None:
+        every = hooks.checkpoint_every_s
+        every = train_cfg.checkpoint_every_s if every is None else every
+        callbacks.append(ResumeCheckpoint(hooks.resume_path, every))
+    if hooks.progress_label is not None:
+        callbacks.append(EpochProgressBar(hooks.progress_label))
+    callbacks.extend(hooks.extra_callbacks)
+    if plan.threads is not None:
+        torch.set_num_threads(plan.threads)
+    use_reproducible_kernels(train_cfg)
+    skip_cuda_probe_without_gpu()
+    trainer = pl.Trainer(
+        accelerator=train_cfg.accelerator,
+        devices=train_cfg.devices,
+        num_nodes=train_cfg.num_nodes,
+        strategy=train_cfg.strategy,
+        precision=plan.precision,  # type: ignore[arg-type]  # any Lightning value, checked there
+        deterministic=train_cfg.deterministic,
+        max_epochs=plan.max_epochs or train_cfg.max_epochs,
+        max_time=None if train_cfg.max_time is None else timedelta(seconds=train_cfg.max_time),
+        min_epochs=train_cfg.min_epochs,
+        limit_train_batches=train_cfg.limit_train_batches,
+        check_val_every_n_epoch=plan.val_every,
+        logger=hooks.logger,
+        callbacks=callbacks,
+        default_root_dir=run.root,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        num_sanity_val_steps=0,
+    )
+    return trainer, best
+
+
+def compile_net(net: nn.Module, mode: str) -> nn.Module:
+    """``torch.compile`` the network (``none`` leaves it eager)."""
+    if mode == "none":
+        return net
+    compiled = torch.compile(net, mode=None if mode == "default" else mode)
+    return compiled  # type: ignore[return-value]  # a wrapper that behaves as the network
+
+
+@dataclass
+class Fitted:
+    """A finished :func:`fit`: the trained network (best weights restored, not compiled),
+    its module and trainer, the best validation and the wall time of ``Trainer.fit``."""
+
+    net: nn.Module
+    module: AutoencoderModule
+    trainer: pl.Trainer
+    best: BestWeights
+    seconds: float
+
+    @property
+    def epochs(self) -> int:
+        """The epochs trained, counting those before a resume."""
+        return self.trainer.current_epoch
+
+    @property
+    def best_val_loss(self) -> float | None:
+        return self.best.best if self.best.state is not None else None
+
+    @property
+    def stopped_by(self) -> str:
+        """Why training ended: ``max_epochs``, ``patience`` (early stopping) or ``max_time``
+        (``train.max_time``, the wall-clock budget)."""
+        for callback in self.trainer.callbacks:  # type: ignore[attr-defined]
+            if isinstance(callback, Timer):
+                remaining = callback.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    return "max_time"
+            if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
+                return "patience"
+        return "max_epochs"
+
+
+class Interrupted(SIGTERMException):
+    """SIGTERM stopped training at ``epoch``; the resume checkpoint holds the run so far."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"stopped by SIGTERM at epoch {epoch}")
+        self.epoch = epoch
+
+
+def fit(
+    net: nn.Module, objective: Objective, run: Run, data: FoldData, hooks: FitHooks | None = None
+) -> Fitted:
+    """Train ``net`` on ``data``'s normal training rows, validating on its validation rows, as
+    ``run`` says (compiled as ``train.compile`` asks); restore the best weights. ``hooks``:
+    logging, resuming and progress (none: a quiet run). Raises :class:`Interrupted` when
+    SIGTERM stops training."""
+    hooks = hooks or FitHooks()
+    module = AutoencoderModule(
+        net,
+        objective,
+        run.plan,
+        run.train.weight_decay,
+        val_has_both=holds_both(data.val_is_anomaly),
+        hparams=hooks.hparams,
+    )
+    module.net = compile_net(module.net, run.train.compile)
+    datamodule = FoldDataModule(
+        data.train_x,
+        data.val_x,
+        data.val_is_anomaly,
+        run.plan.batch_size,
+        run.seed,
+        run.train.in_memory,
+        run.train.num_workers,
+    )
+    trainer, best = build_trainer(run, hooks)
+    if hooks.before_fit is not None:
+        hooks.before_fit(trainer)
+    start = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=hooks.resume_from, weights_only=True)
+    except SIGTERMException:
+        raise Interrupted(trainer.current_epoch) from None
+    seconds = time.perf_counter() - start
+    best.restore(module)
+    return Fitted(net, module, trainer, best, seconds)
+
+
+def holds_both(is_anomaly: np.ndarray) -> bool:
+    """Whether the flags hold both normal rows and anomalies (so an AUROC exists)."""
+    return bool(is_anomaly.any() and (~is_anomaly).any())
