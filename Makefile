@@ -47,10 +47,11 @@ test-all: ## run every test, the slow ones too
 coverage: ## every test, slow ones too, with line + branch coverage; fails below COV_FLOOR %
 	$(BIN)/pytest $(XDIST) --cov --cov-report=term:skip-covered --cov-fail-under=$(COV_FLOOR)
 
-lint: ## ruff (lint + format check) and mypy on src/ (the same hooks as .pre-commit-config.yaml)
+lint: ## ruff (lint + format check), mypy on src/, and the import layers (lint-imports)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: ## apply ruff's formatter and its safe fixes
 	$(BIN)/ruff format $(LINT_PATHS)

@@ -32,15 +32,10 @@ from aeops.core.sections import TrainerConfig  # noqa: E402
 from aeops.models.autoencoders.base import Objective  # noqa: E402
 from aeops.models.autoencoders.conv import ConvAE  # noqa: E402
 from aeops.models.autoencoders.dense import DenseAE  # noqa: E402
-from aeops.training.engine import (  # noqa: E402
-    FitHooks,
-    FoldData,
-    Run,
-    fit,
-    resolve,
-    skip_cuda_probe_without_gpu,
-)
+from aeops.training.batches import FoldData
+from aeops.training.engine import FitHooks, Run, fit, skip_cuda_probe_without_gpu
 from aeops.training.lightning import make_optimizer  # noqa: E402
+from aeops.training.plan import resolve
 
 
 def synthetic_images(rows: int, side: int = 28, seed: int = 0) -> np.ndarray:

@@ -25,7 +25,7 @@ CHILD = r"""
 import json, sys, time, resource
 from pathlib import Path
 import numpy as np, pandas as pd, torch, pyarrow, pyarrow.parquet, tqdm.auto
-from aeops.serving.files import score_file
+from aeops.serving.files import FileJob, score_file
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.models.autoencoders.dense import DenseAE
@@ -47,11 +47,11 @@ if warm_rows:
     warm = Path(out).with_name("warm.parquet")
     pd.DataFrame(np.random.default_rng(1).random((warm_rows, features)),
                  columns=names).to_parquet(warm)
-    score_file(detector, warm, Path(out), chunk_rows=chunk, progress=False)
+    score_file(detector, FileJob(None, warm, Path(out), chunk_rows=chunk, progress=False))
 print("READY", flush=True)
 sys.stdin.readline()
 start = time.perf_counter()
-rows = score_file(detector, Path(src), Path(out), chunk_rows=chunk, progress=False)
+rows = score_file(detector, FileJob(None, Path(src), Path(out), chunk_rows=chunk, progress=False))
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}), flush=True)
 """
 

@@ -139,7 +139,8 @@ def fold_of(x: np.ndarray, is_anomaly: np.ndarray | None = None, synthetic=None)
 
 def quick_fit(net, objective, train_cfg, plan, data, root=None, seed: int = 0):
     """:func:`aeops.training.engine.fit` of ``net`` on ``data`` (train, val, val flags)."""
-    from aeops.training.engine import FoldData, Run, fit
+    from aeops.training.batches import FoldData
+    from aeops.training.engine import Run, fit
 
     return fit(net, objective, Run(train_cfg, plan, seed, root), FoldData(*data))
 

@@ -91,8 +91,8 @@ def config_model() -> type[Config]:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return create_model(  # type: ignore[call-overload]  # `register` is declared again:
-            "Config",  # inherited, pydantic would take ABC.register for its default
+        return create_model(  # `register` is declared again: inherited, pydantic would take
+            "Config",  # ABC.register for its default
             __base__=Config,
             models=(models, ...),
             register=(RegisterConfig, Field(...)),

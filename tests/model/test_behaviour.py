@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from aeops.data.schema import DatasetMeta, pixel_columns
 from aeops.models.autoencoders import family_names
 from aeops.models.autoencoders.detector import AutoencoderDetector
-from aeops.training.engine import plan_for
+from aeops.training.plan import plan_for
 from tests.helpers import (
     architecture_of,
     build_net,

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 
 from aeops.models.autoencoders.base import Objective
 from aeops.models.autoencoders.dense import DenseAE
-from aeops.training.batches import FoldDataModule
-from aeops.training.engine import plan_for, resolve
+from aeops.training.batches import FoldData, FoldDataModule
+from aeops.training.plan import plan_for, resolve
 from tests.helpers import low_rank_data, make_config, net_score, quick_fit
 
 
@@ -143,7 +143,8 @@ def test_read_only_arrays_from_pandas_are_copied_without_a_warning():
     writable = np.zeros((4, 2), np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        module = FoldDataModule(writable, writable, flags, 2, seed=0, in_memory=True, num_workers=0)
+        data = FoldData(writable, writable, flags)
+        module = FoldDataModule(data, 2, seed=0, in_memory=True, num_workers=0)
     assert module.val_is_anomaly.tolist() == [True, False, True, False]
     assert module.val_is_anomaly.data_ptr() != flags.ctypes.data  # copied, not shared
     writable[0, 0] = 5.0  # a writable array is shared, not copied

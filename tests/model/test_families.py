@@ -12,7 +12,7 @@ from aeops.models.autoencoders.base import Objective
 from aeops.models.autoencoders.detector import unusable_reason
 from aeops.models.autoencoders.sizing import hidden_widths, latent_size, resolve_latent_rule
 from aeops.models.autoencoders.vae import VAE, VAEObjective, gaussian_kl
-from aeops.training.engine import plan_for
+from aeops.training.plan import plan_for
 from tests.helpers import (
     build_net,
     low_rank_data,

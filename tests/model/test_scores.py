@@ -14,7 +14,7 @@ from aeops.models.autoencoders.base import Objective
 from aeops.models.autoencoders.dense import DenseAE
 from aeops.models.autoencoders.detector import AutoencoderDetector, ScoreSettings
 from aeops.models.autoencoders.scores import prefer_score, resolve_score, searches_score
-from aeops.training.engine import plan_for
+from aeops.training.plan import plan_for
 from tests.helpers import make_config, quick_fit
 
 ARGS = {"input_dim": 8, "hidden": [16], "latent": 2, "out_activation": "identity", "dropout": 0.0}

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 
 from aeops.models.autoencoders.base import Objective
 from aeops.models.autoencoders.dense import DenseAE
-from aeops.training.engine import plan_for
+from aeops.training.plan import plan_for
 from tests.helpers import make_config, quick_fit
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeops.serving.files import score_file
+from aeops.serving.files import FileJob, score_file
 from aeops.serving.pipeline import ScoringInputError
 from tests.unit.test_scoring import FEATURES, META, make_detector
 
@@ -66,7 +66,7 @@ def test_files_with_a_huge_value_are_refused_and_nothing_is_written(
     with pytest.raises(
         ScoringInputError, match=r"(?=.*row 11\b)(?=.*'f4')(?=.*(out of range|overflowed))"
     ):
-        score_file(detector, source, out, chunk_rows=7, progress=False)
+        score_file(detector, FileJob(None, source, out, chunk_rows=7, progress=False))
     assert not out.exists() and source.read_bytes() == before
     assert not list(tmp_path.glob("*.tmp*"))
 
@@ -76,10 +76,10 @@ def test_every_written_score_is_finite(detector, tmp_path):
     frame.loc[7, "f1"] = 3e38  # inside float32, but its squared error is not
     source = write(frame, tmp_path / "in.csv")
     with pytest.raises(ScoringInputError, match=r"row 7.*(overflowed|out of range)"):
-        score_file(detector, source, tmp_path / "out.csv", progress=False)
+        score_file(detector, FileJob(None, source, tmp_path / "out.csv", progress=False))
     assert not (tmp_path / "out.csv").exists()
     ok = write(rows(50), tmp_path / "ok.csv")
-    score_file(detector, ok, tmp_path / "ok_out.csv", progress=False)
+    score_file(detector, FileJob(None, ok, tmp_path / "ok_out.csv", progress=False))
     assert np.isfinite(pd.read_csv(tmp_path / "ok_out.csv")["anomaly_score"]).all()
 
 
@@ -117,7 +117,7 @@ def test_parquet_feature_columns_must_be_numbers(detector, tmp_path, values):
     frame["f5"] = values
     source = write(frame, tmp_path / "in.parquet")
     with pytest.raises(ScoringInputError, match=r"column 'f5'"):
-        score_file(detector, source, tmp_path / "out.parquet", progress=False)
+        score_file(detector, FileJob(None, source, tmp_path / "out.parquet", progress=False))
     assert not (tmp_path / "out.parquet").exists()
 
 
@@ -129,7 +129,7 @@ def test_a_duplicated_column_is_refused_in_a_frame_and_in_a_csv(detector, tmp_pa
     source = tmp_path / "twice.csv"
     twice.to_csv(source, index=False)  # pandas would read the copy back as f0.1
     with pytest.raises(ScoringInputError, match=r"\['f0'\] appear more than once"):
-        score_file(detector, source, tmp_path / "out.csv", progress=False)
+        score_file(detector, FileJob(None, source, tmp_path / "out.csv", progress=False))
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -142,7 +142,7 @@ def test_input_columns_named_like_outputs_are_carried_renamed_never_twice(
     frame["anomaly_score"] = 0.5  # an earlier run's score
     source = write(frame, tmp_path / f"in{suffix}")
     out = tmp_path / f"out{suffix}"
-    score_file(detector, source, out, chunk_rows=5, progress=False)
+    score_file(detector, FileJob(None, source, out, chunk_rows=5, progress=False))
     result = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert list(result.columns) == [
         "id",
@@ -172,13 +172,15 @@ def test_a_damaged_detector_file_is_refused_not_half_read(detector, tmp_path, da
 def test_an_output_extension_that_names_no_format_is_refused(detector, tmp_path, name):
     source = write(rows(), tmp_path / "in.csv")
     with pytest.raises(ScoringInputError, match=r"name it \.csv, \.csv\.gz or \.parquet"):
-        score_file(detector, source, tmp_path / name, progress=False)
+        score_file(detector, FileJob(None, source, tmp_path / name, progress=False))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
 def test_a_gzipped_csv_output_is_written_as_gzip(detector, tmp_path):
     source = write(rows(), tmp_path / "in.csv")
-    score_file(detector, source, tmp_path / "out.csv.gz", chunk_rows=3, progress=False)
+    score_file(
+        detector, FileJob(None, source, tmp_path / "out.csv.gz", chunk_rows=3, progress=False)
+    )
     assert (tmp_path / "out.csv.gz").read_bytes()[:2] == b"\x1f\x8b"
     assert len(pd.read_csv(tmp_path / "out.csv.gz")) == 8
 
@@ -188,7 +190,7 @@ def test_a_csv_with_another_delimiter_is_named_as_such(detector, tmp_path, sep, 
     source = tmp_path / "in.csv"
     rows().to_csv(source, index=False, sep=sep, decimal="," if sep == ";" else ".")
     with pytest.raises(ScoringInputError, match=named):
-        score_file(detector, source, tmp_path / "out.csv", progress=False)
+        score_file(detector, FileJob(None, source, tmp_path / "out.csv", progress=False))
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -196,8 +198,10 @@ def test_keep_features_copies_the_inputs_beside_the_scores(detector, tmp_path):
     frame = rows(9)
     source = write(frame, tmp_path / "in.csv")
     plain, kept = tmp_path / "plain.csv", tmp_path / "kept.csv"
-    score_file(detector, source, plain, chunk_rows=4, progress=False)
-    score_file(detector, source, kept, chunk_rows=4, progress=False, keep_features=True)
+    score_file(detector, FileJob(None, source, plain, chunk_rows=4, progress=False))
+    score_file(
+        detector, FileJob(None, source, kept, chunk_rows=4, progress=False, keep_features=True)
+    )
     without, with_features = pd.read_csv(plain), pd.read_csv(kept)
     assert not set(FEATURES) & set(without.columns)  # by default only ids and labels travel
     assert list(with_features.columns[: 1 + len(FEATURES)]) == ["id", *FEATURES]

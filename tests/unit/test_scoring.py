@@ -13,7 +13,7 @@ from aeops.core.sections import BaselinesConfig
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.models.autoencoders.dense import DenseAE
-from aeops.serving.files import score_file
+from aeops.serving.files import FileJob, score_file
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline, ScoringInputError
 from tests.helpers import autoencoder_of, baseline_of
 
@@ -160,7 +160,7 @@ def test_score_file_in_chunks_keeps_other_columns(detector, rows, tmp_path: Path
     src = tmp_path / f"in{suffix}"
     rows.to_csv(src, index=False) if suffix == ".csv" else rows.to_parquet(src)
     out = tmp_path / f"out{suffix}"
-    assert score_file(detector, src, out, chunk_rows=8, progress=False) == 30
+    assert score_file(detector, FileJob(None, src, out, chunk_rows=8, progress=False)) == 30
     scored = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert list(scored.columns) == ["id", "anomaly_score", "is_anomaly"]
     assert scored["id"].tolist() == list(range(30))
@@ -174,7 +174,7 @@ def test_encode_and_reconstruct_files_in_chunks(detector, rows, tmp_path: Path, 
     src = tmp_path / "in.parquet"
     rows.to_parquet(src)
     out = tmp_path / "out.csv"
-    score_file(detector, src, out, chunk_rows=7, progress=False, output=output)
+    score_file(detector, FileJob(None, src, out, chunk_rows=7, progress=False, kind=output))
     written = pd.read_csv(out)
     expected = detector.predict(rows, output=output)
     assert written["id"].tolist() == list(range(30))
@@ -190,7 +190,7 @@ def test_bad_file_leaves_no_partial_output(detector, rows, tmp_path: Path):
     bad.to_csv(src, index=False)
     out = tmp_path / "out.csv"
     with pytest.raises(ScoringInputError, match="row 25"):
-        score_file(detector, src, out, chunk_rows=10, progress=False)
+        score_file(detector, FileJob(None, src, out, chunk_rows=10, progress=False))
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [src]
 
@@ -200,9 +200,9 @@ def test_output_may_not_be_the_input_or_a_folder(detector, rows, tmp_path: Path)
     rows.to_csv(src, index=False)
     before = src.read_bytes()
     with pytest.raises(ScoringInputError, match="is the input file"):
-        score_file(detector, src, tmp_path / "." / "in.csv", progress=False)
+        score_file(detector, FileJob(None, src, tmp_path / "." / "in.csv", progress=False))
     with pytest.raises(ScoringInputError, match="is a folder"):
-        score_file(detector, src, tmp_path, progress=False)
+        score_file(detector, FileJob(None, src, tmp_path, progress=False))
     assert src.read_bytes() == before
 
 
@@ -210,12 +210,16 @@ def test_parquet_errors_name_the_file_column_and_row(detector, rows, tmp_path: P
     src = tmp_path / "in.parquet"
     rows.drop(columns=["f4"]).to_parquet(src)
     with pytest.raises(ScoringInputError, match=r"in.parquet: missing feature column.*'f4'"):
-        score_file(detector, src, tmp_path / "out.parquet", chunk_rows=8, progress=False)
+        score_file(
+            detector, FileJob(None, src, tmp_path / "out.parquet", chunk_rows=8, progress=False)
+        )
     bad = rows.copy()
     bad.loc[21, "f0"] = np.nan
     bad.to_parquet(src, row_group_size=10)
     with pytest.raises(ScoringInputError, match="row 21, column 'f0'"):
-        score_file(detector, src, tmp_path / "out.parquet", chunk_rows=8, progress=False)
+        score_file(
+            detector, FileJob(None, src, tmp_path / "out.parquet", chunk_rows=8, progress=False)
+        )
     assert not (tmp_path / "out.parquet").exists()
 
 
@@ -227,7 +231,7 @@ def test_row_groups_larger_and_smaller_than_chunks_give_the_same_scores(
         src = tmp_path / f"in_{group}.parquet"
         rows.to_parquet(src, row_group_size=group)
         out = tmp_path / f"out_{group}.parquet"
-        score_file(detector, src, out, chunk_rows=chunk, progress=False)
+        score_file(detector, FileJob(None, src, out, chunk_rows=chunk, progress=False))
         scored = pd.read_parquet(out)
         assert scored["id"].tolist() == list(range(30))
         np.testing.assert_allclose(scored["anomaly_score"], expected, rtol=1e-6)

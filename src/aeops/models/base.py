@@ -44,12 +44,24 @@ KINDS = ("autoencoder", "ensemble", "baseline")
 class Detector(Protocol):
     """What every detector offers (see the module docstring)."""
 
-    name: str
-    kind: str
-    has_code: bool
     threshold_: float | None
 
-    def fit(self, train: Fold, val: Fold) -> Detector: ...
+    @property
+    def name(self) -> str:
+        """The family or baseline (or ``ensemble``): what the registry and runs call it."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """``autoencoder``, ``ensemble`` or ``baseline``: how its file is loaded."""
+        ...
+
+    @property
+    def has_code(self) -> bool:
+        """Whether ``encode``, ``decode`` and ``reconstruct`` work."""
+        ...
+
+    def fit(self, train: Fold, val: Fold) -> Self: ...
 
     def score_samples(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -72,7 +84,6 @@ class BaseDetector(abc.ABC):
 
     kind: ClassVar[str]
     has_code: ClassVar[bool] = False
-    name: str
     threshold_: float | None = None
 
     @abc.abstractmethod
@@ -100,7 +111,8 @@ class BaseDetector(abc.ABC):
         """True for rows scoring above ``threshold_``."""
         if self.threshold_ is None:
             raise ScoringInputError(
-                f"the {self.name} detector has no threshold yet; evaluate it first (set_threshold)"
+                f"the {getattr(self, 'name', self.kind)} detector has no threshold yet; "
+                "evaluate it first (set_threshold)"
             )
         return np.asarray(self.score_samples(x), dtype=np.float64) > self.threshold_
 
@@ -119,6 +131,6 @@ class BaseDetector(abc.ABC):
 
     def no_code(self) -> ScoringInputError:
         return ScoringInputError(
-            f"a {self.name} detector has no latent code or reconstruction; ask it for "
-            "output 'score'"
+            f"a {getattr(self, 'name', self.kind)} detector has no latent code or "
+            "reconstruction; ask it for output 'score'"
         )

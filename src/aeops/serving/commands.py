@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aeops.core.errors import ScoringInputError
+from aeops.serving.files import FileJob
+
+__all__ = ["FileJob", "LabelledJob", "run_file_job", "run_labelled_job"]
 
 DECODE = "decode"  # the output kind of `aeops decode`: rows from their latent codes
 VERBS = {
@@ -19,25 +22,6 @@ VERBS = {
     "reconstruction": "reconstructed",
     DECODE: "decoded",
 }
-
-
-@dataclass(frozen=True)
-class FileJob:
-    """One pass of a model over ``input`` into ``output``: ``kind`` is ``score``,
-    ``latent``, ``reconstruction`` or ``decode``; ``engine`` is ``local`` or ``spark``."""
-
-    model: str | None
-    input: Path
-    output: Path
-    kind: str = "score"
-    chunk_rows: int = 100_000
-    threshold: float | None = None
-    explain: bool = False
-    keep_features: bool = False
-    dtype: str = "float32"
-    progress: bool = True
-    engine: str = "local"
-    spark_master: str = "local[*]"
 
 
 @dataclass(frozen=True)
@@ -65,22 +49,7 @@ def run_file_job(job: FileJob) -> list[str]:
     model = load_detector(uri)
     start = time.perf_counter()
     tally = Tally()
-    if job.kind == DECODE:
-        rows = decode_file(model, job.input, job.output, job.chunk_rows, progress=job.progress)
-    else:
-        rows = score_file(
-            model,
-            job.input,
-            job.output,
-            job.chunk_rows,
-            job.threshold,
-            job.explain,
-            progress=job.progress,
-            output=job.kind,
-            dtype=job.dtype,
-            tally=tally,
-            keep_features=job.keep_features,
-        )
+    rows = decode_file(model, job) if job.kind == DECODE else score_file(model, job, tally)
     seconds = time.perf_counter() - start
     codes = f" as {job.dtype} codes" if job.kind == "latent" else ""
     lines = [

@@ -449,20 +449,28 @@ class Tally:
         return text + f"; {self.unseen:,} rows with unseen categories"
 
 
-def score_file(
-    model,
-    input_path: Path,
-    output_path: Path,
-    chunk_rows: int = 100_000,
-    threshold: float | None = None,
-    explain: bool = False,
-    progress: bool = True,
-    output: str = "score",
-    dtype: str = "float32",
-    tally: Tally | None = None,
-    keep_features: bool = False,
-) -> int:
-    """Score (or encode, or reconstruct) ``input_path`` chunk by chunk into ``output_path``;
+@dataclass(frozen=True)
+class FileJob:
+    """One pass of a model over ``input`` into ``output`` (what the file commands run):
+    ``kind`` is ``score``, ``latent``, ``reconstruction`` or ``decode``; ``engine`` is
+    ``local`` or ``spark``; ``model`` is a model URI (None: this project's champion)."""
+
+    model: str | None
+    input: Path
+    output: Path
+    kind: str = "score"
+    chunk_rows: int = 100_000
+    threshold: float | None = None
+    explain: bool = False
+    keep_features: bool = False
+    dtype: str = "float32"
+    progress: bool = True
+    engine: str = "local"
+    spark_master: str = "local[*]"
+
+
+def score_file(model, job: FileJob, tally: Tally | None = None) -> int:
+    """Score (or encode, or reconstruct) ``job.input`` chunk by chunk into ``job.output``;
     returns the row count (``tally``, when given, also counts flagged rows and rows with
     unseen categories).
 
@@ -470,6 +478,8 @@ def score_file(
     with ``keep_features`` the features too (one named like an output becomes ``input_<name>``).
     Latent codes are stored as ``dtype`` (:data:`~aeops.data.codes.CODE_DTYPES`); int8 reads the
     input twice, first for the whole file's scale, which only a Parquet output can keep."""
+    input_path, output_path, output = Path(job.input), Path(job.output), job.kind
+    chunk_rows, dtype, progress = job.chunk_rows, job.dtype, job.progress
     check_paths(input_path, output_path)
     fmt = output_format(output_path) or "csv"  # check_paths refused any other extension
     if output == "latent":
@@ -480,10 +490,11 @@ def score_file(
         if output == "latent" and dtype == "int8"
         else None
     )
+    dropped = set() if detector is None or job.keep_features else set(detector.info.features)
     with open_input(input_path, chunk_rows) as source:
         if detector is not None:  # refuse a header that does not fit before writing anything
             detector.check_columns(source.columns, where=str(input_path))
-        pairs = results(model, source, threshold, explain, output)
+        pairs = results(model, source, job.threshold, job.explain, output)
         if output == "latent":
             pairs = ((chunk, stored_codes(codes, dtype, scale)) for chunk, codes in pairs)
         if tally is not None:
@@ -492,22 +503,18 @@ def score_file(
             output_path,
             fmt,
             pairs,
-            set(detector.info.features) if detector is not None and not keep_features else set(),
+            dropped,
             ChunkProgress(source.rows, output, progress),
             code_metadata(scale),
         )
 
 
-def decode_file(
-    model,
-    input_path: Path,
-    output_path: Path,
-    chunk_rows: int = 100_000,
-    progress: bool = True,
-) -> int:
-    """Decode the latent codes in ``input_path`` (``z_0 .. z_{k-1}`` as ``aeops encode`` wrote
+def decode_file(model, job: FileJob) -> int:
+    """Decode the latent codes in ``job.input`` (``z_0 .. z_{k-1}`` as ``aeops encode`` wrote
     them, in any of its dtypes) chunk by chunk into rows in the input's units in
-    ``output_path``; returns the row count. Other columns are carried through."""
+    ``job.output``; returns the row count. Other columns are carried through."""
+    input_path, output_path = Path(job.input), Path(job.output)
+    chunk_rows, progress = job.chunk_rows, job.progress
     detector = require_detector(model, "decode")
     check_paths(input_path, output_path)
     fmt = output_format(output_path) or "csv"  # check_paths refused any other extension

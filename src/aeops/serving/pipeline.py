@@ -142,9 +142,9 @@ class DetectorPipeline:
         verify_artifacts(info, {"model": model, "preprocessor": preprocessor})
         from aeops.models.registry import load_detector
 
-        detector = load_detector(info.kind, model, SCORE_BATCH_ROWS)
-        detector.set_threshold(info.threshold)
-        return cls(detector, Preprocessor.load(preprocessor), info)
+        loaded = load_detector(info.kind, model, SCORE_BATCH_ROWS)
+        loaded.threshold_ = info.threshold
+        return cls(loaded, Preprocessor.load(preprocessor), info)
 
     @property
     def numeric_only(self) -> bool:

@@ -378,15 +378,9 @@ def apply(
             source = client.get_run(candidate.run_id)
             tags = version_tags(candidate, cfg, source.data.tags.get("git_commit", "unknown"))
             client.log_dict(candidate.run_id, flatten(cfg.to_dict()), "aeops/params.json")
+            logged = (candidate.model_uri, candidate.run_id, candidate.model_id)
             version = register_version(
-                name,
-                candidate.model_uri,
-                candidate.run_id,
-                candidate.model_id,
-                candidate.schema,
-                tags,
-                decision.reason,
-                client,
+                name, logged, candidate.schema, tags, decision.reason, client
             ).version
         else:
             version = registered.version

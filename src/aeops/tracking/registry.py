@@ -123,15 +123,15 @@ def current_version(name: str, alias: str, client=None):
 
 def register_version(
     name: str,
-    model_uri: str,
-    run_id: str,
-    model_id: str,
+    logged: tuple[str, str, str],
     schema: dict[str, Any],
     tags: dict[str, Any],
     description: str,
     client=None,
 ):
-    """Register ``model_uri`` as a new version of ``name`` (created with its input schema)."""
+    """Register a logged detector (its model URI, run id and model id) as a new version of
+    ``name`` (created with its input schema)."""
+    model_uri, run_id, model_id = logged
 
     client = client or mlflow.MlflowClient()
     try:

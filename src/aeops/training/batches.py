@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytorch_lightning as pl
@@ -84,14 +85,22 @@ def writable_tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     return torch.as_tensor(array, dtype=dtype)
 
 
+@dataclass(frozen=True)
+class FoldData:
+    """What a network trains on: the normal training rows, and the validation rows with their
+    anomaly flags (validation loss on its normal rows, AUROC when it holds both)."""
+
+    train_x: np.ndarray
+    val_x: np.ndarray
+    val_is_anomaly: np.ndarray
+
+
 class FoldDataModule(pl.LightningDataModule):
     """Train on normal rows; validate on the validation fold (normal rows plus anomalies)."""
 
     def __init__(
         self,
-        train_x: np.ndarray,
-        val_x: np.ndarray,
-        val_is_anomaly: np.ndarray,
+        data: FoldData,
         batch_size: int,
         seed: int,
         in_memory: bool,
@@ -99,9 +108,9 @@ class FoldDataModule(pl.LightningDataModule):
         steps_per_item: int = 16,
     ) -> None:
         super().__init__()
-        self.train_x = writable_tensor(train_x, torch.float32)
-        self.val_x = writable_tensor(val_x, torch.float32)
-        self.val_is_anomaly = writable_tensor(val_is_anomaly, torch.bool)
+        self.train_x = writable_tensor(data.train_x, torch.float32)
+        self.val_x = writable_tensor(data.val_x, torch.float32)
+        self.val_is_anomaly = writable_tensor(data.val_is_anomaly, torch.bool)
         self.batch_size = batch_size
         self.seed = seed
         self.in_memory = in_memory

@@ -17,7 +17,7 @@ from torch import nn
 from torchmetrics.classification import BinaryAUROC
 
 if TYPE_CHECKING:
-    from aeops.training.engine import Plan
+    from aeops.training.plan import Plan
 
 VAL_LOSS = "epoch/val_loss"  # what early stopping, the scheduler and the best weights follow
 
@@ -52,7 +52,7 @@ class AutoencoderModule(pl.LightningModule):
         hparams: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.net = net
+        self.net: Any = net  # an autoencoder network: forward, row_score
         self.objective = objective
         self.lr = plan.lr
         self.weight_decay = weight_decay

@@ -53,7 +53,9 @@ from aeops.models.autoencoders.store import (
     write_safetensors,
 )
 from aeops.models.base import BaseDetector
-from aeops.training.engine import FitHooks, Fitted, FoldData, Plan, Run, fit, resolve
+from aeops.training.batches import FoldData
+from aeops.training.engine import FitHooks, Fitted, Run, fit
+from aeops.training.plan import Plan, resolve
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -322,11 +324,9 @@ class AutoencoderDetector(BaseDetector):
                 out = self._forward(batch, stats)
                 for key in want:
                     parts[key].append(out[key].float().cpu().numpy())
-        width = {"score": None, "per_feature": net.input_dim, "recon": net.input_dim, "z": 0}
+        empty = {"score": (0,), "per_feature": (0, net.input_dim), "recon": (0, net.input_dim)}
         return {
-            k: np.concatenate(v)
-            if v
-            else np.zeros((0,) if width[k] is None else (0, width[k]), np.float32)
+            k: np.concatenate(v) if v else np.zeros(empty.get(k, (0, 0)), np.float32)
             for k, v in parts.items()
         }
 

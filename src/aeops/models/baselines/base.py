@@ -25,7 +25,7 @@ class Baseline(BaseDetector):
     ``mean`` and ``scale`` of those rows, and ``params`` (what its MLflow run records)."""
 
     kind = "baseline"
-    name: ClassVar[str]  # type: ignore[misc]  # a class's name is its baseline's name
+    name: ClassVar[str]  # a class's name is its baseline's name
 
     def __init__(self, settings: BaselinesConfig | None, seed: int) -> None:
         self.settings = settings

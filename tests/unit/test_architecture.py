@@ -1,0 +1,86 @@
+"""The architecture holds: no import cycle among aeops modules (the layers themselves are
+import-linter contracts in pyproject.toml, checked by `make lint`), and the shapes the code
+promises a newcomer: one module per family, one per baseline, the CLI a thin layer."""
+
+from __future__ import annotations
+
+import grimp
+
+from aeops.models.autoencoders import families
+from aeops.models.baselines import baselines
+from tests.helpers import ROOT
+
+
+def cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph.modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append(
+                        (child, iter(sorted(graph.find_modules_directly_imported_by(child))))
+                    )
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycle_among_aeops_modules():
+    graph = grimp.build_graph("aeops")  # every import, those inside functions too
+    assert len(graph.modules) > 60  # the walk saw the package, not nothing
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = grimp.ImportGraph()
+    for name in ("p.a", "p.b", "p.c"):
+        graph.add_module(name)
+    graph.add_import(importer="p.a", imported="p.b")
+    graph.add_import(importer="p.b", imported="p.a")
+    graph.add_import(importer="p.b", imported="p.c")
+    assert cycles(graph) == [["p.a", "p.b"]]
+
+
+def test_each_family_and_each_baseline_is_one_module_and_the_cli_is_thin():
+    src = ROOT / "src" / "aeops"
+    for name, spec in families().items():
+        assert (src / "models" / "autoencoders" / f"{name}.py").exists(), name
+        assert spec.params.__module__ == f"aeops.models.autoencoders.{name}"
+    for name, kind in baselines().items():
+        assert kind.__module__ == f"aeops.models.baselines.{name}"
+    assert len((src / "cli.py").read_text().splitlines()) <= 250
+    loose = sorted(p.name for p in src.glob("*.py"))
+    assert loose == ["__init__.py", "cli.py", "config.py"]  # the rest is grouped by job
