@@ -7,7 +7,8 @@ config, training, evaluation, registration and the contract tests find it by its
 other modules here (``base``, ``components``, ``sizing``, ``scores``, ``store``,
 ``detector``) are what the families share.
 
-Nothing is imported until asked: :func:`families` imports the modules once.
+Nothing is imported until asked: :func:`families` imports the family modules once (not the
+shared ones, which pull in the training engine).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pkgutil
 from functools import cache
 from typing import Any
 
+SHARED = ("base", "components", "detector", "scores", "sizing", "store")  # not families
+
 
 @cache
 def families() -> dict[str, Any]:
@@ -25,6 +28,8 @@ def families() -> dict[str, Any]:
     only read params never import a network."""
     found: dict[str, Any] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name in SHARED or info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         spec = getattr(module, "FAMILY", None)
         if spec is not None:

@@ -112,7 +112,9 @@ def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
 
 def architecture(spec: TrainingSpec, train_x: np.ndarray) -> dict[str, Any]:
     """The network's constructor arguments for these normal training rows, ``auto`` sizes
-    resolved (what the saved model records, so loading never re-reads params)."""
+    resolved (what the saved model records, so loading never re-reads params): ``latent``,
+    ``out_activation`` and the family's own arguments; an image family gets
+    ``image_shape``, a table family ``input_dim`` and ``hidden`` widths."""
     fam, params, meta = family(spec.family), spec.params, spec.meta
     if spec.train.loss == "bce" and not spec.unit_range:
         raise ModelConfigError(
@@ -132,7 +134,7 @@ def architecture(spec: TrainingSpec, train_x: np.ndarray) -> dict[str, Any]:
     if fam.needs_image:
         args["image_shape"] = list(meta.image_shape or [])
         return args
-    hidden = params.hidden  # type: ignore[attr-defined]  # every table family has widths
+    hidden = getattr(params, "hidden", "auto")  # a family without a widths key: auto widths
     input_dim = train_x.shape[1]
     if hidden == "auto":
         hidden = hidden_widths(
