@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from aeops.core.env import TELEMETRY_OFF
+from aeops.core.env import REPRODUCIBLE_CPU, TELEMETRY_OFF
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for name, value in REPRODUCIBLE_CPU.items():  # as every stage and `aeops` command runs
+        os.environ.setdefault(name, value)
     if os.environ.get("PYTEST_XDIST_WORKER"):  # set before anything imports torch or numpy
         for name in THREAD_VARIABLES:
             os.environ[name] = "1"

@@ -29,9 +29,16 @@ LIBRARY_NOISE = (
 )
 
 
+# MKL's conditional numerical reproducibility: torch's CPU matrix products take the AVX2 code
+# path on every x86-64 CPU (AVX-512 ones included), so the same seed trains the same weights on
+# any of them. Read by MKL when it first runs: set before torch does any work.
+REPRODUCIBLE_CPU = {"MKL_CBWR": "AVX2"}
+
+
 def disable_telemetry() -> None:
-    """Turn off DVC, MLflow and Great Expectations usage reporting for this process."""
-    for key, value in TELEMETRY_OFF.items():
+    """Turn off DVC, MLflow and Great Expectations usage reporting for this process, and pin
+    MKL's code path (:data:`REPRODUCIBLE_CPU`) unless the environment already sets one."""
+    for key, value in {**TELEMETRY_OFF, **REPRODUCIBLE_CPU}.items():
         os.environ.setdefault(key, value)
     quiet_library_warnings()
 
