@@ -22,7 +22,7 @@ LINT_PATHS := src pipeline tests benchmarks scripts
 
 .DEFAULT_GOAL := help
 .PHONY: help setup train test test-all coverage lint format docs ui serve exp queue queue-start \
-	queue-status exp-show promote plots shots spark-score server remote push pull bench quality \
+	queue-status exp-show promote plots shots spark-score serve-onnx monitor server remote push pull bench quality \
 	clean clean-all
 
 help: ## list the targets
@@ -71,6 +71,12 @@ ui: ## MLflow UI on http://$(HOST):$(PORT) over the project's store (mlflow.trac
 
 serve: ## REST scoring of the champion (or MODEL=models:/<name>@<alias>) on $(HOST):$(SERVE_PORT)
 	$(BIN)/aeops serve $(if $(MODEL),--model $(MODEL)) --host $(HOST) --port $(SERVE_PORT)
+
+serve-onnx: ## REST scoring of the champion's ONNX export (ONNX Runtime only: starts in a second) on $(HOST):$(SERVE_PORT)
+	$(BIN)/aeops serve --engine onnx $(if $(MODEL),--model $(MODEL)) --host $(HOST) --port $(SERVE_PORT)
+
+monitor: ## drift of INPUT (CSV or Parquet) against the champion's reference -> reports/monitor/ (exit 1: drift)
+	$(BIN)/aeops monitor --input $(INPUT) $(if $(MODEL),--model $(MODEL))
 
 spark-score: ## score INPUT on Spark into the Parquet folder OUTPUT (MASTER=local[*], MODEL=champion)
 	$(BIN)/aeops score --engine spark --spark-master '$(or $(MASTER),local[*])' $(if $(MODEL),--model $(MODEL)) \

@@ -8,6 +8,8 @@ detector; evaluate it on a labelled file; serve it; show and promote registered 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import math
 import sys
 from collections.abc import Callable
@@ -18,12 +20,8 @@ from aeops.core.errors import AeopsError
 from aeops.core.logs import configure as configure_logging
 
 PARAMS = Path("params.yaml")
-FILE_KINDS = {
-    "score": "score",
-    "encode": "latent",
-    "decode": "decode",
-    "reconstruct": "reconstruction",
-}
+FILE_KINDS = {"score": "score", "encode": "latent", "decode": "decode"}
+FILE_KINDS["reconstruct"] = "reconstruction"
 
 
 def say(lines: list[str], to_stdout: bool = False) -> int:
@@ -34,90 +32,83 @@ def say(lines: list[str], to_stdout: bool = False) -> int:
 def cmd_file(args: argparse.Namespace) -> int:
     from aeops.serving.commands import FileJob, run_file_job
 
-    job = FileJob(
-        args.model,
-        Path(args.input),
-        Path(args.output),
-        FILE_KINDS[args.command],
-        args.chunk_rows,
-        getattr(args, "threshold", None),
-        getattr(args, "explain", False),
-        getattr(args, "keep_features", False),
-        getattr(args, "dtype", "float32"),
-        not args.quiet,
-        getattr(args, "engine", "local"),
-        getattr(args, "spark_master", "local[*]"),
-    )
+    options = ("threshold", "explain", "keep_features", "dtype", "engine", "spark_master")
+    given = {name: getattr(args, name) for name in options if hasattr(args, name)}
+    kind = FILE_KINDS[args.command]
+    files = (Path(args.input), Path(args.output))
+    job = FileJob(args.model, *files, kind, args.chunk_rows, progress=not args.quiet, **given)
     return say(run_file_job(job))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from aeops.serving.commands import LabelledJob, run_labelled_job
 
-    job = LabelledJob(
-        args.model,
-        Path(args.input),
-        args.label_column,
-        args.normal,
-        args.chunk_rows,
-        args.threshold,
-        not args.quiet,
-        Path(args.output) if args.output else None,
-    )
+    output = Path(args.output) if args.output else None
+    job = LabelledJob(args.model, Path(args.input), args.label_column, args.normal,
+                      args.chunk_rows, args.threshold, not args.quiet, output)  # fmt: skip
     return say(run_labelled_job(job))
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    from aeops.tracking.registry import registry_lines
-
-    return say(registry_lines(args.name), to_stdout=True)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.engine == "onnx":
+        from aeops.serving.rest import serve_onnx
+
+        return serve_onnx(args.model, args.host, args.port)
     from aeops.serving.commands import serve
 
     return serve(args.model, args.host, args.port)
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
-    from aeops.serving.commands import ui
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from aeops.serving.commands import run_monitor
+    from aeops.serving.monitor import MonitorJob
 
-    return ui(PARAMS, args.host, args.port)
+    model = Path(args.model) if args.model else None
+    lines, code = run_monitor(MonitorJob(Path(args.input), model, Path(args.output), args.alpha))
+    say(lines)
+    return code
+
+
+def library(module: str, function: str) -> Callable:
+    """``module.function``, imported only when its command runs (``--help`` stays fast)."""
+    return lambda *args: getattr(importlib.import_module(module), function)(*args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    return say(library("aeops.serving.commands", "run_export")(args.model, Path(args.output)))
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    return library("aeops.serving.commands", "ui")(PARAMS, args.host, args.port)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    return say(library("aeops.tracking.registry", "registry_lines")(args.name), to_stdout=True)
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from aeops.tracking.promotion import promote_by_hand
-
-    return say([promote_by_hand(args.version, args.name)], to_stdout=True)
+    promoted = library("aeops.tracking.promotion", "promote_by_hand")(args.version, args.name)
+    return say([promoted], to_stdout=True)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Write the JSON Schema of params.yaml, for an editor to validate it as you type."""
-    import json
-
-    from aeops.config import json_schema
-
-    Path(args.output).write_text(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    schema = library("aeops.config", "json_schema")()
+    Path(args.output).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
     return say([f"wrote {args.output}"])
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from aeops.stages.check import check_command
-
-    return say([check_command(args.params)])
+    return say([library("aeops.stages.check", "check_command")(args.params)])
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from aeops.reporting.report import rebuild_report
-
-    rebuild_report(PARAMS, args.open)
+    library("aeops.reporting.report", "rebuild_report")(PARAMS, args.open)
     return 0
 
 
 def cmd_plots(args: argparse.Namespace) -> int:
-    from aeops.reporting.dvc_plots import write_plots
-
-    write_plots(args.revisions)
+    library("aeops.reporting.dvc_plots", "write_plots")(args.revisions)
     return 0
 
 
@@ -169,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "--keep-features", action="store_true", help="also copy the feature columns"
             )
         if name in ("score", "encode"):
-            cmd.add_argument("--engine", choices=["local", "spark"], default="local")
+            cmd.add_argument("--engine", choices=["local", "onnx", "spark"], default="local")
             cmd.add_argument("--spark-master", default="local[*]", help="e.g. spark://host:7077")
     score, encode = sub.choices["score"], sub.choices["encode"]
     score.add_argument("--threshold", type=finite_float, help="override the stored threshold")
@@ -180,44 +171,51 @@ def build_parser() -> argparse.ArgumentParser:
         default="float32",
         help="float32, float16, or int8 (scaled per dimension; Parquet only)",
     )
-    serve = sub.add_parser("serve", help="REST scoring (mlflow models serve) of a model")
-    serve.add_argument("--model", help=model_help)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=positive_int, default=5001)
-    serve.set_defaults(func=cmd_serve)
-    promote = sub.add_parser("promote", help="make a registered version the champion")
-    promote.add_argument("version", type=positive_int)
-    promote.add_argument("--name", help="registered model (default: this project's)")
-    promote.set_defaults(func=cmd_promote)
-    ui = sub.add_parser("ui", help="the MLflow UI over this project's store")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=positive_int, default=5000)
-    ui.set_defaults(func=cmd_ui)
-    schema = sub.add_parser("schema", help="write the JSON Schema of params.yaml")
-    schema.add_argument("--output", default="params.schema.json")
-    schema.set_defaults(func=cmd_schema)
-    check = sub.add_parser("check", help="check params.yaml and the output paths before a run")
-    check.add_argument("--params", default=str(PARAMS))
-    check.set_defaults(func=cmd_check)
-    evaluate = sub.add_parser("evaluate", help="AUROC, AP and confusion on a labelled file")
-    evaluate.add_argument("--model", help=model_help)
-    evaluate.add_argument("--input", required=True, help="CSV or Parquet with a label column")
-    evaluate.add_argument("--label-column", required=True)
-    evaluate.add_argument("--normal", nargs="+", help="label values of normal rows")
-    evaluate.add_argument("--threshold", type=finite_float, help="override the stored threshold")
-    evaluate.add_argument("--chunk-rows", type=positive_int, default=100_000)
-    evaluate.add_argument("--output", help="also write the figures to this JSON file")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
-    evaluate.set_defaults(func=cmd_evaluate)
-    report = sub.add_parser("report", help="rebuild this run's report (reports/report.html)")
-    report.add_argument("--open", action="store_true", help="open it in the web browser")
-    report.set_defaults(func=cmd_report)
-    plots = sub.add_parser("plots", help="DVC's plots page, offline: dvc_plots/index.html")
-    plots.add_argument("revisions", nargs="*", help="git revisions to compare (dvc plots diff)")
-    plots.set_defaults(func=cmd_plots)
-    show = sub.add_parser("show", help="list registered models, their versions and aliases")
-    show.add_argument("--name", help="one registered model (default: all)")
-    show.set_defaults(func=cmd_show)
+    host = ("--host", {"default": "127.0.0.1"})
+    chunk = ("--chunk-rows", {"type": positive_int, "default": 100_000})
+    commands: dict[str, tuple[str, Callable, list]] = {
+        "serve": ("REST scoring of a model (MLflow's server, or ONNX Runtime)", cmd_serve, [
+            ("--model", {"help": model_help}), host,
+            ("--port", {"type": positive_int, "default": 5001}),
+            ("--engine", {"choices": ["mlflow", "onnx"], "default": "mlflow"})]),
+        "export": ("the model as an ONNX graph (raw columns in)", cmd_export, [
+            ("--model", {"help": model_help}),
+            ("--format", {"choices": ["onnx"], "default": "onnx"}),
+            ("--output", {"required": True, "help": "the folder to write"})]),
+        "monitor": ("drift of new rows against the model's reference", cmd_monitor, [
+            ("--input", {"required": True, "help": "CSV or Parquet of new rows"}),
+            ("--model", {"help": "an ONNX export folder (default: the champion's)"}),
+            ("--output", {"default": "reports/monitor", "help": "where monitor.html/json go"}),
+            ("--alpha", {"type": finite_float, "default": 0.01})]),
+        "promote": ("make a registered version the champion", cmd_promote, [
+            ("version", {"type": positive_int}),
+            ("--name", {"help": "registered model (default: this project's)"})]),
+        "ui": ("the MLflow UI over this project's store", cmd_ui, [
+            host, ("--port", {"type": positive_int, "default": 5000})]),
+        "schema": ("write the JSON Schema of params.yaml", cmd_schema, [
+            ("--output", {"default": "params.schema.json"})]),
+        "check": ("check params.yaml and the output paths before a run", cmd_check, [
+            ("--params", {"default": str(PARAMS)})]),
+        "evaluate": ("AUROC, AP and confusion on a labelled file", cmd_evaluate, [
+            ("--model", {"help": model_help}),
+            ("--input", {"required": True, "help": "CSV or Parquet with a label column"}),
+            ("--label-column", {"required": True}),
+            ("--normal", {"nargs": "+", "help": "label values of normal rows"}),
+            ("--threshold", {"type": finite_float, "help": "override the stored threshold"}),
+            chunk, ("--output", {"help": "also write the figures to this JSON file"}),
+            ("--quiet", {"action": "store_true", "help": "no progress bar"})]),
+        "report": ("rebuild this run's report (reports/report.html)", cmd_report, [
+            ("--open", {"action": "store_true", "help": "open it in the web browser"})]),
+        "plots": ("DVC's plots page, offline: dvc_plots/index.html", cmd_plots, [
+            ("revisions", {"nargs": "*", "help": "git revisions to compare (dvc plots diff)"})]),
+        "show": ("list registered models, their versions and aliases", cmd_show, [
+            ("--name", {"help": "one registered model (default: all)"})]),
+    }  # fmt: skip
+    for name, (text, func, arguments) in commands.items():
+        cmd = sub.add_parser(name, help=text)
+        for flag, options in arguments:
+            cmd.add_argument(flag, **options)
+        cmd.set_defaults(func=func)
     return parser
 
 
@@ -230,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so a half-written output's temp file is removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        if PARAMS.exists() and args.command != "schema":
+        onnx = getattr(args, "engine", None) == "onnx"  # ONNX Runtime only: no store, no torch
+        if PARAMS.exists() and args.command != "schema" and not onnx:
             from aeops.tracking.store import use_project_store
 
             use_project_store(PARAMS)

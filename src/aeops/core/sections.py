@@ -49,6 +49,7 @@ class Paths(Section):
     plots_dir: str
     curves_dir: str
     registry_report: str
+    onnx: str
     report: str
     mlflow_artifacts: str
 

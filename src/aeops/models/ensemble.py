@@ -103,6 +103,18 @@ class EnsembleDetector(BaseDetector):
     def decode(self, z: np.ndarray) -> np.ndarray:
         return self.members[self.lead].decode(z)
 
+    def torch_module(self) -> Any:
+        """The members' scoring modules combined as :meth:`score_samples` combines them (for
+        export): rows -> (score, errors, the lead's code)."""
+        import torch
+
+        return ensemble_module(
+            torch.nn.ModuleList([m.torch_module() for m in self.members]),
+            torch.tensor(self.centre, dtype=torch.float64),
+            torch.tensor(self.scale, dtype=torch.float64),
+            self.lead,
+        )
+
     def about(self) -> dict[str, Any]:
         """What the ensemble is, in words and numbers (its MLflow run's params)."""
         return {"members": ",".join(self.families), "lead": self.lead_family, "combine": COMBINE}
@@ -140,3 +152,24 @@ class EnsembleDetector(BaseDetector):
         ensemble.centre = np.asarray(header["centre"], np.float64)
         ensemble.scale = np.asarray(header["scale"], np.float64)
         return ensemble
+
+
+def ensemble_module(members: Any, centre: Any, scale: Any, lead: int) -> Any:
+    """The ensemble's scoring as a torch module (torch imported only for export)."""
+    import torch
+
+    class Combined(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = members
+            self.register_buffer("centre", centre)
+            self.register_buffer("scale", scale)
+            self.lead = lead
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            outs = [member(x) for member in self.members]
+            z = [(o[0].double() - self.centre[i]) / self.scale[i] for i, o in enumerate(outs)]
+            errors = [o[1].double() / self.scale[i] for i, o in enumerate(outs)]
+            return torch.stack(z).mean(dim=0), torch.stack(errors).mean(dim=0), outs[self.lead][2]
+
+    return Combined()

@@ -81,3 +81,8 @@ def not_a_number_kind(dtype: Any) -> str | None:
     if pd.api.types.is_timedelta64_dtype(dtype):
         return "duration"
     return None
+
+
+def is_plain_number(dtype: Any) -> bool:
+    """An integer or float dtype (not a boolean, timestamp or duration read as a number)."""
+    return bool(pd.api.types.is_numeric_dtype(dtype)) and not_a_number_kind(dtype) is None

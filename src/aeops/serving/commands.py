@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aeops.core.errors import ScoringInputError
 from aeops.serving.files import FileJob
@@ -38,15 +39,34 @@ class LabelledJob:
     output: Path | None = None
 
 
-def run_file_job(job: FileJob) -> list[str]:
-    """Run ``job``; the lines to print (what was written, how fast, how many flagged)."""
-    from aeops.serving.files import Tally, decode_file, score_file
+def load_for(job: FileJob) -> tuple[str, object]:
+    """(what the model is, the loaded model): an ONNX export folder for ``--engine onnx``
+    (ONNX Runtime only), else a registered detector (MLflow)."""
+    if job.engine == "onnx":
+        from aeops.serving.onnx_scoring import OnnxPipeline, default_export
+
+        folder = Path(job.model) if job.model else default_export()
+        if not folder.is_dir():
+            raise ScoringInputError(
+                f"{folder}: not a folder; --engine onnx scores an ONNX export folder "
+                "(`aeops export --output <folder>`)"
+            )
+        return str(folder), OnnxPipeline.from_folder(folder)
     from aeops.serving.loading import default_model, load_detector
 
     uri = job.model or default_model()
+    return uri, load_detector(uri)
+
+
+def run_file_job(job: FileJob) -> list[str]:
+    """Run ``job``; the lines to print (what was written, how fast, how many flagged)."""
+    from aeops.serving.files import Tally, decode_file, score_file
+
     if job.engine == "spark":
-        return run_on_spark(job, uri)
-    model = load_detector(uri)
+        from aeops.serving.loading import default_model
+
+        return run_on_spark(job, job.model or default_model())
+    uri, model = load_for(job)
     start = time.perf_counter()
     tally = Tally()
     rows = decode_file(model, job) if job.kind == DECODE else score_file(model, job, tally)
@@ -143,3 +163,44 @@ def ui(params: Path, host: str, port: int) -> int:
         ["server", "--backend-store-uri", uri, "--host", host, "--port", str(port)],
         f"MLflow UI for {uri} on http://{host}:{port}",
     )
+
+
+def run_export(model: str | None, output: Path) -> list[str]:
+    """``aeops export``: the model (default: this project's champion) as an ONNX folder."""
+    from aeops.serving.export import export_onnx
+    from aeops.serving.loading import default_model, load_detector
+    from aeops.serving.pipeline import DetectorPipeline
+
+    uri = model or default_model()
+    pipeline = load_detector(uri)
+    if not isinstance(pipeline, DetectorPipeline):
+        raise ScoringInputError(f"{uri}: not an aeops detector; only aeops' detectors export")
+    exported = export_onnx(pipeline, output, {"model_uri": uri})
+    size = exported.model.stat().st_size / 1e6
+    return [
+        f"exported {uri} ({exported.spec['family']}, {exported.spec['kind']}) -> "
+        f"{exported.model} ({size:.1f} MB), with detector.json and export.json; score it with "
+        f"`aeops score --engine onnx --model {output}`"
+    ]
+
+
+def run_monitor(job: Any) -> tuple[list[str], int]:
+    """``aeops monitor``: (lines to print, exit code: 0 healthy, 1 drift, 2 bad input)."""
+    from aeops.core.errors import AeopsError
+    from aeops.serving.monitor import log_to_mlflow, monitor, write_report
+
+    try:
+        report = monitor(job)
+    except (AeopsError, FileNotFoundError) as exc:
+        return [f"aeops monitor: {exc}"], 2
+    write_report(report, job.output)
+    run_id = log_to_mlflow(report)
+    lines = [
+        f"{'DRIFT' if report.drift else 'healthy'}: {report.rows:,} rows of {job.input} against "
+        f"{report.reference_rows:,} reference rows ({report.seconds} s, alpha {job.alpha})"
+    ]
+    lines += [f"  {f.name}: p {f.p_value:.3g} ({f.test}); {f.detail}" for f in report.findings]
+    lines.append(
+        f"  report: {job.output / 'monitor.html'}" + (f"; MLflow run {run_id}" if run_id else "")
+    )
+    return lines, int(report.drift)

@@ -30,7 +30,15 @@ from aeops.core.io import read_json, write_json
 from aeops.data.codes import code_columns, dequantize, first_non_finite, is_code_column
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import CATEGORICAL, describe_schema, feature_families
-from aeops.serving.checks import FLOAT32_MAX, as_numbers, as_text, check_range, few, finite
+from aeops.serving.checks import (
+    FLOAT32_MAX,
+    as_numbers,
+    as_text,
+    check_range,
+    few,
+    finite,
+    is_plain_number,
+)
 
 if TYPE_CHECKING:
     from aeops.models.base import Detector
@@ -150,6 +158,11 @@ class DetectorPipeline:
     def numeric_only(self) -> bool:
         return not self.info.categorical
 
+    @property
+    def imputes(self) -> bool:
+        """Whether missing values are imputed (else refused by row and column)."""
+        return bool(self.preprocessor.impute)
+
     # -- input checks -------------------------------------------------------------------
     def check_columns(self, columns: list[Any], where: str = "input") -> None:
         """Refuse duplicated column names, missing feature columns and extra ones of the same
@@ -189,6 +202,10 @@ class DetectorPipeline:
         if len(frame.columns) == len(expected) and all(isinstance(c, int) for c in frame.columns):
             frame = frame.set_axis(expected, axis=1)  # unnamed columns in training order
         self.check_columns(list(frame.columns))
+        if not self.info.categorical:  # all numbers already: one conversion, no column loop
+            block = frame[expected]
+            if all(is_plain_number(kind) for kind in block.dtypes):
+                return block.astype(np.float64)
         out = {}
         categorical = set(self.info.categorical)
         for name in expected:
@@ -207,7 +224,7 @@ class DetectorPipeline:
         """Numeric values must be finite (NaN allowed only when the model imputes) and within
         float32's range, which the model computes in."""
         bad = ~np.isfinite(values)
-        if self.preprocessor.impute:
+        if self.imputes:
             bad &= ~np.isnan(values)
         if not bad.any():
             check_range(values, index, names)
@@ -215,7 +232,7 @@ class DetectorPipeline:
         row, col = np.argwhere(bad)[0]
         hint = (
             ""
-            if self.preprocessor.impute
+            if self.imputes
             else " (this model was trained with data.missing: fail, so values must be present)"
         )
         raise ScoringInputError(

@@ -394,6 +394,7 @@ def apply(
                 f"v{version} @{decision.alias}: {decision.reason}",
             )
     report = registry_report(candidate, champion, decision, version, store_id(cfg) or "", restored)
+    report["onnx"] = attach_export(cfg, candidate, (version, decision), tracking, prepared)
     write_json(cfg.paths.registry_report, report)
     write_serving_example(cfg, prepared)
     page = write_report(cfg)
@@ -410,6 +411,39 @@ def apply(
             f" MODEL={name}  (or: aeops promote {version} --name {name})"
         )
     return report
+
+
+def attach_export(
+    cfg: Config, candidate: Candidate, decided: tuple[str, Decision], tracking: Tracking, prepared
+) -> str | None:
+    """The registered detector as an ONNX folder (:mod:`aeops.serving.export`), attached to
+    the version (its run's ``onnx/`` artifacts, the version's ``onnx`` tag); a champion's is
+    also written to ``paths.onnx``, what ``aeops score --engine onnx`` scores with. Returns
+    that folder, or the one the champion already has (None: none yet)."""
+    import tempfile
+
+    from aeops.serving.export import export_onnx
+    from aeops.serving.pipeline import DetectorPipeline
+    from aeops.tracking.registry import set_version_tags
+
+    version, decision = decided
+    files = detector_files(cfg, candidate.family, candidate.kind)
+    pipeline = DetectorPipeline.from_files(*files)
+    val = validation_rows(prepared, "val_auroc")
+    reference = val[~val["is_anomaly"].to_numpy(bool)]
+    made_from = {"model_uri": f"models:/{candidate.name}/{version}", "detector_key": candidate.key}
+    local = Path(cfg.paths.onnx)
+    if decision.alias == CHAMPION:
+        export_onnx(pipeline, local, made_from, reference)
+        exported = local
+    else:
+        exported = Path(tempfile.mkdtemp(prefix="aeops-onnx-")) / "onnx"
+        export_onnx(pipeline, exported, made_from, reference)
+    if candidate.run_id:
+        tracking.client.log_artifacts(candidate.run_id, str(exported), "onnx")
+        tag = {"onnx": f"runs:/{candidate.run_id}/onnx"}
+        set_version_tags(candidate.name, version, tag, tracking.client)
+    return str(local) if local.exists() else None
 
 
 def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:

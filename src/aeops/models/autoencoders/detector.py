@@ -355,6 +355,12 @@ class AutoencoderDetector(BaseDetector):
                 parts.append(net.decode(batch).float().cpu().numpy())
         return np.concatenate(parts) if parts else np.zeros((0, net.input_dim), np.float32)
 
+    def torch_module(self) -> torch.nn.Module:
+        """The scoring as one module for export (:mod:`aeops.serving.export`): model-input
+        rows (float32) in; the score, each input column's error and the code out, computed
+        by the very code :meth:`score_samples` runs."""
+        return ScoringModule(self.require_net().eval(), self.calibration_)
+
     # -- files -----------------------------------------------------------------------------
     def about(self) -> dict[str, Any]:
         """What rebuilds this detector before its tensors are loaded."""
@@ -397,3 +403,16 @@ class AutoencoderDetector(BaseDetector):
         if self.net_ is None:
             raise ModelConfigError(f"the {self.name} detector is not fitted yet; call fit()")
         return self.net_
+
+
+class ScoringModule(torch.nn.Module):
+    """A network and its score statistics as one module: rows -> (score, errors, code)."""
+
+    def __init__(self, net: Autoencoder, calibration: ScoreCalibration | None) -> None:
+        super().__init__()
+        self.net = net
+        self.calibration = calibration
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = score_rows(self.net, x, self.net(x), self.calibration)
+        return out["score"].float(), out["per_feature"].float(), out["z"].float()

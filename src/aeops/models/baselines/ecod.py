@@ -6,6 +6,8 @@ training rows are a seeded reference sample of at most ``baselines.reference_row
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from aeops.core.sections import BaselinesConfig
@@ -25,6 +27,11 @@ class ECODBaseline(Baseline):
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return self.errors(x).sum(axis=1)
+
+    def torch_module(self) -> Any:
+        from aeops.models.baselines.graphs import ECODGraph
+
+        return ECODGraph(self.model)
 
 
 def ecod_terms(sorted_train: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@ squared z-score against the normal training rows."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from aeops.core.sections import BaselinesConfig
@@ -22,6 +24,11 @@ class IForestBaseline(Baseline):
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return -self.model.score_samples(x) if len(x) else np.zeros(0)
+
+    def torch_module(self) -> Any:
+        from aeops.models.baselines.graphs import IForestGraph
+
+        return IForestGraph(self.model, self.mean, self.scale)
 
 
 BASELINE = IForestBaseline

@@ -1,11 +1,12 @@
 """k-nearest neighbours: the distance to the ``baselines.knn_neighbors``-th nearest normal
 training row (PyOD's ``KNN`` default, "largest"), Euclidean, against a seeded reference sample
 of at most ``baselines.reference_rows`` rows; ``explain`` gives each feature's squared
-difference from the mean of those neighbours."""
+difference from the mean of those neighbours (all reference rows as near as the k-th)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -43,11 +44,22 @@ class KNNBaseline(Baseline):
         return out
 
     def errors(self, x: np.ndarray) -> np.ndarray:
+        """Each feature's squared difference from the mean of the reference rows as near as
+        the k-th (every one at that distance: ties do not depend on the sort's order)."""
         out = np.zeros_like(x)
         for start, d2, nearest in self.neighbours(x):
             block = x[start : start + len(d2)]
-            out[start : start + len(d2)] = (block - self.model[nearest].mean(axis=1)) ** 2
+            kth = np.take_along_axis(d2, nearest, axis=1).max(axis=1)
+            near = (d2 <= kth[:, None]).astype(np.float64)
+            out[start : start + len(d2)] = (
+                block - near @ self.model / near.sum(axis=1)[:, None]
+            ) ** 2
         return out
+
+    def torch_module(self) -> Any:
+        from aeops.models.baselines.graphs import KNNGraph
+
+        return KNNGraph(self.model, int(self.params["knn_neighbors"]))
 
 
 def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

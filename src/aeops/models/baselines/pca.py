@@ -4,6 +4,8 @@ feature; its latent code is the projection on the components, which ``decode`` m
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from aeops.core.sections import BaselinesConfig
@@ -46,6 +48,11 @@ class PCABaseline(Baseline):
     def reconstruct(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         return self.decode(self.encode(x)) if len(x) else np.zeros_like(x)
+
+    def torch_module(self) -> Any:
+        from aeops.models.baselines.graphs import PCAGraph
+
+        return PCAGraph(self.model.mean_, self.model.components_)
 
 
 BASELINE = PCABaseline

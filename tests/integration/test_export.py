@@ -1,0 +1,179 @@
+"""Export parity: every detector, exported to ONNX (`aeops export`), scores every row as the
+Python detector does (scores within 1e-5 relative, of the scores' spread where a score is near
+zero as the ensemble's robust z-scores are; identical flags; explanations and codes close), on
+the digits default and on a table with categorical and missing-imputed columns
+(unseen categories and missing values in the scored rows too); and the ONNX scorer refuses
+what the Python one refuses, with the same sentence, without importing torch, scikit-learn,
+skops or MLflow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aeops.core.errors import ScoringInputError
+from aeops.data.preprocess import Preprocessor
+from aeops.data.sources import load_source
+from aeops.models.autoencoders import families
+from aeops.models.autoencoders.detector import AutoencoderDetector
+from aeops.models.baselines import baselines
+from aeops.models.ensemble import EnsembleDetector
+from aeops.serving.export import export_onnx
+from aeops.serving.onnx_scoring import OnnxPipeline
+from aeops.serving.pipeline import DetectorInfo, DetectorPipeline
+from tests.factories import sensor_table
+from tests.helpers import fold_of, make_config, training_spec
+
+pytestmark = pytest.mark.integration
+DETECTORS = [*families(), "ensemble", *baselines()]
+QUICK = {
+    "train": {"max_epochs": 3, "patience": 3, "batch_size": 64, "progress_bar": False},
+    "baselines": {"iforest_estimators": 30},
+}
+
+
+@cache
+def dataset(name: str, root: Path = Path("/tmp/aeops-export-parity")) -> tuple:
+    """(config, meta, training rows, scored rows) of ``digits`` or ``table``."""
+    root.mkdir(parents=True, exist_ok=True)
+    if name == "digits":
+        cfg = make_config(**QUICK, data={"max_rows": 500})
+    else:
+        frame = sensor_table(n=400, seed=3)
+        rng = np.random.default_rng(4)
+        frame.loc[rng.choice(400, 20, replace=False), "sensor_2"] = np.nan
+        frame.loc[rng.choice(400, 20, replace=False), "line"] = None
+        frame.to_parquet(root / "sensors.parquet")
+        data = {
+            "source": "table",
+            "path": str(root / "sensors.parquet"),
+            "label_column": "status",
+            "normal_labels": ["ok"],
+            "min_rows": 20,
+            "missing": "impute",
+            "exclude": ["unit_id", "timestamp"],
+        }
+        cfg = make_config(**QUICK, data=data)
+    frame, meta = load_source(cfg.data, cfg.seed)
+    rows = frame[meta.features]
+    scored = rows.iloc[300:].copy()
+    if name == "table":  # what scoring meets that training did not
+        scored.loc[scored.index[0], "line"] = "Z"
+        scored.loc[scored.index[1], "sensor_0"] = np.nan
+        scored.loc[scored.index[2], "shift"] = None
+    return cfg, meta, rows.iloc[:300], scored
+
+
+@cache
+def pipeline(data: str, name: str) -> DetectorPipeline:
+    cfg, meta, train_rows, _ = dataset(data)
+    pre = Preprocessor.fit(train_rows, meta, cfg.data.scaler, cfg.data.missing == "impute", 20)
+    x = pre.transform(train_rows)
+    train, val = fold_of(x[:240]), fold_of(x[240:])
+    unit = bool(x.min() >= 0 and x.max() <= 1)
+    if name in families():
+        if families()[name].needs_image and not meta.is_image:
+            pytest.skip(f"{name} needs images")
+        detector = AutoencoderDetector(training_spec(name, cfg, meta, unit)).fit(train, val)
+    elif name == "ensemble":
+        members = {f: pipeline(data, f).detector for f in ("dense", "vae")}
+        detector = EnsembleDetector(members, "dense").fit(train, val)
+    else:
+        detector = baselines()[name](cfg.baselines, cfg.seed).fit(train, val)
+    threshold = float(np.quantile(detector.score_samples(x[240:]), 0.9))
+    info = DetectorInfo(detector.kind, name, meta.schema(), threshold, "test", "", {})
+    return DetectorPipeline(detector, pre, info)
+
+
+def assert_scores_close(got: np.ndarray, want: np.ndarray) -> None:
+    """Within 1e-5 of each score, or of the scores' interquartile range for a score near
+    zero (float32 products in ONNX Runtime and torch differ in their last digits)."""
+    spread = float(np.subtract(*np.percentile(want, [75, 25])))
+    allowed = 1e-5 * np.maximum(np.abs(want), spread)
+    worst = np.max(np.abs(got - want) - allowed)
+    assert worst <= 0, f"scores differ beyond 1e-5 relative by {worst:.3g}"
+
+
+@pytest.mark.parametrize("data", ["digits", "table"])
+@pytest.mark.parametrize("name", DETECTORS)
+def test_onnx_scores_every_row_as_the_python_detector_does(data, name, tmp_path):
+    python = pipeline(data, name)
+    export_onnx(python, tmp_path / "export", {})
+    onnx = OnnxPipeline.from_folder(tmp_path / "export")
+    rows = dataset(data)[3]
+    want, got = python.predict(rows, explain=True), onnx.predict(rows, explain=True)
+    assert list(got.columns) == list(want.columns)
+    assert_scores_close(got["anomaly_score"].to_numpy(), want["anomaly_score"].to_numpy())
+    assert (got["is_anomaly"] == want["is_anomaly"]).all() and want["is_anomaly"].any()
+    errors = [c for c in want.columns if c.startswith("error_")]
+    np.testing.assert_allclose(got[errors], want[errors], rtol=1e-4, atol=1e-5)
+    if "unknown_categories" in want:
+        assert got["unknown_categories"].tolist() == want["unknown_categories"].tolist()
+        assert want["unknown_categories"].sum() == 1
+    if python.detector.has_code:
+        codes = python.predict(rows, output="latent")
+        np.testing.assert_allclose(onnx.predict(rows, output="latent"), codes, rtol=1e-4, atol=1e-5)
+    else:
+        with pytest.raises(ScoringInputError, match="no latent code"):
+            onnx.predict(rows, output="latent")
+    # the threshold travels in the graph; an override is applied to the same scores
+    flagged = onnx.predict(rows, threshold=-1e9)["is_anomaly"]
+    assert flagged.all()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "said"),
+    [
+        ("pixel_3", 1e39, r"row 301, column 'pixel_3': value 1e\+39 is out of range"),
+        ("pixel_3", "dark", r"row 301, column 'pixel_3': 'dark' is not a number"),
+        ("pixel_3", np.inf, r"row 301, column 'pixel_3': value inf is not a finite number"),
+    ],
+)
+def test_the_onnx_scorer_refuses_what_the_python_one_refuses_in_the_same_words(
+    column, value, said, tmp_path
+):
+    python = pipeline("digits", "dense")
+    export_onnx(python, tmp_path / "export", {})
+    onnx = OnnxPipeline.from_folder(tmp_path / "export")
+    rows = dataset("digits")[3].head(4).astype(object)
+    rows.loc[301, column] = value
+    sentences = []
+    for scorer in (python, onnx):
+        with pytest.raises(ScoringInputError, match=said) as refused:
+            scorer.predict(rows)
+        sentences.append(str(refused.value))
+    assert sentences[0] == sentences[1]
+    missing = dataset("digits")[3].drop(columns=["pixel_7"])
+    with pytest.raises(ScoringInputError, match="missing feature column"):
+        onnx.predict(missing)
+
+
+def test_a_changed_graph_is_refused_and_nothing_heavy_is_imported_to_score(tmp_path):
+    export_onnx(pipeline("digits", "dense"), tmp_path / "export", {})
+    rows = dataset("digits")[3].head(200)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from aeops.serving.files import FileJob, score_file\n"
+        "from aeops.serving.onnx_scoring import OnnxPipeline\n"
+        f"model = OnnxPipeline.from_folder(Path({str(tmp_path / 'export')!r}))\n"
+        f"score_file(model, FileJob(None, Path({str(tmp_path / 'rows.csv')!r}), "
+        f"Path({str(tmp_path / 'out.csv')!r}), progress=False))\n"
+        "heavy = [m for m in ('torch', 'mlflow', 'sklearn', 'skops') if m in sys.modules]\n"
+        "print('heavy:', heavy)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "heavy: []" in run.stdout
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 200
+    graph = tmp_path / "export" / "model.onnx"
+    graph.write_bytes(graph.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ScoringInputError, match="differs from the file this export was made"):
+        OnnxPipeline.from_folder(tmp_path / "export")
