@@ -548,6 +548,7 @@ NOT_FROM_A_RUN = {
     "data/raw": "where a user puts their own files",
     "data/*": "a pattern in prose",
     "reports/bench.json": "written by make bench",
+    "reports/monitor/monitor.html": "written by aeops monitor, after a run",
     "checkpoints/dense/last.ckpt": "removed once a family finishes training",
 }
 

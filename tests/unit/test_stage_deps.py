@@ -12,6 +12,7 @@ parametrisation lists them all).
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def module_path(name: str) -> Path | None:
     return None
 
 
-def imported_modules(path: Path) -> set[str]:
+@functools.cache
+def imported_modules(path: Path) -> frozenset[str]:
     """Modules ``path`` imports anywhere (top level or in functions), packages included."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -50,7 +52,7 @@ def imported_modules(path: Path) -> set[str]:
     for name in names:  # importing a.b.c runs a/__init__ and a/b/__init__ too
         parts = name.split(".")
         expanded.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return expanded
+    return frozenset(expanded)
 
 
 def code_closure(script: Path) -> set[Path]:
@@ -65,6 +67,7 @@ def code_closure(script: Path) -> set[Path]:
     return seen
 
 
+@functools.cache
 def stages() -> dict[str, dict]:
     """dvc.yaml's stages, a ``foreach`` stage once (its code is the same for every item)."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]

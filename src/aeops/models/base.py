@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -77,6 +77,11 @@ class Detector(Protocol):
 
     def save(self, folder: str | Path) -> Path: ...
 
+    def torch_module(self) -> Any:
+        """The scoring as a torch module (model-input rows in; score, per-feature errors and
+        code out) for :mod:`aeops.serving.export`."""
+        ...
+
 
 class BaseDetector(abc.ABC):
     """What every detector shares: the threshold, ``predict``, and the refusal of the code
@@ -101,6 +106,10 @@ class BaseDetector(abc.ABC):
     @abc.abstractmethod
     def save(self, folder: str | Path) -> Path:
         """Write the fitted detector into ``folder``; return the file written."""
+
+    @abc.abstractmethod
+    def torch_module(self) -> Any:
+        """The scoring as a torch module, for export (see :class:`Detector`)."""
 
     def set_threshold(self, threshold: float) -> Self:
         """The score above which a row is flagged (chosen on validation by evaluate)."""

@@ -162,6 +162,8 @@ def ensemble_module(members: Any, centre: Any, scale: Any, lead: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.members = members
+            self.centre: torch.Tensor
+            self.scale: torch.Tensor
             self.register_buffer("centre", centre)
             self.register_buffer("scale", scale)
             self.lead = lead

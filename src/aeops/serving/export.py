@@ -121,6 +121,11 @@ class RawToScore(nn.Module):
                 shift, scale = steps[0].mean_, steps[0].scale_
             elif pre.scaler == "minmax":
                 shift, scale = steps[0].min_, steps[0].scale_
+        self.fill: torch.Tensor
+        self.shift: torch.Tensor
+        self.scale: torch.Tensor
+        self.grouping: torch.Tensor
+        self.threshold: torch.Tensor
         self.register_buffer("fill", torch.as_tensor(np.asarray(fill, np.float64)))
         self.register_buffer("shift", torch.as_tensor(np.asarray(shift, np.float64)))
         self.register_buffer("scale", torch.as_tensor(np.asarray(scale, np.float64)))

@@ -193,7 +193,9 @@ def feature_drift(
             p_values[name] = float(test.pvalue)
     m = max(len(p_values), 1)
     corrected = {name: min(1.0, p * m) for name, p in p_values.items()}
-    moved = sorted((name for name, p in corrected.items() if p < 0.05), key=corrected.get)
+    moved = sorted(
+        (name for name, p in corrected.items() if p < 0.05), key=lambda name: corrected[name]
+    )
     worst = min(corrected.values(), default=1.0)
     return Finding(
         "features",
@@ -273,8 +275,10 @@ def histogram_png(reference: np.ndarray, new: np.ndarray) -> str:
 
     fig, ax = plt.subplots(figsize=(6, 3))
     bins = np.histogram_bin_edges(np.concatenate([reference, new]), 40)
-    ax.hist(reference, bins, density=True, alpha=0.6, label="reference (validation normals)")
-    ax.hist(new, bins, density=True, alpha=0.6, label="new rows")
+    ax.hist(
+        reference, bins.tolist(), density=True, alpha=0.6, label="reference (validation normals)"
+    )
+    ax.hist(new, bins.tolist(), density=True, alpha=0.6, label="new rows")
     ax.set_xlabel("anomaly score")
     ax.legend()
     buffer = io.BytesIO()

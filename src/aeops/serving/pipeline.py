@@ -240,7 +240,9 @@ class DetectorPipeline:
             f"{values[row, col]} is not a finite number{hint}"
         )
 
-    def model_input(self, raw: pd.DataFrame) -> np.ndarray:
+    def model_input(self, raw: pd.DataFrame) -> Any:
+        """Checked raw rows as the model's input (an array here; the ONNX scorer's graph
+        feeds)."""
         numeric = self.preprocessor.numeric
         if numeric:
             self.check_values(raw[numeric].to_numpy(np.float64), raw.index, numeric)

@@ -77,7 +77,7 @@ class Service:
     def answer(self, body: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
         try:
             if content_type.startswith("text/csv"):
-                frame, params = pd.read_csv(io.BytesIO(body)), {}
+                frame, params = pd.read_csv(io.BytesIO(body)), dict[str, Any]()
             else:
                 try:
                     parsed = json.loads(body or b"{}")

@@ -30,6 +30,9 @@ def no_code(x: torch.Tensor) -> torch.Tensor:
 class StandardisedErrors(nn.Module):
     """Each feature's squared z-score against the normal training rows."""
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, mean: np.ndarray, scale: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("mean", as64(mean))
@@ -41,6 +44,9 @@ class StandardisedErrors(nn.Module):
 
 class PCAGraph(nn.Module):
     """Squared reconstruction error from the kept components; the projection is the code."""
+
+    mean: torch.Tensor
+    components: torch.Tensor
 
     def __init__(self, mean: np.ndarray, components: np.ndarray) -> None:
         super().__init__()
@@ -57,6 +63,8 @@ class PCAGraph(nn.Module):
 
 class KNNGraph(nn.Module):
     """Distance to the k-th nearest reference row; errors against the neighbours' mean."""
+
+    reference: torch.Tensor
 
     def __init__(self, reference: np.ndarray, k: int) -> None:
         super().__init__()
@@ -77,6 +85,8 @@ class KNNGraph(nn.Module):
 class ECODGraph(nn.Module):
     """ECOD's per-feature tail terms; ``searchsorted`` written as an unrolled binary search
     (ONNX has none), one gather per step."""
+
+    sorted: torch.Tensor
 
     def __init__(self, sorted_train: np.ndarray) -> None:
         super().__init__()
@@ -109,6 +119,12 @@ class ECODGraph(nn.Module):
 class IForestGraph(nn.Module):
     """Isolation Forest's ``-score_samples``: every tree walked at once, one level per step,
     from scikit-learn's fitted arrays (rows compared as float32, as scikit-learn does)."""
+
+    feature: torch.Tensor
+    threshold: torch.Tensor
+    left: torch.Tensor
+    right: torch.Tensor
+    leaf_depth: torch.Tensor
 
     def __init__(self, forest: Any, mean: np.ndarray, scale: np.ndarray) -> None:
         super().__init__()
