@@ -1,7 +1,8 @@
 """`make bench`: every speed benchmark, side by side in one run, into reports/bench.json;
 the scale benchmark (benchmarks/scale.py: whole pipeline at 10k-1M rows and 1k-20k columns)
 also into benchmarks/results/scale.json (about 25 minutes on 2 cores; --quick: two small
-cases, --no-scale: none)."""
+cases, --no-scale: none); serving the champion (benchmarks/serving.py, after `make train`) also
+into benchmarks/results/serving.json."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import engine_vs_loop, scale, scoring_memory, stage_times  # noqa: E402
+from benchmarks import engine_vs_loop, scale, scoring_memory, serving, stage_times  # noqa: E402
 
 
 def main() -> None:
@@ -59,6 +60,11 @@ def main() -> None:
         f"({s['one_chunk_file_peak_rss_growth_mb']} MB), {s['peak_growth_over_chunk']}x the "
         f"chunk's bytes; after a first chunk {s['steady_peak_rss_growth_mb']} MB"
     )
+    # the champion served: cold start, rows/s and REST latency per engine, monitor on 1M rows
+    results["serving"] = serving.measure(score_rows, repeats=2 if args.quick else 3)
+    if not args.quick:
+        serving.write(results["serving"], serving.RESULTS)
+    print(serving.markdown(results["serving"]))
     for r in results["training"]:
         print(
             f"training {r['family']:5s}: aeops {r['engine_train_samples_per_s']:.0f}/s vs loop "

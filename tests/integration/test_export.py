@@ -8,6 +8,7 @@ skops or MLflow."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from functools import cache
@@ -177,3 +178,34 @@ def test_a_changed_graph_is_refused_and_nothing_heavy_is_imported_to_score(tmp_p
     graph.write_bytes(graph.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ScoringInputError, match="differs from the file this export was made"):
         OnnxPipeline.from_folder(tmp_path / "export")
+
+
+@pytest.mark.parametrize("verb", ["score", "encode"])
+def test_the_cli_scores_with_onnx_runtime_alone(verb, tmp_path):
+    """`aeops score|encode --engine onnx`, the command a user runs, end to end in a fresh
+    process: the output has every row, and torch, MLflow, scikit-learn and skops were never
+    imported (how fast it starts is measured in benchmarks/serving.py)."""
+    export_onnx(pipeline("digits", "dense"), tmp_path / "export", {})
+    dataset("digits")[3].head(200).to_csv(tmp_path / "rows.csv", index=False)
+    argv = [verb, "--engine", "onnx", "--model", str(tmp_path / "export")]
+    argv += ["--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "out.csv")]
+    script = (
+        "import sys\n"
+        "from aeops.cli import main\n"
+        f"code = main({argv!r})\n"
+        "heavy = [m for m in ('torch', 'mlflow', 'sklearn', 'skops') if m in sys.modules]\n"
+        "print('exit', code, 'heavy:', heavy)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "exit 0 heavy: []" in run.stdout, run.stdout + run.stderr[-2000:]
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert len(out) == 200
+    spec = json.loads((tmp_path / "export" / "export.json").read_text())
+    if verb == "encode":
+        assert list(out.columns) == [f"z_{i}" for i in range(spec["code_dims"])]
+    else:
+        assert {"anomaly_score", "is_anomaly"} <= set(out.columns)
+        assert out["is_anomaly"].tolist() == (out["anomaly_score"] > spec["threshold"]).tolist()

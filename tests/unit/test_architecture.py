@@ -84,3 +84,25 @@ def test_each_family_and_each_baseline_is_one_module_and_the_cli_is_thin():
     assert len((src / "cli.py").read_text().splitlines()) <= 250
     loose = sorted(p.name for p in src.glob("*.py"))
     assert loose == ["__init__.py", "cli.py", "config.py"]  # the rest is grouped by job
+
+
+def test_reading_params_and_a_no_op_register_load_neither_torch_nor_mlflow():
+    """The everyday loop stays fast: parsing params.yaml (every family's block included), as
+    `aeops check` does, and the register stage's module, whose no-op path runs on every
+    `dvc repro`, import no torch, MLflow, Lightning or scikit-learn."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from aeops.config import load_config\n"
+        "import aeops.stages.register, aeops.stages.runner, aeops.tracking.store\n"
+        f"cfg = load_config({str(ROOT / 'params.yaml')!r})\n"
+        "assert set(cfg.models.families) <= set(__import__('aeops.models.autoencoders', "
+        "fromlist=['families']).families())\n"
+        "heavy = ('torch', 'mlflow', 'pytorch_lightning', 'lightning', 'sklearn')\n"
+        "print('heavy:', [m for m in heavy if m in sys.modules])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "heavy: []" in run.stdout

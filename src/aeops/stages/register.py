@@ -30,7 +30,7 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aeops.config import Config
 from aeops.core.errors import RegistryError
@@ -44,18 +44,17 @@ from aeops.core.files import (
     RUN_FILE,
 )
 from aeops.core.io import read_json, write_json
-from aeops.reporting.report import write_report
-from aeops.stages.common import example_rows, load_prepared
 from aeops.tracking.names import (
     CHAMPION,
     DETECTOR_KEY_TAG,
     METRIC_TAG_PREFIX,
     detector_key,
 )
-from aeops.tracking.promotion import Candidate, Champion, Decision, Registered, decide, to_compare
-from aeops.tracking.registry import find_version
-from aeops.tracking.runs import Tracking
 from aeops.tracking.store import store_id
+
+if TYPE_CHECKING:  # the no-op path (nothing to register) imports none of these: it starts fast
+    from aeops.tracking.promotion import Candidate, Champion, Decision
+    from aeops.tracking.runs import Tracking
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +102,8 @@ def register(cfg: Config) -> dict[str, Any]:
             "for these files; nothing to do"
         )
         if not Path(cfg.paths.report).exists():  # a no-op stays fast: rebuilt only if gone
+            from aeops.reporting.report import write_report
+
             write_report(cfg)
         return previous
     return synchronise(cfg, metrics, key)
@@ -247,6 +248,7 @@ def restore_detectors(cfg: Config, prepared, metrics: dict, tracking: Tracking) 
     """Log again every family's and baseline's detector that this store does not hold."""
     from aeops.core.io import file_sha256
     from aeops.serving.pyfunc import log_detector
+    from aeops.stages.common import example_rows
     from aeops.tracking.names import run_name
     from aeops.tracking.runs import dataset_input, family_run_id, find_detector, run_tags
 
@@ -297,7 +299,8 @@ def gather(
     """Read what :func:`decide` needs: the chosen detector (``metrics.json``, its logged
     detector, a version already holding its files) and what the store holds under its name,
     the champion re-scored on this run's validation fold when the rule compares with it."""
-    from aeops.tracking.registry import current_version, model_name, registered_schema
+    from aeops.tracking.promotion import Candidate, Champion, Registered, to_compare
+    from aeops.tracking.registry import current_version, find_version, model_name, registered_schema
     from aeops.tracking.runs import find_detector
 
     chosen, kind, metric = metrics["family"], metrics["kind"], metrics["selected_by"]
@@ -358,6 +361,7 @@ def apply(
 ) -> dict[str, Any]:
     """Carry ``decision`` out: register a new version (or finish one a crash left), move the
     alias, then tag the decision; write the report and the serving example."""
+    from aeops.reporting.report import write_report
     from aeops.tracking.names import flatten
     from aeops.tracking.registry import register_version, set_alias, set_version_tags
 
@@ -449,6 +453,8 @@ def attach_export(
 def synchronise(cfg: Config, metrics: dict, key: str) -> dict[str, Any]:
     """Restore what the store lacks, then gather, decide and apply (the stage past its quick
     check)."""
+    from aeops.stages.common import load_prepared
+    from aeops.tracking.promotion import decide
     from aeops.tracking.runs import open_tracking
 
     prepared = load_prepared(cfg)

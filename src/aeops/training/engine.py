@@ -18,7 +18,7 @@ What it costs per step is the model's arithmetic and little else:
 
 :func:`fit` is the one way a network is trained: module, data, trainer, fit, best weights.
 It takes any ``nn.Module`` that maps rows to ``recon`` and ``z`` and any objective with
-``corrupt`` and ``rows`` (:class:`~aeops.models.autoencoders.base.Objective`): it knows no
+``corrupt`` and ``rows`` (:class:`~aeops.models.autoencoders.spec.Objective`): it knows no
 family.
 
 Imports only torch, Lightning and NumPy, and aeops' batches and LightningModule, which import

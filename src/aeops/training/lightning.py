@@ -24,7 +24,7 @@ VAL_LOSS = "epoch/val_loss"  # what early stopping, the scheduler and the best w
 
 class Objective(Protocol):
     """What a family's objective offers the training step
-    (:class:`~aeops.models.autoencoders.base.Objective` and its subclasses)."""
+    (:class:`~aeops.models.autoencoders.spec.Objective` and its subclasses)."""
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor: ...
 

@@ -18,7 +18,7 @@ import pkgutil
 from functools import cache
 from typing import Any
 
-SHARED = ("base", "components", "detector", "scores", "sizing", "store")  # not families
+SHARED = ("base", "components", "detector", "scores", "sizing", "spec", "store")  # not families
 
 
 @cache

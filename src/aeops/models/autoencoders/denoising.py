@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import torch
 from pydantic import Field
 
 from aeops.core.sections import Dropout, Hidden
-from aeops.models.autoencoders.base import Family, FamilyParams, Objective
-from aeops.models.autoencoders.components import MLPAutoencoder
+from aeops.models.autoencoders.spec import Family, FamilyParams, Objective, defined_in
+
+if TYPE_CHECKING:
+    import torch
+
+    from aeops.models.autoencoders.base import Autoencoder
 
 
 class DenoisingConfig(FamilyParams):
@@ -21,12 +25,27 @@ class DenoisingConfig(FamilyParams):
     noise_level: Annotated[float, Field(gt=0.0)]
 
 
-class DenoisingAE(MLPAutoencoder):
-    """The dense architecture; trained on corrupted input (see :class:`DenoisingObjective`)."""
+@cache
+def network() -> type[Autoencoder]:
+    """``DenoisingAE``, defined when first built (torch loads here, not with the config)."""
+    from aeops.models.autoencoders.components import MLPAutoencoder
+
+    class DenoisingAE(MLPAutoencoder):
+        """The dense architecture; trained on corrupted input (:class:`DenoisingObjective`)."""
+
+    return defined_in(__name__, DenoisingAE)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DenoisingAE":
+        return network()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def corrupt(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
     """Gaussian noise of std ``level``, or masking a ``level`` fraction of features to zero."""
+    import torch
+
     if kind == "gaussian":
         return x + level * torch.randn_like(x)
     if kind == "mask":
@@ -48,7 +67,7 @@ class DenoisingObjective(Objective):
 FAMILY = Family(
     name="denoising",
     params=DenoisingConfig,
-    network=DenoisingAE,
+    network=lambda **args: network()(**args),
     objective=lambda params, loss: DenoisingObjective(loss, params.noise, params.noise_level),
     network_args=lambda params: {"dropout": params.dropout},
 )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
 from aeops.core.sections import Dropout, Hidden
-from aeops.models.autoencoders.base import Family, FamilyParams, Objective
-from aeops.models.autoencoders.components import MLPAutoencoder
+from aeops.models.autoencoders.spec import Family, FamilyParams, Objective, defined_in
+
+if TYPE_CHECKING:
+    from aeops.models.autoencoders.base import Autoencoder
 
 
 class DenseConfig(FamilyParams):
@@ -12,14 +17,27 @@ class DenseConfig(FamilyParams):
     dropout: Dropout
 
 
-class DenseAE(MLPAutoencoder):
-    """Undercomplete MLP autoencoder: D -> hidden... -> latent -> ...hidden -> D."""
+@cache
+def network() -> type[Autoencoder]:
+    """``DenseAE``, defined when first built (torch loads here, not with the config)."""
+    from aeops.models.autoencoders.components import MLPAutoencoder
+
+    class DenseAE(MLPAutoencoder):
+        """Undercomplete MLP autoencoder: D -> hidden... -> latent -> ...hidden -> D."""
+
+    return defined_in(__name__, DenseAE)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DenseAE":
+        return network()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 FAMILY = Family(
     name="dense",
     params=DenseConfig,
-    network=DenseAE,
+    network=lambda **args: network()(**args),
     objective=lambda params, loss: Objective(loss),
     network_args=lambda params: {"dropout": params.dropout},
 )

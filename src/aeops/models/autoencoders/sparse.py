@@ -5,14 +5,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import torch
 from pydantic import Field
 
 from aeops.core.sections import Dropout, Fraction, Hidden
-from aeops.models.autoencoders.base import Family, FamilyParams, Objective
-from aeops.models.autoencoders.components import MLPAutoencoder
+from aeops.models.autoencoders.spec import Family, FamilyParams, Objective, defined_in
+
+if TYPE_CHECKING:
+    import torch
+
+    from aeops.models.autoencoders.base import Autoencoder
 
 
 class SparseConfig(FamilyParams):
@@ -23,25 +27,41 @@ class SparseConfig(FamilyParams):
     sparsity_target: Fraction
 
 
-class SparseAE(MLPAutoencoder):
-    """MLP autoencoder whose non-negative code is pushed towards sparsity by the objective."""
+@cache
+def network() -> type[Autoencoder]:
+    """``SparseAE``, defined when first built (torch loads here, not with the config)."""
+    from aeops.models.autoencoders.components import MLPAutoencoder
 
-    def __init__(
-        self,
-        input_dim: int,
-        hidden: list[int],
-        latent: int,
-        out_activation: str,
-        dropout: float,
-        penalty: str,
-    ) -> None:
-        code = "sigmoid" if penalty == "kl" else "relu"
-        super().__init__(input_dim, hidden, latent, out_activation, dropout, code)
+    class SparseAE(MLPAutoencoder):
+        """MLP autoencoder whose non-negative code is pushed towards sparsity by the
+        objective (a sigmoid code for the KL penalty, ReLU for L1)."""
+
+        def __init__(  # noqa: PLR0913 - the recorded constructor arguments
+            self,
+            input_dim: int,
+            hidden: list[int],
+            latent: int,
+            out_activation: str,
+            dropout: float,
+            penalty: str,
+        ) -> None:
+            code = "sigmoid" if penalty == "kl" else "relu"
+            super().__init__(input_dim, hidden, latent, out_activation, dropout, code)
+
+    return defined_in(__name__, SparseAE)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SparseAE":
+        return network()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sparsity_per_row(z: torch.Tensor, kind: str, target: float) -> torch.Tensor:
     """The sparsity penalty per row: L1 of each code, or the batch's KL between the target
     and the mean activation of each code unit (a batch quantity, given to every row)."""
+    import torch
+
     if kind == "l1":
         return z.abs().sum(dim=1)
     if kind == "kl":
@@ -70,7 +90,7 @@ class SparseObjective(Objective):
 FAMILY = Family(
     name="sparse",
     params=SparseConfig,
-    network=SparseAE,
+    network=lambda **args: network()(**args),
     objective=lambda params, loss: SparseObjective(
         loss, params.penalty, params.sparsity_weight, params.sparsity_target
     ),
