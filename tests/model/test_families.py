@@ -203,13 +203,29 @@ def test_changed_fingerprint_discards_old_checkpoints(tmp_path, caplog):
 
     ckpt_dir = tmp_path / "checkpoints"
     ckpt_dir.mkdir()
-    (ckpt_dir / "last.ckpt").write_bytes(b"x")
+    torch.save({"epoch": 3, "state_dict": {}}, ckpt_dir / "last.ckpt")
     (ckpt_dir / "fingerprint.json").write_text('{"fingerprint": "aaa", "run_id": "r1"}')
     with caplog.at_level("INFO", logger="aeops.stages.train"):
         assert prepare_checkpoints(ckpt_dir, "aaa") == (ckpt_dir / "last.ckpt", "r1")
         assert not caplog.messages
         assert prepare_checkpoints(ckpt_dir, "bbb") == (None, None)
     assert not ckpt_dir.exists() and "starting afresh" in caplog.messages[0]
+
+
+def test_a_checkpoint_cut_off_while_written_is_not_resumed_from(tmp_path, caplog):
+    """A kill in the middle of writing last.ckpt: the rerun starts afresh and says why (and
+    the writer renames a whole file into place, so this needs an older or foreign file)."""
+    from aeops.stages.train import prepare_checkpoints
+
+    ckpt_dir = tmp_path / "checkpoints"
+    ckpt_dir.mkdir()
+    torch.save({"epoch": 3, "state_dict": {"w": torch.zeros(1000)}}, ckpt_dir / "last.ckpt")
+    whole = (ckpt_dir / "last.ckpt").read_bytes()
+    (ckpt_dir / "last.ckpt").write_bytes(whole[: len(whole) // 2])
+    (ckpt_dir / "fingerprint.json").write_text('{"fingerprint": "aaa", "run_id": "r1"}')
+    with caplog.at_level("INFO", logger="aeops.stages.train"):
+        assert prepare_checkpoints(ckpt_dir, "aaa") == (None, None)
+    assert not ckpt_dir.exists() and "cannot be read" in caplog.messages[0]
 
 
 def test_dataloader_path_trains_like_the_in_memory_path(tmp_path):

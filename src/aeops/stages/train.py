@@ -115,9 +115,12 @@ def prepare_checkpoints(ckpt_dir: Path, fp: str) -> tuple[Path | None, str | Non
     last = ckpt_dir / LAST
     if marker.exists() and last.exists():
         state = json.loads(marker.read_text())
-        if state.get("fingerprint") == fp:
+        if state.get("fingerprint") != fp:
+            log.info(f"params or data changed since {last} was written; starting afresh")
+        elif readable(last):
             return last, state.get("run_id")
-        log.info(f"params or data changed since {last} was written; starting afresh")
+        else:
+            log.warning(f"{last} cannot be read (cut off while written?); starting afresh")
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     return None, None
@@ -127,6 +130,15 @@ def write_marker(ckpt_dir: Path, fp: str, run_id: str | None) -> None:
     """Record which params and data, and which MLflow run, the checkpoints belong to."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     (ckpt_dir / MARKER).write_text(json.dumps({"fingerprint": fp, "run_id": run_id}))
+
+
+def readable(checkpoint: Path) -> bool:
+    """Whether a resume checkpoint loads (one cut off by a kill mid-write does not)."""
+    try:
+        checkpoint_epoch(checkpoint)
+    except Exception:  # noqa: BLE001 - any failure to load means: do not resume from it
+        return False
+    return True
 
 
 def checkpoint_epoch(path: Path) -> int:

@@ -43,6 +43,7 @@ from pytorch_lightning.callbacks import EarlyStopping, Timer
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import nn
 
+from aeops.core.io import atomic_path
 from aeops.core.sections import TrainerConfig
 from aeops.training.batches import FoldData, FoldDataModule
 from aeops.training.lightning import VAL_LOSS, AutoencoderModule, Objective
@@ -142,8 +143,10 @@ class ResumeCheckpoint(pl.Callback):
         self._last = time.monotonic()
 
     def save(self, trainer: pl.Trainer) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(self.path)
+        # written beside and renamed into place: a kill while writing (SIGKILL, power loss)
+        # leaves the previous checkpoint whole, never a truncated one to resume from
+        with atomic_path(self.path) as tmp:
+            trainer.save_checkpoint(tmp)
         self._last = time.monotonic()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
