@@ -317,6 +317,19 @@ def summary(rows: list[dict]) -> dict:
         for peer in ("pyod_autoencoder", "pyod_vae"):
             if peer in peers:
                 out[f"best_family_beats_{peer}"] = sum(r[best] > r[peer] for r in rows)
+        # per table, the best family there (not the ensemble, not a baseline) against the
+        # best PyOD detector on the same split, and against PyOD's two autoencoders
+        top = {r["case"]: max(r[f] for f in families) for r in rows}
+        gaps = {r["case"]: top[r["case"]] - max(r[p] for p in peers) for r in rows}
+        out["table_best_family_gap_to_best_peer"] = {k: round(v, 4) for k, v in gaps.items()}
+        out["table_best_family_worst_gap"] = min((v, k) for k, v in gaps.items())
+        for peer in ("pyod_autoencoder", "pyod_vae"):
+            if peer in peers:
+                out[f"table_best_family_beats_{peer}"] = sum(top[r["case"]] > r[peer] for r in rows)
+        out["table_best_family_beats_both"] = sum(
+            all(top[r["case"]] > r[p] for p in ("pyod_autoencoder", "pyod_vae") if p in peers)
+            for r in rows
+        )
     out["cases"] = len(rows)
     return out
 

@@ -1,0 +1,1 @@
+"""Reporting: the run report, the summary table and the DVC plots."""

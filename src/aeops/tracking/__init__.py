@@ -1,0 +1,1 @@
+"""MLflow, split by job: the store, names and tags, runs, the registry, promotion."""

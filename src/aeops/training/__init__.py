@@ -1,0 +1,2 @@
+"""Training: the engine (Lightning, early stopping, resume checkpoints), batches and the
+auto settings."""
