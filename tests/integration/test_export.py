@@ -28,6 +28,7 @@ from aeops.models.ensemble import EnsembleDetector
 from aeops.serving.export import export_onnx
 from aeops.serving.onnx_scoring import OnnxPipeline
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline
+from aeops.serving.rest import Service
 from tests.factories import sensor_table
 from tests.helpers import fold_of, make_config, training_spec
 
@@ -209,3 +210,53 @@ def test_the_cli_scores_with_onnx_runtime_alone(verb, tmp_path):
     else:
         assert {"anomaly_score", "is_anomaly"} <= set(out.columns)
         assert out["is_anomaly"].tolist() == (out["anomaly_score"] > spec["threshold"]).tolist()
+
+
+class FullPathOnly(Service):
+    """A service that always reads requests through pandas (the fast path switched off)."""
+
+    def fast_path(self, body, params):
+        return None
+
+
+def test_the_rest_fast_path_answers_and_refuses_as_the_full_path(tmp_path):
+    """`aeops serve --engine onnx` reads a plain numeric request without pandas; every
+    answer and every refusal (status and sentence) is the one the pandas path gives."""
+    export_onnx(pipeline("digits", "dense"), tmp_path / "export", {})
+    onnx = OnnxPipeline.from_folder(tmp_path / "export", threads=1)
+    fast, slow = Service(onnx), FullPathOnly(onnx)
+    rows = dataset("digits")[3].head(5)
+    columns, data = list(rows.columns), rows.to_numpy().tolist()
+
+    def split(cols=columns, values=data, **params):
+        body = {"dataframe_split": {"columns": cols, "data": values}}
+        return {**body, "params": params} if params else body
+
+    def changed(row, col, value):
+        values = [list(r) for r in data]
+        values[row][col] = value
+        return values
+
+    requests = {
+        "plain": split(),
+        "columns reordered": split(columns[::-1], [r[::-1] for r in data]),
+        "threshold": split(threshold=0.0),
+        "explain": split(explain=True),
+        "beyond float32": split(values=changed(3, 7, 1e39)),
+        "NaN": split(values=changed(1, 2, float("nan"))),
+        "null": split(values=changed(1, 2, None)),
+        "text": split(values=changed(0, 5, "bright")),
+        "boolean": split(values=changed(2, 3, True)),
+        "missing column": split(columns[:-1], [r[:-1] for r in data]),
+        "extra column": split([*columns, "pixel_64"], [[*r, 0.0] for r in data]),
+        "repeated column": split([*columns[:-1], columns[0]], data),
+        "ragged row": split(values=[data[0][:-1], *data[1:]]),
+    }
+    for name, body in requests.items():
+        raw = json.dumps(body).encode()
+        assert fast.answer(raw, "application/json") == slow.answer(raw, "application/json"), name
+    status, answer = fast.answer(json.dumps(requests["beyond float32"]).encode(), "")
+    assert status == 400 and "row 3, column 'pixel_7'" in answer["message"]
+    status, answer = fast.answer(json.dumps(requests["explain"]).encode(), "")
+    assert status == 200 and len(answer["predictions"]) == 5
+    assert {"anomaly_score", "is_anomaly", "error_pixel_0"} <= set(answer["predictions"][0])

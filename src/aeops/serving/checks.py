@@ -35,6 +35,8 @@ def as_text(value: Any) -> str:
 
 def check_range(values: np.ndarray, index: pd.Index, names: list[str]) -> None:
     """Finite values beyond float32's range (1e39, -1e308) are refused as out of range."""
+    if values.dtype == np.float32 or values.dtype.kind in "iub" and values.dtype.itemsize <= 2:
+        return  # nothing finite of these types lies beyond float32's range
     huge = np.abs(np.nan_to_num(values, nan=0.0)) > FLOAT32_MAX
     if huge.any():
         row, col = np.argwhere(huge)[0]

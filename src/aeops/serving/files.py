@@ -277,6 +277,8 @@ class ParquetInput(InputFile):
 def in_float32_range(values: np.ndarray, name: str, first_row: int) -> np.ndarray:
     """``values`` unchanged when float32 holds them; a finite value beyond it (1e39) is refused
     as out of range before the cast would make it inf."""
+    if values.dtype == np.float32:
+        return values  # float32 already: nothing finite in it lies beyond
     rows = pd.RangeIndex(first_row, first_row + len(values))
     check_range(values.astype(np.float64, copy=False)[:, None], rows, [name])
     return values

@@ -241,14 +241,15 @@ def monitor(job: MonitorJob) -> MonitorReport:
         new = pd.concat(list(source.frames()), ignore_index=True)
     reference = pd.read_parquet(reference_path)
     raw_ref, raw_new = pipeline.features_of(reference), pipeline.features_of(new)
-    ref_out = pipeline.run(pipeline.model_input(raw_ref))
-    new_out = pipeline.run(pipeline.model_input(raw_new))
+    wanted = ["anomaly_score", "is_anomaly", "code"]
+    ref_out = pipeline.run(pipeline.model_input(raw_ref), wanted)
+    new_out = pipeline.run(pipeline.model_input(raw_new), wanted)
     findings = [
         score_drift(ref_out[0], new_out[0], job.seed),
         flag_rate(ref_out[1], new_out[1]),
     ]
-    if ref_out[3].shape[1]:
-        findings.append(mmd_test(ref_out[3], new_out[3], job.seed))
+    if ref_out[2].shape[1]:
+        findings.append(mmd_test(ref_out[2], new_out[2], job.seed))
     moved_finding, moved = feature_drift(raw_ref, raw_new, pipeline.categorical, job.seed)
     findings.append(moved_finding)
     corrected = [min(1.0, f.p_value * len(findings)) for f in findings]

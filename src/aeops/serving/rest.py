@@ -48,6 +48,12 @@ def frame_of(body: dict[str, Any]) -> pd.DataFrame:
         if keys[0] == "dataframe_split":
             if not isinstance(data, dict) or "data" not in data:
                 raise RequestError("Dataframe split format must have 'data' field")
+            width = len(data.get("columns") or [])
+            for i, row in enumerate(data["data"] if isinstance(data["data"], list) else []):
+                if width and isinstance(row, list) and len(row) != width:
+                    raise RequestError(
+                        f"Dataframe split row {i} has {len(row)} values for {width} columns"
+                    )
             return pd.DataFrame(
                 index=data.get("index"), columns=data.get("columns"), data=data["data"]
             )
@@ -59,12 +65,38 @@ def frame_of(body: dict[str, Any]) -> pd.DataFrame:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = frame.to_dict(orient="records")
-    for row in out:
-        for key, value in row.items():
-            if isinstance(value, np.generic):
-                row[key] = value.item()
-    return out
+    """The rows as JSON-ready dicts (Python numbers and booleans, not NumPy's)."""
+    columns = [frame[c].tolist() for c in frame.columns]
+    return [dict(zip(frame.columns, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+PLAIN = (int, float)  # a JSON number: bool is excluded by the exact type test below
+
+
+def plain_matrix(features: list[str], body: dict[str, Any]) -> np.ndarray | None:
+    """A ``dataframe_split`` request of plain numbers for exactly the model's numeric
+    features, as a matrix in training order, without pandas (most requests a client sends);
+    None for anything else, which the full path reads and, when wrong, refuses in its
+    sentence (a missing, extra or repeated column, text, a boolean, a null)."""
+    split = body.get("dataframe_split")
+    if len(body) != 1 or not isinstance(split, dict) or set(split) - {"columns", "data"}:
+        return None
+    columns, data = split.get("columns"), split.get("data")
+    if not isinstance(columns, list) or not isinstance(data, list) or not data:
+        return None
+    if len(columns) != len(features) or set(columns) != set(features):
+        return None  # also a repeated column: the set is smaller than the list
+    width = len(columns)
+    for row in data:
+        if not isinstance(row, list) or len(row) != width:
+            return None
+        for value in row:
+            if type(value) not in PLAIN:
+                return None
+    matrix = np.asarray(data, dtype=np.float64)
+    if columns != features:
+        matrix = matrix[:, [columns.index(f) for f in features]]
+    return matrix
 
 
 class Service:
@@ -86,6 +118,11 @@ class Service:
                 if not isinstance(parsed, dict):
                     raise RequestError("The input must be a JSON dictionary")
                 params = parsed.pop("params", None) or {}
+                if not isinstance(params, dict):
+                    raise RequestError("params must be a JSON dictionary")
+                fast = self.fast_path(parsed, params)
+                if fast is not None:
+                    return 200, {"predictions": records(fast)}
                 frame = frame_of(parsed)
             result = self.pipeline.predict(
                 frame,
@@ -99,10 +136,28 @@ class Service:
             return 400, {"error_code": INVALID, "message": str(exc)}
         return 200, {"predictions": records(result)}
 
+    def fast_path(self, body: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame | None:
+        """Scores of a plain numeric request, read without pandas (:func:`plain_matrix`) and
+        scored through the same checks (``predict_values``); None when it does not apply."""
+        if self.pipeline.categorical or (params.get("output") or "score") != "score":
+            return None
+        values = plain_matrix(self.pipeline.info.features, body)
+        if values is None:
+            return None
+        return self.pipeline.predict_values(
+            values,
+            pd.RangeIndex(len(values)),
+            threshold=params.get("threshold"),
+            explain=bool(params.get("explain", False)),
+        )
+
 
 def handler(service: Service) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in two writes: with Nagle's algorithm on, the second waits
+        # for the client's delayed ACK (~40 ms on every keep-alive request)
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per error
             pass
