@@ -48,14 +48,21 @@ def own_dir(path: str | Path) -> Path:
     return path
 
 
-def locked_outputs(root: Path) -> set[Path]:
-    """Every output ``dvc.lock`` records (what DVC made, so may remove), resolved."""
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml's C parser where PyYAML has it (ten times faster on
+    ``dvc.lock``, which every ``aeops check`` reads); the same safe loader otherwise."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, C or Python
+
+
+def locked_outputs(root: Path) -> set[Path]:
+    """Every output ``dvc.lock`` records (what DVC made, so may remove), resolved."""
     lock = root / "dvc.lock"
     if not lock.exists():
         return set()
-    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    stages = (safe_yaml(lock.read_text()) or {}).get("stages", {})
     return {
         (root / out["path"]).resolve()
         for stage in stages.values()
