@@ -113,11 +113,10 @@ def bare_forward(detector: Any, model_input: Any, source: Path, out: Path) -> No
 
 def throughput(uri: str, export: Path, source: Path, tmp: Path, repeats: int) -> dict[str, Any]:
     """rows/s on ``source`` for each engine and for the bare forward pass, alternating."""
+    from aeops.core.env import disable_telemetry
     from aeops.serving.files import FileJob, score_file
     from aeops.serving.loading import load_detector
     from aeops.serving.onnx_scoring import OnnxPipeline
-
-    from aeops.core.env import disable_telemetry
     from aeops.tracking.store import use_project_store
 
     disable_telemetry()
