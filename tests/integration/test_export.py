@@ -260,3 +260,44 @@ def test_the_rest_fast_path_answers_and_refuses_as_the_full_path(tmp_path):
     status, answer = fast.answer(json.dumps(requests["explain"]).encode(), "")
     assert status == 200 and len(answer["predictions"]) == 5
     assert {"anomaly_score", "is_anomaly", "error_pixel_0"} <= set(answer["predictions"][0])
+
+
+def test_bad_export_requests_are_one_sentence_and_leave_nothing(tmp_path):
+    """`aeops export` refuses in one sentence and a non-zero exit: a model that is not there,
+    an output over a user's own folder; an export that fails half-way leaves no folder."""
+    from aeops.core.errors import AeopsError
+
+    cli = "import sys; from aeops.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = ["export", "--model", str(tmp_path / "no-model"), "--output", str(tmp_path / "out")]
+    run = subprocess.run(
+        [sys.executable, "-c", cli, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        f"aeops export: {tmp_path / 'no-model'}: no such model folder; give a folder holding "
+        "an MLmodel file, or a models:/<name>@<alias> URI"
+    ]
+    assert not (tmp_path / "out").exists()
+
+    users = tmp_path / "my-notes"
+    users.mkdir()
+    (users / "keep.txt").write_text("mine")
+    with pytest.raises(AeopsError, match="my-notes"):
+        export_onnx(pipeline("digits", "dense"), users, {})
+    assert [p.name for p in users.iterdir()] == ["keep.txt"]
+
+    # A failure after model.onnx is written (the reference rows lack the model's columns):
+    # neither the target nor the temporary folder beside it is left, and an earlier export in
+    # the target is kept whole.
+    target = tmp_path / "half"
+    model = pipeline("digits", "dense")
+    export_onnx(model, target, {"model": "first"})
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    with pytest.raises(KeyError):
+        export_onnx(model, target, {"model": "second"}, reference=pd.DataFrame({"x": [1.0]}))
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(KeyError):
+        export_onnx(model, tmp_path / "fresh", {}, reference=pd.DataFrame({"x": [1.0]}))
+    assert not (tmp_path / "fresh").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
