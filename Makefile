@@ -117,8 +117,8 @@ pull: ## fetch data, models and reports from the DVC remote
 bench: ## speed and scale benchmarks -> reports/bench.json, benchmarks/results/scale.json (~40 min)
 	$(PY) benchmarks/run.py --output reports/bench.json
 
-quality: ## detection quality vs PyOD: make quality [SUITE=tables|digits|dev] -> benchmarks/results/
-	$(PY) -c "import pyod" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
+quality: ## quality vs the methods users would pick: make quality [SUITE=tables|digits|dev|uses] -> benchmarks/results/
+	$(PY) -c "import pyod, bm3d" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/quality.py --suite $(SUITE)
 
 clean: ## remove generated data, models, reports and checkpoints (keeps the MLflow registry)

@@ -12,7 +12,9 @@ bottom. Written as JSON and Markdown under ``benchmarks/results/``.
 Suites:
 - ``tables``: the 14 real ADBench tables in ``../shared/datasets/tables`` (``--tables-dir``);
 - ``digits``: the embedded digits with each digit in turn held out as the anomaly (10 folds);
-- ``dev``: the project's own small cases (tests/factories.py).
+- ``dev``: the project's own small cases (tests/factories.py);
+- ``uses``: the uses beyond detection on real data (``benchmarks/uses.py``: denoising on
+  Set12, trained on Train400).
 
     .venv/bin/python benchmarks/quality.py --suite tables [--cases glass,wilt] [--set k=v]
 """
@@ -338,7 +340,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--suite", default="dev", choices=["tables", "digits", "dev"])
+    parser.add_argument("--suite", default="dev", choices=["tables", "digits", "dev", "uses"])
     parser.add_argument("--cases", default=None, help="comma-separated subset of the suite")
     parser.add_argument("--tables-dir", type=Path, default=TABLES_DIR)
     parser.add_argument("--set", action="append", default=[], help="params override key=value")
@@ -349,7 +351,14 @@ def main() -> None:
         default=None,
         help="JSON results (default benchmarks/results/quality_<suite>.json)",
     )
-    args = parser.parse_args()
+    args, rest = parser.parse_known_args()
+    if args.suite == "uses":  # the uses beyond detection: benchmarks/uses.py
+        from benchmarks.uses import main as uses_main
+
+        sys.argv = [sys.argv[0], *rest]
+        return uses_main()
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from aeops.core.env import disable_telemetry
 
     disable_telemetry()

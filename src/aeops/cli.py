@@ -22,6 +22,7 @@ from aeops.core.logs import configure as configure_logging
 PARAMS = Path("params.yaml")
 FILE_KINDS = {"score": "score", "encode": "latent", "decode": "decode"}
 FILE_KINDS["reconstruct"] = "reconstruction"
+SERVERS = {"onnx": "aeops.serving.rest:serve_onnx", "mlflow": "aeops.serving.commands:serve"}
 
 
 def say(lines: list[str], to_stdout: bool = False) -> int:
@@ -50,13 +51,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if args.engine == "onnx":
-        from aeops.serving.rest import serve_onnx
-
-        return serve_onnx(args.model, args.host, args.port)
-    from aeops.serving.commands import serve
-
-    return serve(args.model, args.host, args.port)
+    return library(*SERVERS[args.engine].split(":"))(args.model, args.host, args.port)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -72,6 +67,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def library(module: str, function: str) -> Callable:
     """``module.function``, imported only when its command runs (``--help`` stays fast)."""
     return lambda *args: getattr(importlib.import_module(module), function)(*args)
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    run = library("aeops.serving.denoise", "denoise_files")
+    return say(run(args.model, Path(args.input), Path(args.output), not args.quiet))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -187,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
             ("--model", {"help": "an ONNX export folder (default: the champion's)"}),
             ("--output", {"default": "reports/monitor", "help": "where monitor.html/json go"}),
             ("--alpha", {"type": finite_float, "default": 0.01})]),
+        "denoise": ("denoise images of any size: same names, sizes, formats", cmd_denoise, [
+            ("--model", {"help": "a denoiser folder or URI (default: this project's)"}),
+            ("--input", {"required": True, "help": "an image or a folder"}),
+            ("--output", {"required": True}), ("--quiet", {"action": "store_true"})]),
         "promote": ("make a registered version the champion", cmd_promote, [
             ("version", {"type": positive_int}),
             ("--name", {"help": "registered model (default: this project's)"})]),

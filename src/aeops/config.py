@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from aeops.core.errors import ConfigError
 from aeops.core.sections import (
@@ -30,7 +30,9 @@ from aeops.core.sections import (
     PositiveInt,
     RegisterConfig,
     Section,
+    Task,
     TrainerConfig,
+    UNetParams,
 )
 
 __all__ = ["Config", "ConfigError", "config_model", "load_config", "parse_config"]
@@ -50,7 +52,7 @@ class ModelsConfig(Section):
         """The params block of family ``name`` (its module's params model)."""
         from aeops.models.autoencoders import family_names
 
-        if name not in family_names():
+        if name not in family_names() + ("unet",):
             raise ConfigError(f"unknown model family '{name}'; choose from {family_names()}")
         return getattr(self, name)
 
@@ -60,6 +62,7 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
 
     class Config(Section):
         seed: Annotated[int, Field(ge=0)]
+        task: Task
         paths: Paths
         data: DataConfig
         train: TrainerConfig
@@ -68,6 +71,21 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
         baselines: BaselinesConfig
         register: RegisterConfig = Field(...)  # required (shadows ABC.register)
         mlflow: MlflowConfig
+
+        @model_validator(mode="after")
+        def _families_fit_the_task(self) -> Config:
+            from aeops.models.denoisers import DENOISERS
+
+            wrong = [
+                f for f in self.models.families if (f in DENOISERS) != (self.task == "denoise")
+            ]
+            if wrong:
+                allowed = list(DENOISERS) if self.task == "denoise" else "the autoencoder families"
+                raise ValueError(
+                    f"models.families: {wrong} cannot train for task: {self.task}; "
+                    f"with task: {self.task} choose from {allowed}"
+                )
+            return self
 
         def to_dict(self) -> dict[str, Any]:
             return self.model_dump(mode="json")
@@ -78,9 +96,10 @@ def config_model() -> type[Config]:
     """:class:`Config` with ``models`` holding every family's block: the families are those
     :mod:`aeops.models.autoencoders` finds (their modules are imported once, here)."""
     from aeops.models.autoencoders import families
+    from aeops.models.denoisers import DENOISERS
 
     found = families()
-    names = tuple(found)
+    names = tuple(found) + DENOISERS
     family_name: Any = Literal.__getitem__(names)
     models = create_model(  # type: ignore[call-overload]  # fields built from the families
         "ModelsConfig",
@@ -88,6 +107,7 @@ def config_model() -> type[Config]:
         __doc__=ModelsConfig.__doc__,
         families=(Annotated[list[family_name], Field(min_length=1)], ...),
         **{name: (spec.params, ...) for name, spec in found.items()},
+        unet=(UNetParams, ...),  # the denoiser of task: denoise (aeops.models.denoisers)
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -34,6 +34,10 @@ NOT_RUN = {
     "make remote REMOTE=/tmp/aeops-dvc-remote": "the shared-server section",
     "make push": "the shared-server section",
     "make pull": "the shared-server section",
+    "cp examples/denoise/params.yaml params.yaml && make train": "trains for half an hour; "
+    "test_denoise_pipeline runs the preset on a slice",
+    ".venv/bin/aeops denoise --input photos/ --output denoised/": "needs the preset's run; "
+    "test_denoise_pipeline runs aeops denoise on the digits run",
 }
 SERVERS = {"make ui": "http://127.0.0.1:5000/health"}  # run in the background, probed, stopped
 

@@ -243,11 +243,13 @@ def test_dataloader_path_trains_like_the_in_memory_path(tmp_path):
 
 
 def test_one_registry_names_the_families_everywhere():
-    """params.yaml's families, the config models and the family modules agree."""
+    """params.yaml's families, the config models and the family modules agree (and the
+    denoisers of task: denoise have their blocks beside them)."""
     from aeops.config import config_model
     from aeops.models.autoencoders import families
     from aeops.models.autoencoders.denoising import DenoisingObjective
     from aeops.models.autoencoders.sparse import SparseObjective
+    from aeops.models.denoisers import DENOISERS
 
     models = config_model().model_fields["models"].annotation
     assert set(families()) == set(FAMILIES)
@@ -258,6 +260,7 @@ def test_one_registry_names_the_families_everywhere():
         "score_neighbors",
         "ensemble",
         *FAMILIES,
+        *DENOISERS,
     }
     cfg = make_config()
     for name, spec in families().items():

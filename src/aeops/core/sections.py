@@ -22,6 +22,7 @@ Auto = Literal["auto"]
 Hidden = list[PositiveInt] | Auto
 Latent = PositiveInt | Auto
 Dropout = Annotated[float, Field(ge=0.0, lt=1.0)]
+Sigma = Annotated[float, Field(ge=0.0, le=255.0)]  # Gaussian noise std on the 0-255 scale
 
 
 class Section(BaseModel):
@@ -223,6 +224,7 @@ class EvaluateConfig(Section):
     bootstrap: Annotated[int, Field(ge=0)]
     ci: Fraction
     batch_size: PositiveInt
+    denoise_sigmas: Annotated[list[Sigma], Field(min_length=1)]  # task: denoise
 
 
 class BaselinesConfig(Section):
@@ -248,6 +250,32 @@ class RegisterConfig(Section):
     candidates: Literal["autoencoders", "all"]
     switch_min_anomalies: PositiveInt
     switch_confidence: Annotated[float, Field(ge=0.5, lt=1.0)]
+
+
+Task = Literal["detect", "denoise"]
+
+
+class UNetParams(Section):
+    """``models.unet``: the U-Net denoiser ``task: denoise`` trains
+    (:mod:`aeops.models.denoisers.unet`): noise on the 0-255 scale, size, patches, budget."""
+
+    sigma: Sigma | Annotated[list[Sigma], Field(min_length=2, max_length=2)]
+    width: PositiveInt
+    depth: Annotated[int, Field(ge=1, le=5)]
+    blocks: PositiveInt
+    patch: Annotated[int, Field(ge=4)]
+    batch_size: PositiveInt
+    steps: PositiveInt
+    lr: Annotated[float, Field(gt=0.0)]
+    val_every: PositiveInt
+
+    @model_validator(mode="after")
+    def _range(self) -> UNetParams:
+        if isinstance(self.sigma, list) and self.sigma[0] > self.sigma[1]:
+            raise ValueError(
+                f"denoise.sigma {self.sigma}: a blind range is [low, high], low <= high"
+            )
+        return self
 
 
 class MlflowConfig(Section):

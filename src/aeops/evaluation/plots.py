@@ -259,3 +259,35 @@ def plot_denoising(
                 ax.set_ylabel(label, fontsize=8)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
+
+
+def plot_denoised_photos(
+    clean: list[np.ndarray],
+    panels: dict[str, list[np.ndarray]],
+    path: str | Path,
+    title: str,
+) -> Path:
+    """Grey images (a row each): the clean image, then each panel's version of it with its
+    PSNR against the clean one (noisy input, the model, the best classical denoiser)."""
+    from aeops.data.noise import psnr_db
+
+    plt = _pyplot()
+    columns = {"clean": clean, **panels}
+    rows = len(clean)
+    height, width = clean[0].shape
+    size = 2.2 * min(1.0, max(height, width) / 128) + 0.8
+    figsize = (size * len(columns), size * rows * height / width + 0.6)
+    fig, axes = plt.subplots(rows, len(columns), squeeze=False, figsize=figsize)
+    for col, (label, images) in enumerate(columns.items()):
+        for row in range(rows):
+            ax = axes[row][col]
+            ax.imshow(np.clip(images[row], 0, 1), cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            caption = (
+                label if label == "clean" else f"{label}\n{psnr_db(clean[row], images[row]):.2f} dB"
+            )
+            if row == 0 or label != "clean":
+                ax.set_title(caption, fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

@@ -17,6 +17,7 @@ from typing import Any
 
 from aeops.config import Config
 from aeops.core.io import atomic_path, read_json
+from aeops.reporting.style import STYLE
 
 log = logging.getLogger(__name__)
 
@@ -269,19 +270,6 @@ def to_markdown(report: RunReport, base: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
-.winner { background: #eef6ee; border-left: 4px solid #2e7d32; padding: .8rem 1rem; }
-table { border-collapse: collapse; margin: .5rem 0; }
-th, td { border-bottom: 1px solid #ddd; padding: .3rem .7rem; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.chosen { background: #eef6ee; font-weight: 600; }
-.note { background: #fff6e0; border-left: 4px solid #e0a800; padding: .5rem 1rem; }
-figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-"""
-
-
 def _pairs_html(pairs: list[tuple[str, str]]) -> str:
     return (
         "<table>"
@@ -355,7 +343,12 @@ def rebuild_report(params: Path, open_it: bool) -> Path:
     cfg = load_config(params)
     if not Path(cfg.paths.metrics).exists():
         raise AeopsError(f"{cfg.paths.metrics}: no evaluated run yet; run `make train` first")
-    page = write_report(cfg)
+    if cfg.task == "denoise":
+        from aeops.reporting.denoise_report import write_denoise_report
+
+        page = write_denoise_report(cfg)
+    else:
+        page = write_report(cfg)
     if open_it:
         webbrowser.open(page.resolve().as_uri())
     return page

@@ -199,6 +199,10 @@ def evaluate(cfg: Config) -> dict:
     from aeops.training.engine import use_reproducible_kernels
 
     use_reproducible_kernels(cfg.train)  # the scores in reports/eval are DVC outputs too
+    if cfg.task == "denoise":
+        from aeops.stages.denoise_evaluate import evaluate_denoisers
+
+        return evaluate_denoisers(cfg)
     prepared = load_prepared(cfg)
     own_dir(cfg.paths.eval_dir)  # each family's folder inside is replaced whole
     ev = Evaluation(cfg, prepared, open_tracking(cfg))

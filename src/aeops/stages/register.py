@@ -92,6 +92,10 @@ def in_sync(previous: dict | None, key: str, store: str | None, experiment: str 
 
 
 def register(cfg: Config) -> dict[str, Any]:
+    if cfg.task == "denoise":
+        from aeops.stages.denoise_register import register_denoiser
+
+        return register_denoiser(cfg)
     metrics = read_json(cfg.paths.metrics)
     key = detector_key(*detector_files(cfg, metrics["family"], metrics["kind"]))
     report = Path(cfg.paths.registry_report)

@@ -147,6 +147,10 @@ def checkpoint_epoch(path: Path) -> int:
 
 
 def train(cfg: Config, family: str):
+    if cfg.task == "denoise":
+        from aeops.stages.denoise import train_denoiser
+
+        return train_denoiser(cfg, family)
     prepared = load_prepared(cfg)
     out_dir = own_dir(cfg.paths.model_dir(family))  # marked: a later stage knows it is ours
     reason = unusable_reason(family, prepared.meta)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,19 @@ def data_label(cfg: Config) -> str:
     path = cfg.data.path
     named = Path(path).name.split(".")[0] if path and cfg.data.source != "digits" else None
     return named or cfg.data.source
+
+
+MODEL_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def default_model_name(cfg: Config) -> str:
+    """``aeops-<data>``: ``aeops-digits``, ``aeops-sensors`` for ``sensors.csv``."""
+    return "aeops-" + MODEL_NAME_CHARS.sub("-", data_label(cfg).replace("_", "-")).strip("-.")
+
+
+def denoise_model_name(cfg: Config) -> str:
+    """``<register.model_name or aeops-<data>>-denoise``: one registered model per use."""
+    return f"{cfg.register.model_name or default_model_name(cfg)}-denoise"
 
 
 def run_name(cfg: Config, family: str) -> str:

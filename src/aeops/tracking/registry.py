@@ -5,7 +5,6 @@ command makes, each missing model, alias or version a sentence."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,10 @@ from aeops.tracking.names import (
     SCHEMA_HASH_TAG,
     SCHEMA_TAG,
     champion_run_name,
-    data_label,
+    default_model_name,
 )
 from aeops.tracking.runs import Tracking, setup_mlflow
 from aeops.tracking.store import require_store
-
-MODEL_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def model_name(cfg: Config, schema: dict[str, Any], client=None) -> str:
@@ -40,7 +37,7 @@ def model_name(cfg: Config, schema: dict[str, Any], client=None) -> str:
 
     if cfg.register.model_name:
         return cfg.register.model_name
-    name = "aeops-" + MODEL_NAME_CHARS.sub("-", data_label(cfg).replace("_", "-")).strip("-.")
+    name = default_model_name(cfg)
     held = registered_schema(name, client)
     if held is None or held.hash == schema_hash(schema):
         return name

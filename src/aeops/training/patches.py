@@ -1,0 +1,200 @@
+"""Training an image denoiser on noisy patches (Lightning), so image size never matters.
+
+Each step cuts ``batch_size`` random ``patch`` x ``patch`` crops from the clean training images
+(a random flip and quarter turn each), adds Gaussian noise of the spec's sigma (blind: a sigma
+per patch drawn from the range) and minimises the mean squared error of the network's output
+against the clean crop, which maximises PSNR. Adam's rate follows a cosine from ``lr`` to
+``lr/100`` over ``steps``. Every ``val_every`` steps the validation images, noised once with a
+fixed seed at the spec's sigma (blind: its low, middle and high sigma), are denoised whole;
+the weights with the best mean validation PSNR are kept. Patches, noise and initial weights
+all come from the spec's seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol, cast
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
+
+from aeops.data.noise import PEAK, NoiseLevel, add_noise, psnr_db
+
+log = logging.getLogger(__name__)
+
+
+class DenoiserSpec(Protocol):
+    """What training reads of a spec (:class:`aeops.models.denoisers.unet.DenoiserSpec`)."""
+
+    @property
+    def patch(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def val_every(self) -> int: ...
+    @property
+    def max_time(self) -> float | None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def noise(self) -> NoiseLevel: ...
+
+
+def cosine_lr(step: int, steps: int, lr: float) -> float:
+    """Adam's rate at ``step``: cosine from ``lr`` down to ``lr / 100`` at ``steps``."""
+    t = min(step / max(steps, 1), 1.0)
+    return lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
+
+
+class PatchStream(IterableDataset):
+    """Endless seeded batches ``(noisy, clean)`` of shape (batch, 1, patch, patch)."""
+
+    def __init__(self, images: list[np.ndarray], spec: DenoiserSpec) -> None:
+        small = [im.shape for im in images if min(im.shape) < spec.patch]
+        if small:
+            raise ValueError(
+                f"{len(small)} training image(s) are smaller than the {spec.patch}-pixel patch "
+                f"(e.g. {small[0][0]} x {small[0][1]}); lower denoise.patch or drop them"
+            )
+        self.images = [
+            torch.from_numpy(np.ascontiguousarray(im, dtype=np.float32)) for im in images
+        ]
+        self.spec = spec
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        spec, noise = self.spec, self.spec.noise
+        gen = torch.Generator().manual_seed(spec.seed)
+        size = spec.patch
+        while True:
+            which = torch.randint(len(self.images), (spec.batch_size,), generator=gen).tolist()
+            turns = torch.randint(8, (spec.batch_size,), generator=gen).tolist()
+            crops = []
+            for index, turn in zip(which, turns, strict=True):
+                image = self.images[index]
+                top = int(torch.randint(image.shape[0] - size + 1, (1,), generator=gen))
+                left = int(torch.randint(image.shape[1] - size + 1, (1,), generator=gen))
+                crop = torch.rot90(image[top : top + size, left : left + size], turn % 4)
+                crops.append(crop.flip(-1) if turn >= 4 else crop)
+            clean = torch.stack(crops)[:, None]
+            sigma = noise.low + (noise.high - noise.low) * torch.rand(
+                (spec.batch_size, 1, 1, 1), generator=gen
+            )
+            noisy = clean + torch.randn(clean.shape, generator=gen) * (sigma / PEAK)
+            yield noisy.clamp(0.0, 1.0), clean
+
+
+def validation_sigmas(spec: DenoiserSpec) -> list[float]:
+    noise = spec.noise
+    if not noise.blind:
+        return [noise.low]
+    return sorted({noise.low or 5.0, (noise.low + noise.high) / 2, noise.high})
+
+
+class DenoiserModule(pl.LightningModule):
+    """MSE of the network's output against the clean patch; validation PSNR on whole images."""
+
+    def __init__(self, net: nn.Module, spec: DenoiserSpec, val: list[np.ndarray]) -> None:
+        super().__init__()
+        self.net = net
+        self.spec = spec
+        sigmas = validation_sigmas(spec)
+        self.val_pairs = [
+            (image, add_noise(image, sigma, spec.seed + 7919 * i + j))
+            for j, sigma in enumerate(sigmas)
+            for i, image in enumerate(val)
+        ]
+        self.history: list[dict[str, float]] = []
+        self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        self.started = time.perf_counter()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        noisy, clean = batch
+        loss = F.mse_loss(self.net(noisy), clean)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        scores = []
+        for clean, noisy in self.val_pairs:
+            out = self.net(torch.from_numpy(noisy)[None, None].to(self.device))[0, 0].clamp(0, 1)
+            scores.append(psnr_db(clean, out.cpu().numpy()))
+        value = float(np.mean(scores))
+        self.log("val/psnr_db", value, prog_bar=True)
+        elapsed = time.perf_counter() - self.started
+        # the history is saved with the model: steps and PSNR only (the same on every machine)
+        self.history.append({"step": float(self.global_step), "val_psnr_db": value})
+        log.info(
+            "denoiser step %d: validation PSNR %.2f dB (%.0f s)", self.global_step, value, elapsed
+        )
+        if self.best is None or value > self.best[0]:
+            self.best = (value, copy.deepcopy(self.net.state_dict()))
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(cast(Any, [0]), batch_size=1)  # one validation pass over self.val_pairs
+
+    def configure_optimizers(self) -> Any:
+        optimiser = torch.optim.Adam(self.net.parameters(), lr=self.spec.lr)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda step: cosine_lr(step, self.spec.steps, 1.0)
+        )
+        return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+@dataclass
+class FittedDenoiser:
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_by: str = "steps"
+
+
+def fit_denoiser(
+    net: nn.Module,
+    spec: DenoiserSpec,
+    train: list[np.ndarray],
+    val: list[np.ndarray],
+    progress: bool = True,
+) -> FittedDenoiser:
+    """Train ``net`` in place (best validation weights restored)."""
+    if not val:
+        raise ValueError("a denoiser needs at least one validation image")
+    pl.seed_everything(spec.seed, workers=True, verbose=False)
+    module = DenoiserModule(net, spec, val)
+    trainer = pl.Trainer(
+        max_steps=spec.steps,
+        max_time=timedelta(seconds=spec.max_time) if spec.max_time else None,
+        val_check_interval=spec.val_every,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        accelerator="auto",
+        devices=1,
+        deterministic=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+    )
+    loader = DataLoader(PatchStream(train, spec), batch_size=None)
+    trainer.fit(module, train_dataloaders=loader)
+    if not module.history or module.history[-1]["step"] < trainer.global_step:
+        trainer.validate(module, verbose=False)
+    assert module.best is not None
+    net.load_state_dict(module.best[1])
+    stopped = "steps" if trainer.global_step >= spec.steps else "max_time"
+    if stopped == "max_time":
+        log.info(
+            "denoiser stopped by max_time after %d of %d steps", trainer.global_step, spec.steps
+        )
+    return FittedDenoiser(module.history, stopped)
