@@ -67,10 +67,10 @@ def classical_denoisers(sigma: float, bm3d: bool = False) -> dict[str, tuple[Fil
                                 patch_distance=3 if small else 6, fast_mode=True)  # fmt: skip
 
     out: dict[str, tuple[Filter, list]] = {
-        "non_local_means": (nl_means, [0.6, 0.8, 1.0]),
+        "non_local_means": (nl_means, [0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2]),
         "total_variation": (
             lambda im, w: denoise_tv_chambolle(im, weight=w * s),
-            [1.0, 1.5, 2.0, 3.0],
+            [0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
         ),
         "wavelet": (
             lambda im, mode: denoise_wavelet(

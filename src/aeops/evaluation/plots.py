@@ -276,18 +276,17 @@ def plot_denoised_photos(
     rows = len(clean)
     height, width = clean[0].shape
     size = 2.2 * min(1.0, max(height, width) / 128) + 0.8
-    figsize = (size * len(columns), size * rows * height / width + 0.6)
-    fig, axes = plt.subplots(rows, len(columns), squeeze=False, figsize=figsize)
+    figsize = (size * len(columns), (size * height / width + 0.35) * rows + 0.6)
+    fig, axes = plt.subplots(
+        rows, len(columns), squeeze=False, figsize=figsize, layout="constrained"
+    )
     for col, (label, images) in enumerate(columns.items()):
         for row in range(rows):
             ax = axes[row][col]
             ax.imshow(np.clip(images[row], 0, 1), cmap="gray", vmin=0.0, vmax=1.0)
             ax.set_xticks([])
             ax.set_yticks([])
-            caption = (
-                label if label == "clean" else f"{label}\n{psnr_db(clean[row], images[row]):.2f} dB"
-            )
-            if row == 0 or label != "clean":
-                ax.set_title(caption, fontsize=8)
+            psnr = "" if label == "clean" else f"{psnr_db(clean[row], images[row]):.2f} dB"
+            ax.set_title(f"{label}\n{psnr}" if row == 0 else psnr, fontsize=8)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
