@@ -69,6 +69,11 @@ def test_digits_denoise_beats_the_noise_and_registers_a_champion(tmp_path):
                "clean", "--quiet"], root)  # fmt: skip
     assert "denoised 1 image(s) into clean (sigma 25)" in cli.stderr
     assert Image.open(root / "clean" / "digit.png").size == (8, 8)
+    (root / "reports/report.html").unlink()
+    run([str(root / ".venv/bin/aeops"), "report"], root)
+    page = (root / "reports/report.html").read_text()
+    assert "aeops denoise run: unet (sigma 25)" in page and "non_local_means" in page
+    assert "aeops-digits-denoise v1 @champion" in (root / "reports/report.md").read_text()
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/datasets is not beside the project")
