@@ -551,6 +551,7 @@ NOT_FROM_A_RUN = {
     "reports/bench.json": "written by make bench",
     "reports/monitor/monitor.html": "written by aeops monitor, after a run",
     "checkpoints/dense/last.ckpt": "removed once a family finishes training",
+    "reports/plots/denoising.png": "a task: denoise run's (test_denoise_pipeline checks it)",
 }
 
 
