@@ -174,6 +174,7 @@ def fit_denoiser(
     module = DenoiserModule(net, spec, val)
     trainer = pl.Trainer(
         max_steps=spec.steps,
+        max_epochs=1,  # one endless epoch of patches, ended by max_steps (the bar reads 0/0)
         max_time=timedelta(seconds=spec.max_time) if spec.max_time else None,
         val_check_interval=spec.val_every,
         check_val_every_n_epoch=None,
