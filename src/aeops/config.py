@@ -21,8 +21,10 @@ from pydantic import BaseModel, Field, ValidationError, create_model, model_vali
 
 from aeops.core.errors import ConfigError
 from aeops.core.sections import (
+    CODED_TASKS,
     AutoSizeConfig,
     BaselinesConfig,
+    CodeConfig,
     DataConfig,
     EvaluateConfig,
     MlflowConfig,
@@ -67,6 +69,7 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
         data: DataConfig
         train: TrainerConfig
         models: ModelsConfig
+        code: CodeConfig
         evaluate: EvaluateConfig
         baselines: BaselinesConfig
         register: RegisterConfig = Field(...)  # required (shadows ABC.register)
@@ -86,6 +89,34 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
                     f"with task: {self.task} choose from {allowed}"
                 )
             return self
+
+        @model_validator(mode="after")
+        def _code_fits_the_task(self) -> Config:
+            if self.task not in CODED_TASKS:
+                return self
+            if self.code.size == "auto":
+                raise ValueError(
+                    f"code.size: task: {self.task} builds every model around a code of "
+                    "code.size numbers per row; set it (e.g. 30), auto is for task: detect"
+                )
+            if self.register.metric in ("val_auroc", "val_average_precision"):
+                want = {
+                    "compress": f"val_code_{self.code.precision}_psnr_db".replace("_float32", ""),
+                    "reduce": "val_trustworthiness",
+                }[self.task]
+                raise ValueError(
+                    f"register.metric: {self.register.metric} measures detection; task: "
+                    f"{self.task} chooses by what the code is for: set register.metric: {want}"
+                )
+            return self
+
+        @property
+        def code_size(self) -> int | None:
+            """The code's numbers per row every family is built with (None: each family's
+            own latent size, ``task: detect``)."""
+            if self.task in CODED_TASKS and isinstance(self.code.size, int):
+                return self.code.size
+            return None
 
         def to_dict(self) -> dict[str, Any]:
             return self.model_dump(mode="json")

@@ -16,7 +16,8 @@ def parse(**override):
 def test_project_params_parse_with_every_family():
     cfg = load_config(ROOT / "params.yaml")
     assert cfg.data.source == "digits"
-    assert set(cfg.models.families) == set(family_names())
+    # every family but the coder, which is built for task: compress | reduce (their presets)
+    assert set(cfg.models.families) == set(family_names()) - {"coder"}
     assert "9" not in cfg.data.normal_label_values
     assert cfg.train.accelerator == "auto"
 
@@ -219,3 +220,19 @@ def test_lightning_settings_are_checked_when_params_are_parsed(key):
     params["train"][key] = "banana"
     with pytest.raises(ConfigError, match=rf"train\.{key}: 'banana' is not allowed; choose"):
         parse_config(params)
+
+
+def test_a_coded_task_needs_a_code_size_and_a_measure_of_its_use():
+    with pytest.raises(ConfigError, match=r"code\.size: task: compress .*set it"):
+        parse(task="compress", register={"metric": "val_code_int8_psnr_db"})
+    with pytest.raises(ConfigError, match=r"set register\.metric: val_code_int8_psnr_db"):
+        parse(task="compress", code={"size": 30, "precision": "int8"})
+    with pytest.raises(ConfigError, match=r"set register\.metric: val_trustworthiness"):
+        parse(task="reduce", code={"size": 2, "precision": "float32"})
+    cfg = parse(
+        task="reduce",
+        code={"size": 2, "precision": "float32"},
+        register={"metric": "val_trustworthiness"},
+    )
+    assert cfg.code_size == 2
+    assert parse(code={"size": 30, "precision": "int8"}).code_size is None  # detect: auto

@@ -242,7 +242,10 @@ class RegisterConfig(Section):
         # a use other than detection (aeops.evaluation.uses.USE_METRICS)
         "val_psnr_gain_db",
         "val_code_psnr_db",
+        "val_code_float16_psnr_db",
+        "val_code_int8_psnr_db",
         "val_trustworthiness",
+        "val_continuity",
         "val_knn_accuracy",
         "val_explained_variance",
     ]
@@ -252,7 +255,18 @@ class RegisterConfig(Section):
     switch_confidence: Annotated[float, Field(ge=0.5, lt=1.0)]
 
 
-Task = Literal["detect", "denoise"]
+Task = Literal["detect", "denoise", "compress", "reduce"]
+CODED_TASKS = ("compress", "reduce")  # the tasks whose product is the code itself
+
+
+class CodeConfig(Section):
+    """``code:``: the latent code a ``task: compress | reduce`` run builds every family
+    around: its numbers per row (``size``; ``auto``: each family's own latent rule, what
+    ``task: detect`` uses) and the precision it is stored at (``precision``: codes are
+    trained to survive it, and compression is measured at it)."""
+
+    size: PositiveInt | Auto
+    precision: Literal["float32", "float16", "int8"]
 
 
 class UNetParams(Section):

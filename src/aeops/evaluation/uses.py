@@ -12,10 +12,12 @@ user would otherwise pick on the same rows:
   for images, scikit-image's Gaussian, median, total-variation and non-local-means denoisers,
   each setting chosen on validation (:func:`classical_denoisers`).
 - **compression**: the code's bytes per row (float32, float16, int8 with one scale per
-  dimension), its ratio to the raw float32 row and to gzip of the raw rows, and the
-  distortion (MSE, PSNR) of what the decoder makes of it, against PCA keeping as many
-  components; for images also JPEG (Pillow) over a range of qualities (:func:`jpeg_points`).
-- **reduction**: trustworthiness of the code (scikit-learn), k-NN label accuracy in code space
+  dimension; the int8 codes also entropy-coded with LZMA), its ratio to the raw float32 row
+  and to gzip of the raw rows, and the distortion (MSE, squared error per row, PSNR) of what
+  the decoder makes of it, against PCA keeping as many components (float32 and int8); for
+  images also JPEG (Pillow) over a range of qualities (:func:`jpeg_points`).
+- **reduction**: trustworthiness and continuity of the code (scikit-learn's trustworthiness,
+  and with the roles swapped), k-NN label accuracy in code space
   (when the normal rows carry at least two labels) and the variance the reconstruction
   explains, against PCA with as many dimensions. Pairwise measures run on a seeded sample of
   at most :data:`PAIRWISE_ROWS` rows (``sample_rows`` says how many).
@@ -43,7 +45,10 @@ NEIGHBORS = 5
 USE_METRICS = (
     "val_psnr_gain_db",
     "val_code_psnr_db",
+    "val_code_float16_psnr_db",
+    "val_code_int8_psnr_db",
     "val_trustworthiness",
+    "val_continuity",
     "val_knn_accuracy",
     "val_explained_variance",
 )
@@ -208,6 +213,7 @@ def compression_metrics(rows: UseRows, z: np.ndarray, decode: Decode) -> dict[st
         "code_ratio_float32": width / dims,
         "code_ratio_gzip": gzip_bytes_per_row(rows.clean) / (4 * dims),
         "code_mse": float(np.mean((recon.astype(np.float64) - rows.clean) ** 2)),
+        "code_se_per_row": squared_error_per_row(rows.clean, recon),
         "code_psnr_db": psnr(rows.clean, recon, rows.data_range),
     }
     for dtype in ("float16", "int8"):
@@ -216,12 +222,38 @@ def compression_metrics(rows: UseRows, z: np.ndarray, decode: Decode) -> dict[st
         out[f"code_{dtype}_psnr_db"] = psnr(
             rows.clean, decode(dequantize(codes, scale)), rows.data_range
         )
+    out["code_int8_lzma_bytes_per_row"] = lzma_bytes_per_row(quantize(z, "int8")[0])
     pca = fit_pca(rows.train, dims)
     if pca is not None:
-        out["pca_same_k_psnr_db"] = psnr(
-            rows.clean, pca.inverse_transform(pca.transform(rows.clean)), rows.data_range
+        pca_z = pca.transform(rows.clean)
+        pca_recon = pca.inverse_transform(pca_z)
+        codes, scale = quantize(pca_z, "int8")
+        out.update(
+            pca_same_k_psnr_db=psnr(rows.clean, pca_recon, rows.data_range),
+            pca_same_k_se_per_row=squared_error_per_row(rows.clean, pca_recon),
+            pca_same_k_int8_psnr_db=psnr(
+                rows.clean, pca.inverse_transform(dequantize(codes, scale)), rows.data_range
+            ),
+            pca_same_k_int8_lzma_bytes_per_row=lzma_bytes_per_row(codes),
         )
     return out
+
+
+def squared_error_per_row(clean: np.ndarray, estimate: np.ndarray) -> float:
+    """The squared error summed over a row's values, averaged over rows (what the
+    autoencoder literature reports per image, e.g. Hinton & Salakhutdinov 2006)."""
+    diff = estimate.astype(np.float64) - clean.astype(np.float64)
+    return float(np.mean(np.sum(diff**2, axis=1)))
+
+
+def lzma_bytes_per_row(codes: np.ndarray) -> float:
+    """Lossless entropy coding of stored codes (LZMA, preset 9, all rows at once), per row:
+    what the codes take once their redundancy is squeezed out."""
+    import lzma
+
+    if len(codes) == 0:
+        return 0.0
+    return len(lzma.compress(np.ascontiguousarray(codes).tobytes(), preset=9)) / len(codes)
 
 
 def fit_pca(train: np.ndarray, dims: int):
@@ -269,6 +301,9 @@ def reduction_metrics(rows: UseRows, z: np.ndarray, recon: np.ndarray, seed: int
         out[f"{prefix}trustworthiness"] = float(
             trustworthiness(clean, codes, n_neighbors=NEIGHBORS)
         )
+        # continuity: trustworthiness with the roles swapped (neighbours in the data that
+        # the code keeps, Venna & Kaski 2001)
+        out[f"{prefix}continuity"] = float(trustworthiness(codes, clean, n_neighbors=NEIGHBORS))
         out[f"{prefix}explained_variance"] = float(
             explained_variance_score(rows.clean, rebuilt, multioutput="variance_weighted")
         )

@@ -29,7 +29,10 @@ USE_COLUMNS = [  # the other uses (aeops.evaluation.uses), on test's normal rows
     "test_code_bytes_per_row",
     "test_code_psnr_db",
     "test_code_int8_psnr_db",
+    "test_code_se_per_row",
+    "test_pca_same_k_se_per_row",
     "test_trustworthiness",
+    "test_continuity",
     "test_knn_accuracy",
     "test_explained_variance",
 ]
@@ -94,6 +97,48 @@ def headline(metrics: dict[str, Any], ranking: str) -> dict[str, Any]:
         )
         for k, value in out.items()
     }
+
+
+def use_keys(task: str, precision: str) -> dict[str, str]:
+    """The test figures that lead a ``task: compress | reduce`` run, by their short name:
+    the chosen model's beside PCA's at the same code size (compression at
+    ``code.precision``; PCA's int8 codes quantised the same way)."""
+    if task == "compress":
+        tag = "" if precision == "float32" else f"_{precision}"
+        pca = "_int8" if precision == "int8" else ""
+        return {
+            "code_dims": "test_code_dims",
+            "bytes_per_row": f"test_code{tag}_bytes_per_row",
+            "psnr_db": f"test_code{tag}_psnr_db",
+            "pca_psnr_db": f"test_pca_same_k{pca}_psnr_db",
+            "se_per_row": "test_code_se_per_row",
+            "pca_se_per_row": "test_pca_same_k_se_per_row",
+        }
+    return {
+        "code_dims": "test_code_dims",
+        "trustworthiness": "test_trustworthiness",
+        "pca_trustworthiness": "test_pca_same_k_trustworthiness",
+        "continuity": "test_continuity",
+        "pca_continuity": "test_pca_same_k_continuity",
+        "knn_accuracy": "test_knn_accuracy",
+        "pca_knn_accuracy": "test_pca_same_k_knn_accuracy",
+    }
+
+
+def use_headline(metrics: dict[str, Any], task: str, precision: str) -> dict[str, Any]:
+    """What ``dvc metrics show`` prints for ``task: compress | reduce``: the chosen model's
+    test figures for that use beside PCA's at the same code size, and under ``by_model``
+    each model's test value of the measure that chose (``register.metric``)."""
+    everyone = {**metrics["models"], **metrics["baselines"]}
+    chosen = everyone[metrics["family"]]
+    out: dict[str, Any] = {"chosen": metrics["family"], "val": metrics[metrics["selected_by"]]}
+    out.update(
+        {short: chosen[key] for short, key in use_keys(task, precision).items() if key in chosen}
+    )
+    ranking = "test_" + metrics["selected_by"].removeprefix("val_")
+    by_model = {name: round(float(m[ranking]), 4) for name, m in everyone.items() if ranking in m}
+    rounded = {k: round(float(v), 4) if isinstance(v, (int, float)) else v for k, v in out.items()}
+    return {**rounded, "by_model": by_model}
 
 
 def test_note(best: str, chosen: dict, baselines: dict[str, dict], ranking: str) -> str | None:

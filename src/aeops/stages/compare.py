@@ -18,6 +18,7 @@ from aeops.config import Config
 from aeops.core.errors import AeopsError
 from aeops.core.files import ENSEMBLE, METRICS_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.core.io import atomic_dir, read_json, write_json
+from aeops.core.sections import CODED_TASKS
 from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
 from aeops.evaluation.metrics import selection_metric
 from aeops.evaluation.plots import curve_tables, plot_curves, plot_rate_distortion
@@ -31,7 +32,6 @@ from aeops.evaluation.selection import (
     selection_rows,
 )
 from aeops.evaluation.uses import USE_METRICS, UseRows, classical_denoisers, jpeg_points
-from aeops.models.baselines import baseline_names
 from aeops.reporting.summary import (
     HEADLINE,
     USE_COLUMNS,
@@ -39,8 +39,9 @@ from aeops.reporting.summary import (
     rate_distortion_points,
     summary_table,
     test_note,
+    use_headline,
 )
-from aeops.stages.common import switch_rule
+from aeops.stages.common import run_baselines, switch_rule
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def load_metrics(cfg: Config) -> tuple[dict[str, dict], dict[str, str], dict[str
         models[ENSEMBLE] = read_json(ensemble)
     baselines = {
         name: read_json(Path(cfg.paths.baselines_dir) / name / METRICS_FILE)
-        for name in baseline_names()
+        for name in run_baselines(cfg)
     }
     return models, skipped, baselines
 
@@ -115,7 +116,10 @@ def compare(cfg: Config, run_ids: dict[str, str], folds: dict[str, UseRows | Non
         metrics["test_note"] = test_note(best, chosen, baselines, ranking)
     figures = write_figures(cfg, models, baselines, scores, ranking, metrics["uses"])
     write_json(cfg.paths.metrics, metrics)
-    write_json(cfg.paths.summary, headline(metrics, ranking))
+    if cfg.task in CODED_TASKS:
+        write_json(cfg.paths.summary, use_headline(metrics, cfg.task, cfg.code.precision))
+    else:
+        write_json(cfg.paths.summary, headline(metrics, ranking))
     log_comparison(models, baselines, ranking, figures, run_ids)
     log_summary(models, baselines, skipped, metrics)
     return metrics

@@ -45,10 +45,16 @@ from aeops.evaluation.selection import select_best
 from aeops.evaluation.uses import Corruption, UseRows, measure, use_rows
 from aeops.models.autoencoders.detector import AutoencoderDetector
 from aeops.models.base import Detector
-from aeops.models.baselines import baselines
 from aeops.models.ensemble import MIN_MEMBERS, EnsembleDetector
 from aeops.serving.pipeline import DetectorInfo
-from aeops.stages.common import Prepared, example_rows, load_prepared, require
+from aeops.stages.common import (
+    Prepared,
+    baseline_settings,
+    example_rows,
+    load_prepared,
+    require,
+    run_baselines,
+)
 from aeops.tracking.names import params_digest, run_name
 from aeops.tracking.runs import Tracking, dataset_input, detector_run, family_run_id
 
@@ -342,8 +348,8 @@ def evaluate_baselines(ev: Evaluation) -> dict[str, dict]:
     params and data version, however often evaluate runs."""
     cfg, results = ev.cfg, {}
     with atomic_dir(cfg.paths.baselines_dir) as root:
-        for name, kind in baselines().items():
-            model = kind(cfg.baselines, cfg.seed).fit(ev.train, ev.val)
+        for name, kind in run_baselines(cfg).items():
+            model = kind(baseline_settings(cfg), cfg.seed).fit(ev.train, ev.val)
             out_dir = root / name
             model_path = model.save(out_dir)
             run_id = detector_run(

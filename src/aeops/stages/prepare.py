@@ -31,9 +31,11 @@ def prepare(cfg: Config) -> pd.DataFrame:
         )
     meta = DatasetMeta.load(cfg.paths.interim_meta)
     if cfg.register.model_name:
+        from aeops.tracking.names import use_suffix
         from aeops.tracking.registry import check_registered_schema
 
-        check_registered_schema(cfg, cfg.register.model_name, meta.schema())
+        name = cfg.register.model_name + use_suffix(cfg)
+        check_registered_schema(cfg, name, meta.schema())
     frame = assign_splits(pd.read_parquet(cfg.paths.interim_data), meta, cfg.data, cfg.seed)
     frame = add_synthetic(frame, meta, cfg.seed)
     train_rows = frame[(frame[SPLIT_COLUMN] == "train") & ~frame[ANOMALY_COLUMN]]

@@ -75,6 +75,12 @@ def denoise_model_name(cfg: Config) -> str:
     return f"{cfg.register.model_name or default_model_name(cfg)}-denoise"
 
 
+def use_suffix(cfg: Config) -> str:
+    """What a use other than detection adds to the registered name (``-compress``,
+    ``-reduce``): one registered model per use, so a compressor never replaces a detector."""
+    return "" if cfg.task == "detect" else f"-{cfg.task}"
+
+
 def run_name(cfg: Config, family: str) -> str:
     """What the MLflow runs table shows: the data and the family (``digits/denoising``,
     ``sensors/dense`` for ``sensors.csv``), so runs of different data tell apart."""

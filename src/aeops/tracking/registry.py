@@ -25,6 +25,7 @@ from aeops.tracking.names import (
     SCHEMA_TAG,
     champion_run_name,
     default_model_name,
+    use_suffix,
 )
 from aeops.tracking.runs import Tracking, setup_mlflow
 from aeops.tracking.store import require_store
@@ -36,8 +37,8 @@ def model_name(cfg: Config, schema: dict[str, Any], client=None) -> str:
     already holds another, this schema's hash is added (``aeops-sensors-1a2b3c4d``)."""
 
     if cfg.register.model_name:
-        return cfg.register.model_name
-    name = default_model_name(cfg)
+        return cfg.register.model_name + use_suffix(cfg)
+    name = default_model_name(cfg) + use_suffix(cfg)
     held = registered_schema(name, client)
     if held is None or held.hash == schema_hash(schema):
         return name

@@ -98,6 +98,8 @@ class TrainingSpec:
     seed: int
     meta: DatasetMeta
     unit_range: bool
+    code_size: int | None = None  # task: compress | reduce: every family's latent (code.size)
+    code_step: float = 0.0  # the storage step of a bounded code (int8: 1/127); 0: float storage
 
 
 def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
@@ -122,7 +124,7 @@ def architecture(spec: TrainingSpec, train_x: np.ndarray) -> dict[str, Any]:
             "data.scaler: minmax or train.loss: mse"
         )
     auto = spec.auto_size
-    latent = params.latent
+    latent = spec.code_size or params.latent
     if latent == "auto":
         rule = resolve_latent_rule(auto.latent_rule, meta.is_image)
         latent = latent_size(train_x, rule, auto.latent_variance, auto.min_latent, spec.seed)
@@ -131,7 +133,9 @@ def architecture(spec: TrainingSpec, train_x: np.ndarray) -> dict[str, Any]:
         "out_activation": "sigmoid" if spec.unit_range else "identity",
         **fam.network_args(params),
     }
-    if fam.needs_image:
+    if fam.code_args is not None:
+        args.update(fam.code_args(spec.code_step))
+    if fam.needs_image or (fam.image_aware and meta.is_image):
         args["image_shape"] = list(meta.image_shape or [])
         return args
     hidden = getattr(params, "hidden", "auto")  # a family without a widths key: auto widths

@@ -89,6 +89,10 @@ class Family:
     objective: Callable[[Any, str], Objective]  # (its params block, train.loss) -> objective
     network_args: Callable[[Any], dict[str, Any]]  # its params block -> extra network args
     needs_image: bool = False
+    image_aware: bool = False  # builds a convolutional network when the data are images
+    # the storage step of the code -> extra network args (a family that trains its code to
+    # survive int8 storage, :mod:`~aeops.models.autoencoders.coder`); None: not asked
+    code_args: Callable[[float], dict[str, Any]] | None = None
     SIZED: ClassVar[tuple[str, ...]] = ("hidden", "latent", "channels")  # args sizes resolve
 
     def build(self, args: dict[str, Any]) -> Any:

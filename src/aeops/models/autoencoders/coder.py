@@ -1,0 +1,171 @@
+"""The coder family: an autoencoder built for its code, what ``task: compress`` stores and
+``task: reduce`` maps (any task may train it).
+
+- images: a convolutional encoder (3x3 convolutions with GELU, two stride-2 halvings, a
+  fully connected layer of :data:`FC_WIDTH`) to the code, and a decoder that mirrors it with
+  nearest-neighbour upsampling to the exact sizes the encoder saw (so odd sizes such as 7 x 7
+  come back as they went in, unlike transposed convolutions' checkerboards);
+- tables: a GELU MLP through the ``auto`` widths (or ``hidden``) to the code and back.
+
+When the code is stored at a coarse step (``code.precision: int8`` under ``task: compress``,
+one of 127 levels a side), the code is bounded to [-1, 1] (tanh) and training adds uniform
+noise of one storage step to it, so the decoder learns to read codes as they come back from
+storage (the additive-noise proxy of quantisation, Ballé et al., 2017). In eval mode the code
+is deterministic and no noise is added.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aeops.core.sections import Hidden, PositiveInt
+from aeops.models.autoencoders.spec import Family, FamilyParams, Objective, defined_in
+
+if TYPE_CHECKING:
+    from aeops.models.autoencoders.base import Autoencoder
+
+FC_WIDTH = 256  # the fully connected layer between the feature maps and the code (images)
+
+
+class CoderConfig(FamilyParams):
+    width: PositiveInt  # images: channels at full resolution, doubled at each halving
+    hidden: Hidden  # tables: MLP widths (auto: models.auto_size)
+
+
+def halved(size: int) -> int:
+    """A side after a stride-2, kernel-3, padding-1 convolution."""
+    return (size - 1) // 2 + 1
+
+
+def image_layers(image_shape: list[int], width: int, latent: int, out: Any) -> dict[str, Any]:
+    """The convolutional coder's parts for (channels, height, width) images (module docs)."""
+    from torch import nn
+
+    def conv(n_in: int, n_out: int, stride: int = 1) -> list[nn.Module]:
+        return [nn.Conv2d(n_in, n_out, 3, stride=stride, padding=1), nn.GELU()]
+
+    c, h, w = image_shape
+    sizes = [(h, w), (halved(h), halved(w)), (halved(halved(h)), halved(halved(w)))]
+    deep = 4 * width
+    flat = deep * sizes[2][0] * sizes[2][1]
+    return {
+        "sizes": sizes,
+        "encoder": nn.Sequential(
+            *conv(c, width),
+            *conv(width, 2 * width, 2),
+            *conv(2 * width, 2 * width),
+            *conv(2 * width, deep, 2),
+            *conv(deep, deep),
+            nn.Flatten(),
+            nn.Linear(flat, FC_WIDTH),
+            nn.GELU(),
+            nn.Linear(FC_WIDTH, latent),
+        ),
+        "expand": nn.Sequential(
+            nn.Linear(latent, FC_WIDTH), nn.GELU(), nn.Linear(FC_WIDTH, flat), nn.GELU()
+        ),
+        "deep": nn.Sequential(*conv(deep, deep)),
+        "middle": nn.Sequential(*conv(deep, 2 * width), *conv(2 * width, 2 * width)),
+        "full": nn.Sequential(*conv(2 * width, width), nn.Conv2d(width, c, 3, padding=1), out),
+    }
+
+
+def table_layers(input_dim: int, hidden: list[int], latent: int, out: Any) -> dict[str, Any]:
+    """The MLP coder's encoder and decoder (GELU between layers)."""
+    from torch import nn
+
+    def gelu_mlp(dims: list[int]) -> list[nn.Module]:
+        layers: list[nn.Module] = []
+        for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            layers.append(nn.Linear(n_in, n_out))
+            if i < len(dims) - 2:
+                layers.append(nn.GELU())
+        return layers
+
+    return {
+        "encoder": nn.Sequential(*gelu_mlp([input_dim, *hidden, latent])),
+        "decoder": nn.Sequential(*gelu_mlp([latent, *reversed(hidden), input_dim]), out),
+    }
+
+
+@cache
+def network() -> type[Autoencoder]:
+    """``Coder``, defined when first built (torch loads here, not with the config)."""
+    import torch
+    from torch.nn import functional as F
+
+    from aeops.models.autoencoders.base import Autoencoder
+    from aeops.models.autoencoders.components import ACTIVATIONS
+
+    class Coder(Autoencoder):
+        """Images (``image_shape`` given): convolutional; tables: an MLP (module docs)."""
+
+        def __init__(
+            self,
+            latent: int,
+            out_activation: str,
+            width: int,
+            code_step: float = 0.0,
+            **layout: Any,
+        ) -> None:
+            """``layout``: ``image_shape`` (images) or ``input_dim`` and ``hidden`` (tables)."""
+            super().__init__()
+            self.code_step = float(code_step)
+            self.image_shape = list(layout.get("image_shape") or []) or None
+            self.width = width
+            out = ACTIVATIONS[out_activation]()
+            if self.image_shape:
+                self.input_dim = math.prod(self.image_shape)
+                parts = image_layers(self.image_shape, width, latent, out)
+                self.sizes = parts.pop("sizes")
+            else:
+                self.input_dim = int(layout["input_dim"])
+                parts = table_layers(self.input_dim, list(layout["hidden"]), latent, out)
+            for name, module in parts.items():
+                setattr(self, name, module)
+
+        def encode(self, x: torch.Tensor) -> torch.Tensor:
+            if self.image_shape:
+                x = x.view(-1, *self.image_shape)
+            z = self.encoder(x)
+            return torch.tanh(z) if self.code_step > 0 else z
+
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            if not self.image_shape:
+                return self.decoder(z)
+            deep = self.expand(z).view(-1, 4 * self.width, *self.sizes[2])
+            up = F.interpolate(self.deep(deep), size=self.sizes[1], mode="nearest")
+            up = F.interpolate(self.middle(up), size=self.sizes[0], mode="nearest")
+            return self.full(up).flatten(1)
+
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            z = self.encode(x)
+            seen = z
+            if self.training and self.code_step > 0:  # storage noise: one step, uniform
+                seen = z + (torch.rand_like(z) - 0.5) * self.code_step
+            return {"recon": self.decode(seen), "z": z}
+
+    return defined_in(__name__, Coder)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Coder":
+        return network()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def network_args(params: CoderConfig) -> dict[str, Any]:
+    return {"width": int(params.width)}
+
+
+FAMILY = Family(
+    name="coder",
+    params=CoderConfig,
+    network=lambda **args: network()(**args),
+    objective=lambda params, loss: Objective(loss),
+    network_args=network_args,
+    image_aware=True,
+    code_args=lambda step: {"code_step": float(step)},
+)
