@@ -46,6 +46,15 @@ def dataset(name: str, root: Path = Path("/tmp/aeops-export-parity")) -> tuple:
     root.mkdir(parents=True, exist_ok=True)
     if name == "digits":
         cfg = make_config(**QUICK, data={"max_rows": 500})
+    elif name == "counts":  # a gene matrix: counts per cell, log-normalised in the graph
+        rng = np.random.default_rng(5)
+        rates = rng.gamma(0.5, 20.0, size=(1, 12)) * rng.choice([0.5, 2.0], size=(400, 1))
+        frame = pd.DataFrame(rng.poisson(rates), columns=[f"gene_{j}" for j in range(12)])
+        frame["label"] = "cell"
+        frame.to_parquet(root / "counts.parquet")
+        data = {"source": "table", "path": str(root / "counts.parquet"), "scaler": "log_counts",
+                "normal_labels": ["cell"], "min_rows": 20}  # fmt: skip
+        cfg = make_config(**QUICK, data=data)
     else:
         frame = sensor_table(n=400, seed=3)
         rng = np.random.default_rng(4)
@@ -301,3 +310,22 @@ def test_bad_export_requests_are_one_sentence_and_leave_nothing(tmp_path):
         export_onnx(model, tmp_path / "fresh", {}, reference=pd.DataFrame({"x": [1.0]}))
     assert not (tmp_path / "fresh").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("name", ["coder", "pca"])
+def test_log_normalised_counts_score_and_encode_the_same_in_the_graph(name, tmp_path):
+    python = pipeline("counts", name)
+    export_onnx(python, tmp_path / "export", {})
+    onnx = OnnxPipeline.from_folder(tmp_path / "export")
+    rows = dataset("counts")[3]
+    want, got = python.predict(rows), onnx.predict(rows)
+    assert_scores_close(got["anomaly_score"].to_numpy(), want["anomaly_score"].to_numpy())
+    assert (got["is_anomaly"] == want["is_anomaly"]).all()
+    codes = python.predict(rows, output="latent")
+    np.testing.assert_allclose(onnx.predict(rows, output="latent"), codes, rtol=1e-4, atol=1e-5)
+    negative = rows.copy()
+    negative.loc[negative.index[2], "gene_4"] = -3
+    said = r"row 302, column 'gene_4': -3 is not a count; data.scaler: log_counts reads"
+    for scorer in (python, onnx):
+        with pytest.raises(ScoringInputError, match=said):
+            scorer.predict(negative)

@@ -101,3 +101,13 @@ def test_a_file_holding_foreign_types_is_refused_without_running_them(tmp_path: 
     with pytest.raises(AeopsError, match="does not trust"):
         Preprocessor.load(tmp_path / "evil.skops")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_log_counts_normalises_each_row_to_one_total_then_takes_log1p():
+    from aeops.data.preprocess import COUNTS_TOTAL, log_counts
+
+    counts = np.array([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0], [2.0, np.nan, 2.0]])
+    out = log_counts(counts)
+    np.testing.assert_allclose(out[0], np.log1p(np.array([0.25, 0.75, 0.0]) * COUNTS_TOTAL))
+    assert (out[1] == 0).all()  # a cell with no counts stays zeros, not NaN
+    assert np.isnan(out[2, 1]) and out[2, 0] == pytest.approx(np.log1p(0.5 * COUNTS_TOTAL))

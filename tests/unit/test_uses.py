@@ -18,6 +18,8 @@ from aeops.evaluation.uses import (
     mean_ssim,
     psnr,
     reduction_metrics,
+    binary_cross_entropy,
+    squared_error_per_row,
     use_rows,
 )
 
@@ -90,6 +92,22 @@ def test_a_lossless_code_has_the_rate_it_says_and_no_distortion_beyond_quantisat
     assert m["code_psnr_db"] > 100 or m["code_psnr_db"] == PSNR_CAP_DB
     assert m["code_psnr_db"] > m["code_float16_psnr_db"] > m["code_int8_psnr_db"] > 30
     assert m["pca_same_k_psnr_db"] > 90  # PCA finds the same subspace
+    assert m["code_se_per_row"] < 1e-9 and m["pca_same_k_se_per_row"] < 1e-6
+    assert m["pca_same_k_int8_psnr_db"] == pytest.approx(m["code_int8_psnr_db"], abs=3)
+    assert 0 < m["code_int8_lzma_bytes_per_row"] <= 3 + 1  # entropy coding adds ~no bytes
+    assert "code_bce" not in m  # the rows are not in [0, 1]
+
+
+def test_squared_error_per_row_and_cross_entropy_have_their_textbook_values():
+    clean = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 0.5]], np.float32)
+    estimate = np.array([[0.1, 0.9, 0.5], [0.8, 0.0, 0.7]], np.float32)
+    assert squared_error_per_row(clean, estimate) == pytest.approx((0.02 + 0.08) / 2)
+    y, p = clean.astype(np.float64), np.clip(estimate.astype(np.float64), 1e-7, 1 - 1e-7)
+    want = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert binary_cross_entropy(clean, estimate) == pytest.approx(want)
+    rows = rows_of(np.tile(clean, (10, 1)))
+    m = compression_metrics(rows, np.zeros((20, 1)), lambda z: np.tile(estimate, (10, 1)))
+    assert m["code_bce"] == pytest.approx(want) and m["code_se_per_row"] == pytest.approx(0.05)
 
 
 def test_reduction_measures_of_a_perfect_and_of_a_random_code():
@@ -100,12 +118,14 @@ def test_reduction_measures_of_a_perfect_and_of_a_random_code():
     rows = rows_of(x, labels=labels)
     perfect = reduction_metrics(rows, x, x, seed=0)  # the code is the row itself
     assert perfect["trustworthiness"] == pytest.approx(1.0)
+    assert perfect["continuity"] == pytest.approx(1.0)
     assert perfect["explained_variance"] == pytest.approx(1.0)
     assert perfect["knn_accuracy"] == pytest.approx(1.0)
     assert perfect["sample_rows"] == 120
     noise = rng.normal(size=(120, 2)).astype(np.float32)
     random = reduction_metrics(rows, noise, np.zeros_like(x), seed=0)
     assert random["trustworthiness"] < 0.7 and random["knn_accuracy"] < 0.6
+    assert random["continuity"] < 0.7
     assert random["pca_same_k_knn_accuracy"] > 0.95  # PCA with 2 dims keeps the clusters
 
 

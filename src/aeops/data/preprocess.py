@@ -22,7 +22,38 @@ from aeops.data.schema import DatasetMeta
 
 # The only non-default types a saved preprocessor or baseline may hold (skops refuses others).
 TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
-SCALERS = ("none", "minmax", "standard")
+SCALERS = ("none", "minmax", "standard", "log_counts")
+COUNTS_TOTAL = 1e4  # log_counts: each row's counts scaled to this total before log1p
+
+
+def log_counts(values: np.ndarray) -> np.ndarray:
+    """Count rows log-normalised as single-cell data usually is: each row scaled to
+    :data:`COUNTS_TOTAL` in all, then ``log1p``; missing values stay missing (left to the
+    imputer), a row of zeros stays zeros."""
+    values = np.asarray(values, dtype=np.float64)
+    total = np.nansum(values, axis=1, keepdims=True)
+    return np.log1p(values / np.where(total > 0, total, 1.0) * COUNTS_TOTAL)
+
+
+def check_counts(rows: pd.DataFrame, columns: list[str]) -> None:
+    """``data.scaler: log_counts`` reads counts: a negative value is refused by row and column."""
+    values = rows[columns].to_numpy(dtype=np.float64)
+    bad = np.argwhere(values < 0)
+    if len(bad):
+        i, j = bad[0]
+        raise ScoringInputError(
+            f"row {rows.index[i]}, column '{columns[j]}': {values[i, j]:g} is not a count; "
+            "data.scaler: log_counts reads non-negative counts per row (genes per cell); "
+            "give raw counts, or choose another data.scaler"
+        )
+
+
+def with_log_counts(rows: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:
+    """``rows`` with the numeric columns log-normalised (:func:`log_counts`)."""
+    check_counts(rows, numeric)
+    out = rows.copy()
+    out[numeric] = log_counts(rows[numeric].to_numpy(dtype=np.float64))
+    return out
 
 
 def resolve_scaler(kind: str, meta: DatasetMeta) -> str:
@@ -78,6 +109,8 @@ class Preprocessor:
         from sklearn.compose import ColumnTransformer
 
         scaler = resolve_scaler(scaler, meta)
+        if scaler == "log_counts":
+            rows = with_log_counts(rows, meta.numeric)
         parts = []
         if meta.numeric:
             parts.append(("numeric", _numeric_steps(scaler, impute), meta.numeric))
@@ -127,6 +160,8 @@ class Preprocessor:
 
     def transform(self, rows: pd.DataFrame) -> np.ndarray:
         """Model input (float32, C-contiguous) for raw rows holding the feature columns."""
+        if self.scaler == "log_counts":
+            rows = with_log_counts(rows, self.numeric)
         out = self.transformer.transform(rows[self.features])
         return np.require(out, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
 
@@ -138,9 +173,11 @@ class Preprocessor:
         if self.numeric:
             block = np.asarray(x[:, :n_num], dtype=np.float64)
             steps = self.transformer.named_transformers_["numeric"]
-            scaler = steps[-1] if self.scaler != "none" else None
+            scaler = steps[-1] if self.scaler in ("minmax", "standard") else None
             if scaler is not None:
                 block = scaler.inverse_transform(block)
+            if self.scaler == "log_counts":  # counts per COUNTS_TOTAL: a row's total is not kept
+                block = np.expm1(block)
             for j, name in enumerate(self.numeric):
                 out[name] = block[:, j]
         encoder = self._encoder()

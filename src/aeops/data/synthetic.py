@@ -8,7 +8,8 @@ literature and work in the raw feature space, so every detector sees them the sa
 - ``swap`` (tables): a fifth of the features take their values from other random rows, which
   keeps every column's distribution but breaks the relations between columns;
 - ``noise`` (tables with numeric features): a fifth of the numeric features move by one to
-  three standard deviations of the normal training rows;
+  three standard deviations of the normal training rows (a column never negative there, such
+  as counts, stays non-negative);
 - ``patch`` (images): a square of a quarter of the side is filled with one random intensity;
 - ``cutpaste`` (images): a square of the image is copied onto another place of it.
 
@@ -87,7 +88,9 @@ def _noise(
         target = rows[mask[:, j]]
         shift = rng.uniform(1.0, 3.0, len(target)) * rng.choice([-1.0, 1.0], len(target))
         values = out.loc[target, column].to_numpy(np.float64) + shift * scale[column]
-        out.loc[target, column] = np.clip(values, low, high)
+        # a column never negative in the normal rows (counts, amounts) stays non-negative
+        floor = max(low, 0.0) if pool[column].min() >= 0 else low
+        out.loc[target, column] = np.clip(values, floor, high)
 
 
 def _square(meta: DatasetMeta, rng: np.random.Generator) -> tuple[int, int, int]:

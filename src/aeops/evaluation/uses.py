@@ -216,6 +216,8 @@ def compression_metrics(rows: UseRows, z: np.ndarray, decode: Decode) -> dict[st
         "code_se_per_row": squared_error_per_row(rows.clean, recon),
         "code_psnr_db": psnr(rows.clean, recon, rows.data_range),
     }
+    if rows.data_range == 1.0:  # values in [0, 1]: what a binary cross-entropy model reports
+        out["code_bce"] = binary_cross_entropy(rows.clean, recon)
     for dtype in ("float16", "int8"):
         codes, scale = quantize(z, dtype)
         out[f"code_{dtype}_bytes_per_row"] = float(codes.dtype.itemsize * dims)
@@ -244,6 +246,15 @@ def squared_error_per_row(clean: np.ndarray, estimate: np.ndarray) -> float:
     autoencoder literature reports per image, e.g. Hinton & Salakhutdinov 2006)."""
     diff = estimate.astype(np.float64) - clean.astype(np.float64)
     return float(np.mean(np.sum(diff**2, axis=1)))
+
+
+def binary_cross_entropy(clean: np.ndarray, estimate: np.ndarray) -> float:
+    """Binary cross-entropy per value (averaged over rows and values, predictions clipped to
+    [1e-7, 1 - 1e-7] as Keras does): the test loss Keras' ``evaluate`` prints for a model
+    trained with ``binary_crossentropy``."""
+    p = np.clip(estimate.astype(np.float64), 1e-7, 1 - 1e-7)
+    y = clean.astype(np.float64)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
 def lzma_bytes_per_row(codes: np.ndarray) -> float:
@@ -387,6 +398,35 @@ def classical_denoisers(val: UseRows, test: UseRows) -> dict[str, dict[str, Any]
             **prefixed(denoising_metrics(test, denoised), "test"),
         }
     return results
+
+
+UMAP_FIT_ROWS = 5000  # normal training rows UMAP is fitted on (seeded sample beyond this)
+
+
+def umap_reference(rows: UseRows, dims: int, seed: int) -> dict[str, float]:
+    """UMAP (``umap-learn``, its default 15 neighbours) with ``dims`` components, fitted on
+    the normal training rows and applied to the fold's rows: the same trustworthiness,
+    continuity and k-NN accuracy the codes get (``task: reduce``'s nonlinear reference)."""
+    from sklearn.manifold import trustworthiness
+    from umap import UMAP
+
+    train = rows.train
+    if len(train) > UMAP_FIT_ROWS:
+        keep = np.random.default_rng(seed).choice(len(train), UMAP_FIT_ROWS, replace=False)
+        train = train[np.sort(keep)]
+    reducer = UMAP(n_components=dims, random_state=seed, n_jobs=1).fit(train)
+    s = rows.sample
+    clean, labels = rows.clean[s], rows.labels[s]
+    codes = reducer.transform(clean)
+    out = {
+        "dims": float(dims),
+        "trustworthiness": float(trustworthiness(clean, codes, n_neighbors=NEIGHBORS)),
+        "continuity": float(trustworthiness(codes, clean, n_neighbors=NEIGHBORS)),
+    }
+    accuracy = knn_accuracy(codes, labels, seed)
+    if accuracy is not None:
+        out["knn_accuracy"] = accuracy
+    return out
 
 
 def jpeg_points(rows: UseRows) -> list[dict[str, float]]:

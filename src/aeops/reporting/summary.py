@@ -113,6 +113,7 @@ def use_keys(task: str, precision: str) -> dict[str, str]:
             "pca_psnr_db": f"test_pca_same_k{pca}_psnr_db",
             "se_per_row": "test_code_se_per_row",
             "pca_se_per_row": "test_pca_same_k_se_per_row",
+            "bce": "test_code_bce",
         }
     return {
         "code_dims": "test_code_dims",

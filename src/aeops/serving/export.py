@@ -38,6 +38,7 @@ from torch import nn
 import aeops
 from aeops.core.errors import AeopsError
 from aeops.core.io import atomic_dir, file_sha256
+from aeops.data.preprocess import COUNTS_TOTAL
 from aeops.serving.pipeline import DetectorPipeline
 
 ONNX_FILE = "model.onnx"
@@ -112,6 +113,7 @@ class RawToScore(nn.Module):
         shift, scale = np.zeros(n_num), np.ones(n_num)
         self.impute = bool(pre.impute and n_num)
         self.minmax = pre.scaler == "minmax"
+        self.log_counts = pre.scaler == "log_counts"
         if n_num:
             fitted = pre.transformer.named_transformers_["numeric"]
             steps = list(fitted) if hasattr(fitted, "steps") else []  # else passthrough
@@ -142,7 +144,12 @@ class RawToScore(nn.Module):
     def model_input(self, numeric: torch.Tensor, categories: torch.Tensor | None) -> torch.Tensor:
         parts = []
         if numeric.shape[1]:
-            x = torch.where(torch.isnan(numeric), self.fill, numeric) if self.impute else numeric
+            x = numeric
+            if self.log_counts:  # aeops.data.preprocess.log_counts, in the graph
+                total = torch.where(torch.isnan(x), torch.zeros_like(x), x).sum(1, keepdim=True)
+                total = torch.where(total > 0, total, torch.ones_like(total))
+                x = torch.log1p(x / total * COUNTS_TOTAL)
+            x = torch.where(torch.isnan(x), self.fill, x) if self.impute else x
             x = x * self.scale + self.shift if self.minmax else (x - self.shift) / self.scale
             parts.append(x.float())
         if categories is not None:

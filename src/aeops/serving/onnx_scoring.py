@@ -20,6 +20,7 @@ import pandas as pd
 
 from aeops.core.errors import ScoringInputError
 from aeops.core.io import file_sha256
+from aeops.data.preprocess import check_counts
 from aeops.data.schema import feature_families
 from aeops.serving.checks import FLOAT32_MAX, finite
 from aeops.serving.pipeline import (
@@ -76,6 +77,7 @@ class OnnxPipeline(DetectorPipeline):
         self.shift = np.asarray(scaling.get("shift", np.zeros(len(self.numeric))), np.float64)
         self.scale = np.asarray(scaling.get("scale", np.ones(len(self.numeric))), np.float64)
         self.multiply = scaling.get("kind") == "minmax"
+        self.counts = scaling.get("kind") == "log_counts"  # the graph log-normalises rows
         # unscaled input (images, scaler none): check_values' float32 check already covers it
         self.identity = not self.multiply and not self.shift.any() and bool((self.scale == 1).all())
 
@@ -110,6 +112,8 @@ class OnnxPipeline(DetectorPipeline):
         values = raw[self.numeric].to_numpy(np.float64) if self.numeric else np.zeros((len(raw), 0))
         if self.numeric:
             self.check_values(values, raw.index, self.numeric)
+            if self.counts:
+                check_counts(raw, self.numeric)
             self.check_scaled_numeric(values, raw)
         feeds["numeric"] = np.ascontiguousarray(values)
         if self.categorical:

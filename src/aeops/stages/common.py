@@ -107,8 +107,8 @@ def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
 
 
 def code_step(cfg: Config) -> float:
-    """The step a bounded code in [-1, 1] is stored at under ``task: compress`` (int8: one
-    of 127 levels a side); 0 for float storage and every other task."""
+    """The storage step of a code under ``task: compress``, as a share of each dimension's
+    largest value (int8: 1/127); 0 for float storage and every other task."""
     from aeops.data.codes import INT8_LEVELS
 
     if cfg.task == "compress" and cfg.code.precision == "int8":

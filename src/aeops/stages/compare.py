@@ -107,7 +107,7 @@ def compare(cfg: Config, run_ids: dict[str, str], folds: dict[str, UseRows | Non
         metric: chosen[metric],
         "models": models,
         "baselines": baselines,
-        "uses": use_references(folds),
+        "uses": use_references(folds, cfg.code_size if cfg.task == "reduce" else None, cfg.seed),
     }
     ranking = "test_auroc" if "test_auroc" in chosen else "test_synthetic_auroc"
     if ranking in chosen and all(ranking in b for b in baselines.values()):
@@ -238,9 +238,12 @@ def log_comparison(
                 mlflow.log_artifact(str(figure), "plots")
 
 
-def use_references(folds: dict[str, UseRows | None]) -> dict[str, Any]:
+def use_references(
+    folds: dict[str, UseRows | None], umap_dims: int | None = None, seed: int = 0
+) -> dict[str, Any]:
     """What the classical methods that are not detectors do on the same rows: scikit-image's
-    denoisers and JPEG (images), gzip of the raw rows; PCA projection is the ``pca``
+    denoisers and JPEG (images), gzip of the raw rows, and with ``umap_dims`` (``task:
+    reduce``) UMAP at as many dimensions on the test rows; PCA projection is the ``pca``
     baseline's own use measures."""
     from aeops.evaluation.uses import gzip_bytes_per_row, psnr
 
@@ -256,4 +259,8 @@ def use_references(folds: dict[str, UseRows | None]) -> dict[str, Any]:
     if val is not None and test.shape is not None:
         out["denoisers"] = classical_denoisers(val, test)
         out["jpeg"] = jpeg_points(test)
+    if umap_dims is not None:
+        from aeops.evaluation.uses import umap_reference
+
+        out["umap"] = umap_reference(test, umap_dims, seed)
     return out

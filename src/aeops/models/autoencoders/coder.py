@@ -7,11 +7,13 @@
   come back as they went in, unlike transposed convolutions' checkerboards);
 - tables: a GELU MLP through the ``auto`` widths (or ``hidden``) to the code and back.
 
-When the code is stored at a coarse step (``code.precision: int8`` under ``task: compress``,
-one of 127 levels a side), the code is bounded to [-1, 1] (tanh) and training adds uniform
-noise of one storage step to it, so the decoder learns to read codes as they come back from
-storage (the additive-noise proxy of quantisation, Ballé et al., 2017). In eval mode the code
-is deterministic and no noise is added.
+When the code is stored at a coarse step (``code.precision: int8`` under ``task: compress``:
+127 levels a side of each dimension's largest value, :mod:`aeops.data.codes`), training adds
+uniform noise of one storage step to it (each dimension's largest absolute value in the batch
+over 127), so the decoder learns to read codes as they come back from storage (the
+additive-noise proxy of quantisation, Ballé et al., 2017). The code is not squashed (a tanh
+bound saturates and stalls a deep coder's training). In eval mode the code is deterministic
+and no noise is added.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def network() -> type[Autoencoder]:
     class Coder(Autoencoder):
         """Images (``image_shape`` given): convolutional; tables: an MLP (module docs)."""
 
+        encoder: Any  # the parts :func:`image_layers` or :func:`table_layers` build
+        decoder: Any
+        expand: Any
+        deep: Any
+        middle: Any
+        full: Any
+
         def __init__(
             self,
             latent: int,
@@ -129,8 +138,7 @@ def network() -> type[Autoencoder]:
         def encode(self, x: torch.Tensor) -> torch.Tensor:
             if self.image_shape:
                 x = x.view(-1, *self.image_shape)
-            z = self.encoder(x)
-            return torch.tanh(z) if self.code_step > 0 else z
+            return self.encoder(x)
 
         def decode(self, z: torch.Tensor) -> torch.Tensor:
             if not self.image_shape:
@@ -144,7 +152,8 @@ def network() -> type[Autoencoder]:
             z = self.encode(x)
             seen = z
             if self.training and self.code_step > 0:  # storage noise: one step, uniform
-                seen = z + (torch.rand_like(z) - 0.5) * self.code_step
+                step = z.detach().abs().amax(dim=0) * self.code_step
+                seen = z + (torch.rand_like(z) - 0.5) * step
             return {"recon": self.decode(seen), "z": z}
 
     return defined_in(__name__, Coder)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aeops.core.sections import Dropout, Hidden
 from aeops.models.autoencoders.spec import Family, FamilyParams, Objective, defined_in
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class DenseConfig(FamilyParams):
     hidden: Hidden
     dropout: Dropout
+    code_activation: Literal["identity", "relu"]  # relu: the source page's Keras model
 
 
 @cache
@@ -39,5 +40,8 @@ FAMILY = Family(
     params=DenseConfig,
     network=lambda **args: network()(**args),
     objective=lambda params, loss: Objective(loss),
-    network_args=lambda params: {"dropout": params.dropout},
+    network_args=lambda params: {
+        "dropout": params.dropout,
+        "code_activation": params.code_activation,
+    },
 )

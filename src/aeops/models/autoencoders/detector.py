@@ -99,7 +99,7 @@ class TrainingSpec:
     meta: DatasetMeta
     unit_range: bool
     code_size: int | None = None  # task: compress | reduce: every family's latent (code.size)
-    code_step: float = 0.0  # the storage step of a bounded code (int8: 1/127); 0: float storage
+    code_step: float = 0.0  # int8 storage: 1/127 of each code dimension's largest value; 0: float
 
 
 def unusable_reason(name: str, meta: DatasetMeta) -> str | None:

@@ -1,0 +1,209 @@
+"""Compression and reduction on real data, through the whole pipeline, side by side with the
+classical methods in the same run (part of ``make quality SUITE=uses``).
+
+Each case is a preset (``examples/<preset>/params.yaml``) run exactly as a user runs it
+(ingest, validate, prepare, train every family, evaluate, register), in a scratch folder with
+its own MLflow store, with at most ``--set key=value`` overrides recorded in the result. From
+the run's ``reports/metrics.json`` it keeps, on the test fold's images: every model's squared
+error per image, PSNR at float32 and at the stored precision, bytes per image, and the
+reduction measures (trustworthiness, continuity, 5-NN label accuracy), PCA's at the same
+number of components (the same bytes: int8 codes quantised the same way) and JPEG's curve.
+
+    .venv/bin/python benchmarks/codes.py --case compress [--set train.max_epochs=20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from aeops.config import parse_config  # noqa: E402
+from aeops.core.env import disable_telemetry  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+FIGURES = (
+    "code_dims",
+    "code_se_per_row",
+    "code_bce",
+    "code_psnr_db",
+    "code_int8_psnr_db",
+    "code_int8_bytes_per_row",
+    "code_int8_lzma_bytes_per_row",
+    "trustworthiness",
+    "continuity",
+    "knn_accuracy",
+    "pca_same_k_se_per_row",
+    "pca_same_k_psnr_db",
+    "pca_same_k_int8_psnr_db",
+    "pca_same_k_int8_lzma_bytes_per_row",
+    "pca_same_k_trustworthiness",
+    "pca_same_k_continuity",
+    "pca_same_k_knn_accuracy",
+)
+
+
+def set_key(data: dict, dotted: str, value: str) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        data = data[part]
+    data[last] = yaml.safe_load(value)
+
+
+def preset_config(preset: str, workdir: Path, overrides: dict[str, str]):
+    """The preset's params with its paths in ``workdir`` and the data path made absolute."""
+    data = yaml.safe_load((ROOT / "examples" / preset / "params.yaml").read_text())
+    for key, value in overrides.items():
+        set_key(data, key, value)
+    data["paths"] = {k: str(workdir / v) for k, v in data["paths"].items()}
+    data["data"]["path"] = str((ROOT / data["data"]["path"]).resolve())
+    data["mlflow"]["tracking_uri"] = f"sqlite:///{workdir / 'mlflow.db'}"
+    return parse_config(data)
+
+
+def run_case(preset: str, overrides: dict[str, str]) -> dict[str, Any]:
+    from aeops.core.logs import configure
+    from aeops.stages.evaluate import evaluate
+    from aeops.stages.ingest import ingest
+    from aeops.stages.prepare import prepare
+    from aeops.stages.register import register
+    from aeops.stages.train import train
+    from aeops.stages.validate import validate
+
+    with tempfile.TemporaryDirectory(prefix=f"aeops-{preset}-") as tmp:
+        workdir = Path(tmp)
+        cfg = preset_config(preset, workdir, overrides)
+        os.environ["MLFLOW_TRACKING_URI"] = cfg.mlflow.tracking_uri
+        configure()
+        seconds: dict[str, float] = {}
+        for name, stage in (("ingest", ingest), ("validate", validate), ("prepare", prepare)):
+            start = time.perf_counter()
+            stage(cfg)
+            seconds[name] = time.perf_counter() - start
+        for family in cfg.models.families:
+            start = time.perf_counter()
+            train(cfg, family)
+            seconds[f"train@{family}"] = time.perf_counter() - start
+        start = time.perf_counter()
+        evaluate(cfg)
+        seconds["evaluate"] = time.perf_counter() - start
+        decision = register(cfg)
+        metrics = json.loads(Path(cfg.paths.metrics).read_text())
+        summary = json.loads(Path(cfg.paths.summary).read_text())
+    everyone = {**metrics["models"], **metrics["baselines"]}
+    return {
+        "preset": preset,
+        "overrides": overrides,
+        "task": cfg.task,
+        "chosen": metrics["family"],
+        "selected_by": metrics["selected_by"],
+        "registered": decision.get("model_name"),
+        "summary": summary,
+        "models": {
+            name: {k: m[f"test_{k}"] for k in FIGURES if f"test_{k}" in m}
+            for name, m in everyone.items()
+        },
+        "jpeg": metrics["uses"].get("jpeg", []),
+        "umap": metrics["uses"].get("umap"),
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+    }
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# Uses: compression and reduction (Fashion-MNIST, through the pipeline)",
+        "",
+        f"{results['machine']}; {results['date']}. Test fold's images (the pipeline's split of",
+        "all 70,000); squared error per image (SE) on the [0, 1] scale; PCA at the same number of",
+        "components (int8: quantised the same way, one scale per dimension).",
+        "",
+    ]
+    for name, case in results["cases"].items():
+        lines += [
+            f"## {name} (`examples/{case['preset']}`, overrides {case['overrides'] or 'none'})",
+            "",
+            f"Chosen: {case['chosen']} by {case['selected_by']}; registered as "
+            f"{case['registered']}. Stage seconds: {case['seconds']}.",
+            "",
+            "| model | k | SE | PSNR dB | int8 PSNR dB | int8 LZMA bytes | trust. | contin. "
+            "| 5-NN acc. |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+
+        def cells(m: dict, prefix: str) -> list[str]:
+            keys = ("se_per_row", "psnr_db", "int8_psnr_db", "int8_lzma_bytes_per_row",
+                    "trustworthiness", "continuity", "knn_accuracy")  # fmt: skip
+            coded = ("se_per_row", "psnr_db", "int8_psnr_db", "int8_lzma_bytes_per_row")
+            names = [(prefix or ("code_" if k in coded else "")) + k for k in keys]
+            return ["-" if m.get(n) is None else f"{m[n]:.3f}" for n in names]
+
+        for model, m in case["models"].items():
+            dims = int(m.get("code_dims", 0))
+            lines.append(f"| {model} | {dims} | " + " | ".join(cells(m, "")) + " |")
+        pca = next(iter(case["models"].values()))
+        lines.append(
+            f"| PCA (same k) | {int(pca.get('code_dims', 0))} | "
+            + " | ".join(cells(pca, "pca_same_k_"))
+            + " |"
+        )
+        umap = case.get("umap")
+        if umap:
+            figures = [umap.get(k) for k in ("trustworthiness", "continuity", "knn_accuracy")]
+            lines.append(
+                f"| UMAP (same k) | {int(umap['dims'])} | - | - | - | - | "
+                + " | ".join("-" if v is None else f"{v:.3f}" for v in figures)
+                + " |"
+            )
+        if case["jpeg"]:
+            lines += [
+                "",
+                "JPEG (Pillow), whole files: "
+                + ", ".join(
+                    f"q{int(p['quality'])} {p['bytes_per_row']:.0f} B {p['psnr_db']:.2f} dB"
+                    for p in case["jpeg"]
+                ),
+            ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--case", action="append", required=True, help="a preset under examples/ (compress, ...)"
+    )
+    parser.add_argument("--name", action="append", help="a name per case (default: the preset)")
+    parser.add_argument("--set", action="append", default=[], help="key=value for every case")
+    parser.add_argument("--output", default=str(RESULTS / "uses_codes.json"))
+    args = parser.parse_args()
+    disable_telemetry()  # the stages log through aeops' own handler (aeops.core.logs)
+    import torch
+
+    overrides = dict(item.split("=", 1) for item in args.set)
+    output = Path(args.output)
+    results = json.loads(output.read_text()) if output.exists() else {"cases": {}}
+    results.update(
+        date=time.strftime("%Y-%m-%d"),
+        machine=f"{os.cpu_count()} CPUs, {platform.machine()}, torch {torch.__version__}",
+    )
+    names = args.name or args.case
+    for name, preset in zip(names, args.case, strict=True):
+        results["cases"][name] = run_case(preset, overrides)
+        output.write_text(json.dumps(results, indent=2) + "\n")
+        output.with_suffix(".md").write_text(markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Write examples/<preset>/params.yaml from the project's params.yaml: each preset is the
+project's file (every key, every comment) with the lines that make the preset changed, so a
+preset never drifts from the keys params.yaml holds. Run after a change to params.yaml:
+
+    .venv/bin/python scripts/make_presets.py
+
+tests/unit/test_presets.py checks that the committed presets are what this script writes.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FASHION = "../shared/datasets/fashion-mnist"
+GENES = "../shared/datasets/genes/baron_pancreas_scRNA_2000genes.csv"
+TEN = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"
+
+# preset -> (its first comment line, {dotted key: new value as written in YAML})
+PRESETS: dict[str, tuple[str, dict[str, str]]] = {
+    "detect": (
+        "task: detect on the embedded digits (9 the anomaly): the project's own params.yaml",
+        {},
+    ),
+    "compress": (
+        "task: compress Fashion-MNIST (70,000 images) to 30 int8 numbers an image",
+        {
+            "task": "compress",
+            "data.source": "mnist",
+            "data.path": FASHION,
+            "data.normal_labels": TEN,
+            "train.loss": "bce",
+            "train.max_epochs": "30",
+            "train.patience": "10",
+            "models.families": "[coder, dense]",
+            "models.coder.width": "16",
+            "code.size": "30",
+            "code.precision": "int8",
+            "evaluate.bootstrap": "0",
+            "register.metric": "val_code_int8_psnr_db",
+        },
+    ),
+    "reduce": (
+        "task: reduce Fashion-MNIST (70,000 images) to 30 numbers an image",
+        {
+            "task": "reduce",
+            "data.source": "mnist",
+            "data.path": FASHION,
+            "data.normal_labels": TEN,
+            "train.loss": "bce",
+            "train.max_epochs": "30",
+            "train.patience": "10",
+            "models.families": "[coder, dense]",
+            "models.coder.width": "16",
+            "code.size": "30",
+            "code.precision": "float32",
+            "evaluate.bootstrap": "0",
+            "register.metric": "val_trustworthiness",
+        },
+    ),
+    "reduce-genes": (
+        "task: reduce a single-cell gene matrix (2,812 pancreas cells x 2,000 genes, raw counts) "
+        "to 2 numbers a cell",
+        {
+            "task": "reduce",
+            "data.source": "table",
+            "data.path": GENES,
+            "data.normal_labels": "[alpha, beta, ductal, delta, gamma, endothelial]",
+            "data.exclude": "[cell]",
+            "data.scaler": "log_counts",
+            "models.families": "[coder, dense]",
+            "code.size": "2",
+            "code.precision": "float32",
+            "evaluate.bootstrap": "0",
+            "register.metric": "val_trustworthiness",
+        },
+    ),
+    "seed-keras": (
+        "the source page's own model: dense 784-32-784 (ReLU code, sigmoid output), binary "
+        "cross-entropy, Adam, 50 epochs, batch 256, on an MNIST-format folder",
+        {
+            "task": "compress",
+            "data.source": "mnist",
+            "data.path": FASHION,
+            "data.normal_labels": TEN,
+            "train.loss": "bce",
+            "train.max_epochs": "50",
+            "train.min_epochs": "50",
+            "train.patience": "50",
+            "train.batch_size": "256",
+            "models.families": "[dense]",
+            "models.dense.hidden": "[]",
+            "models.dense.code_activation": "relu",
+            "code.size": "32",
+            "code.precision": "float32",
+            "evaluate.bootstrap": "0",
+            "register.candidates": "autoencoders",
+            "register.metric": "val_code_psnr_db",
+        },
+    ),
+}
+
+KEY = re.compile(
+    r"^(?P<indent> *)(?P<key>[a-z_0-9]+):(?P<sep> *)(?P<value>[^#]*?)(?P<pad> *)(?P<comment>#.*)?$"
+)
+
+
+def render(text: str, changes: dict[str, str]) -> str:
+    """``text`` (params.yaml) with each dotted key's value replaced, comments kept."""
+    left = dict(changes)
+    path: list[tuple[int, str]] = []
+    out = []
+    for line in text.splitlines():
+        match = KEY.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        indent = len(match["indent"])
+        while path and path[-1][0] >= indent:
+            path.pop()
+        path.append((indent, match["key"]))
+        dotted = ".".join(name for _, name in path)
+        if dotted in left:
+            value = left.pop(dotted)
+            old = match["value"]
+            width = len(old) + len(match["pad"] or "")
+            comment = match["comment"] or ""
+            pad = " " * max(width - len(value), 1) if comment else ""
+            line = f"{match['indent']}{match['key']}:{match['sep'] or ' '}{value}{pad}{comment}"
+        out.append(line)
+    if left:
+        raise SystemExit(f"keys not in params.yaml: {sorted(left)}")
+    return "\n".join(out) + "\n"
+
+
+def presets() -> dict[str, str]:
+    text = (ROOT / "params.yaml").read_text()
+    body = text.split("\n", 1)[1]  # the schema line is written per preset (its path differs)
+    written = {}
+    for name, (about, changes) in PRESETS.items():
+        head = (
+            "# yaml-language-server: $schema=../../params.schema.json\n"
+            f"# {about}.\n"
+            "# Copy over params.yaml, then `make train` (examples/README.md); written by "
+            "scripts/make_presets.py.\n"
+        )
+        written[name] = head + render(body, changes)
+    return written
+
+
+def main() -> int:
+    for name, text in presets().items():
+        path = ROOT / "examples" / name / "params.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
