@@ -9,6 +9,7 @@ from aeops.evaluation.selection import choose_for_use
 from aeops.evaluation.uses import (
     PSNR_CAP_DB,
     Corruption,
+    binary_cross_entropy,
     classical_denoisers,
     compression_metrics,
     corrupt_rows,
@@ -18,7 +19,6 @@ from aeops.evaluation.uses import (
     mean_ssim,
     psnr,
     reduction_metrics,
-    binary_cross_entropy,
     squared_error_per_row,
     use_rows,
 )
