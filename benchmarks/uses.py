@@ -12,6 +12,9 @@ trained at sigma 25, one blind over sigma 0-55 (told nothing of the level). Trai
 kept in ``benchmarks/results/.models/`` (git-ignored) and reused when their spec is unchanged.
 
     .venv/bin/python benchmarks/uses.py --part denoise [--steps 4500] [--train-only blind]
+
+Compression and reduction (``--part codes``): the presets through the whole pipeline,
+:mod:`benchmarks.codes` (``benchmarks/results/uses_codes.*``). ``--part all`` runs both.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(1, str(ROOT))  # benchmarks.codes, when run as a script
 
 from aeops.evaluation.denoising import NoisyImages, measure, references  # noqa: E402
 from aeops.models.denoisers.unet import DenoiserSpec, UNetDenoiser  # noqa: E402
@@ -159,10 +163,16 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", default="denoise", choices=["denoise"])
+    parser.add_argument("--part", default="all", choices=["all", "denoise", "codes"])
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--train-only", choices=["sigma25", "blind"])
     args = parser.parse_args()
+    if args.part in ("all", "codes"):  # compression and reduction: benchmarks/codes.py
+        from benchmarks.codes import STANDARD, markdown, run_all
+
+        print(markdown(run_all(STANDARD)))
+        if args.part == "codes":
+            return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import platform
 

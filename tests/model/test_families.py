@@ -271,3 +271,28 @@ def test_one_registry_names_the_families_everywhere():
         assert isinstance(objective, DenoisingObjective) == (name == "denoising")
         assert isinstance(objective, SparseObjective) == (name == "sparse")
         assert (getattr(objective, "beta", 0) > 0) == (name == "vae")
+
+
+def test_a_table_coder_starts_as_pca_and_an_int8_coder_trains_with_storage_noise():
+    from sklearn.decomposition import PCA
+
+    from aeops.models.autoencoders.detector import AutoencoderDetector
+    from tests.helpers import fold_of, training_spec
+
+    cfg = make_config(models={"coder": {"latent": 3, "hidden": [32], "width": 4}})
+    x = low_rank_data(300, dim=16, rank=5, seed=2).astype(np.float32)
+    detector = AutoencoderDetector(training_spec("coder", cfg, TABLE_META, unit_range=False))
+    detector.build(fold_of(x))  # sized and initialised, not trained
+    pca = PCA(3).fit(x.astype(np.float64))
+    np.testing.assert_allclose(
+        detector.reconstruct(x), pca.inverse_transform(pca.transform(x)), atol=1e-4
+    )
+
+    net = build_net("coder", cfg, IMAGE_META)  # convolutional on images; no PCA start
+    net.code_step = 1 / 127
+    rows = torch.rand(32, 64)
+    net.eval()
+    assert torch.equal(net(rows)["recon"], net(rows)["recon"])  # no noise in eval mode
+    net.train()
+    out = net(rows)
+    assert not torch.equal(out["recon"], net.decode(out["z"]))  # the code is read with noise

@@ -57,7 +57,7 @@ def load_metrics(cfg: Config) -> tuple[dict[str, dict], dict[str, str], dict[str
         else:
             models[family] = m
     ensemble = cfg.paths.family_eval_dir(ENSEMBLE) / METRICS_FILE
-    if cfg.models.ensemble and ensemble.exists():
+    if cfg.models.ensemble and cfg.task == "detect" and ensemble.exists():
         models[ENSEMBLE] = read_json(ensemble)
     baselines = {
         name: read_json(Path(cfg.paths.baselines_dir) / name / METRICS_FILE)
@@ -107,7 +107,12 @@ def compare(cfg: Config, run_ids: dict[str, str], folds: dict[str, UseRows | Non
         metric: chosen[metric],
         "models": models,
         "baselines": baselines,
-        "uses": use_references(folds, cfg.code_size if cfg.task == "reduce" else None, cfg.seed),
+        "uses": use_references(
+            folds,
+            cfg.code_size if cfg.task == "reduce" else None,
+            cfg.seed,
+            denoisers=cfg.task == "detect",
+        ),
     }
     ranking = "test_auroc" if "test_auroc" in chosen else "test_synthetic_auroc"
     if ranking in chosen and all(ranking in b for b in baselines.values()):
@@ -239,12 +244,16 @@ def log_comparison(
 
 
 def use_references(
-    folds: dict[str, UseRows | None], umap_dims: int | None = None, seed: int = 0
+    folds: dict[str, UseRows | None],
+    umap_dims: int | None = None,
+    seed: int = 0,
+    denoisers: bool = True,
 ) -> dict[str, Any]:
     """What the classical methods that are not detectors do on the same rows: scikit-image's
     denoisers and JPEG (images), gzip of the raw rows, and with ``umap_dims`` (``task:
     reduce``) UMAP at as many dimensions on the test rows; PCA projection is the ``pca``
-    baseline's own use measures."""
+    baseline's own use measures. ``denoisers``: False skips the image denoisers (``task:
+    compress | reduce``, where no model denoises)."""
     from aeops.evaluation.uses import gzip_bytes_per_row, psnr
 
     val, test = folds.get("val"), folds.get("test")
@@ -257,7 +266,8 @@ def use_references(
         "test_psnr_noisy_db": psnr(test.clean, test.noisy, test.data_range),
     }
     if val is not None and test.shape is not None:
-        out["denoisers"] = classical_denoisers(val, test)
+        if denoisers:
+            out["denoisers"] = classical_denoisers(val, test)
         out["jpeg"] = jpeg_points(test)
     if umap_dims is not None:
         from aeops.evaluation.uses import umap_reference

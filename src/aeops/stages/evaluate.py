@@ -218,7 +218,8 @@ def evaluate(cfg: Config) -> dict:
         run_id = evaluate_family(ev, family)
         if run_id is not None:
             run_ids[family] = run_id
-    if cfg.models.ensemble and len(run_ids) >= MIN_MEMBERS:
+    # the ensemble is a detector (no code of its own): it has no place in compress / reduce
+    if cfg.models.ensemble and cfg.task == "detect" and len(run_ids) >= MIN_MEMBERS:
         run_ids[ENSEMBLE] = evaluate_ensemble(ev, list(run_ids))
     evaluate_baselines(ev)
     return compare(cfg, run_ids, ev.uses)

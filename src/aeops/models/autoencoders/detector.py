@@ -194,7 +194,10 @@ class AutoencoderDetector(BaseDetector):
         spec = self.require_spec()
         pl.seed_everything(spec.seed, workers=True, verbose=False)
         self.args_ = architecture(spec, train.normal)
-        self.net_ = family(spec.family).build(self.args_)
+        fam = family(spec.family)
+        self.net_ = fam.build(self.args_)
+        if fam.initialise is not None:
+            fam.initialise(self.net_, train.normal, spec.seed)
         n_params = sum(p.numel() for p in self.net_.parameters())
         self.plan_ = resolve(spec.train, len(train.normal), n_params)
         self.fitted_ = None

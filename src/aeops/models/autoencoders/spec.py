@@ -93,6 +93,9 @@ class Family:
     # the storage step of the code -> extra network args (a family that trains its code to
     # survive int8 storage, :mod:`~aeops.models.autoencoders.coder`); None: not asked
     code_args: Callable[[float], dict[str, Any]] | None = None
+    # (network, normal training rows, seed) -> None: sets weights from the data before
+    # training (the coder's PCA start); None: the network's own initialisation
+    initialise: Callable[[Any, Any, int], None] | None = None
     SIZED: ClassVar[tuple[str, ...]] = ("hidden", "latent", "channels")  # args sizes resolve
 
     def build(self, args: dict[str, Any]) -> Any:
