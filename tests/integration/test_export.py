@@ -312,6 +312,7 @@ def test_bad_export_requests_are_one_sentence_and_leave_nothing(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow  # a third dataset's fits: the slow tier
 @pytest.mark.parametrize("name", ["coder", "pca"])
 def test_log_normalised_counts_score_and_encode_the_same_in_the_graph(name, tmp_path):
     python = pipeline("counts", name)

@@ -43,7 +43,10 @@ def off_subspace(n: int, seed: int) -> np.ndarray:
 def trained_auroc(family: str, seed: int, root) -> float:
     """Test AUROC of ``family`` trained for 40 epochs from ``seed`` on rank-4 rows."""
     pl.seed_everything(seed, verbose=False)
-    cfg = make_config(train={"max_epochs": 40, "patience": 40, "progress_bar": False})
+    cfg = make_config(  # the coder at its smallest: convolutions cost on a CPU
+        train={"max_epochs": 40, "patience": 40, "progress_bar": False},
+        models={"coder": {"width": 8}},
+    )
     train = low_rank_data(800, dim=64, rank=4, seed=0)
     normal, anomalies = low_rank_data(300, dim=64, rank=4, seed=0)[-200:], off_subspace(100, 1)
     args = architecture_of(family, cfg, META, train)
@@ -59,7 +62,12 @@ def trained_auroc(family: str, seed: int, root) -> float:
     return float(roc_auc_score(np.r_[np.zeros(100), np.ones(50)], scores))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+SLOW = {"coder"}  # convolutions at width 8 from three seeds: ~40 s, the slow tier
+
+
+@pytest.mark.parametrize(
+    "family", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW else f for f in FAMILIES]
+)
 def test_rows_off_the_learned_structure_score_higher(family, tmp_path):
     """Over three seeds, since one unlucky start (a sparse code with a dead unit, which torch
     releases draw differently) says little about the family: most starts rank well, none

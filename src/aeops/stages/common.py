@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from aeops.config import Config
 from aeops.core.errors import MissingInputError
-from aeops.core.sections import BaselinesConfig
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.data.split import Fold, load_fold, splits_hash
@@ -114,24 +113,3 @@ def code_step(cfg: Config) -> float:
     if cfg.task == "compress" and cfg.code.precision == "int8":
         return 1.0 / INT8_LEVELS
     return 0.0
-
-
-def run_baselines(cfg: Config) -> dict[str, Any]:
-    """The baselines a run measures, by name (their classes): every one for ``task: detect``;
-    for ``task: compress | reduce`` only those with a code (PCA), the reference at the same
-    code size."""
-    from aeops.core.sections import CODED_TASKS
-    from aeops.models.baselines import baselines
-
-    found = baselines()
-    if cfg.task in CODED_TASKS:
-        return {name: kind for name, kind in found.items() if kind.has_code}
-    return found
-
-
-def baseline_settings(cfg: Config) -> BaselinesConfig:
-    """``baselines:``, with PCA at ``code.size`` components under ``task: compress | reduce``
-    (the classical method at the same code size, not at its own variance rule)."""
-    if cfg.code_size is None:
-        return cfg.baselines
-    return cfg.baselines.model_copy(update={"pca_components": cfg.code_size})

@@ -18,7 +18,7 @@ from aeops.config import Config
 from aeops.core.errors import AeopsError
 from aeops.core.files import ENSEMBLE, METRICS_FILE, PLOTS_DIR, SCORES_FILE
 from aeops.core.io import atomic_dir, read_json, write_json
-from aeops.core.sections import CODED_TASKS
+from aeops.core.sections import CODED_TASKS, BaselinesConfig
 from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
 from aeops.evaluation.metrics import selection_metric
 from aeops.evaluation.plots import curve_tables, plot_curves, plot_rate_distortion
@@ -41,7 +41,7 @@ from aeops.reporting.summary import (
     test_note,
     use_headline,
 )
-from aeops.stages.common import run_baselines, switch_rule
+from aeops.stages.common import switch_rule
 
 log = logging.getLogger(__name__)
 
@@ -274,3 +274,24 @@ def use_references(
 
         out["umap"] = umap_reference(test, umap_dims, seed)
     return out
+
+
+def run_baselines(cfg: Config) -> dict[str, Any]:
+    """The baselines a run measures, by name (their classes): every one for ``task: detect``;
+    for ``task: compress | reduce`` only those with a code (PCA), the reference at the same
+    code size."""
+    from aeops.core.sections import CODED_TASKS
+    from aeops.models.baselines import baselines
+
+    found = baselines()
+    if cfg.task in CODED_TASKS:
+        return {name: kind for name, kind in found.items() if kind.has_code}
+    return found
+
+
+def baseline_settings(cfg: Config) -> BaselinesConfig:
+    """``baselines:``, with PCA at ``code.size`` components under ``task: compress | reduce``
+    (the classical method at the same code size, not at its own variance rule)."""
+    if cfg.code_size is None:
+        return cfg.baselines
+    return cfg.baselines.model_copy(update={"pca_components": cfg.code_size})

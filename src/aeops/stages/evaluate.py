@@ -47,14 +47,7 @@ from aeops.models.autoencoders.detector import AutoencoderDetector
 from aeops.models.base import Detector
 from aeops.models.ensemble import MIN_MEMBERS, EnsembleDetector
 from aeops.serving.pipeline import DetectorInfo
-from aeops.stages.common import (
-    Prepared,
-    baseline_settings,
-    example_rows,
-    load_prepared,
-    require,
-    run_baselines,
-)
+from aeops.stages.common import Prepared, example_rows, load_prepared, require
 from aeops.tracking.names import params_digest, run_name
 from aeops.tracking.runs import Tracking, dataset_input, detector_run, family_run_id
 
@@ -347,6 +340,8 @@ def evaluate_baselines(ev: Evaluation) -> dict[str, dict]:
     """PCA, Isolation Forest, k-NN and ECOD on the same split, each its own MLflow run with a
     deployable detector (so a baseline can be registered when it wins); one run per baseline,
     params and data version, however often evaluate runs."""
+    from aeops.stages.compare import baseline_settings, run_baselines
+
     cfg, results = ev.cfg, {}
     with atomic_dir(cfg.paths.baselines_dir) as root:
         for name, kind in run_baselines(cfg).items():

@@ -99,11 +99,11 @@ class MLPAutoencoder(Autoencoder):
         latent: int,
         out_activation: str,
         dropout: float,
-        code_activation: str = "identity",
+        code_activation: str | None = None,  # None: identity (the code as the layer gives it)
     ) -> None:
         super().__init__()
         self.input_dim = input_dim
-        self.encoder = mlp([input_dim, *hidden, latent], code_activation, dropout)
+        self.encoder = mlp([input_dim, *hidden, latent], code_activation or "identity", dropout)
         self.decoder = mlp([latent, *reversed(hidden), input_dim], out_activation, dropout)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
