@@ -18,6 +18,19 @@ FASHION = "../shared/datasets/fashion-mnist"
 GENES = "../shared/datasets/genes/baron_pancreas_scRNA_2000genes.csv"
 TEN = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"
 
+FASHION_CODES = {  # what the compress and reduce presets share: the data, the budget, the models
+    "data.source": "mnist",
+    "data.path": FASHION,
+    "data.normal_labels": TEN,
+    "train.loss": "bce",
+    "train.max_epochs": "20",
+    "train.patience": "10",
+    "train.threads": "2",
+    "models.families": "[coder, dense]",
+    "models.coder.width": "16",
+    "code.size": "30",
+}
+
 # preset -> (its first comment line, {dotted key: new value as written in YAML})
 PRESETS: dict[str, tuple[str, dict[str, str]]] = {
     "detect": (
@@ -28,16 +41,7 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
         "task: compress Fashion-MNIST (70,000 images) to 30 int8 numbers an image",
         {
             "task": "compress",
-            "data.source": "mnist",
-            "data.path": FASHION,
-            "data.normal_labels": TEN,
-            "train.loss": "bce",
-            "train.max_epochs": "20",
-            "train.patience": "10",
-            "train.threads": "2",
-            "models.families": "[coder, dense]",
-            "models.coder.width": "16",
-            "code.size": "30",
+            **FASHION_CODES,
             "code.precision": "int8",
             "evaluate.bootstrap": "0",
             "register.metric": "val_code_int8_psnr_db",
@@ -47,16 +51,7 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
         "task: reduce Fashion-MNIST (70,000 images) to 30 numbers an image",
         {
             "task": "reduce",
-            "data.source": "mnist",
-            "data.path": FASHION,
-            "data.normal_labels": TEN,
-            "train.loss": "bce",
-            "train.max_epochs": "20",
-            "train.patience": "10",
-            "train.threads": "2",
-            "models.families": "[coder, dense]",
-            "models.coder.width": "16",
-            "code.size": "30",
+            **FASHION_CODES,
             "code.precision": "float32",
             "evaluate.bootstrap": "0",
             "register.metric": "val_trustworthiness",
