@@ -280,7 +280,6 @@ def run_baselines(cfg: Config) -> dict[str, Any]:
     """The baselines a run measures, by name (their classes): every one for ``task: detect``;
     for ``task: compress | reduce`` only those with a code (PCA), the reference at the same
     code size."""
-    from aeops.core.sections import CODED_TASKS
     from aeops.models.baselines import baselines
 
     found = baselines()
