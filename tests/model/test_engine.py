@@ -4,6 +4,7 @@ weights kept in memory."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from aeops.models.autoencoders.base import Objective
 from aeops.models.autoencoders.dense import DenseAE
 from aeops.training.batches import FoldData, FoldDataModule
-from aeops.training.plan import plan_for, resolve
+from aeops.training.plan import cosine_lr, plan_for, resolve
 from tests.helpers import low_rank_data, make_config, net_score, quick_fit
 
 
@@ -66,6 +67,7 @@ def settings(**override):
         "patience": 30,
         "threads": "auto",
         "deterministic": False,
+        "schedule": "plateau",
     }
     return SimpleNamespace(**{**base, **override})
 
@@ -119,6 +121,8 @@ def test_the_plan_counts_patience_in_validations():
         "val_every": 3,
         "threads": 1,
         "max_epochs": None,  # train.max_samples did not lower train.max_epochs
+        "schedule": "plateau",
+        "total_steps": 300 * 16,  # 970 rows: 16 batches of 64 an epoch, 300 epochs
     }  # what run.json records
     rare = resolve(settings(patience=2, val_every=5), n_train=970, n_params=1000)
     assert (rare.stop_patience, rare.lr_patience) == (1, 1)  # at least one validation
@@ -149,3 +153,24 @@ def test_read_only_arrays_from_pandas_are_copied_without_a_warning():
     assert module.val_is_anomaly.data_ptr() != flags.ctypes.data  # copied, not shared
     writable[0, 0] = 5.0  # a writable array is shared, not copied
     assert module.train_x[0, 0] == 5.0
+
+
+def test_a_cosine_schedule_spans_the_planned_epochs_and_ends_at_a_hundredth(tmp_path):
+    """``train.schedule: cosine``: resolve plans epochs x steps per epoch; the rate starts at
+    ``lr`` and ends at ``lr / 100`` on the last planned step, whatever the validations say."""
+    plan = resolve(settings(schedule="cosine", max_epochs=4), n_train=200, n_params=1_000)
+    assert (plan.schedule, plan.total_steps) == ("cosine", 4 * math.ceil(200 / 64))
+    assert cosine_lr(0, 12, 1.0) == 1.0 and cosine_lr(6, 12, 1.0) == pytest.approx(0.505)
+    assert cosine_lr(12, 12, 1.0) == cosine_lr(99, 12, 1.0) == pytest.approx(0.01)
+    train = low_rank_data(200, dim=16, seed=0)
+    val = low_rank_data(64, dim=16, seed=1)
+    torch.manual_seed(0)
+    net = DenseAE(16, [32], 3, "sigmoid", 0.0)
+    cfg = make_config(train={"max_epochs": 4, "patience": 50, "progress_bar": False}).train
+    cosine = replace(plan_for(64, 3e-3, "32-true", 1, None, 50), schedule="cosine", total_steps=16)
+    fitted = quick_fit(net, Objective(), cfg, cosine, (train, val, np.zeros(64, bool)), tmp_path)
+    steps = fitted.trainer.global_step
+    assert steps == 16  # 4 epochs of 4 batches
+    optimiser = fitted.trainer.optimizers[0]
+    assert optimiser.param_groups[0]["lr"] == pytest.approx(cosine_lr(steps - 1, 16, 3e-3))
+    assert not fitted.trainer.lr_scheduler_configs  # no plateau scheduler beside it

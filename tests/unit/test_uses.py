@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -19,6 +21,7 @@ from aeops.evaluation.uses import (
     mean_ssim,
     psnr,
     reduction_metrics,
+    scan_bytes,
     squared_error_per_row,
     use_rows,
 )
@@ -141,10 +144,27 @@ def test_classical_image_denoisers_remove_noise_and_jpeg_trades_bytes_for_qualit
     assert set(found) == {"gaussian_filter", "median_filter", "total_variation", "non_local_means"}
     assert found["gaussian_filter"]["test_psnr_gain_db"] > 1.0  # smooth blobs, white noise
     points = jpeg_points(test)
-    assert [p["quality"] for p in points] == [10, 30, 50, 75, 95]
+    assert [p["quality"] for p in points] == [1, 5, 10, 30, 50, 75, 95]
     assert points[0]["bytes_per_row"] < points[-1]["bytes_per_row"]
+    assert all(0 < p["scan_bytes_per_row"] < p["bytes_per_row"] for p in points)
     assert points[0]["psnr_db"] < points[-1]["psnr_db"]
     assert classical_denoisers(rows_of(image_rows()), test) == {}  # tables: none
+
+
+def test_a_jpeg_scan_is_the_file_less_a_header_every_image_of_a_quality_shares():
+    from PIL import Image
+
+    files = []
+    for seed in (0, 1):
+        pixels = np.random.default_rng(seed).integers(0, 256, (28, 28), dtype=np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=5)
+        files.append(buffer.getvalue())
+    scans = [scan_bytes(f) for f in files]
+    assert scans[0] != scans[1]
+    heads = [f[: len(f) - n - 2] for f, n in zip(files, scans, strict=True)]
+    assert heads[0] == heads[1] and len(heads[0]) > 100  # tables: shared, like a decoder
+    assert all(f.endswith(b"\xff\xd9") for f in files)
 
 
 def test_choosing_for_a_use_takes_the_best_model_that_has_the_measure():

@@ -184,6 +184,7 @@ class TrainerConfig(Section):
     lr: Annotated[float, Field(gt=0.0)]
     weight_decay: Annotated[float, Field(ge=0.0)]
     patience: PositiveInt
+    schedule: Literal["plateau", "cosine"]
     loss: Literal["mse", "bce"]
     accelerator: Accelerator
     devices: int | str | list[int]

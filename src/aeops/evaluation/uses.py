@@ -15,7 +15,9 @@ user would otherwise pick on the same rows:
   dimension; the int8 codes also entropy-coded with LZMA), its ratio to the raw float32 row
   and to gzip of the raw rows, and the distortion (MSE, squared error per row, PSNR) of what
   the decoder makes of it, against PCA keeping as many components (float32 and int8); for
-  images also JPEG (Pillow) over a range of qualities (:func:`jpeg_points`).
+  images also JPEG (Pillow) over a range of qualities (:func:`jpeg_points`), counted as the
+  whole file and as its entropy-coded scan alone (the header is the same for every image of a
+  size and quality, shared as a decoder is).
 - **reduction**: trustworthiness and continuity of the code (scikit-learn's trustworthiness,
   and with the roles swapped), k-NN label accuracy in code space
   (when the normal rows carry at least two labels) and the variance the reconstruction
@@ -52,7 +54,7 @@ USE_METRICS = (
     "val_knn_accuracy",
     "val_explained_variance",
 )
-JPEG_QUALITIES = (10, 30, 50, 75, 95)
+JPEG_QUALITIES = (1, 5, 10, 30, 50, 75, 95)  # 1: its smallest scan
 
 Decode = Callable[[np.ndarray], np.ndarray]
 
@@ -430,8 +432,11 @@ def umap_reference(rows: UseRows, dims: int, seed: int) -> dict[str, float]:
 
 
 def jpeg_points(rows: UseRows) -> list[dict[str, float]]:
-    """JPEG (Pillow) of each 8-bit image at several qualities: bytes per row (the whole file,
-    header included) and PSNR against the clean rows (images in [0, 1] only)."""
+    """JPEG (Pillow, standard Huffman tables) of each 8-bit image at several qualities: bytes
+    per row as the whole file (``bytes_per_row``) and as the entropy-coded scan alone
+    (``scan_bytes_per_row``: the header, quantisation and Huffman tables are the same for every
+    image of a size and quality, so a store of many images shares them as it shares a
+    decoder), and PSNR against the clean rows (images in [0, 1] only)."""
     from PIL import Image
 
     if rows.shape is None or rows.data_range != 1.0:
@@ -441,11 +446,12 @@ def jpeg_points(rows: UseRows) -> list[dict[str, float]]:
         return []
     points = []
     for quality in JPEG_QUALITIES:
-        sizes, decoded = [], []
+        sizes, scans, decoded = [], [], []
         for image in images:
             buffer = io.BytesIO()
             Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
             sizes.append(buffer.tell())
+            scans.append(scan_bytes(buffer.getvalue()))
             buffer.seek(0)
             decoded.append(np.asarray(Image.open(buffer), dtype=np.float32) / 255.0)
         back = from_images(np.stack(decoded), rows.shape)
@@ -453,10 +459,19 @@ def jpeg_points(rows: UseRows) -> list[dict[str, float]]:
             {
                 "quality": float(quality),
                 "bytes_per_row": float(np.mean(sizes)),
+                "scan_bytes_per_row": float(np.mean(scans)),
                 "psnr_db": psnr(rows.clean, back, rows.data_range),
             }
         )
     return points
+
+
+def scan_bytes(jpeg: bytes) -> int:
+    """The entropy-coded bytes of a baseline JPEG: after the start-of-scan segment (marker
+    FFDA and its length), before the end-of-image marker (FFD9)."""
+    start = jpeg.index(b"\xff\xda")
+    header = start + 2 + int.from_bytes(jpeg[start + 2 : start + 4], "big")
+    return len(jpeg) - header - 2
 
 
 def measure(model: Coded, folds: dict[str, UseRows | None], seed: int) -> dict[str, float]:

@@ -160,7 +160,8 @@ def test_note(best: str, chosen: dict, baselines: dict[str, dict], ranking: str)
 def rate_distortion_points(
     models: dict[str, dict], baselines: dict[str, dict], uses: dict[str, Any]
 ) -> dict[str, list[tuple[float, float]]]:
-    """(bytes per row, test PSNR) of every model's code at each dtype, and JPEG's curve."""
+    """(bytes per row, test PSNR) of every model's code at each dtype, and JPEG's curves: whole
+    files, and the scan alone (its header shared, as a decoder is)."""
     points: dict[str, list[tuple[float, float]]] = {}
     coded = {**models, **{f"{n} (baseline)": m for n, m in baselines.items()}}
     for name, m in coded.items():
@@ -171,7 +172,8 @@ def rate_distortion_points(
         kept = [(float(b), float(p)) for b, p in pairs if b is not None and p is not None]
         if kept:
             points[name] = sorted(kept)
-    jpeg = [(p["bytes_per_row"], p["psnr_db"]) for p in uses.get("jpeg", [])]
-    if jpeg:
-        points["JPEG (Pillow)"] = sorted(jpeg)
+    for label, key in (("JPEG file", "bytes_per_row"), ("JPEG scan", "scan_bytes_per_row")):
+        jpeg = [(p[key], p["psnr_db"]) for p in uses.get("jpeg", []) if key in p]
+        if jpeg:
+            points[label] = sorted(jpeg)
     return points

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torchmetrics.classification import BinaryAUROC
 
+from aeops.training.plan import cosine_lr
+
 if TYPE_CHECKING:
     from aeops.training.plan import Plan
 
@@ -38,7 +40,10 @@ class AutoencoderModule(pl.LightningModule):
     rows; tracks validation loss and AUROC.
 
     The plan's ``lr_patience`` is in validations (:attr:`aeops.training.engine.Plan`): the
-    learning rate halves after that many validations without improvement. ``val_auroc`` is
+    learning rate halves after that many validations without improvement; with the plan's
+    ``schedule: cosine`` it follows :func:`~aeops.training.plan.cosine_lr` over the plan's
+    ``total_steps`` instead (set before each step from the optimiser steps taken, so a
+    resumed run continues the curve). ``val_auroc`` is
     logged only when the validation fold holds both normal rows and anomalies
     (``val_has_both``)."""
 
@@ -57,6 +62,7 @@ class AutoencoderModule(pl.LightningModule):
         self.lr = plan.lr
         self.weight_decay = weight_decay
         self.lr_patience = plan.lr_patience
+        self.cosine_steps = plan.total_steps if plan.schedule == "cosine" else 0
         self.batch_size = plan.batch_size
         self.val_has_both = val_has_both
         self.save_hyperparameters(hparams or {})
@@ -97,6 +103,10 @@ class AutoencoderModule(pl.LightningModule):
         consecutive batches from :class:`~aeops.training.batches.InMemoryBatches`)."""
         optimizer = cast(pl.core.optimizer.LightningOptimizer, self.optimizers())
         for rows in batch.split(self.batch_size):
+            if self.cosine_steps:
+                rate = cosine_lr(self.global_step, self.cosine_steps, self.lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
             terms = self.objective.loss(rows, self.net(self.objective.corrupt(rows)))
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(terms["loss"])
@@ -118,7 +128,7 @@ class AutoencoderModule(pl.LightningModule):
             self.val_auroc.update(self.net.row_score(out, per_feature), is_anomaly.long())
 
     def on_validation_epoch_end(self) -> None:
-        if "val" in self._sums and not self.trainer.sanity_checking:
+        if "val" in self._sums and not self.trainer.sanity_checking and not self.cosine_steps:
             scheduler = cast(torch.optim.lr_scheduler.ReduceLROnPlateau, self.lr_schedulers())
             scheduler.step(float(self._epoch_means("val")["loss"]))
         self._log_epoch("val")
@@ -128,6 +138,8 @@ class AutoencoderModule(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = make_optimizer(self.net.parameters(), self.lr, self.weight_decay)
+        if self.cosine_steps:
+            return optimizer  # the rate is set at each step (training_step)
         # stepped after each validation (above), so its patience is counted in validations
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=0.5, patience=self.lr_patience

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from aeops.data.noise import PEAK, NoiseLevel, add_noise, psnr_db
+from aeops.training.plan import cosine_lr
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,6 @@ class DenoiserSpec(Protocol):
     def seed(self) -> int: ...
     @property
     def noise(self) -> NoiseLevel: ...
-
-
-def cosine_lr(step: int, steps: int, lr: float) -> float:
-    """Adam's rate at ``step``: cosine from ``lr`` down to ``lr / 100`` at ``steps``."""
-    t = min(step / max(steps, 1), 1.0)
-    return lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
 class PatchStream(IterableDataset):

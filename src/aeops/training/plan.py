@@ -7,7 +7,10 @@
   enough that validation costs little next to training);
 - ``train.patience`` (epochs) is counted in validations once, here: early stopping waits that
   many, the learning rate halves after a third of them;
-- ``train.max_samples`` bounds a tall table's epochs.
+- ``train.max_samples`` bounds a tall table's epochs;
+- ``train.schedule``: the learning rate halves on a plateau of the validation loss
+  (``plateau``), or follows a cosine over the planned steps (``cosine``, :func:`cosine_lr`:
+  epochs x steps per epoch), which ends a fixed budget of epochs at a small rate.
 
 Pure: settings and sizes in, a :class:`Plan` out (torch only to ask whether a GPU is there).
 """
@@ -15,7 +18,7 @@ Pure: settings and sizes in, a :class:`Plan` out (torch only to ask whether a GP
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
 import torch
@@ -71,6 +74,8 @@ class Plan:
     stop_patience: int  # validations without improvement before stopping
     lr_patience: int  # validations without improvement before the lr halves
     max_epochs: int | None = None  # None: train.max_epochs (train.max_samples did not lower it)
+    schedule: str = "plateau"  # plateau | cosine (train.schedule)
+    total_steps: int = 0  # the optimiser steps the planned epochs take (cosine's length)
 
     def settings(self) -> dict[str, Any]:
         """The settings ``auto`` decides (patience aside), as run.json and MLflow record them."""
@@ -86,9 +91,16 @@ def plan_for(
     patience: int,
     max_epochs: int | None = None,
 ) -> Plan:
-    """The plan of settings already decided, with ``patience`` (epochs) in validations."""
+    """The plan of settings already decided, with ``patience`` (epochs) in validations (the
+    plateau schedule; ``dataclasses.replace`` sets a cosine one)."""
     waits = patience_in_validations(patience, val_every)
     return Plan(batch_size, lr, precision, val_every, threads, waits.stop, waits.lr, max_epochs)
+
+
+def cosine_lr(step: int, steps: int, lr: float) -> float:
+    """The rate at ``step``: cosine from ``lr`` down to ``lr / 100`` at ``steps``, then held."""
+    t = min(step / max(steps, 1), 1.0)
+    return lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
 def epochs_within_samples(train_cfg: Any, n_train: int) -> int | None:
@@ -131,14 +143,15 @@ def resolve(train_cfg: Any, n_train: int, n_params: int) -> Plan:
         # CPU kernels split their sums by thread, so the weights depend on the thread count:
         # deterministic training takes one thread on every machine, whatever its cores
         threads = 1 if (not gpu and (small or train_cfg.deterministic)) else None
-    return plan_for(
-        int(batch),
-        float(lr),
-        str(precision),
-        int(val_every),
-        threads,
-        train_cfg.patience,
-        epochs_within_samples(train_cfg, n_train),
+    epochs = epochs_within_samples(train_cfg, n_train)
+    plan = plan_for(
+        int(batch), float(lr), str(precision), int(val_every), threads, train_cfg.patience, epochs
+    )
+    steps_per_epoch = math.ceil(max(n_train, 1) / int(batch))
+    return replace(
+        plan,
+        schedule=str(getattr(train_cfg, "schedule", "plateau")),
+        total_steps=(epochs or train_cfg.max_epochs) * steps_per_epoch,
     )
 
 
