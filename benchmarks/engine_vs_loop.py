@@ -75,6 +75,7 @@ def settings(
         lr=1e-3,
         weight_decay=0.0,
         patience=30,
+        schedule="plateau",
         val_every="auto",
         checkpoint_every_s=60.0,
         threads="auto",

@@ -213,3 +213,19 @@ def test_the_dvc_headline_of_five_families_fits_200_columns():
     shown = {k: str(v) for k, v in flatten(headline(metrics, "test_auroc")).items()}
     width = len("reports/summary.json") + sum(max(len(k), len(v)) + 4 for k, v in shown.items())
     assert width <= 200, (width, shown)
+
+
+def test_the_rate_distortion_curve_puts_jpeg_files_and_scans_beside_the_codes(tmp_path):
+    from aeops.evaluation.plots import plot_rate_distortion
+    from aeops.reporting.summary import rate_distortion_points
+
+    models = {"coder": {"test_code_int8_bytes_per_row": 30.0, "test_code_int8_psnr_db": 19.6}}
+    jpeg = [
+        {"quality": 1.0, "bytes_per_row": 369.0, "scan_bytes_per_row": 39.0, "psnr_db": 18.1},
+        {"quality": 10.0, "bytes_per_row": 408.0, "scan_bytes_per_row": 78.0, "psnr_db": 21.5},
+    ]
+    points = rate_distortion_points(models, {}, {"jpeg": jpeg})
+    assert points["coder"] == [(30.0, 19.6)]
+    assert points["JPEG file"] == [(369.0, 18.1), (408.0, 21.5)]
+    assert points["JPEG scan"] == [(39.0, 18.1), (78.0, 21.5)]
+    assert plot_rate_distortion(points, tmp_path / "rd.png").stat().st_size > 1000
