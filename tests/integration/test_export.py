@@ -55,6 +55,17 @@ def dataset(name: str, root: Path = Path("/tmp/aeops-export-parity")) -> tuple:
         data = {"source": "table", "path": str(root / "counts.parquet"), "scaler": "log_counts",
                 "normal_labels": ["cell"], "min_rows": 20}  # fmt: skip
         cfg = make_config(**QUICK, data=data)
+    elif name == "skewed":  # heavy-tailed columns, rank-Gauss scaled with the tails kept
+        rng = np.random.default_rng(6)
+        frame = pd.DataFrame(rng.lognormal(0.0, 1.5, size=(400, 4)), columns=list("abcd"))
+        frame["a"] *= 1e-3  # a narrow column: a big value leaves float32 once scaled
+        frame["e"] = rng.normal(size=400)
+        frame.loc[rng.choice(300, 15, replace=False), "b"] = np.nan
+        frame["label"] = "ok"
+        frame.to_parquet(root / "skewed.parquet")
+        data = {"source": "table", "path": str(root / "skewed.parquet"), "scaler": "quantile",
+                "normal_labels": ["ok"], "min_rows": 20, "missing": "impute"}  # fmt: skip
+        cfg = make_config(**QUICK, data=data)
     else:
         frame = sensor_table(n=400, seed=3)
         rng = np.random.default_rng(4)
@@ -74,6 +85,10 @@ def dataset(name: str, root: Path = Path("/tmp/aeops-export-parity")) -> tuple:
     frame, meta = load_source(cfg.data, cfg.seed)
     rows = frame[meta.features]
     scored = rows.iloc[300:].copy()
+    if name == "skewed":  # far beyond the training range, both ends, and missing
+        scored.loc[scored.index[0], "a"] = 10.0
+        scored.loc[scored.index[1], "c"] = -50.0
+        scored.loc[scored.index[2], "b"] = np.nan
     if name == "table":  # what scoring meets that training did not
         scored.loc[scored.index[0], "line"] = "Z"
         scored.loc[scored.index[1], "sensor_0"] = np.nan
@@ -330,3 +345,27 @@ def test_log_normalised_counts_score_and_encode_the_same_in_the_graph(name, tmp_
     for scorer in (python, onnx):
         with pytest.raises(ScoringInputError, match=said):
             scorer.predict(negative)
+
+
+@pytest.mark.slow  # a fourth dataset's fits: the slow tier
+@pytest.mark.parametrize("name", ["dense", "pca"])
+def test_rank_gauss_scaling_with_tails_scores_and_encodes_the_same_in_the_graph(name, tmp_path):
+    python = pipeline("skewed", name)
+    tails = python.preprocessor.transformer.named_transformers_["numeric"][-1]
+    assert tails.gaussed_.tolist() == [True, True, True, True, False]
+    export_onnx(python, tmp_path / "export", {})
+    onnx = OnnxPipeline.from_folder(tmp_path / "export")
+    rows = dataset("skewed")[3]
+    want, got = python.predict(rows, explain=True), onnx.predict(rows, explain=True)
+    assert_scores_close(got["anomaly_score"].to_numpy(), want["anomaly_score"].to_numpy())
+    assert (got["is_anomaly"] == want["is_anomaly"]).all()
+    # the row far beyond training's range is the most anomalous, in both
+    assert got["anomaly_score"].idxmax() == want["anomaly_score"].idxmax() == rows.index[0]
+    codes = python.predict(rows, output="latent")
+    np.testing.assert_allclose(onnx.predict(rows, output="latent"), codes, rtol=1e-4, atol=1e-5)
+    huge = rows.copy()
+    huge.loc[huge.index[3], "a"] = 3e38
+    said = r"row 303, column 'a': value 3e\+38 is out of range"
+    for scorer in (python, onnx):
+        with pytest.raises(ScoringInputError, match=said):
+            scorer.predict(huge)

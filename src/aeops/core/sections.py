@@ -96,7 +96,7 @@ class DataConfig(Section):
     image_size: list[PositiveInt] | None
     channels: Literal[1, 3] | None
     on_bad_image: Literal["fail", "skip"]
-    scaler: Literal["auto", "none", "minmax", "standard", "log_counts"]
+    scaler: Literal["auto", "none", "minmax", "standard", "quantile", "log_counts"]
     min_rows: PositiveInt
     max_rows: PositiveInt | None
     split: SplitConfig

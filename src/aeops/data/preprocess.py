@@ -21,8 +21,8 @@ from aeops.core.io import atomic_path
 from aeops.data.schema import DatasetMeta
 
 # The only non-default types a saved preprocessor or baseline may hold (skops refuses others).
-TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
-SCALERS = ("none", "minmax", "standard", "log_counts")
+TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree", "aeops.data.tails.TailGaussScaler"]
+SCALERS = ("none", "minmax", "standard", "quantile", "log_counts")
 COUNTS_TOTAL = 1e4  # log_counts: each row's counts scaled to this total before log1p
 
 
@@ -68,7 +68,9 @@ def _numeric_steps(scaler: str, impute: bool) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    scalers = {"minmax": MinMaxScaler, "standard": StandardScaler}
+    from aeops.data.tails import TailGaussScaler
+
+    scalers = {"minmax": MinMaxScaler, "standard": StandardScaler, "quantile": TailGaussScaler}
     if scaler not in SCALERS:
         raise ValueError(f"unknown scaler '{scaler}'; choose from {list(SCALERS)}")
     steps = [SimpleImputer(strategy="median")] if impute else []
@@ -173,7 +175,7 @@ class Preprocessor:
         if self.numeric:
             block = np.asarray(x[:, :n_num], dtype=np.float64)
             steps = self.transformer.named_transformers_["numeric"]
-            scaler = steps[-1] if self.scaler in ("minmax", "standard") else None
+            scaler = steps[-1] if self.scaler in ("minmax", "standard", "quantile") else None
             if scaler is not None:
                 block = scaler.inverse_transform(block)
             if self.scaler == "log_counts":  # counts per COUNTS_TOTAL: a row's total is not kept

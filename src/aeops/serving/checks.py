@@ -15,6 +15,11 @@ from aeops.core.errors import ScoringInputError
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model computes in float32: |x| beyond is inf
 
 
+def plain(value: Any) -> Any:
+    """A cell as Python writes it in a sentence: ``3e+38``, not ``np.float64(3e+38)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def finite(value: Any) -> float:
     value = float(value)
     if not np.isfinite(value):
@@ -59,7 +64,7 @@ def as_numbers(column: pd.Series, name: str, index: pd.Index) -> np.ndarray:
     if flags.any():  # JSON's true among numbers: pandas would read it as 1.0
         row = int(np.flatnonzero(flags)[0])
         raise ScoringInputError(
-            f"row {index[row]}, column '{name}': {column.iloc[row]!r} is a boolean, not a "
+            f"row {index[row]}, column '{name}': {plain(column.iloc[row])!r} is a boolean, not a "
             "number; the model expects numbers in this column (send 0/1 if that is meant)"
         )
     converted = pd.to_numeric(column, errors="coerce")
@@ -67,7 +72,7 @@ def as_numbers(column: pd.Series, name: str, index: pd.Index) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ScoringInputError(
-            f"row {index[row]}, column '{name}': {column.iloc[row]!r} is "
+            f"row {index[row]}, column '{name}': {plain(column.iloc[row])!r} is "
             "not a number; the model expects numbers in this column"
         )
     return converted.to_numpy(np.float64)

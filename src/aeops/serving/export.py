@@ -102,6 +102,48 @@ def _width(encoder: Any, j: int) -> int:
     return len(encoder.categories_[j]) - extra
 
 
+class TailKnots(nn.Module):
+    """``data.scaler: quantile`` (:class:`aeops.data.tails.TailGaussScaler`) in the graph:
+    each column's line, plus ReLU knots on the skewed columns only."""
+
+    start: torch.Tensor
+    base: torch.Tensor
+    left: torch.Tensor
+    at: torch.Tensor
+    delta: torch.Tensor
+    place: torch.Tensor
+    idx: torch.Tensor
+
+    def __init__(self, start, base, left, at, delta, gaussed) -> None:
+        super().__init__()
+        idx = np.flatnonzero(gaussed)
+        place = np.zeros((len(idx), len(start)))
+        place[np.arange(len(idx)), idx] = 1.0
+        for name, value in (("start", start), ("base", base), ("left", left),
+                            ("at", at[idx]), ("delta", delta[idx]), ("place", place)):  # fmt: skip
+            self.register_buffer(name, torch.as_tensor(np.asarray(value, np.float64)))
+        self.register_buffer("idx", torch.as_tensor(idx, dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x - self.start) * self.left + self.base
+        if self.idx.numel():
+            bent = torch.relu(x.index_select(1, self.idx)[:, :, None] - self.at) * self.delta
+            y = y + bent.sum(-1) @ self.place
+        return y
+
+
+def rows_per_run(module: RawToScore, budget: int = 256 * 2**20) -> int:
+    """Rows per ONNX Runtime run: :data:`~aeops.serving.onnx_scoring.ONNX_BATCH_ROWS`, fewer
+    where the quantile knots' (rows, skewed columns, knots) float64 block would pass
+    ``budget`` bytes."""
+    from aeops.serving.onnx_scoring import ONNX_BATCH_ROWS
+
+    if module.knots is None or not module.knots.idx.numel():
+        return ONNX_BATCH_ROWS
+    per_row = module.knots.at.numel() * 8 * 2  # the ReLU block and its product
+    return max(1, min(ONNX_BATCH_ROWS, budget // per_row))
+
+
 class RawToScore(nn.Module):
     """Raw numeric values and category indices in; score, flag, errors and code out."""
 
@@ -112,6 +154,7 @@ class RawToScore(nn.Module):
         fill = np.zeros(n_num)
         shift, scale = np.zeros(n_num), np.ones(n_num)
         self.impute = bool(pre.impute and n_num)
+        self.knots: TailKnots | None = None
         self.minmax = pre.scaler == "minmax"
         self.log_counts = pre.scaler == "log_counts"
         if n_num:
@@ -123,6 +166,11 @@ class RawToScore(nn.Module):
                 shift, scale = steps[0].mean_, steps[0].scale_
             elif pre.scaler == "minmax":
                 shift, scale = steps[0].min_, steps[0].scale_
+            elif pre.scaler == "quantile":  # aeops.data.tails: a line plus ReLU knots
+                tails = steps[0]
+                start, base, left, at, delta = tails.relu_form()
+                shift, scale = start - base / left, 1.0 / left  # the left line, for the spec
+                self.knots = TailKnots(start, base, left, at, delta, tails.gaussed_)
         self.fill: torch.Tensor
         self.shift: torch.Tensor
         self.scale: torch.Tensor
@@ -150,7 +198,12 @@ class RawToScore(nn.Module):
                 total = torch.where(total > 0, total, torch.ones_like(total))
                 x = torch.log1p(x / total * COUNTS_TOTAL)
             x = torch.where(torch.isnan(x), self.fill, x) if self.impute else x
-            x = x * self.scale + self.shift if self.minmax else (x - self.shift) / self.scale
+            if self.knots is not None:
+                x = self.knots(x)
+            elif self.minmax:
+                x = x * self.scale + self.shift
+            else:
+                x = (x - self.shift) / self.scale
             parts.append(x.float())
         if categories is not None:
             for j, width in enumerate(self.widths):
@@ -289,6 +342,7 @@ def export_onnx(
                 "scale": module.scale.tolist(),
             },
             "threshold": float(pipeline.info.threshold),
+            "rows_per_run": rows_per_run(module),
             "code_dims": int(code_dims),
             "inputs": {
                 "numeric": f"float64 (rows, {len(pre.numeric)})",

@@ -22,7 +22,7 @@ from aeops.core.errors import ScoringInputError
 from aeops.core.io import file_sha256
 from aeops.data.preprocess import check_counts
 from aeops.data.schema import feature_families
-from aeops.serving.checks import FLOAT32_MAX, finite
+from aeops.serving.checks import FLOAT32_MAX, finite, plain
 from aeops.serving.pipeline import (
     FLAG_COLUMN,
     OUTPUTS,
@@ -143,8 +143,8 @@ class OnnxPipeline(DetectorPipeline):
             row, col = np.argwhere(bad)[0]
             name = self.numeric[col]
             raise ScoringInputError(
-                f"row {raw.index[row]}, column '{name}': value {raw[name].iloc[row]!r} is out "
-                "of range: scaled as the training data was, it exceeds float32 "
+                f"row {raw.index[row]}, column '{name}': value {plain(raw[name].iloc[row])!r} is "
+                "out of range: scaled as the training data was, it exceeds float32 "
                 f"(|x| <= {FLOAT32_MAX:.3g}), which the model computes in"
             )
 
@@ -152,11 +152,12 @@ class OnnxPipeline(DetectorPipeline):
         """The graph's ``outputs`` (of score, flag, errors, code) on ``feeds``, in batches;
         ONNX Runtime runs only the nodes those outputs need."""
         rows = len(next(iter(feeds.values())))
-        if rows <= ONNX_BATCH_ROWS:
+        step = int(self.spec.get("rows_per_run", ONNX_BATCH_ROWS))
+        if rows <= step:
             return self.session.run(outputs, feeds)
         parts = [
-            self.session.run(outputs, {k: v[i : i + ONNX_BATCH_ROWS] for k, v in feeds.items()})
-            for i in range(0, rows, ONNX_BATCH_ROWS)
+            self.session.run(outputs, {k: v[i : i + step] for k, v in feeds.items()})
+            for i in range(0, rows, step)
         ]
         return [np.concatenate([p[j] for p in parts]) for j in range(len(outputs))]
 

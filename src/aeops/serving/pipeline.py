@@ -38,6 +38,7 @@ from aeops.serving.checks import (
     few,
     finite,
     is_plain_number,
+    plain,
 )
 
 if TYPE_CHECKING:
@@ -260,8 +261,8 @@ class DetectorPipeline:
             row, col = np.argwhere(bad)[0]
             name = self.info.features[int(self._groups[col])]
             raise ScoringInputError(
-                f"row {raw.index[row]}, column '{name}': value {raw[name].iloc[row]!r} is out "
-                "of range: scaled as the training data was, it exceeds float32 "
+                f"row {raw.index[row]}, column '{name}': value {plain(raw[name].iloc[row])!r} is "
+                "out of range: scaled as the training data was, it exceeds float32 "
                 f"(|x| <= {FLOAT32_MAX:.3g}), which the model computes in"
             )
 
