@@ -46,7 +46,7 @@ class ModelsConfig(Section):
 
     families: Annotated[list[str], Field(min_length=1)]
     auto_size: AutoSizeConfig
-    score: Literal["auto", "recon", "normalised", "hybrid"]
+    score: Literal["auto", "recon", "normalised", "hybrid", "tail"]
     score_neighbors: PositiveInt
     ensemble: bool
 

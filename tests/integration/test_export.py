@@ -65,7 +65,7 @@ def dataset(name: str, root: Path = Path("/tmp/aeops-export-parity")) -> tuple:
         frame.to_parquet(root / "skewed.parquet")
         data = {"source": "table", "path": str(root / "skewed.parquet"), "scaler": "quantile",
                 "normal_labels": ["ok"], "min_rows": 20, "missing": "impute"}  # fmt: skip
-        cfg = make_config(**QUICK, data=data)
+        cfg = make_config(**QUICK, data=data, models={"score": "tail"})  # and the tail score
     else:
         frame = sensor_table(n=400, seed=3)
         rng = np.random.default_rng(4)
@@ -351,6 +351,8 @@ def test_log_normalised_counts_score_and_encode_the_same_in_the_graph(name, tmp_
 @pytest.mark.parametrize("name", ["dense", "pca"])
 def test_rank_gauss_scaling_with_tails_scores_and_encodes_the_same_in_the_graph(name, tmp_path):
     python = pipeline("skewed", name)
+    if name == "dense":  # the tail score's statistics travel in the graph too
+        assert python.detector.calibration_.kind == "tail"
     tails = python.preprocessor.transformer.named_transformers_["numeric"][-1]
     assert tails.gaussed_.tolist() == [True, True, True, True, False]
     export_onnx(python, tmp_path / "export", {})

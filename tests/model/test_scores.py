@@ -87,6 +87,34 @@ def test_the_hybrid_score_weighs_both_terms_alike_and_survives_saving(rows, tmp_
     assert auroc(loaded, normal, broken) > 0.9
 
 
+def test_the_tail_score_counts_only_errors_beyond_the_normal_rows_and_survives_saving(
+    rows, tmp_path
+):
+    train, normal, broken, net = rows
+    net.calibrate(train, "tail", 5, 0)
+    stats = net.calibration_
+    assert stats is not None and stats.has_tail and stats.about()["tail"]
+    # each feature's contribution is its error's z-score in log space against the training
+    # rows, above zero only, squared: about half the entries of normal rows are exactly zero
+    contributions = net.feature_errors(normal)
+    assert 0.35 < float((contributions == 0).mean()) < 0.65
+    errors = (
+        net.inspect(torch.from_numpy(normal), combine=False)["recon"] - torch.from_numpy(normal)
+    ) ** 2
+    logged = torch.log(torch.clamp(errors / stats.feature_scale, min=1e-3))
+    want = torch.relu((logged - stats.tail[0]) / stats.tail[1]) ** 2
+    np.testing.assert_allclose(contributions, want.numpy(), rtol=1e-4, atol=1e-6)
+    assert auroc(net, normal, broken) > 0.95
+    assert (net.feature_errors(broken).argmax(axis=1) == 0).mean() > 0.9
+    loaded = saved_and_loaded(net, tmp_path / "tail")
+    np.testing.assert_array_equal(loaded.score_samples(normal), net.score_samples(normal))
+    # a model file from before the tail kind (no tail statistics) still loads and scores
+    net.calibrate(train, "normalised", 5, 0)
+    assert not net.calibration_.has_tail and "tail" not in dict(net.calibration_.named_buffers())
+    older = saved_and_loaded(net, tmp_path / "normalised")
+    np.testing.assert_array_equal(older.score_samples(normal), net.score_samples(normal))
+
+
 def test_the_hybrid_score_is_deterministic_for_a_seed(rows, tmp_path):
     train, normal, _, _ = rows
     scores = []
@@ -144,7 +172,7 @@ def test_choose_score_keeps_the_kind_that_ranks_validation_best_and_it_travels(r
     labels = np.r_[np.zeros(len(normal), bool), np.ones(len(broken), bool)]
     choice = net.choose_score(train, (val_x, labels), ScoreSettings("auto", 5, RULE))
     # plain error misses the broken low-variance column (first test), so it is not chosen
-    assert choice.kind in ("normalised", "hybrid")
+    assert choice.kind in ("normalised", "hybrid", "tail")
     assert net.calibration_ is not None and net.calibration_.kind == choice.kind
     assert auroc(net, normal, broken) > 0.9
     loaded = saved_and_loaded(net, tmp_path)

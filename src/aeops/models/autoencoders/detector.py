@@ -35,6 +35,7 @@ from aeops.models.autoencoders.scores import (
     BANK_ROWS,
     SCALE_FLOOR,
     SCORES,
+    TAIL_FLOOR,
     ScoreCalibration,
     ScoreChoice,
     positive_median,
@@ -276,7 +277,19 @@ class AutoencoderDetector(BaseDetector):
         if len(z) > BANK_ROWS:
             keep = np.sort(np.random.default_rng(seed).choice(len(z), BANK_ROWS, replace=False))
             z = z[torch.from_numpy(keep)]
-        calibration = ScoreCalibration(kind, scale, z, 1.0, 1.0, neighbors).to(device)
+        tail = None
+        if kind in ("hybrid", "tail"):  # hybrid: validation may pick tail (choose_score)
+            total = torch.zeros(x.shape[1], dtype=torch.float64)
+            squares = torch.zeros_like(total)
+            for part in x.split(CALIBRATION_ROWS):
+                errors = self._forward(part.to(device), None)["per_feature"].float().cpu()
+                logged = torch.log(torch.clamp(errors / scale, min=TAIL_FLOOR)).double()
+                total, squares = total + logged.sum(0), squares + (logged**2).sum(0)
+            n = max(len(x), 1)
+            centre = total / n
+            spread = torch.sqrt(torch.clamp(squares / n - centre**2, min=1e-6))
+            tail = torch.stack([centre, spread]).float()
+        calibration = ScoreCalibration(kind, scale, z, 1.0, 1.0, neighbors, tail).to(device)
         if kind == "hybrid":
             base = torch.cat(
                 [

@@ -9,6 +9,11 @@ validation shows another kind reliably better, see :func:`prefer_score`):
   rows, then averaged, so one column the model can never reconstruct well does not drown a
   column it reconstructs almost exactly (on tables, columns differ by orders of magnitude in
   how predictable they are);
+- ``tail``: how far into the normal rows' tail each feature's error lies: the log of its
+  normalised error, as a z-score against the same log on the normal training rows, counted
+  above zero only and squared, then averaged. A column whose errors are heavy-tailed on
+  normal rows too then needs a far larger error to count than a column the model always
+  reconstructs closely (ECOD's per-feature tails, on the residuals);
 - ``hybrid``: the normalised error plus the distance of the row's latent code to its
   ``models.score_neighbors``-th nearest code of the normal training rows, each term divided
   by its median on those rows, so both weigh the same. A row can be reconstructed well and
@@ -34,9 +39,10 @@ from torch import nn
 from aeops.evaluation.metrics import paired_bootstrap_difference
 from aeops.evaluation.selection import SwitchRule
 
-SCORES = ("recon", "normalised", "hybrid")
+SCORES = ("recon", "normalised", "hybrid", "tail")
 BANK_ROWS = 4096  # training codes kept for the latent k-NN term (seeded subsample beyond)
 SCALE_FLOOR = 0.01  # a feature's error scale is at least this share of the mean scale
+TAIL_FLOOR = 1e-3  # tail: errors below this share of a feature's mean count as this (log's floor)
 
 
 def resolve_score(kind: str, is_image: bool) -> str:
@@ -107,6 +113,7 @@ class ScoreCalibration(nn.Module):
     feature_scale: torch.Tensor
     code_bank: torch.Tensor
     refs: torch.Tensor
+    tail: torch.Tensor  # (2, features): mean and spread of log normalised errors; optional
 
     def __init__(
         self,
@@ -116,6 +123,7 @@ class ScoreCalibration(nn.Module):
         base_ref: float,
         knn_ref: float,
         neighbors: int,
+        tail: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
@@ -123,6 +131,9 @@ class ScoreCalibration(nn.Module):
         self.register_buffer("feature_scale", feature_scale.float())
         self.register_buffer("code_bank", code_bank.float())
         self.register_buffer("refs", torch.tensor([base_ref, knn_ref], dtype=torch.float32))
+        self.has_tail = tail is not None  # model files before the tail kind have none
+        if tail is not None:
+            self.register_buffer("tail", tail.float())
 
     def about(self) -> dict[str, Any]:
         """What rebuilds this module before its buffers are loaded (kept in the model file)."""
@@ -130,6 +141,7 @@ class ScoreCalibration(nn.Module):
             "kind": self.kind,
             "neighbors": self.neighbors,
             "bank_shape": list(self.code_bank.shape),
+            "tail": self.has_tail,
         }
 
     @classmethod
@@ -142,10 +154,15 @@ class ScoreCalibration(nn.Module):
             1.0,
             1.0,
             about["neighbors"],
+            torch.zeros(2, input_dim) if about.get("tail") else None,
         )
 
     def normalise(self, per_feature: torch.Tensor) -> torch.Tensor:
-        return per_feature / self.feature_scale
+        normalised = per_feature / self.feature_scale
+        if self.kind != "tail":
+            return normalised
+        logged = torch.log(torch.clamp(normalised, min=TAIL_FLOOR))
+        return torch.relu((logged - self.tail[0]) / self.tail[1]) ** 2
 
     def knn_distance(self, z: torch.Tensor, skip_self: bool = False) -> torch.Tensor:
         """Distance of each code to its k-th nearest bank code (the (k+1)-th with
@@ -201,6 +218,7 @@ def with_kind(calibration: ScoreCalibration | None, kind: str) -> ScoreCalibrati
         float(calibration.refs[0]),
         float(calibration.refs[1]),
         calibration.neighbors,
+        calibration.tail if calibration.has_tail else None,
     )
     same.refs = calibration.refs
     return same
