@@ -6,6 +6,7 @@ reason."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -92,6 +93,29 @@ def test_every_readme_command_is_accounted_for():
         )
 
 
+def stop(proc: subprocess.Popen, root: Path) -> None:
+    """Stop a background command and everything it started: its process group (SIGTERM,
+    then SIGKILL for what ignored it), then any process left that names the clone (an
+    ``mlflow server`` whose workers and job runners outlive the group leaving)."""
+    import psutil
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    for left in psutil.process_iter(["cmdline"]):
+        if str(root) in " ".join(left.info["cmdline"] or []):
+            family = [left]
+            with contextlib.suppress(psutil.Error):
+                family = [*left.children(recursive=True), left]
+            for member in family:
+                with contextlib.suppress(psutil.Error):
+                    member.kill()
+
+
 @pytest.mark.slow
 def test_readme_commands_run_as_written(tmp_path: Path):
     root = with_venv(make_project(tmp_path / "clone"))
@@ -142,6 +166,10 @@ def test_readme_commands_run_as_written(tmp_path: Path):
             assert result.returncode == 0, f"a page's Python:\n{code}\n{result.stderr[-3000:]}"
     finally:
         for proc in background:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
+            stop(proc, root)
     assert "make train" in ran and any(c.startswith("curl") for c in ran)
+    import psutil
+
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"])
+            if str(root) in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+    assert left == [], f"background commands left running: {left}"
