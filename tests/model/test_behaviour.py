@@ -62,7 +62,7 @@ def trained_auroc(family: str, seed: int, root) -> float:
     return float(roc_auc_score(np.r_[np.zeros(100), np.ones(50)], scores))
 
 
-SLOW = {"coder"}  # convolutions at width 8 from three seeds: ~40 s, the slow tier
+SLOW = {"coder", "conv"}  # convolutions from three seeds: ~20-40 s each, the slow tier
 
 
 @pytest.mark.parametrize(
