@@ -34,6 +34,15 @@ def _skewness(x: np.ndarray) -> float:
     return float(np.mean(centred**3) / sd**3) if sd > 0 else 0.0
 
 
+def _line_through(x: np.ndarray, xs: np.ndarray, ys: np.ndarray, slope: float) -> np.ndarray:
+    """``x`` through the increasing points ``(xs, ys)``, straight on with ``slope`` beyond
+    either end; NaN stays NaN."""
+    y = np.interp(x, xs, ys)
+    y = np.where(x < xs[0], ys[0] + (x - xs[0]) * slope, y)
+    y = np.where(x > xs[-1], ys[-1] + (x - xs[-1]) * slope, y)
+    return np.where(np.isnan(x), np.nan, y)
+
+
 class TailGaussScaler(TransformerMixin, BaseEstimator):
     """Per column ``knots_[j]`` (increasing) map onto ``values_[j]``; outside, slopes
     ``left_[j]`` and ``right_[j]`` (standard scaling's). NaN stays NaN."""
@@ -75,27 +84,19 @@ class TailGaussScaler(TransformerMixin, BaseEstimator):
         return distinct.astype(np.float64), z.astype(np.float64), slope, True
 
     def transform(self, X):  # noqa: N803
-        X = np.asarray(X, dtype=np.float64)
-        out = np.empty_like(X)
-        for j in range(X.shape[1]):
-            knots, values, slope = self.knots_[j], self.values_[j], self.slopes_[j]
-            x = X[:, j]
-            y = np.interp(x, knots, values)
-            y = np.where(x < knots[0], values[0] + (x - knots[0]) * slope, y)
-            y = np.where(x > knots[-1], values[-1] + (x - knots[-1]) * slope, y)
-            out[:, j] = np.where(np.isnan(x), np.nan, y)
-        return out
+        return self._each_column(X, inverse=False)
 
     def inverse_transform(self, X):  # noqa: N803
+        return self._each_column(X, inverse=True)
+
+    def _each_column(self, X, inverse: bool) -> np.ndarray:  # noqa: N803
         X = np.asarray(X, dtype=np.float64)
         out = np.empty_like(X)
         for j in range(X.shape[1]):
             knots, values, slope = self.knots_[j], self.values_[j], self.slopes_[j]
-            z = X[:, j]
-            x = np.interp(z, values, knots)
-            x = np.where(z < values[0], knots[0] + (z - values[0]) / slope, x)
-            x = np.where(z > values[-1], knots[-1] + (z - values[-1]) / slope, x)
-            out[:, j] = x
+            if inverse:
+                knots, values, slope = values, knots, 1.0 / slope
+            out[:, j] = _line_through(X[:, j], knots, values, slope)
         return out
 
     def get_feature_names_out(self, input_features=None):
