@@ -238,7 +238,7 @@ class AutoencoderDetector(BaseDetector):
         """Fit the statistics of every kind and keep the one validation (rows, flags)
         prefers (the bank's seed is the rule's)."""
         val_x, val_is_anomaly = val
-        self.calibrate(train_normal, "hybrid", settings.neighbors, settings.rule.seed)
+        self.calibrate(train_normal, "hybrid", settings.neighbors, settings.rule.seed, tail=True)
         by_kind = {
             kind: self._outputs(
                 val_x, ("score",), with_kind(self.calibration_, kind), CALIBRATION_ROWS
@@ -254,12 +254,13 @@ class AutoencoderDetector(BaseDetector):
 
     @torch.no_grad()
     def calibrate(
-        self, train_normal: np.ndarray, kind: str, neighbors: int, seed: int
+        self, train_normal: np.ndarray, kind: str, neighbors: int, seed: int, tail: bool = False
     ) -> ScoreCalibration | None:
         """Fit (and keep) the score statistics of ``kind`` on the normal training rows (None
         for ``recon``): each feature's mean squared error, a seeded bank of their codes and,
         for ``hybrid``, the medians that put both terms on one scale; the latent k-NN term
-        looks at the ``neighbors``-th nearest code."""
+        looks at the ``neighbors``-th nearest code. For ``tail`` (or with ``tail``, when
+        validation may choose it) also each feature's log-error mean and spread."""
         self.calibration_ = None
         if kind == "recon":
             return None
@@ -277,8 +278,8 @@ class AutoencoderDetector(BaseDetector):
         if len(z) > BANK_ROWS:
             keep = np.sort(np.random.default_rng(seed).choice(len(z), BANK_ROWS, replace=False))
             z = z[torch.from_numpy(keep)]
-        tail = None
-        if kind in ("hybrid", "tail"):  # hybrid: validation may pick tail (choose_score)
+        tail_stats = None
+        if kind == "tail" or tail:  # with ``tail``, validation may pick it (choose_score)
             total = torch.zeros(x.shape[1], dtype=torch.float64)
             squares = torch.zeros_like(total)
             for part in x.split(CALIBRATION_ROWS):
@@ -288,8 +289,8 @@ class AutoencoderDetector(BaseDetector):
             n = max(len(x), 1)
             centre = total / n
             spread = torch.sqrt(torch.clamp(squares / n - centre**2, min=1e-6))
-            tail = torch.stack([centre, spread]).float()
-        calibration = ScoreCalibration(kind, scale, z, 1.0, 1.0, neighbors, tail).to(device)
+            tail_stats = torch.stack([centre, spread]).float()
+        calibration = ScoreCalibration(kind, scale, z, 1.0, 1.0, neighbors, tail_stats).to(device)
         if kind == "hybrid":
             base = torch.cat(
                 [
