@@ -48,6 +48,7 @@ class ModelsConfig(Section):
     auto_size: AutoSizeConfig
     score: Literal["auto", "recon", "normalised", "hybrid", "tail"]
     score_neighbors: PositiveInt
+    seeds: Literal["auto"] | PositiveInt
     ensemble: bool
 
     def family(self, name: str) -> Any:

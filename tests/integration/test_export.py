@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from tests.factories import sensor_table
 from tests.helpers import fold_of, make_config, training_spec
 
 pytestmark = pytest.mark.integration
-DETECTORS = [*families(), "ensemble", *baselines()]
+DETECTORS = [*families(), "ensemble", "bag", *baselines()]  # bag: dense with models.seeds 2
 QUICK = {
     "train": {"max_epochs": 3, "patience": 3, "batch_size": 64, "progress_bar": False},
     "baselines": {"iforest_estimators": 30},
@@ -107,6 +108,11 @@ def pipeline(data: str, name: str) -> DetectorPipeline:
         if families()[name].needs_image and not meta.is_image:
             pytest.skip(f"{name} needs images")
         detector = AutoencoderDetector(training_spec(name, cfg, meta, unit)).fit(train, val)
+    elif name == "bag":
+        if data != "table":
+            pytest.skip("a bag of seeds is a table's default: tested on the table")
+        spec = replace(training_spec("dense", cfg, meta, unit), seeds=2)
+        detector = AutoencoderDetector(spec).fit(train, val)
     elif name == "ensemble":
         members = {f: pipeline(data, f).detector for f in ("dense", "vae")}
         detector = EnsembleDetector(members, "dense").fit(train, val)

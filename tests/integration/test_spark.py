@@ -30,7 +30,11 @@ def spark():
 def registered_champion(tmp_path: Path) -> str:
     cfg = sensor_config(tmp_path, ["dense"], epochs=2, register={"candidates": "autoencoders"})
     run_pipeline(cfg)
+    # models.seeds auto on a small table: dense trains three networks that score together
+    record = json.loads((cfg.paths.model_dir("dense") / "run.json").read_text())
+    assert record["architecture"]["seeds"] == 3
     decision = json.loads(Path(cfg.paths.registry_report).read_text())
+    assert decision["family"] == "dense"
     return f"models:/{decision['model_name']}@champion"
 
 

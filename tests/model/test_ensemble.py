@@ -1,6 +1,7 @@
 """Model tier: the ensemble detector (every family scoring together)."""
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 from sklearn.metrics import roc_auc_score
 
@@ -86,3 +87,75 @@ def test_an_ensemble_is_deterministic_for_a_seed_and_survives_save_and_load(tmp_
     np.testing.assert_allclose(
         loaded.decode(after["encode"]), ensemble.decode(before["encode"]), atol=1e-6
     )
+
+
+# -- a family's several seeds (models.seeds) --------------------------------------------------
+
+
+def bag_of(seeds: int, x: np.ndarray, val: np.ndarray, val_flags: np.ndarray):
+    from dataclasses import replace
+
+    from tests.helpers import training_spec
+
+    cfg = small_config(train={"max_epochs": 3, "patience": 3, "batch_size": 32,
+                              "progress_bar": False, "accelerator": "cpu"})  # fmt: skip
+    spec = replace(training_spec("dense", cfg, TABLE_META), seeds=seeds)
+    return AutoencoderDetector(spec, batch_rows=64).fit(fold_of(x), fold_of(val, val_flags))
+
+
+def test_a_bag_of_seeds_scores_with_the_mean_of_its_members_and_survives_save_and_load(tmp_path):
+    from aeops.models.autoencoders.combine import mean_z
+
+    x = low_rank_data(160, dim=TABLE_META.n_features, seed=3)
+    val = low_rank_data(60, dim=TABLE_META.n_features, seed=5)
+    flags = np.zeros(60, bool)
+    flags[:6] = True
+    val[:6, :4] = 1.0 - val[:6, :4]  # anomalies: off the subspace
+    bag = bag_of(3, x, val, flags)
+    single = bag_of(1, x, val, flags)
+    assert bag.seeds == 3 and single.seeds == 1 and len(bag.bag_) == 2
+    assert [m.spec.seed for m in bag.bag_] == [bag.spec.seed + 1, bag.spec.seed + 2]
+    kind = bag.score_choice_.kind
+    assert all(m.score_choice_.kind == kind for m in bag.bag_)  # the lead's score kind
+    # the lead is the single-seed network: same weights, so the same code
+    np.testing.assert_array_equal(bag.encode(val), single.encode(val))
+    # the scales: each member's median and IQR on validation's normal rows
+    normal = val[~flags]
+    own = [bag._outputs(normal, ("score",))["score"]] + [m.score_samples(normal) for m in bag.bag_]
+    for i, scores in enumerate(own):
+        assert bag.bag_centre_[i] == pytest.approx(np.median(scores))
+    scores = bag.score_samples(val)
+    members = [single.score_samples(val)] + [m.score_samples(val) for m in bag.bag_]
+    np.testing.assert_allclose(scores, mean_z(members, bag.bag_centre_, bag.bag_scale_), rtol=1e-6)
+    assert not np.allclose(members[0], members[1])  # another seed, another network
+
+    path = bag.save(tmp_path)
+    loaded = AutoencoderDetector.load(path, batch_rows=7)
+    assert loaded.seeds == 3 and loaded.about() == bag.about()
+    for verb in ("score_samples", "feature_errors", "encode", "reconstruct"):
+        np.testing.assert_allclose(
+            getattr(loaded, verb)(val), getattr(bag, verb)(val), rtol=1e-5, atol=1e-6
+        )
+    assert bag.feature_errors(val).shape == val.shape
+    # the export's module computes what score_samples computes
+    import torch
+
+    with torch.no_grad():
+        graph_scores = bag.torch_module()(torch.from_numpy(val))[0].numpy()
+    np.testing.assert_allclose(graph_scores, scores, rtol=1e-5, atol=1e-6)
+    # a bag is an ensemble's member like any family: nested in its file
+    ensemble = EnsembleDetector({"dense": bag}, "dense").fit(fold_of(x), fold_of(val, flags))
+    again = EnsembleDetector.load(ensemble.save(tmp_path / "e"))
+    assert again.members[0].seeds == 3
+    np.testing.assert_allclose(again.score_samples(val), ensemble.score_samples(val), rtol=1e-5)
+
+
+def test_how_many_seeds_auto_trains():
+    from aeops.models.autoencoders.detector import BAG_MAX_ROWS, BAG_SEEDS, resolve_seeds
+    from tests.model.test_families import IMAGE_META
+
+    assert resolve_seeds("auto", TABLE_META, coded=False, normal_rows=500) == BAG_SEEDS > 1
+    assert resolve_seeds("auto", TABLE_META, coded=False, normal_rows=BAG_MAX_ROWS + 1) == 1
+    assert resolve_seeds("auto", TABLE_META, coded=True, normal_rows=500) == 1
+    assert resolve_seeds("auto", IMAGE_META, coded=False, normal_rows=500) == 1
+    assert resolve_seeds(5, IMAGE_META, coded=True, normal_rows=10**6) == 5

@@ -258,6 +258,7 @@ def test_one_registry_names_the_families_everywhere():
         "auto_size",
         "score",
         "score_neighbors",
+        "seeds",
         "ensemble",
         *FAMILIES,
         *DENOISERS,

@@ -26,6 +26,7 @@ import numpy as np
 from aeops.core.errors import AeopsError
 from aeops.core.files import ENSEMBLE as NAME
 from aeops.core.files import ENSEMBLE_FILE
+from aeops.models.autoencoders.combine import COMBINE, Combined, mean_z, robust_scales
 from aeops.models.autoencoders.detector import SCORE_BATCH_ROWS, AutoencoderDetector
 from aeops.models.autoencoders.store import read_safetensors, write_safetensors
 from aeops.models.base import BaseDetector
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from aeops.data.split import Fold
 
 MIN_MEMBERS = 2
-COMBINE = "mean of robust z-scores (median, IQR on validation's normal rows)"
 
 
 class EnsembleDetector(BaseDetector):
@@ -70,22 +70,13 @@ class EnsembleDetector(BaseDetector):
         return self.fit_scales(normal)
 
     def fit_scales(self, normal: np.ndarray) -> Self:
-        from sklearn.preprocessing import RobustScaler
-
-        scores = np.stack([m.score_samples(normal) for m in self.members], axis=1)
-        scaler = RobustScaler().fit(scores.astype(np.float64))
-        self.centre = np.asarray(scaler.center_, np.float64)
-        self.scale = np.asarray(scaler.scale_, np.float64)  # a zero range is left at 1
+        self.centre, self.scale = robust_scales([m.score_samples(normal) for m in self.members])
         return self
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
         if not len(x):
             return np.zeros(0)
-        z = [
-            (member.score_samples(x).astype(np.float64) - c) / s
-            for member, c, s in zip(self.members, self.centre, self.scale, strict=True)
-        ]
-        return np.mean(z, axis=0)
+        return mean_z([m.score_samples(x) for m in self.members], self.centre, self.scale)
 
     def feature_errors(self, x: np.ndarray) -> np.ndarray:
         """Each member's errors on its score's scale, averaged."""
@@ -106,13 +97,8 @@ class EnsembleDetector(BaseDetector):
     def torch_module(self) -> Any:
         """The members' scoring modules combined as :meth:`score_samples` combines them (for
         export): rows -> (score, errors, the lead's code)."""
-        import torch
-
-        return ensemble_module(
-            torch.nn.ModuleList([m.torch_module() for m in self.members]),
-            torch.tensor(self.centre, dtype=torch.float64),
-            torch.tensor(self.scale, dtype=torch.float64),
-            self.lead,
+        return Combined(
+            [m.torch_module() for m in self.members], self.centre, self.scale, self.lead
         )
 
     def about(self) -> dict[str, Any]:
@@ -152,26 +138,3 @@ class EnsembleDetector(BaseDetector):
         ensemble.centre = np.asarray(header["centre"], np.float64)
         ensemble.scale = np.asarray(header["scale"], np.float64)
         return ensemble
-
-
-def ensemble_module(members: Any, centre: Any, scale: Any, lead: int) -> Any:
-    """The ensemble's scoring as a torch module (torch imported only for export)."""
-    import torch
-
-    class Combined(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.members = members
-            self.centre: torch.Tensor
-            self.scale: torch.Tensor
-            self.register_buffer("centre", centre)
-            self.register_buffer("scale", scale)
-            self.lead = lead
-
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            outs = [member(x) for member in self.members]
-            z = [(o[0].double() - self.centre[i]) / self.scale[i] for i, o in enumerate(outs)]
-            errors = [o[1].double() / self.scale[i] for i, o in enumerate(outs)]
-            return torch.stack(z).mean(dim=0), torch.stack(errors).mean(dim=0), outs[self.lead][2]
-
-    return Combined()

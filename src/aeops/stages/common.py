@@ -89,8 +89,9 @@ def switch_rule(cfg: Config) -> SwitchRule:
 
 def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
     """What training ``family`` on the prepared data needs, from params."""
-    from aeops.models.autoencoders.detector import ScoreSettings, TrainingSpec
+    from aeops.models.autoencoders.detector import ScoreSettings, TrainingSpec, resolve_seeds
 
+    normal_rows = int((~prepared.fold("train").is_anomaly).sum())
     return TrainingSpec(
         family=family,
         params=cfg.models.family(family),
@@ -102,6 +103,9 @@ def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
         unit_range=prepared.unit_range,
         code_size=cfg.code_size,
         code_step=code_step(cfg),
+        seeds=resolve_seeds(
+            cfg.models.seeds, prepared.meta, cfg.code_size is not None, normal_rows
+        ),
     )
 
 

@@ -89,10 +89,11 @@ def fingerprint(cfg: Config, family: str, data_hash: str) -> str:
 
 
 def family_hparams(
-    cfg: Config, family: str, args: dict[str, Any], plan: dict[str, Any]
+    cfg: Config, family: str, args: dict[str, Any], plan: dict[str, Any], seeds: int = 1
 ) -> dict[str, Any]:
     """What the MLflow run records as params: the family's settings with ``auto`` sizes
-    resolved, training settings (``auto`` ones as decided) and the data settings."""
+    resolved, training settings (``auto`` ones as decided), the networks trained (``seeds``:
+    the run's curves are the first one's) and the data settings."""
     model = {
         **cfg.models.family(family).model_dump(mode="json"),
         **{k: v for k, v in args.items() if k in ("hidden", "latent", "channels")},
@@ -102,6 +103,7 @@ def family_hparams(
     return {
         "family": family,
         "seed": cfg.seed,
+        "seeds": seeds,
         "model": model,
         "input_dim": args.get("input_dim"),
         "train": {**cfg.train.model_dump(mode="json"), **plan},
@@ -174,6 +176,11 @@ def train(cfg: Config, family: str):
         f"train[{family}]: {result.epochs} epochs, best val_loss {loss} -> "
         f"{out_dir / MODEL_FILE} (MLflow run {result.run_id}); sizes {sizes}; "
         f"score {result.architecture['score_reason']}"
+        + (
+            f"; {result.architecture['seeds']} seeds, their scores averaged (models.seeds)"
+            if result.architecture["seeds"] > 1
+            else ""
+        )
     )
     return result
 
@@ -217,7 +224,9 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
         resume_path=ckpt_dir / LAST,
         resume_from=resume_from,
         progress_label=family if cfg.train.progress_bar else None,
-        hparams=family_hparams(cfg, family, detector.args_, plan.settings()),
+        hparams=family_hparams(
+            cfg, family, detector.args_, plan.settings(), detector.require_spec().seeds
+        ),
         before_fit=before_fit,
         root=out_dir,
     )
@@ -239,7 +248,12 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
         fitted.best.epoch,
         fitted.best_val_loss,
         resumed_epoch,
-        {**detector.args_, "score": score.kind, "score_reason": score.reason},
+        {
+            **detector.args_,
+            "score": score.kind,
+            "score_reason": score.reason,
+            "seeds": detector.seeds,
+        },
         plan.settings(),
         round(fitted.seconds, 3),
         round(ran / max(fitted.seconds, 1e-9), 2),

@@ -4,7 +4,7 @@ A family module (``dense.py``, ``conv.py``, ...) holds the family's network, obj
 params block and exports ``FAMILY`` (:class:`~aeops.models.autoencoders.base.Family`). Adding
 a family is one new module here plus its block under ``models:`` in ``params.yaml``: the
 config, training, evaluation, registration and the contract tests find it by itself. The
-other modules here (``base``, ``components``, ``sizing``, ``scores``, ``store``,
+other modules here (``base``, ``combine``, ``components``, ``sizing``, ``scores``, ``store``,
 ``detector``) are what the families share.
 
 Nothing is imported until asked: :func:`families` imports the family modules once (not the
@@ -18,7 +18,16 @@ import pkgutil
 from functools import cache
 from typing import Any
 
-SHARED = ("base", "components", "detector", "scores", "sizing", "spec", "store")  # not families
+SHARED = (
+    "base",
+    "combine",
+    "components",
+    "detector",
+    "scores",
+    "sizing",
+    "spec",
+    "store",
+)  # not families
 
 
 @cache

@@ -17,7 +17,7 @@ statistics read it. ``decode`` runs the decoder alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from aeops.data.schema import DatasetMeta
 from aeops.evaluation.selection import SwitchRule
 from aeops.models.autoencoders import families
 from aeops.models.autoencoders.base import Autoencoder, Family, FamilyParams
+from aeops.models.autoencoders.combine import Combined, mean_z, robust_scales
 from aeops.models.autoencoders.scores import (
     BANK_ROWS,
     SCALE_FLOOR,
@@ -64,6 +65,9 @@ if TYPE_CHECKING:
     from aeops.data.split import Fold
 
 SCORE_BATCH_ROWS = 8192  # rows per forward pass when scoring (memory stays bounded)
+BAG_SEEDS = 3  # models.seeds: auto on a detection table
+BAG_MAX_ROWS = 50_000  # ... of up to this many normal training rows
+BAG = "bag"  # the other seeds' tensors: bag<i>.<name>; their headers: about["bag"]
 CALIBRATION_ROWS = 4096  # rows per forward pass while fitting the score statistics
 
 
@@ -101,6 +105,19 @@ class TrainingSpec:
     unit_range: bool
     code_size: int | None = None  # task: compress | reduce: every family's latent (code.size)
     code_step: float = 0.0  # int8 storage: 1/127 of each code dimension's largest value; 0: float
+    seeds: int = 1  # networks trained (seeds seed, seed + 1, ...) whose scores are averaged
+
+
+def resolve_seeds(setting: int | str, meta: DatasetMeta, coded: bool, normal_rows: int) -> int:
+    """How many networks a family trains (``models.seeds``): ``auto`` gives
+    :data:`BAG_SEEDS` for a detection table of up to :data:`BAG_MAX_ROWS` normal training
+    rows (where one seed's luck moves a table's AUROC by a few hundredths) and 1 for
+    images, coded tasks (the code is the lead network's alone) and taller tables."""
+    if setting != "auto":
+        return int(setting)
+    if meta.is_image or coded or normal_rows > BAG_MAX_ROWS:
+        return 1
+    return BAG_SEEDS
 
 
 def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
@@ -155,7 +172,13 @@ class AutoencoderDetector(BaseDetector):
     Fitted attributes: ``net_`` (the network), ``args_`` (its constructor arguments),
     ``calibration_`` (the score statistics; None: plain reconstruction error),
     ``score_choice_`` (the kind kept and why), ``plan_`` (the resolved training settings)
-    and ``fitted_`` (the engine's record: epochs, best validation, stop reason)."""
+    and ``fitted_`` (the engine's record: epochs, best validation, stop reason).
+
+    With ``models.seeds`` = k > 1 the family is a *bag*: this network (the lead, seed
+    ``seed``) and ``bag_``, k - 1 more of the same architecture and score kind trained from
+    seeds ``seed + 1``, ...; a row's score is the mean of the k scores, each minus its median
+    over its inter-quartile range on validation's normal rows (``bag_centre_``,
+    ``bag_scale_``; no anomaly is seen). Codes, reconstructions and decodes are the lead's."""
 
     kind = "autoencoder"
     has_code = True
@@ -170,6 +193,9 @@ class AutoencoderDetector(BaseDetector):
         self.score_choice_: ScoreChoice | None = None
         self.plan_: Plan | None = None
         self.fitted_: Fitted | None = None
+        self.bag_: list[AutoencoderDetector] = []
+        self.bag_centre_ = np.zeros(1)
+        self.bag_scale_ = np.ones(1)
 
     @classmethod
     def from_network(
@@ -215,7 +241,46 @@ class AutoencoderDetector(BaseDetector):
         data = FoldData(train.normal, val.x, val.is_anomaly)
         self.fitted_ = fit(self.net_, objective, run, data, hooks)
         self.score_choice_ = self.fit_score(train, val)
+        self.fit_bag(train, val, hooks)
         return self
+
+    def fit_bag(self, train: Fold, val: Fold, hooks: FitHooks | None = None) -> Self:
+        """Train the other seeds (``spec.seeds`` - 1 networks, the lead's score kind, no
+        logger or resume checkpoint of their own) and fit the scales that combine them with
+        the lead on validation's normal rows (the training rows' when validation holds
+        fewer than two)."""
+        spec = self.require_spec()
+        assert self.score_choice_ is not None  # fit_score ran
+        self.bag_ = []
+        if spec.seeds <= 1:
+            return self
+        score = replace(spec.score, kind=self.score_choice_.kind)
+        for i in range(1, spec.seeds):
+            seed = spec.seed + i
+            member_hooks = FitHooks(
+                progress_label=(
+                    f"{hooks.progress_label} seed {seed}"
+                    if hooks is not None and hooks.progress_label
+                    else None
+                ),
+                root=hooks.root if hooks is not None else None,
+            )
+            member_spec = replace(spec, seed=seed, seeds=1, score=score)
+            member = AutoencoderDetector(member_spec, self.batch_rows)
+            self.bag_.append(member.fit(train, val, member_hooks))
+        normal = val.x[val.real & ~val.is_anomaly]
+        if len(normal) < 2:
+            normal = train.normal
+        self.bag_centre_, self.bag_scale_ = robust_scales(
+            [self._outputs(normal, ("score",))["score"]]
+            + [m.score_samples(normal) for m in self.bag_]
+        )
+        return self
+
+    @property
+    def seeds(self) -> int:
+        """How many networks score together (1 + the bag)."""
+        return 1 + len(self.bag_)
 
     def fit_score(self, train: Fold, val: Fold) -> ScoreChoice:
         """The score statistics on the normal training rows: the configured kind, or for an
@@ -354,11 +419,23 @@ class AutoencoderDetector(BaseDetector):
         }
 
     def score_samples(self, x: np.ndarray) -> np.ndarray:
-        return self._outputs(x, ("score",))["score"]
+        own = self._outputs(x, ("score",))["score"]
+        if not self.bag_:
+            return own
+        scores = [own] + [m.score_samples(x) for m in self.bag_]
+        return mean_z(scores, self.bag_centre_, self.bag_scale_)
 
     def feature_errors(self, x: np.ndarray) -> np.ndarray:
-        """Each model-input column's squared error (normalised as the score is)."""
-        return self._outputs(x, ("per_feature",))["per_feature"]
+        """Each model-input column's squared error (normalised as the score is; a bag's
+        members' errors each over its score's scale, averaged)."""
+        own = self._outputs(x, ("per_feature",))["per_feature"]
+        if not self.bag_:
+            return own
+        errors = [own] + [m.feature_errors(x) for m in self.bag_]
+        return np.mean(
+            [e.astype(np.float64) / k for e, k in zip(errors, self.bag_scale_, strict=True)],
+            axis=0,
+        )
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self._outputs(x, ("z",))["z"]
@@ -379,16 +456,32 @@ class AutoencoderDetector(BaseDetector):
     def torch_module(self) -> torch.nn.Module:
         """The scoring as one module for export (:mod:`aeops.serving.export`): model-input
         rows (float32) in; the score, each input column's error and the code out, computed
-        by the very code :meth:`score_samples` runs."""
-        return ScoringModule(self.require_net().eval(), self.calibration_)
+        by the very code :meth:`score_samples` runs (a bag's members combined as it
+        combines them)."""
+        own = ScoringModule(self.require_net().eval(), self.calibration_)
+        if not self.bag_:
+            return own
+        members = [own] + [m.torch_module() for m in self.bag_]
+        return Combined(members, self.bag_centre_, self.bag_scale_, lead=0)
 
     # -- files -----------------------------------------------------------------------------
     def about(self) -> dict[str, Any]:
-        """What rebuilds this detector before its tensors are loaded."""
-        return model_about(self.name, self.args_, self.calibration_)
+        """What rebuilds this detector before its tensors are loaded (a bag's members'
+        headers and scales under ``bag``)."""
+        about = model_about(self.name, self.args_, self.calibration_)
+        if self.bag_:
+            about[BAG] = {
+                "members": [m.about() for m in self.bag_],
+                "centre": [float(v) for v in self.bag_centre_],
+                "scale": [float(v) for v in self.bag_scale_],
+            }
+        return about
 
     def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
-        return model_tensors(self.require_net(), self.calibration_, prefix)
+        tensors = model_tensors(self.require_net(), self.calibration_, prefix)
+        for i, member in enumerate(self.bag_):
+            tensors.update(member.tensors(f"{prefix}{BAG}{i}."))
+        return tensors
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / MODEL_FILE
@@ -400,9 +493,18 @@ class AutoencoderDetector(BaseDetector):
         cls, about: dict[str, Any], tensors: dict[str, Any], batch_rows: int = SCORE_BATCH_ROWS
     ) -> AutoencoderDetector:
         """The detector ``about`` and ``tensors`` describe (a file's header and tensors)."""
-        net, calibration = rebuild(about, tensors, lambda name, args: family(name).build(args))
+        bag = about.get(BAG) or {}
+        own = {k: v for k, v in tensors.items() if not k.startswith(BAG)}
+        net, calibration = rebuild(about, own, lambda name, args: family(name).build(args))
         detector = cls.from_network(about["family"], about["args"], net, calibration)
         detector.batch_rows = batch_rows
+        for i, member in enumerate(bag.get("members", [])):
+            prefix = f"{BAG}{i}."
+            part = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            detector.bag_.append(cls.rebuild(member, part, batch_rows))
+        if detector.bag_:
+            detector.bag_centre_ = np.asarray(bag["centre"], np.float64)
+            detector.bag_scale_ = np.asarray(bag["scale"], np.float64)
         return detector
 
     @classmethod
