@@ -26,7 +26,14 @@ import numpy as np
 from aeops.core.errors import AeopsError
 from aeops.core.files import ENSEMBLE as NAME
 from aeops.core.files import ENSEMBLE_FILE
-from aeops.models.autoencoders.combine import COMBINE, Combined, mean_z, robust_scales
+from aeops.models.autoencoders.combine import (
+    COMBINE,
+    Combined,
+    mean_scaled,
+    mean_z,
+    robust_scales,
+    scale_rows,
+)
 from aeops.models.autoencoders.detector import SCORE_BATCH_ROWS, AutoencoderDetector
 from aeops.models.autoencoders.store import read_safetensors, write_safetensors
 from aeops.models.base import BaseDetector
@@ -64,10 +71,7 @@ class EnsembleDetector(BaseDetector):
     def fit(self, train: Fold, val: Fold) -> Self:
         """The members' score scales on validation's normal rows (the training rows' when
         validation holds fewer than two): no anomaly is seen."""
-        normal = val.x[val.real & ~val.is_anomaly]
-        if len(normal) < 2:
-            normal = train.normal
-        return self.fit_scales(normal)
+        return self.fit_scales(scale_rows(train, val))
 
     def fit_scales(self, normal: np.ndarray) -> Self:
         self.centre, self.scale = robust_scales([m.score_samples(normal) for m in self.members])
@@ -80,10 +84,7 @@ class EnsembleDetector(BaseDetector):
 
     def feature_errors(self, x: np.ndarray) -> np.ndarray:
         """Each member's errors on its score's scale, averaged."""
-        return np.mean(
-            [m.feature_errors(x) / s for m, s in zip(self.members, self.scale, strict=True)],
-            axis=0,
-        )
+        return mean_scaled([m.feature_errors(x) for m in self.members], self.scale)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self.members[self.lead].encode(x)

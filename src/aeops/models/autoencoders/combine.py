@@ -8,9 +8,13 @@ module."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from aeops.data.split import Fold
 
 COMBINE = "mean of robust z-scores (median, IQR on validation's normal rows)"
 
@@ -22,6 +26,21 @@ def robust_scales(scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]
 
     scaler = RobustScaler().fit(np.stack(scores, axis=1).astype(np.float64))
     return np.asarray(scaler.center_, np.float64), np.asarray(scaler.scale_, np.float64)
+
+
+def scale_rows(train: Fold, val: Fold) -> np.ndarray:
+    """The rows the scales are fitted on: validation's real normal rows, or the normal
+    training rows when validation holds fewer than two (no anomaly is ever seen)."""
+    normal = val.x[val.real & ~val.is_anomaly]
+    return normal if len(normal) >= 2 else train.normal
+
+
+def mean_scaled(errors: Sequence[np.ndarray], scale: np.ndarray) -> np.ndarray:
+    """The members' per-feature errors of the same rows, each over its score's scale,
+    averaged."""
+    return np.mean(
+        [np.asarray(e, np.float64) / k for e, k in zip(errors, scale, strict=True)], axis=0
+    )
 
 
 def mean_z(scores: Sequence[np.ndarray], centre: np.ndarray, scale: np.ndarray) -> np.ndarray:

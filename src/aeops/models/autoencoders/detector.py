@@ -31,7 +31,13 @@ from aeops.data.schema import DatasetMeta
 from aeops.evaluation.selection import SwitchRule
 from aeops.models.autoencoders import families
 from aeops.models.autoencoders.base import Autoencoder, Family, FamilyParams
-from aeops.models.autoencoders.combine import Combined, mean_z, robust_scales
+from aeops.models.autoencoders.combine import (
+    Combined,
+    mean_scaled,
+    mean_z,
+    robust_scales,
+    scale_rows,
+)
 from aeops.models.autoencoders.scores import (
     BANK_ROWS,
     SCALE_FLOOR,
@@ -268,9 +274,7 @@ class AutoencoderDetector(BaseDetector):
             member_spec = replace(spec, seed=seed, seeds=1, score=score)
             member = AutoencoderDetector(member_spec, self.batch_rows)
             self.bag_.append(member.fit(train, val, member_hooks))
-        normal = val.x[val.real & ~val.is_anomaly]
-        if len(normal) < 2:
-            normal = train.normal
+        normal = scale_rows(train, val)
         self.bag_centre_, self.bag_scale_ = robust_scales(
             [self._outputs(normal, ("score",))["score"]]
             + [m.score_samples(normal) for m in self.bag_]
@@ -431,11 +435,7 @@ class AutoencoderDetector(BaseDetector):
         own = self._outputs(x, ("per_feature",))["per_feature"]
         if not self.bag_:
             return own
-        errors = [own] + [m.feature_errors(x) for m in self.bag_]
-        return np.mean(
-            [e.astype(np.float64) / k for e, k in zip(errors, self.bag_scale_, strict=True)],
-            axis=0,
-        )
+        return mean_scaled([own] + [m.feature_errors(x) for m in self.bag_], self.bag_scale_)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self._outputs(x, ("z",))["z"]
