@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -140,3 +142,36 @@ def test_a_store_whose_artifacts_were_moved_on_purpose_is_left_alone(
     outside = tmp_path / "outside"
     outside.mkdir()
     assert not rebase_copied_store(uri, outside, "aeops", "elsewhere")  # store not in root
+
+
+KILLED_WRITER = """
+import os, signal, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA cache_size=1")  # pages spill to the file: the journal is hot at once
+db.execute("BEGIN")
+db.execute("CREATE TABLE filler (x BLOB)")
+for _ in range(200):
+    db.execute("INSERT INTO filler VALUES (randomblob(4000))")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_store_left_mid_transaction_by_a_killed_writer_is_rolled_back_and_used(
+    tmp_path: Path, empty_store: Path
+):
+    # a training run killed while MLflow wrote (CI saw it) left mlflow.db-journal behind: a
+    # read-only connection cannot roll it back and said "attempt to write a readonly database"
+    uri = make_store(tmp_path, empty_store)
+    path = tmp_path / "mlflow.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)])
+    assert killed.returncode == -signal.SIGKILL
+    assert path.with_name("mlflow.db-journal").stat().st_size > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            db.execute("SELECT name FROM sqlite_master").fetchall()
+    check_store(uri, writing=False)
+    check_store(uri)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert "filler" not in tables and "runs" in tables  # the half-done write is gone
+    assert mlflow.MlflowClient(uri).get_experiment_by_name("aeops") is not None

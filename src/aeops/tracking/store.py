@@ -96,18 +96,43 @@ def check_sqlite_writable(path: Path, uri: str) -> None:
         ) from None
 
 
-def check_sqlite_schema(path: Path, uri: str) -> None:
-    """The file must be an MLflow store of this MLflow's schema (MLflow refuses others with
-    a traceback); an empty file is fine (MLflow creates its tables)."""
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+def read_schema(path: Path) -> tuple[set[str], tuple | None]:
+    """The file's table names and MLflow's schema revision, read without writing; but a
+    writer killed mid-transaction leaves a hot journal that a read-only connection may not
+    roll back ("attempt to write a readonly database"), so then a read-write connection
+    reads, rolling it back as any SQLite writer would (MLflow's next one would too)."""
+
+    def read(target: str) -> tuple[set[str], tuple | None]:
+        with closing(sqlite3.connect(target, uri=True)) as db:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
             found = (
                 db.execute("SELECT version_num FROM alembic_version").fetchone()
                 if "alembic_version" in tables
                 else None
             )
+        return tables, found
+
+    try:
+        return read(f"file:{path}?mode=ro")
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc) or not os.access(path, os.W_OK):
+            raise
+        log.info("rolling back the transaction a killed writer left in %s", path)
+        return read(f"file:{path}?mode=rw")
+
+
+def check_sqlite_schema(path: Path, uri: str) -> None:
+    """The file must be an MLflow store of this MLflow's schema (MLflow refuses others with
+    a traceback); an empty file is fine (MLflow creates its tables)."""
+    try:
+        tables, found = read_schema(path)
     except sqlite3.DatabaseError as exc:
+        if "readonly" in str(exc):
+            raise TrackingStoreError(
+                f"{path} holds a transaction a killed writer left unfinished "
+                f"({path.name}-journal) and cannot be written to roll it back; make {path} "
+                "and its folder writable once, then run again"
+            ) from None
         raise TrackingStoreError(
             f"{path} is not an MLflow store ({exc}); point MLFLOW_TRACKING_URI at the "
             "project's store, or move the file away and run again to start a new one"
