@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -216,7 +217,9 @@ def score_kinds(cfg, families) -> dict[str, str]:
     return out
 
 
-def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
+def run_case(
+    cases: dict, name: str, overrides: dict, peers: bool, scores_dir: Path | None = None
+) -> dict:
     from aeops.config import parse_config
     from tests.integration.inproc import run_pipeline
 
@@ -241,6 +244,9 @@ def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
         finally:
             os.chdir(cwd)
         seconds = time.perf_counter() - start
+        if scores_dir is not None:  # every model's val/test scores, for offline studies
+            for key in ("eval_dir", "baselines_dir"):
+                keep_scores(Path(params["paths"][key]), scores_dir / name)
         metrics = json.loads(Path(params["paths"]["metrics"]).read_text())
         scores = score_kinds(cfg, [f for f in metrics["models"] if f in FAMILIES])
         peer_auroc = peers_on_prepared(cfg, params["seed"]) if peers else {}
@@ -266,6 +272,12 @@ def run_case(cases: dict, name: str, overrides: dict, peers: bool) -> dict:
     for baseline, m in metrics["baselines"].items():
         row[baseline] = m.get(key)
     return row
+
+
+def keep_scores(eval_dir: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in eval_dir.glob("*/scores.parquet"):
+        shutil.copy2(path, folder / f"{path.parent.name}.parquet")
 
 
 def markdown(rows: list[dict]) -> str:
@@ -351,6 +363,12 @@ def main() -> None:
         default=None,
         help="JSON results (default benchmarks/results/quality_<suite>.json)",
     )
+    parser.add_argument(
+        "--scores-dir",
+        type=Path,
+        default=None,
+        help="keep each case's val/test scores per model here (<case>/<model>.parquet)",
+    )
     args, rest = parser.parse_known_args()
     if args.suite == "uses":  # the uses beyond detection: benchmarks/uses.py
         from benchmarks.uses import main as uses_main
@@ -370,7 +388,7 @@ def main() -> None:
     overrides = parse_sets(args.set)
     rows = []
     for name in names:
-        rows.append(run_case(cases, name, overrides, peers=not args.no_peers))
+        rows.append(run_case(cases, name, overrides, not args.no_peers, args.scores_dir))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     table = markdown(rows)
     output.parent.mkdir(parents=True, exist_ok=True)

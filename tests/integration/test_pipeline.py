@@ -30,7 +30,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def first_repro(tmp_path_factory) -> tuple[Path, str]:
     """A fresh project and everything its first `dvc repro` printed (stdout and stderr)."""
-    root = make_project(tmp_path_factory.mktemp("e2e") / "project")
+    # 4 epochs and 20 resamples call one family reliably worse on noise: with no fold large
+    # enough to show that, both families stay and the run writes every documented output,
+    # the ensemble's too (which families it averages: test_selection)
+    root = make_project(
+        tmp_path_factory.mktemp("e2e") / "project",
+        {"register": {"switch_min_anomalies": 1_000_000}},
+    )
     result = run(["dvc", "repro"], root)
     return root, result.stdout + result.stderr
 
@@ -124,7 +130,9 @@ print(json.dumps({{"columns": list(out.columns), "n": len(out),
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["columns"][:2] == ["anomaly_score", "is_anomaly"]
     assert out["n"] == 50
-    assert all(np.isfinite(out["scores"])) and min(out["scores"]) >= 0
+    assert all(np.isfinite(out["scores"])) and len(set(out["scores"])) > 1
+    if json.loads((project / "reports/register.json").read_text())["kind"] == "autoencoder":
+        assert min(out["scores"]) >= 0  # an error; the ensemble's robust z-scores go below 0
 
 
 @pytest.mark.slow
@@ -234,13 +242,17 @@ def test_rest_serving_matches_aeops_score(project: Path, served: str, tmp_path: 
     answer = requests.post(f"{served}/invocations", json=split_body(features), timeout=60)
     assert answer.status_code == 200, answer.text[:2000]
     served_rows = pd.DataFrame(answer.json()["predictions"])
-    # ONNX Runtime's float32 products differ from torch's in the last digits (export parity)
-    np.testing.assert_allclose(served_rows["anomaly_score"], expected["anomaly_score"], rtol=1e-5)
+    # ONNX Runtime's float32 products differ from torch's in the last digits (export parity);
+    # an ensemble's robust z-scores pass through 0, where only an absolute tolerance holds
+    np.testing.assert_allclose(
+        served_rows["anomaly_score"], expected["anomaly_score"], rtol=1e-5, atol=1e-5
+    )
     assert served_rows["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
 
     # the threshold travels with the model and can be overridden per request
+    below_all = float(expected["anomaly_score"].min()) - 1.0
     forced = requests.post(
-        f"{served}/invocations", json=split_body(features, threshold=0.0), timeout=60
+        f"{served}/invocations", json=split_body(features, threshold=below_all), timeout=60
     )
     assert pd.DataFrame(forced.json()["predictions"])["is_anomaly"].all()
 

@@ -1,13 +1,20 @@
 """The choice between the best autoencoder and the best baseline: switch only on a reliable
-lead (paired bootstrap on validation), tested without MLflow."""
+lead (paired bootstrap on validation), tested without MLflow; and which families the ensemble
+averages."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from aeops.core.files import ENSEMBLE, METRICS_FILE, SCORES_FILE
+from aeops.core.io import write_json
 from aeops.evaluation.metrics import paired_bootstrap_difference
-from aeops.evaluation.selection import SwitchRule, choose
+from aeops.evaluation.selection import SwitchRule, choose, ensemble_members
+from tests.helpers import make_config
 
 
 def rows(n_normal: int, n_anomaly: int, separation: float, seed: int):
@@ -100,7 +107,7 @@ def choose_with_ensemble(n_anomaly: int, family_sep: float, ensemble_sep: float)
 def test_the_ensemble_stays_unless_a_family_is_reliably_better():
     close = choose_with_ensemble(n_anomaly=40, family_sep=1.2, ensemble_sep=1.0)
     assert close.chosen == "ensemble" and close.kind == "ensemble"
-    assert "ensemble of 2 families kept: the best family dense" in close.reason
+    assert "ensemble kept: the best family dense" in close.reason
     assert "not reliably above zero" in close.autoencoder_reason
     clear = choose_with_ensemble(n_anomaly=100, family_sep=2.5, ensemble_sep=0.5)
     assert clear.chosen == "dense" and clear.kind == "autoencoder"
@@ -111,3 +118,76 @@ def test_a_family_lead_on_a_few_anomalies_keeps_the_ensemble():
     few = choose_with_ensemble(n_anomaly=4, family_sep=2.5, ensemble_sep=0.5)
     assert few.chosen == "ensemble"
     assert "validation holds 4 anomalies, fewer than the 10" in few.autoencoder_reason
+
+
+def members_of(n_anomaly: int, seps: dict[str, float]):
+    """``ensemble_members`` for families whose validation scores separate the anomalies by
+    ``seps``; their errors share most of their noise, as networks trained on the same rows do."""
+    labels, shared = rows(300, n_anomaly, 0.0, 0)
+    rng = np.random.default_rng(1)
+    scores = {
+        n: shared + 0.3 * rng.normal(size=len(labels)) + sep * labels for n, sep in seps.items()
+    }
+    models = {n: {"val_auroc": roc_auc_score(labels, s)} for n, s in scores.items()}
+    rule = SwitchRule(confidence=0.9, min_anomalies=10, n_boot=200, seed=0, ci=0.95)
+    kept, why = ensemble_members(
+        models, "val_auroc", {n: (labels, s) for n, s in scores.items()}, rule
+    )
+    best = max(models, key=lambda n: models[n]["val_auroc"])
+    for name, s in scores.items():  # the left-out ones: below the best in >= 90% of resamples
+        lead = paired_bootstrap_difference(labels, s, scores[best], "val_auroc", 200, 0.95, 0)
+        assert (name in kept) == (name == best or lead.p_positive < 0.9 or n_anomaly < 10)
+    return kept, why
+
+
+def test_the_ensemble_leaves_out_a_family_validation_shows_reliably_worse():
+    kept, why = members_of(100, {"dense": 2.0, "conv": 0.3, "sparse": 2.0, "vae": 2.0})
+    assert kept == ["dense", "sparse", "vae"]  # in the families' order, the weak one out
+    assert why.startswith("dense, sparse, vae: the best family dense is reliably better")
+    assert "conv (by 0." in why and "register.switch_confidence 90%" in why
+    # each left-out family is one the bootstrap puts below the best in >= 90% of resamples
+    labels, best = rows(300, 100, 2.0, 0)
+    _, conv = rows(300, 100, 0.3, 1)
+    assert (
+        paired_bootstrap_difference(labels, conv, best, "val_auroc", 200, 0.95, 0).p_positive >= 0.9
+    )
+
+
+def test_families_that_rank_alike_all_stay_and_few_anomalies_prove_nothing_worse():
+    labels, score = rows(300, 100, 1.5, 0)
+    scores = {"dense": score, "sparse": 2 * score + 1, "vae": np.exp(score)}  # one ranking
+    models = {n: {"val_auroc": roc_auc_score(labels, s)} for n, s in scores.items()}
+    rule = SwitchRule(confidence=0.9, min_anomalies=10, n_boot=200, seed=0, ci=0.95)
+    kept, why = ensemble_members(
+        models, "val_auroc", {n: (labels, s) for n, s in scores.items()}, rule
+    )
+    assert kept == ["dense", "sparse", "vae"] and "none reliably worse than dense" in why
+    few, why = members_of(5, {"dense": 3.0, "conv": 0.0, "vae": 2.9})
+    assert few == ["dense", "conv", "vae"]
+    assert "validation holds 5 anomalies, fewer than the 10" in why
+
+
+def test_a_clearly_best_family_alone_leaves_no_ensemble_to_build():
+    kept, why = members_of(100, {"dense": 0.2, "denoising": 2.5, "vae": 0.4})
+    assert kept == ["denoising"]
+    assert why.startswith("only denoising: the best family denoising is reliably better on")
+    assert "validation than dense (by 0." in why
+
+
+def test_the_evaluate_stage_builds_no_ensemble_of_one_and_removes_an_old_one(tmp_path):
+    cfg = make_config(tmp_path)
+    labels, score = rows(300, 60, 2.5, 0)
+    noise = np.random.default_rng(1).normal(size=len(labels))  # vae: no separation at all
+    for family, s in {"dense": score, "vae": noise}.items():
+        folder = cfg.paths.family_eval_dir(family)
+        folder.mkdir(parents=True)
+        write_json(folder / METRICS_FILE, {"val_auroc": roc_auc_score(labels, s)})
+        frame = pd.DataFrame({"split": "val", "is_anomaly": labels, "synthetic": False, "score": s})
+        frame.to_parquet(folder / SCORES_FILE)
+    old = cfg.paths.family_eval_dir(ENSEMBLE)
+    old.mkdir()
+    (old / METRICS_FILE).write_text("{}")  # an earlier run's ensemble
+    from aeops.stages.evaluate import evaluate_ensemble  # torch, MLflow: only this test
+
+    assert evaluate_ensemble(SimpleNamespace(cfg=cfg), ["dense", "vae"]) is None
+    assert not old.exists()  # compare would otherwise read it as this run's

@@ -170,8 +170,53 @@ def choose_autoencoder(
     else:
         why = f"not reliably above zero (register.switch_confidence {confidence:.0%})"
     return ENSEMBLE, (
-        f"{ENSEMBLE} of {len(families)} families kept: the best family {best}'s {metric} "
+        f"{ENSEMBLE} kept: the best family {best}'s {metric} "
         f"lead {describe_lead(lead, rule.ci)}: {why}"
+    )
+
+
+def ensemble_members(
+    models: dict[str, dict],
+    metric: str,
+    val_rows: dict[str, tuple[np.ndarray, np.ndarray]],
+    rule: SwitchRule,
+) -> tuple[list[str], str]:
+    """(the families the ensemble averages, why). Every family but those the family best on
+    validation is reliably better than (its lead above zero in at least
+    ``register.switch_confidence`` of the paired resamples, the rule a switch meets):
+    averaging in a member validation shows clearly worse dilutes the good ones (on the
+    digits, a convolutional net at 0.72 AUROC pulled five families' mean from 0.95 to 0.94).
+    With fewer validation anomalies than ``register.switch_min_anomalies`` nothing can be
+    shown worse, so every family stays."""
+    best = select_best(models, metric)
+    labels, best_scores = val_rows[best]
+    n_anomalies = int(labels.sum())
+    if n_anomalies < rule.min_anomalies:
+        return list(models), (
+            f"all {len(models)} families: validation holds {n_anomalies} anomalies, fewer "
+            f"than the {rule.min_anomalies} (register.switch_min_anomalies) that could show "
+            "one reliably worse"
+        )
+    dropped = {}
+    for name in models:
+        if name == best:
+            continue
+        lead = paired_bootstrap_difference(
+            labels, val_rows[name][1], best_scores, metric, rule.n_boot, rule.ci, rule.seed
+        )
+        if lead.p_positive >= rule.confidence:
+            dropped[name] = lead
+    kept = [name for name in models if name not in dropped]
+    if not dropped:
+        return kept, f"all {len(kept)} families: none reliably worse than {best} on validation"
+    worse = ", ".join(
+        f"{name} (by {lead.value:.4f} {metric}, in {lead.p_positive:.0%} of resamples)"
+        for name, lead in dropped.items()
+    )
+    return kept, (
+        f"{', '.join(kept) if len(kept) > 1 else 'only ' + best}: the best family {best} is "
+        f"reliably better on validation than {worse} (register.switch_confidence "
+        f"{rule.confidence:.0%})"
     )
 
 

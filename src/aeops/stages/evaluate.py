@@ -12,6 +12,7 @@ champion.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -41,13 +42,13 @@ from aeops.evaluation.plots import (
     plot_reconstructions,
     plot_score_histogram,
 )
-from aeops.evaluation.selection import select_best
+from aeops.evaluation.selection import ensemble_members, select_best, selection_rows
 from aeops.evaluation.uses import Corruption, UseRows, measure, use_rows
 from aeops.models.autoencoders.detector import AutoencoderDetector
 from aeops.models.base import Detector
 from aeops.models.ensemble import MIN_MEMBERS, EnsembleDetector
 from aeops.serving.pipeline import DetectorInfo
-from aeops.stages.common import Prepared, example_rows, load_prepared, require
+from aeops.stages.common import Prepared, example_rows, load_prepared, require, switch_rule
 from aeops.tracking.names import params_digest, run_name
 from aeops.tracking.runs import Tracking, dataset_input, detector_run, family_run_id
 
@@ -213,7 +214,9 @@ def evaluate(cfg: Config) -> dict:
             run_ids[family] = run_id
     # the ensemble is a detector (no code of its own): it has no place in compress / reduce
     if cfg.models.ensemble and cfg.task == "detect" and len(run_ids) >= MIN_MEMBERS:
-        run_ids[ENSEMBLE] = evaluate_ensemble(ev, list(run_ids))
+        ensemble_id = evaluate_ensemble(ev, list(run_ids))
+        if ensemble_id is not None:
+            run_ids[ENSEMBLE] = ensemble_id
     evaluate_baselines(ev)
     return compare(cfg, run_ids, ev.uses)
 
@@ -307,17 +310,29 @@ def family_plots(ev: Evaluation, detector: AutoencoderDetector, folder: Path) ->
     return plots
 
 
-def evaluate_ensemble(ev: Evaluation, families: list[str]) -> str:
-    """The trained ``families`` as one detector (:mod:`aeops.models.ensemble`), its scales
-    fitted on validation's normal rows and its lead the family best on validation; scored,
-    thresholded and logged like any model (its own MLflow run); returns the run id."""
+def evaluate_ensemble(ev: Evaluation, trained: list[str]) -> str | None:
+    """The ``trained`` families that validation does not show reliably worse than the best
+    (:func:`~aeops.evaluation.selection.ensemble_members`) as one detector
+    (:mod:`aeops.models.ensemble`), its scales fitted on validation's normal rows and its
+    lead the family best on validation; scored, thresholded and logged like any model (its
+    own MLflow run); returns the run id, or None when fewer than two families are left."""
     cfg = ev.cfg
+    reports = {f: read_json(cfg.paths.family_eval_dir(f) / METRICS_FILE) for f in trained}
+    metric = selection_metric(cfg.register.metric, reports)
+    val_rows = {
+        f: selection_rows(metric, pd.read_parquet(cfg.paths.family_eval_dir(f) / SCORES_FILE))
+        for f in trained
+    }
+    families, why = ensemble_members(reports, metric, val_rows, switch_rule(cfg))
+    if len(families) < MIN_MEMBERS:
+        shutil.rmtree(cfg.paths.family_eval_dir(ENSEMBLE), ignore_errors=True)  # an old one
+        log.info(f"evaluate[{ENSEMBLE}]: not built: {why}")
+        return None
     members = {
         f: AutoencoderDetector.load(cfg.paths.model_dir(f) / MODEL_FILE, cfg.evaluate.batch_size)
         for f in families
     }
-    reports = {f: read_json(cfg.paths.family_eval_dir(f) / METRICS_FILE) for f in families}
-    lead = select_best(reports, selection_metric(cfg.register.metric, reports))
+    lead = select_best({f: reports[f] for f in families}, metric)
     ensemble = EnsembleDetector(members, lead).fit(ev.train, ev.val)
     with atomic_dir(cfg.paths.family_eval_dir(ENSEMBLE)) as tmp:
         model_path = ensemble.save(tmp)
@@ -332,6 +347,7 @@ def evaluate_ensemble(ev: Evaluation, families: list[str]) -> str:
             ENSEMBLE,
         )
         report = finish(ev, Entry(ensemble, run_id, model_path, tmp), [], measure_uses=False)
+    log.info(f"evaluate[{ENSEMBLE}]: members {why}")
     log.info(f"evaluate[{ENSEMBLE} of {', '.join(families)}]: {summary_line(report)}")
     return run_id
 
