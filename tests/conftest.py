@@ -27,6 +27,15 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ[name] = "1"
 
 
+# make test's longest path is this file's `dvc repro` fixture (a minute on one worker): it starts
+# first (the Makefile keeps this order: --no-loadscope-reorder), the other worker takes the rest
+FIRST = ("tests/integration/test_pipeline.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in FIRST)  # stable otherwise
+
+
 @pytest.fixture(autouse=True)
 def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in TELEMETRY_OFF.items():
