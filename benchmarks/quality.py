@@ -208,13 +208,16 @@ def peers_on_prepared(cfg, seed: int) -> dict[str, float]:
     return {name: float(roc_auc_score(test.is_anomaly[rows], s)) for name, s in scores.items()}
 
 
-def score_kinds(cfg, families) -> dict[str, str]:
-    """How each trained family turned reconstruction into a score (``models.score``)."""
-    out = {}
+def trained_as(cfg, families) -> tuple[dict[str, str], dict[str, str]]:
+    """How each trained family turned reconstruction into a score (``models.score``), and
+    for a listed setting (the VAE's ``beta: [..]``) which option validation kept and why."""
+    kinds, variants = {}, {}
     for family in families:
         record = json.loads((cfg.paths.model_dir(family) / RUN_FILE).read_text())
-        out[family] = record["architecture"]["score"]
-    return out
+        kinds[family] = record["architecture"]["score"]
+        if "variant" in record["architecture"]:
+            variants[family] = record["architecture"]["variant"]
+    return kinds, variants
 
 
 def run_case(
@@ -248,7 +251,7 @@ def run_case(
             for key in ("eval_dir", "baselines_dir"):
                 keep_scores(Path(params["paths"][key]), scores_dir / name)
         metrics = json.loads(Path(params["paths"]["metrics"]).read_text())
-        scores = score_kinds(cfg, [f for f in metrics["models"] if f in FAMILIES])
+        scores, variants = trained_as(cfg, [f for f in metrics["models"] if f in FAMILIES])
         peer_auroc = peers_on_prepared(cfg, params["seed"]) if peers else {}
     key = "test_auroc" if "test_auroc" in metrics else "test_synthetic_auroc"
     row = {
@@ -266,6 +269,7 @@ def run_case(
         "best_autoencoder": metrics["selection"]["autoencoder"],
         **peer_auroc,
         "score_kinds": scores,
+        **({"variants": variants} if variants else {}),
     }
     for family, m in metrics["models"].items():
         row[family] = m.get(key)

@@ -85,7 +85,7 @@ def training_spec(family: str, cfg: Config, meta: Any, unit_range: bool = True):
 
     return TrainingSpec(
         family=family,
-        params=cfg.models.family(family),
+        params=lead_params(family, cfg),
         auto_size=cfg.models.auto_size,
         train=cfg.train,
         score=ScoreSettings(cfg.models.score, cfg.models.score_neighbors, switch_rule(cfg)),
@@ -113,7 +113,15 @@ def build_net(family: str, cfg: Config, meta: Any, unit_range: bool = True, x=No
 def objective_of(family: str, cfg: Config):
     from aeops.models.autoencoders.detector import family as family_spec
 
-    return family_spec(family).objective(cfg.models.family(family), cfg.train.loss)
+    return family_spec(family).objective(lead_params(family, cfg), cfg.train.loss)
+
+
+def lead_params(family: str, cfg: Config):
+    """``family``'s params block, a listed setting (the VAE's ``beta: [..]``) at its first
+    option, as the detector's lead network is built."""
+    from aeops.models.autoencoders.detector import family as family_spec
+
+    return family_spec(family).options(cfg.models.family(family))[0][1]
 
 
 def net_score(net: Any, x: Any):

@@ -98,6 +98,13 @@ def test_a_default_repro_prints_aeops_lines_and_none_of_the_libraries_chatter(fi
     ):
         assert ours in output, ours
     assert re.search(r"best val_loss \d\.\d{1,3}(e[-+]\d+)? ", output)  # rounded for people
+    # the VAE's listed beta: the first is kept untried, and the line says why (this project
+    # sets register.switch_min_anomalies beyond its validation fold)
+    assert re.search(
+        r"train\[vae\]: .*; beta 0\.01, the first of beta 0\.01, beta 0\.1: validation "
+        r"holds \d+ labelled anomalies, fewer than the 1000000 \(register.switch_min_anomalies\)",
+        output,
+    ), output
 
 
 def test_second_repro_changes_nothing(project: Path):
@@ -326,7 +333,11 @@ def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_pa
     before = champion_version(root)
     # any retrained candidate now has to beat the champion by a full AUROC point of 0.5
     set_params(root, {"register": {"margin": 0.5}, "train": {"max_epochs": 2}})
-    run(["dvc", "repro"], root)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    run(["dvc", "repro"], root, extra_env={"TMPDIR": str(scratch)})
+    # the challenger's ONNX export (logged to its run) leaves nothing behind in the temp dir
+    assert not list(scratch.glob("aeops-onnx-*")), list(scratch.iterdir())
     decision = json.loads((root / "reports/register.json").read_text())
     assert decision["alias"] == "challenger" and not decision["promoted"]
     assert decision["champion_version"] == int(before)
@@ -341,8 +352,11 @@ def test_challenger_that_is_not_better_leaves_the_champion(project: Path, tmp_pa
         "metric.val_auroc",
         "family",
         "threshold",
+        "onnx",
     ):
         assert challenger.tags.get(tag), tag
+    exported = client.list_artifacts(challenger.run_id, "onnx")
+    assert any(f.path.endswith(".onnx") for f in exported), exported
     assert "kept as challenger" in challenger.description
 
 

@@ -159,3 +159,73 @@ def test_how_many_seeds_auto_trains():
     assert resolve_seeds("auto", TABLE_META, coded=True, normal_rows=500) == 1
     assert resolve_seeds("auto", IMAGE_META, coded=False, normal_rows=500) == 1
     assert resolve_seeds(5, IMAGE_META, coded=True, normal_rows=10**6) == 5
+
+
+# -- a listed setting (the VAE's beta: [..]): validation keeps the best option ---------------
+
+
+def vae_of(beta, x, val, flags, seeds=1):
+    from dataclasses import replace
+
+    from tests.helpers import training_spec
+
+    train = {"max_epochs": 2, "patience": 2, "batch_size": 32, "progress_bar": False,
+             "accelerator": "cpu"}  # fmt: skip
+    cfg = small_config(train=train, evaluate={"bootstrap": 20})  # a quick score-kind choice
+    spec = training_spec("vae", cfg, TABLE_META)
+    spec = replace(spec, params=spec.params.model_copy(update={"beta": beta}), seeds=seeds)
+    return AutoencoderDetector(spec, batch_rows=64).fit(fold_of(x), fold_of(val, flags))
+
+
+def off_subspace(n_anomalies: int):
+    x = low_rank_data(160, dim=TABLE_META.n_features, seed=3)
+    val = low_rank_data(60, dim=TABLE_META.n_features, seed=5)
+    flags = np.zeros(60, bool)
+    flags[:n_anomalies] = True
+    val[:n_anomalies, :4] = 1.0 - val[:n_anomalies, :4]
+    return x, val, flags
+
+
+def test_a_listed_beta_trains_each_and_keeps_the_one_validation_ranks_best(tmp_path):
+    x, val, flags = off_subspace(12)  # >= register.switch_min_anomalies (10)
+    singles = {b: vae_of(b, x, val, flags, seeds=2) for b in (30.0, 0.0)}
+    aurocs = {b: roc_auc_score(flags, d.score_samples(val)) for b, d in singles.items()}
+    worse, better = sorted(aurocs, key=aurocs.get)
+    assert aurocs[better] > aurocs[worse]
+    listed = vae_of([worse, better], x, val, flags, seeds=2)  # the better one second
+    # the second option won: the listed detector *is* that one (its bag included) ...
+    assert listed.args_["beta"] == better and listed.spec.params.beta == better
+    assert listed.seeds == 2 and [m.args_["beta"] for m in listed.bag_] == [better]
+    np.testing.assert_array_equal(listed.score_samples(val), singles[better].score_samples(val))
+    np.testing.assert_array_equal(listed.encode(val), singles[better].encode(val))
+    # ... and says why, with both figures
+    assert listed.variant_choice_ == (
+        f"beta {better:g}: the best val_auroc on 12 anomalies "
+        f"(beta {worse:g} {aurocs[worse]:.4f}, beta {better:g} {aurocs[better]:.4f})"
+    )
+    loaded = AutoencoderDetector.load(listed.save(tmp_path))  # the file records the kept beta
+    assert loaded.args_["beta"] == better
+    np.testing.assert_allclose(loaded.score_samples(val), listed.score_samples(val), rtol=1e-5)
+
+
+def test_with_too_few_anomalies_to_choose_the_first_option_is_kept_untried():
+    x, val, flags = off_subspace(3)
+    listed = vae_of([30.0, 0.0], x, val, flags)
+    assert listed.args_["beta"] == 30.0
+    assert listed.variant_choice_ == (
+        "beta 30, the first of beta 30, beta 0: validation holds 3 labelled anomalies, fewer "
+        "than the 10 (register.switch_min_anomalies) that could tell them apart"
+    )
+    np.testing.assert_array_equal(
+        listed.score_samples(val), vae_of(30.0, x, val, flags).score_samples(val)
+    )
+
+
+def test_a_listed_beta_is_parsed_and_checked():
+    from aeops.core.errors import ConfigError
+
+    cfg = small_config(models={"vae": {"latent": 4, "hidden": [32], "beta": [0.01, 0.1]}})
+    assert cfg.models.vae.beta == [0.01, 0.1]
+    for bad in ([], [0.1, -1.0], "0.1"):
+        with pytest.raises(ConfigError):
+            small_config(models={"vae": {"latent": 4, "hidden": [32], "beta": bad}})

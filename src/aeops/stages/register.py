@@ -441,16 +441,14 @@ def attach_export(
     reference = val[~val["is_anomaly"].to_numpy(bool)]
     made_from = {"model_uri": f"models:/{candidate.name}/{version}", "detector_key": candidate.key}
     local = Path(cfg.paths.onnx)
-    if decision.alias == CHAMPION:
-        export_onnx(pipeline, local, made_from, reference)
-        exported = local
-    else:
-        exported = Path(tempfile.mkdtemp(prefix="aeops-onnx-")) / "onnx"
+    with tempfile.TemporaryDirectory(prefix="aeops-onnx-") as scratch:
+        # a version that is not the champion is exported beside, logged, then removed
+        exported = local if decision.alias == CHAMPION else Path(scratch) / "onnx"
         export_onnx(pipeline, exported, made_from, reference)
-    if candidate.run_id:
-        tracking.client.log_artifacts(candidate.run_id, str(exported), "onnx")
-        tag = {"onnx": f"runs:/{candidate.run_id}/onnx"}
-        set_version_tags(candidate.name, version, tag, tracking.client)
+        if candidate.run_id:
+            tracking.client.log_artifacts(candidate.run_id, str(exported), "onnx")
+            tag = {"onnx": f"runs:/{candidate.run_id}/onnx"}
+            set_version_tags(candidate.name, version, tag, tracking.client)
     return str(local) if local.exists() else None
 
 

@@ -181,6 +181,7 @@ def train(cfg: Config, family: str):
             if result.architecture["seeds"] > 1
             else ""
         )
+        + (f"; {result.architecture['variant']}" if "variant" in result.architecture else "")
     )
     return result
 
@@ -253,6 +254,7 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
             "score": score.kind,
             "score_reason": score.reason,
             "seeds": detector.seeds,
+            **({"variant": detector.variant_choice_} if detector.variant_choice_ else {}),
         },
         plan.settings(),
         round(fitted.seconds, 3),
@@ -273,6 +275,8 @@ def record_run(detector, result: TrainResult, logger, out_dir: Path) -> None:
     client.log_artifact(run_id, str(model_path), "weights")
     client.set_tag(run_id, MODEL_SHA_TAG, file_sha256(model_path))
     client.set_tag(run_id, "aeops.score", detector.score_choice_.reason)
+    if detector.variant_choice_:  # a listed setting: which option validation kept
+        client.set_tag(run_id, "aeops.variant", detector.variant_choice_)
     if result.resumed_from_epoch is not None:
         client.set_tag(run_id, "resumed_from_epoch", str(result.resumed_from_epoch))
     for name in ("fit_seconds", "epochs_per_second"):

@@ -126,6 +126,16 @@ def resolve_seeds(setting: int | str, meta: DatasetMeta, coded: bool, normal_row
     return BAG_SEEDS
 
 
+def quiet_hooks(hooks: FitHooks | None, suffix: str) -> FitHooks:
+    """What a network trained beside the lead gets of its hooks (a bag member, another
+    option of a listed setting): the progress bar, labelled with ``suffix``, and Lightning's
+    root folder; no logger or resume checkpoint of its own."""
+    if hooks is None:
+        return FitHooks()
+    label = f"{hooks.progress_label} {suffix}" if hooks.progress_label else None
+    return FitHooks(progress_label=label, root=hooks.root)
+
+
 def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
     """Why family ``name`` cannot use this data (it is then skipped), or None."""
     if family(name).needs_image and not meta.is_image:
@@ -190,7 +200,14 @@ class AutoencoderDetector(BaseDetector):
     has_code = True
 
     def __init__(self, spec: TrainingSpec | None = None, batch_rows: int = SCORE_BATCH_ROWS):
-        self.spec = spec
+        # a listed setting: the first option leads (built, logged, resumable); the others
+        # are trained after it and validation keeps the best (choose_variant)
+        options = [] if spec is None else family(spec.family).options(spec.params)
+        specs = [(label, replace(spec, params=p)) for label, p in options if spec is not None]
+        self.spec = specs[0][1] if specs else spec
+        self.variant_ = specs[0][0] if specs else ""
+        self.alternatives = specs[1:]
+        self.variant_choice_ = ""
         self.name = spec.family if spec is not None else ""
         self.batch_rows = batch_rows
         self.net_: Autoencoder | None = None
@@ -248,7 +265,57 @@ class AutoencoderDetector(BaseDetector):
         self.fitted_ = fit(self.net_, objective, run, data, hooks)
         self.score_choice_ = self.fit_score(train, val)
         self.fit_bag(train, val, hooks)
+        return self.choose_variant(train, val, hooks)
+
+    def choose_variant(self, train: Fold, val: Fold, hooks: FitHooks | None = None) -> Self:
+        """With a listed setting (e.g. the VAE's ``beta: [0.01, 0.1]``), train each other
+        option as this one was (its bag too; no logger or resume checkpoint of its own) and
+        keep the one whose scores rank validation's labelled anomalies best (val AUROC; the
+        first on a tie). The first stays, untried, when the code is the product (``task:
+        compress | reduce``) or validation holds fewer than ``register.switch_min_anomalies``
+        labelled anomalies. ``variant_choice_`` says which and why."""
+        if not self.alternatives:
+            return self
+        spec = self.require_spec()
+        labels = [self.variant_, *(label for label, _ in self.alternatives)]
+        real = val.real
+        flags = val.is_anomaly[real]
+        found = int(flags.sum())
+        if spec.code_size is not None or found < spec.score.rule.min_anomalies or flags.all():
+            why = (
+                "the code is the product"
+                if spec.code_size is not None
+                else f"validation holds {found} labelled anomalies, fewer than the "
+                f"{spec.score.rule.min_anomalies} (register.switch_min_anomalies) that could "
+                "tell them apart"
+            )
+            self.variant_choice_ = f"{self.variant_}, the first of {', '.join(labels)}: {why}"
+            return self
+        from aeops.evaluation.metrics import auroc
+
+        rows = val.x[real]
+        tried: list[tuple[str, float, AutoencoderDetector]] = [
+            (self.variant_, auroc(flags, self.score_samples(rows)), self)
+        ]
+        for label, option in self.alternatives:
+            other = AutoencoderDetector(option, self.batch_rows)
+            other.fit(train, val, quiet_hooks(hooks, label))
+            tried.append((label, auroc(flags, other.score_samples(rows)), other))
+        best = max(tried, key=lambda t: t[1])  # the first of equals
+        figures = ", ".join(f"{label} {value:.4f}" for label, value, _ in tried)
+        if best[2] is not self:
+            self.adopt(best[2])
+        self.variant_, self.alternatives = best[0], []
+        self.variant_choice_ = f"{best[0]}: the best val_auroc on {found} anomalies ({figures})"
         return self
+
+    def adopt(self, other: AutoencoderDetector) -> None:
+        """Take ``other``'s training and fitted state (the variant validation kept)."""
+        for key in (
+            "spec", "args_", "net_", "calibration_", "score_choice_", "plan_", "fitted_",
+            "bag_", "bag_centre_", "bag_scale_",
+        ):  # fmt: skip
+            setattr(self, key, getattr(other, key))
 
     def fit_bag(self, train: Fold, val: Fold, hooks: FitHooks | None = None) -> Self:
         """Train the other seeds (``spec.seeds`` - 1 networks, the lead's score kind, no
@@ -263,17 +330,9 @@ class AutoencoderDetector(BaseDetector):
         score = replace(spec.score, kind=self.score_choice_.kind)
         for i in range(1, spec.seeds):
             seed = spec.seed + i
-            member_hooks = FitHooks(
-                progress_label=(
-                    f"{hooks.progress_label} seed {seed}"
-                    if hooks is not None and hooks.progress_label
-                    else None
-                ),
-                root=hooks.root if hooks is not None else None,
-            )
             member_spec = replace(spec, seed=seed, seeds=1, score=score)
             member = AutoencoderDetector(member_spec, self.batch_rows)
-            self.bag_.append(member.fit(train, val, member_hooks))
+            self.bag_.append(member.fit(train, val, quiet_hooks(hooks, f"seed {seed}")))
         normal = scale_rows(train, val)
         self.bag_centre_, self.bag_scale_ = robust_scales(
             [self._outputs(normal, ("score",))["score"]]

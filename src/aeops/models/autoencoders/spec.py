@@ -96,11 +96,19 @@ class Family:
     # (network, normal training rows, seed) -> None: sets weights from the data before
     # training (the coder's PCA start); None: the network's own initialisation
     initialise: Callable[[Any, Any, int], None] | None = None
+    # its params block -> the blocks validation chooses among, each with a label (a setting
+    # given as a list, e.g. the VAE's beta); None: the block itself
+    variants: Callable[[Any], list[tuple[str, Any]]] | None = None
     SIZED: ClassVar[tuple[str, ...]] = ("hidden", "latent", "channels")  # args sizes resolve
 
     def build(self, args: dict[str, Any]) -> Any:
         """The network from its recorded constructor arguments."""
         return self.network(**args)
+
+    def options(self, params: Any) -> list[tuple[str, Any]]:
+        """The params blocks a fit trains and validation chooses among (labelled); one
+        unlabelled block unless a setting lists several."""
+        return self.variants(params) if self.variants is not None else [("", params)]
 
 
 def defined_in(module: str, cls: type) -> type:

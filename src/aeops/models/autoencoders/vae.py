@@ -19,10 +19,22 @@ if TYPE_CHECKING:
     from aeops.models.autoencoders.base import Autoencoder
 
 
+Beta = Annotated[float, Field(ge=0.0)]
+
+
 class VAEConfig(FamilyParams):
     hidden: Hidden
-    beta: Annotated[float, Field(ge=0.0)]
+    # a list: a network (or bag) is trained at each, validation keeps the best (the first
+    # when validation cannot tell: AutoencoderDetector.choose_variant)
+    beta: Beta | Annotated[list[Beta], Field(min_length=1)]
     score: Literal["recon", "elbo"]
+
+
+def beta_variants(params: VAEConfig) -> list[tuple[str, VAEConfig]]:
+    """One params block per listed ``beta`` (the block itself for one value)."""
+    if not isinstance(params.beta, list):
+        return [(f"beta {params.beta:g}", params)]
+    return [(f"beta {b:g}", params.model_copy(update={"beta": b})) for b in params.beta]
 
 
 def gaussian_kl_per_row(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -123,4 +135,5 @@ FAMILY = Family(
     network=lambda **args: network()(**args),
     objective=lambda params, loss: VAEObjective(loss, params.beta),
     network_args=lambda params: {"score_kind": params.score, "beta": params.beta},
+    variants=beta_variants,
 )
