@@ -202,8 +202,10 @@ class AutoencoderDetector(BaseDetector):
     def __init__(self, spec: TrainingSpec | None = None, batch_rows: int = SCORE_BATCH_ROWS):
         # a listed setting: the first option leads (built, logged, resumable); the others
         # are trained after it and validation keeps the best (choose_variant)
-        options = [] if spec is None else family(spec.family).options(spec.params)
-        specs = [(label, replace(spec, params=p)) for label, p in options if spec is not None]
+        specs: list[tuple[str, TrainingSpec]] = []
+        if spec is not None:
+            options = family(spec.family).options(spec.params)
+            specs = [(label, replace(spec, params=p)) for label, p in options]
         self.spec = specs[0][1] if specs else spec
         self.variant_ = specs[0][0] if specs else ""
         self.alternatives = specs[1:]
@@ -277,7 +279,6 @@ class AutoencoderDetector(BaseDetector):
         if not self.alternatives:
             return self
         spec = self.require_spec()
-        labels = [self.variant_, *(label for label, _ in self.alternatives)]
         real = val.real
         flags = val.is_anomaly[real]
         found = int(flags.sum())
@@ -289,7 +290,8 @@ class AutoencoderDetector(BaseDetector):
                 f"{spec.score.rule.min_anomalies} (register.switch_min_anomalies) that could "
                 "tell them apart"
             )
-            self.variant_choice_ = f"{self.variant_}, the first of {', '.join(labels)}: {why}"
+            labels = ", ".join([self.variant_, *(label for label, _ in self.alternatives)])
+            self.variant_choice_ = f"{self.variant_}, the first of {labels}: {why}"
             return self
         from aeops.evaluation.metrics import auroc
 
