@@ -79,7 +79,7 @@ def single_seed_aurocs(table: Path, seeds: int) -> dict[str, list[float]]:
                 for i in range(seeds):
                     spec = dataclasses.replace(base, seed=cfg.seed + i, seeds=1)
                     detector = AutoencoderDetector(spec).fit(train, val)
-                    score = detector.score_samples(test.x[rows])
+                    score = detector.decision_function(test.x[rows])
                     auroc = float(roc_auc_score(test.is_anomaly[rows], score))
                     out.setdefault(family, []).append(round(auroc, 4))
                     log.info(f"{table.stem} {family} seed {cfg.seed + i}: {auroc:.4f}")

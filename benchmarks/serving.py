@@ -5,7 +5,7 @@
   alternating, each run several times (median and min reported);
 - **throughput**: rows/s scoring a Parquet file of 1M digits rows, for each engine (in a
   process already warm, chunked file in, file out) against a bare forward pass in the same run
-  (the same chunks read and cast to float32, the torch detector's own ``score_samples`` on
+  (the same chunks read and cast to float32, the torch detector's own ``decision_function`` on
   them, the scores written; no checks, no flags);
 - **REST**: p50 / p99 latency of 3-row requests at 1, 8 and 32 concurrent clients, for
   `mlflow models serve` and `aeops serve --engine onnx` (loopback; clients in this process);
@@ -104,7 +104,7 @@ def bare_forward(detector: Any, model_input: Any, source: Path, out: Path) -> No
     writer = None
     for batch in pq.ParquetFile(source).iter_batches(batch_size=CHUNK):
         x = model_input(batch.to_pandas())
-        table = pa.table({"anomaly_score": detector.score_samples(x)})
+        table = pa.table({"anomaly_score": detector.decision_function(x)})
         writer = writer or pq.ParquetWriter(out, table.schema)
         writer.write_table(table)
     if writer is not None:

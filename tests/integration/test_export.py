@@ -118,7 +118,7 @@ def pipeline(data: str, name: str) -> DetectorPipeline:
         detector = EnsembleDetector(members, "dense").fit(train, val)
     else:
         detector = baselines()[name](cfg.baselines, cfg.seed).fit(train, val)
-    threshold = float(np.quantile(detector.score_samples(x[240:]), 0.9))
+    threshold = float(np.quantile(detector.decision_function(x[240:]), 0.9))
     info = DetectorInfo(detector.kind, name, meta.schema(), threshold, "test", "", {})
     return DetectorPipeline(detector, pre, info)
 

@@ -58,7 +58,7 @@ def trained_auroc(family: str, seed: int, root) -> float:
         net, objective_of(family, cfg), cfg.train, plan, (train, val, flags), root, seed
     )
     test = np.concatenate([normal[100:], anomalies[50:]])
-    scores = AutoencoderDetector.from_network(family, args, fitted.net).score_samples(test)
+    scores = AutoencoderDetector.from_network(family, args, fitted.net).decision_function(test)
     return float(roc_auc_score(np.r_[np.zeros(100), np.ones(50)], scores))
 
 

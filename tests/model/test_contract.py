@@ -102,7 +102,7 @@ def probe() -> tuple[np.ndarray, np.ndarray]:
 def test_scores_have_one_finite_float_per_row_and_an_error_per_feature(name):
     detector = fitted(name)
     x, _ = probe()
-    scores = detector.score_samples(x)
+    scores = detector.decision_function(x)
     assert isinstance(detector, Detector)
     assert scores.shape == (len(x),) and np.issubdtype(scores.dtype, np.floating)
     assert np.isfinite(scores).all()
@@ -115,14 +115,14 @@ def test_scores_have_one_finite_float_per_row_and_an_error_per_feature(name):
 @pytest.mark.parametrize("name", DETECTORS)
 def test_planted_outliers_score_higher(name):
     x, flags = probe()
-    auroc = roc_auc_score(flags, fitted(name).score_samples(x))
+    auroc = roc_auc_score(flags, fitted(name).decision_function(x))
     assert auroc > 0.9, f"{name}: AUROC {auroc:.3f} on rows with half their features far out"
 
 
 @pytest.mark.parametrize("name", DETECTORS)
 def test_the_same_seed_gives_the_same_scores(name):
     x, _ = probe()
-    np.testing.assert_array_equal(fit(name).score_samples(x), fitted(name).score_samples(x))
+    np.testing.assert_array_equal(fit(name).decision_function(x), fitted(name).decision_function(x))
 
 
 @pytest.mark.parametrize("name", DETECTORS)
@@ -131,16 +131,18 @@ def test_save_and_load_give_the_same_scores_bit_for_bit(name, tmp_path):
     path = detector.save(tmp_path)
     loaded = load_detector(detector.kind, path)
     x, _ = probe()
-    np.testing.assert_array_equal(loaded.score_samples(x), detector.score_samples(x))
+    np.testing.assert_array_equal(loaded.decision_function(x), detector.decision_function(x))
     np.testing.assert_array_equal(loaded.feature_errors(x), detector.feature_errors(x))
     assert loaded.name == detector.name and loaded.kind == detector.kind
     assert (
-        load_detector(detector.kind, detector.save(tmp_path / "again")).score_samples(x).tobytes()
-        == loaded.score_samples(x).tobytes()
+        load_detector(detector.kind, detector.save(tmp_path / "again"))
+        .decision_function(x)
+        .tobytes()
+        == loaded.decision_function(x).tobytes()
     )
     in_sevens = load_detector(detector.kind, path, batch_rows=7)  # other batches: float32 rounding
     np.testing.assert_allclose(
-        in_sevens.score_samples(x), detector.score_samples(x), rtol=1e-4, atol=1e-5
+        in_sevens.decision_function(x), detector.decision_function(x), rtol=1e-4, atol=1e-5
     )
 
 
@@ -171,7 +173,7 @@ def test_predict_is_the_score_above_the_threshold(name):
     if name != "ensemble":
         with pytest.raises(ScoringInputError, match="no threshold yet"):
             detector.fit(fold_of(rows()[0]), fold_of(rows()[1], rows()[2])).predict(x)
-    scores = detector.score_samples(x)
+    scores = detector.decision_function(x)
     threshold = float(np.median(scores))
     flags = detector.set_threshold(threshold).predict(x)
     assert detector.threshold_ == threshold
@@ -183,11 +185,11 @@ def test_predict_is_the_score_above_the_threshold(name):
 def test_a_rows_score_is_its_own(name):
     detector = fitted(name)
     x, _ = probe()
-    together = detector.score_samples(x)
-    alone = np.concatenate([detector.score_samples(x[i : i + 1]) for i in (0, 45, 89)])
+    together = detector.decision_function(x)
+    alone = np.concatenate([detector.decision_function(x[i : i + 1]) for i in (0, 45, 89)])
     # the same up to float32 rounding (a one-row matrix product sums in another order)
     np.testing.assert_allclose(alone, together[[0, 45, 89]], rtol=1e-5, atol=1e-6)
-    assert detector.score_samples(x[:0]).shape == (0,)
+    assert detector.decision_function(x[:0]).shape == (0,)
 
 
 @pytest.mark.parametrize("name", DETECTORS)

@@ -19,7 +19,7 @@ class FixedScorer:
     def __init__(self, weight: float, column: int) -> None:
         self.weight, self.column = weight, column
 
-    def score_samples(self, x):
+    def decision_function(self, x):
         return self.weight * x[:, self.column]
 
     def feature_errors(self, x):
@@ -41,8 +41,8 @@ def test_a_member_with_large_errors_does_not_drown_the_others():
     informative = FixedScorer(1.0, column=1)
     members = {"dense": noisy_but_large, "sparse": informative}
     ensemble = EnsembleDetector(members, "sparse").fit(fold_of(x[~y]), fold_of(x[~y]))
-    combined = ensemble.score_samples(x)
-    raw_mean = (noisy_but_large.score_samples(x) + informative.score_samples(x)) / 2
+    combined = ensemble.decision_function(x)
+    raw_mean = (noisy_but_large.decision_function(x) + informative.decision_function(x)) / 2
     assert roc_auc_score(y, raw_mean) < 0.7  # unscaled, the large member decides
     assert roc_auc_score(y, combined) > 0.9
     assert ensemble.scale[0] > 100 * ensemble.scale[1]
@@ -70,14 +70,14 @@ def test_an_ensemble_is_deterministic_for_a_seed_and_survives_save_and_load(tmp_
     for attempt in ("first", "second"):
         members = trained_members(x, tmp_path / attempt)
         ensemble = EnsembleDetector(members, "sparse").fit(fold_of(x[:64]), fold_of(x[:64]))
-        scores.append(ensemble.score_samples(probe))
+        scores.append(ensemble.decision_function(probe))
     np.testing.assert_array_equal(scores[0], scores[1])
     assert np.isfinite(scores[0]).all() and scores[0].std() > 0
 
     path = ensemble.save(tmp_path)
     loaded = EnsembleDetector.load(path, batch_rows=7)  # another batch size, the same numbers
     assert isinstance(loaded, EnsembleDetector) and loaded.families == FAMILIES
-    verbs = ("score_samples", "feature_errors", "encode", "reconstruct")
+    verbs = ("decision_function", "feature_errors", "encode", "reconstruct")
     before = {verb: getattr(ensemble, verb)(probe) for verb in verbs}
     after = {verb: getattr(loaded, verb)(probe) for verb in verbs}
     for verb in verbs:
@@ -121,23 +121,25 @@ def test_a_bag_of_seeds_scores_with_the_mean_of_its_members_and_survives_save_an
     np.testing.assert_array_equal(bag.encode(val), single.encode(val))
     # the scales: each member's median and IQR on validation's normal rows
     normal = val[~flags]
-    own = [bag._outputs(normal, ("score",))["score"]] + [m.score_samples(normal) for m in bag.bag_]
+    own = [bag._outputs(normal, ("score",))["score"]] + [
+        m.decision_function(normal) for m in bag.bag_
+    ]
     for i, scores in enumerate(own):
         assert bag.bag_centre_[i] == pytest.approx(np.median(scores))
-    scores = bag.score_samples(val)
-    members = [single.score_samples(val)] + [m.score_samples(val) for m in bag.bag_]
+    scores = bag.decision_function(val)
+    members = [single.decision_function(val)] + [m.decision_function(val) for m in bag.bag_]
     np.testing.assert_allclose(scores, mean_z(members, bag.bag_centre_, bag.bag_scale_), rtol=1e-6)
     assert not np.allclose(members[0], members[1])  # another seed, another network
 
     path = bag.save(tmp_path)
     loaded = AutoencoderDetector.load(path, batch_rows=7)
     assert loaded.seeds == 3 and loaded.about() == bag.about()
-    for verb in ("score_samples", "feature_errors", "encode", "reconstruct"):
+    for verb in ("decision_function", "feature_errors", "encode", "reconstruct"):
         np.testing.assert_allclose(
             getattr(loaded, verb)(val), getattr(bag, verb)(val), rtol=1e-5, atol=1e-6
         )
     assert bag.feature_errors(val).shape == val.shape
-    # the export's module computes what score_samples computes
+    # the export's module computes what decision_function computes
     import torch
 
     with torch.no_grad():
@@ -147,7 +149,9 @@ def test_a_bag_of_seeds_scores_with_the_mean_of_its_members_and_survives_save_an
     ensemble = EnsembleDetector({"dense": bag}, "dense").fit(fold_of(x), fold_of(val, flags))
     again = EnsembleDetector.load(ensemble.save(tmp_path / "e"))
     assert again.members[0].seeds == 3
-    np.testing.assert_allclose(again.score_samples(val), ensemble.score_samples(val), rtol=1e-5)
+    np.testing.assert_allclose(
+        again.decision_function(val), ensemble.decision_function(val), rtol=1e-5
+    )
 
 
 def test_how_many_seeds_auto_trains():
@@ -189,14 +193,16 @@ def off_subspace(n_anomalies: int):
 def test_a_listed_beta_trains_each_and_keeps_the_one_validation_ranks_best(tmp_path):
     x, val, flags = off_subspace(12)  # >= register.switch_min_anomalies (10)
     singles = {b: vae_of(b, x, val, flags, seeds=2) for b in (30.0, 0.0)}
-    aurocs = {b: roc_auc_score(flags, d.score_samples(val)) for b, d in singles.items()}
+    aurocs = {b: roc_auc_score(flags, d.decision_function(val)) for b, d in singles.items()}
     worse, better = sorted(aurocs, key=aurocs.get)
     assert aurocs[better] > aurocs[worse]
     listed = vae_of([worse, better], x, val, flags, seeds=2)  # the better one second
     # the second option won: the listed detector *is* that one (its bag included) ...
     assert listed.args_["beta"] == better and listed.spec.params.beta == better
     assert listed.seeds == 2 and [m.args_["beta"] for m in listed.bag_] == [better]
-    np.testing.assert_array_equal(listed.score_samples(val), singles[better].score_samples(val))
+    np.testing.assert_array_equal(
+        listed.decision_function(val), singles[better].decision_function(val)
+    )
     np.testing.assert_array_equal(listed.encode(val), singles[better].encode(val))
     # ... and says why, with both figures
     assert listed.variant_choice_ == (
@@ -205,7 +211,9 @@ def test_a_listed_beta_trains_each_and_keeps_the_one_validation_ranks_best(tmp_p
     )
     loaded = AutoencoderDetector.load(listed.save(tmp_path))  # the file records the kept beta
     assert loaded.args_["beta"] == better
-    np.testing.assert_allclose(loaded.score_samples(val), listed.score_samples(val), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.decision_function(val), listed.decision_function(val), rtol=1e-5
+    )
 
 
 def test_with_too_few_anomalies_to_choose_the_first_option_is_kept_untried():
@@ -217,7 +225,7 @@ def test_with_too_few_anomalies_to_choose_the_first_option_is_kept_untried():
         "than the 10 (register.switch_min_anomalies) that could tell them apart"
     )
     np.testing.assert_array_equal(
-        listed.score_samples(val), vae_of(30.0, x, val, flags).score_samples(val)
+        listed.decision_function(val), vae_of(30.0, x, val, flags).decision_function(val)
     )
 
 

@@ -54,7 +54,7 @@ def saved_and_loaded(net: AutoencoderDetector, tmp_path) -> AutoencoderDetector:
 
 
 def auroc(net, normal, broken) -> float:
-    scores = net.score_samples(np.vstack([normal, broken]))
+    scores = net.decision_function(np.vstack([normal, broken]))
     return roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(broken))], scores)
 
 
@@ -107,12 +107,12 @@ def test_the_tail_score_counts_only_errors_beyond_the_normal_rows_and_survives_s
     assert auroc(net, normal, broken) > 0.95
     assert (net.feature_errors(broken).argmax(axis=1) == 0).mean() > 0.9
     loaded = saved_and_loaded(net, tmp_path / "tail")
-    np.testing.assert_array_equal(loaded.score_samples(normal), net.score_samples(normal))
+    np.testing.assert_array_equal(loaded.decision_function(normal), net.decision_function(normal))
     # a model file from before the tail kind (no tail statistics) still loads and scores
     net.calibrate(train, "normalised", 5, 0)
     assert not net.calibration_.has_tail and "tail" not in dict(net.calibration_.named_buffers())
     older = saved_and_loaded(net, tmp_path / "normalised")
-    np.testing.assert_array_equal(older.score_samples(normal), net.score_samples(normal))
+    np.testing.assert_array_equal(older.decision_function(normal), net.decision_function(normal))
 
 
 def test_the_hybrid_score_is_deterministic_for_a_seed(rows, tmp_path):
@@ -121,7 +121,7 @@ def test_the_hybrid_score_is_deterministic_for_a_seed(rows, tmp_path):
     for attempt in range(2):
         net = trained(train, 3, tmp_path / str(attempt))
         net.calibrate(train, "hybrid", 5, 3)
-        scores.append(net.score_samples(normal))
+        scores.append(net.decision_function(normal))
     np.testing.assert_array_equal(scores[0], scores[1])
 
 

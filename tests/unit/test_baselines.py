@@ -29,7 +29,7 @@ def test_knn_score_is_the_distance_to_the_kth_nearest_training_row():
     train, query = rng.normal(size=(200, 4)), rng.normal(size=(50, 4))
     expected = NearestNeighbors(n_neighbors=3).fit(train).kneighbors(query)[0][:, -1]
     np.testing.assert_allclose(
-        fit_baseline("knn", train, CFG, 0).score_samples(query), expected, rtol=1e-6
+        fit_baseline("knn", train, CFG, 0).decision_function(query), expected, rtol=1e-6
     )
 
 
@@ -37,7 +37,7 @@ def test_ecod_terms_are_negative_log_tail_probabilities():
     train = np.array([[0.0], [1.0], [2.0], [3.0]])
     model = fit_baseline("ecod", train, CFG, 0)
     rows = np.array([[1.0], [10.0], [-10.0]])
-    score, per_feature = model.score_samples(rows), model.feature_errors(rows)
+    score, per_feature = model.decision_function(rows), model.feature_errors(rows)
     # value 1.0: left tail (2 + 1) / 5, right tail (3 + 1) / 5; the larger term is the left's
     assert score[0] == pytest.approx(-np.log(3 / 5))
     # beyond every training value: tail probability 1 / 5, the largest term possible
@@ -54,10 +54,10 @@ def test_a_row_that_breaks_one_column_outscores_normal_rows(name, tmp_path):
     odd[:, 2] += 6.0
     model = fit_baseline(name, train, CFG, 0)
     loaded = load_baseline(model.save(tmp_path))
-    scores = loaded.score_samples(np.vstack([normal, odd]))
+    scores = loaded.decision_function(np.vstack([normal, odd]))
     assert np.median(scores[100:]) > np.quantile(scores[:100], 0.75)
     # each row's score is its own: scored alone or with others, the same
-    np.testing.assert_allclose(loaded.score_samples(odd[:1]), scores[100:101])
+    np.testing.assert_allclose(loaded.decision_function(odd[:1]), scores[100:101])
     explained = loaded.feature_errors(odd)
     assert (explained.argmax(axis=1) == 2).all()
     with pytest.raises(ScoringInputError, match="no latent code"):
@@ -78,6 +78,6 @@ def test_a_tall_table_keeps_a_seeded_reference_sample_that_ranks_as_all_rows_do(
     full = fit_baseline(name, train, CFG, 0)
     assert sampled.params["reference_rows"] == 1000 and "reference_rows" not in full.params
     assert load_baseline(sampled.save(tmp_path)).model.shape == (1000, 5)  # what is registered
-    np.testing.assert_array_equal(sampled.score_samples(rows), again.score_samples(rows))
-    of_sample, of_all = (roc_auc_score(labels, m.score_samples(rows)) for m in (sampled, full))
+    np.testing.assert_array_equal(sampled.decision_function(rows), again.decision_function(rows))
+    of_sample, of_all = (roc_auc_score(labels, m.decision_function(rows)) for m in (sampled, full))
     assert of_sample > 0.95 and abs(of_sample - of_all) < 0.02

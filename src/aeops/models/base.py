@@ -5,7 +5,7 @@ Every autoencoder family, every classical baseline and the ensemble is a :class:
 - ``fit(train, val) -> self`` learns from the normal training rows (validation only where a
   detector chooses something on it: an autoencoder's early stopping and score kind, the
   ensemble's scales);
-- ``score_samples(x)``: one anomaly score per row, higher = more anomalous; a row's score
+- ``decision_function(x)``: one anomaly score per row, higher = more anomalous; a row's score
   never depends on the other rows scored with it;
 - ``feature_errors(x)``: each feature's share of the score (what ``explain`` shows);
 - ``threshold_`` and ``predict(x)``: the flag, ``score > threshold_`` (the threshold is
@@ -63,7 +63,7 @@ class Detector(Protocol):
 
     def fit(self, train: Fold, val: Fold) -> Self: ...
 
-    def score_samples(self, x: np.ndarray) -> np.ndarray: ...
+    def decision_function(self, x: np.ndarray) -> np.ndarray: ...
 
     def feature_errors(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -96,7 +96,7 @@ class BaseDetector(abc.ABC):
         """Learn from ``train``'s normal rows (and validation where the detector chooses)."""
 
     @abc.abstractmethod
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
         """One anomaly score per row of ``x``; higher is more anomalous."""
 
     @abc.abstractmethod
@@ -123,7 +123,7 @@ class BaseDetector(abc.ABC):
                 f"the {getattr(self, 'name', self.kind)} detector has no threshold yet; "
                 "evaluate it first (set_threshold)"
             )
-        return np.asarray(self.score_samples(x), dtype=np.float64) > self.threshold_
+        return np.asarray(self.decision_function(x), dtype=np.float64) > self.threshold_
 
     # -- the code verbs: a detector with a code overrides them ----------------------------
     def encode(self, x: np.ndarray) -> np.ndarray:

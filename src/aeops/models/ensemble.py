@@ -74,13 +74,13 @@ class EnsembleDetector(BaseDetector):
         return self.fit_scales(scale_rows(train, val))
 
     def fit_scales(self, normal: np.ndarray) -> Self:
-        self.centre, self.scale = robust_scales([m.score_samples(normal) for m in self.members])
+        self.centre, self.scale = robust_scales([m.decision_function(normal) for m in self.members])
         return self
 
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
         if not len(x):
             return np.zeros(0)
-        return mean_z([m.score_samples(x) for m in self.members], self.centre, self.scale)
+        return mean_z([m.decision_function(x) for m in self.members], self.centre, self.scale)
 
     def feature_errors(self, x: np.ndarray) -> np.ndarray:
         """Each member's errors on its score's scale, averaged."""
@@ -96,7 +96,7 @@ class EnsembleDetector(BaseDetector):
         return self.members[self.lead].decode(z)
 
     def torch_module(self) -> Any:
-        """The members' scoring modules combined as :meth:`score_samples` combines them (for
+        """The members' scoring modules combined as :meth:`decision_function` combines them (for
         export): rows -> (score, errors, the lead's code)."""
         return Combined(
             [m.torch_module() for m in self.members], self.centre, self.scale, self.lead

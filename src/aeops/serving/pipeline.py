@@ -305,7 +305,7 @@ class DetectorPipeline:
         self, x: np.ndarray, index: pd.Index, threshold: float | None, explain: bool
     ) -> pd.DataFrame:
         threshold = self.info.threshold if threshold is None else finite(threshold)
-        scores = np.asarray(self.detector.score_samples(x), dtype=np.float64)
+        scores = np.asarray(self.detector.decision_function(x), dtype=np.float64)
         self.check_scores(scores, x, index)
         out = pd.DataFrame({SCORE_COLUMN: scores, FLAG_COLUMN: scores > threshold}, index=index)
         if explain:

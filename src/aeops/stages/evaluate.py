@@ -123,8 +123,8 @@ def finish(
     from aeops.serving.pyfunc import log_detector
 
     cfg, detector, out_dir = ev.cfg, entry.detector, entry.out_dir
-    val_scores = detector.score_samples(ev.val.x)
-    test_scores = detector.score_samples(ev.test.x)
+    val_scores = detector.decision_function(ev.val.x)
+    test_scores = detector.decision_function(ev.test.x)
     report = score_report(Scored(ev.val, val_scores), Scored(ev.test, test_scores), ev.settings())
     if measure_uses:
         report.update(measure(detector, ev.uses, cfg.seed))
@@ -290,7 +290,7 @@ def family_plots(ev: Evaluation, detector: AutoencoderDetector, folder: Path) ->
     recon = detector.reconstruct(test.x).astype(np.float64)
     if resolve_scaler(ev.cfg.data.scaler, prepared.meta) != "none":
         recon = prepared.preprocessor.inverse_transform(recon).to_numpy(np.float64)
-    scores = detector.score_samples(test.x)
+    scores = detector.decision_function(test.x)
     plots.append(plot_reconstructions(raw, recon, scores, shape, folder / "reconstructions.png"))
     rows = ev.uses.get("test")
     if rows is not None:

@@ -10,7 +10,7 @@ resume checkpoint, a progress bar) travel in :class:`~aeops.training.engine.FitH
 
 Inference is written once (:meth:`AutoencoderDetector._outputs`): rows in batches through
 the network in eval mode, then :func:`~aeops.models.autoencoders.scores.score_rows`; every
-verb (``score_samples``, ``feature_errors``, ``encode``, ``reconstruct``) and the score
+verb (``decision_function``, ``feature_errors``, ``encode``, ``reconstruct``) and the score
 statistics read it. ``decode`` runs the decoder alone.
 """
 
@@ -297,12 +297,12 @@ class AutoencoderDetector(BaseDetector):
 
         rows = val.x[real]
         tried: list[tuple[str, float, AutoencoderDetector]] = [
-            (self.variant_, auroc(flags, self.score_samples(rows)), self)
+            (self.variant_, auroc(flags, self.decision_function(rows)), self)
         ]
         for label, option in self.alternatives:
             other = AutoencoderDetector(option, self.batch_rows)
             other.fit(train, val, quiet_hooks(hooks, label))
-            tried.append((label, auroc(flags, other.score_samples(rows)), other))
+            tried.append((label, auroc(flags, other.decision_function(rows)), other))
         best = max(tried, key=lambda t: t[1])  # the first of equals
         figures = ", ".join(f"{label} {value:.4f}" for label, value, _ in tried)
         if best[2] is not self:
@@ -338,7 +338,7 @@ class AutoencoderDetector(BaseDetector):
         normal = scale_rows(train, val)
         self.bag_centre_, self.bag_scale_ = robust_scales(
             [self._outputs(normal, ("score",))["score"]]
-            + [m.score_samples(normal) for m in self.bag_]
+            + [m.decision_function(normal) for m in self.bag_]
         )
         return self
 
@@ -483,11 +483,11 @@ class AutoencoderDetector(BaseDetector):
             for k, v in parts.items()
         }
 
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
         own = self._outputs(x, ("score",))["score"]
         if not self.bag_:
             return own
-        scores = [own] + [m.score_samples(x) for m in self.bag_]
+        scores = [own] + [m.decision_function(x) for m in self.bag_]
         return mean_z(scores, self.bag_centre_, self.bag_scale_)
 
     def feature_errors(self, x: np.ndarray) -> np.ndarray:
@@ -517,7 +517,7 @@ class AutoencoderDetector(BaseDetector):
     def torch_module(self) -> torch.nn.Module:
         """The scoring as one module for export (:mod:`aeops.serving.export`): model-input
         rows (float32) in; the score, each input column's error and the code out, computed
-        by the very code :meth:`score_samples` runs (a bag's members combined as it
+        by the very code :meth:`decision_function` runs (a bag's members combined as it
         combines them)."""
         own = ScoringModule(self.require_net().eval(), self.calibration_)
         if not self.bag_:

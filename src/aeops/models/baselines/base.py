@@ -54,7 +54,7 @@ class Baseline(BaseDetector):
         """Each feature's share: its squared z-score against the normal training rows."""
         return ((x - self.mean) / self.scale) ** 2
 
-    def score_samples(self, x: np.ndarray) -> np.ndarray:
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
         """Higher means more anomalous, like the autoencoders' scores."""
         return self.scores(np.asarray(x, dtype=np.float64))
 
