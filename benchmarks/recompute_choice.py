@@ -35,7 +35,7 @@ from aeops.evaluation.selection import (  # noqa: E402
     ensemble_members,
     selection_rows,
 )
-from aeops.models.autoencoders.combine import mean_z, robust_scales  # noqa: E402
+from aeops.models.combine import mean_z, robust_scales  # noqa: E402
 from benchmarks.quality import BASELINES, ENSEMBLE, FAMILIES, PEERS, markdown, summary  # noqa: E402
 
 METRIC = "val_auroc"

@@ -28,13 +28,13 @@ import numpy as np, pandas as pd, torch, pyarrow, pyarrow.parquet, tqdm.auto
 from aeops.serving.files import FileJob, score_file
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.models.autoencoders.dense import DenseAE
+from aeops.models.autoencoders.dense import DenseNetwork
 from aeops.models.autoencoders.detector import AutoencoderDetector
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline
 src, out, chunk, features = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 warm_rows = int(sys.argv[5])
 torch.manual_seed(0)
-net = DenseAE(features, [256, 128, 64], 8, "sigmoid", 0.0)
+net = DenseNetwork(features, [256, 128, 64], 8, "sigmoid", 0.0)
 names = [f"f{i}" for i in range(features)]
 meta = DatasetMeta("table", "bench", names, None, [], 2, value_range=[0.0, 1.0])
 pre = Preprocessor.fit(pd.DataFrame(np.eye(2, features), columns=names), meta, "none", False, 2)

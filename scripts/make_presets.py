@@ -1,6 +1,7 @@
 """Write examples/<preset>/params.yaml from the project's params.yaml: each preset is the
 project's file (every key, every comment) with the lines that make the preset changed, so a
-preset never drifts from the keys params.yaml holds. Run after a change to params.yaml:
+preset never drifts from the keys params.yaml holds; and src/aeops/core/defaults.yaml, the
+defaults aeops' constructors start from (the same file). Run after a change to params.yaml:
 
     .venv/bin/python scripts/make_presets.py
 
@@ -152,12 +153,28 @@ def presets() -> dict[str, str]:
     return written
 
 
+DEFAULTS = ROOT / "src" / "aeops" / "core" / "defaults.yaml"
+
+
+def defaults() -> str:
+    """What a constructor in a notebook starts from (``aeops.core.defaults``): the project's
+    params.yaml, packaged with aeops (values live in one file; this copy is written here)."""
+    body = (ROOT / "params.yaml").read_text().split("\n", 1)[1]
+    head = (
+        "# The defaults of aeops' constructors (DenseAE(), UNetDenoiser(), ...): the project's\n"
+        "# params.yaml, copied by scripts/make_presets.py; edit params.yaml, not this file.\n"
+    )
+    return head + body
+
+
 def main() -> int:
     for name, text in presets().items():
         path = ROOT / "examples" / name / "params.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         print(f"wrote {path.relative_to(ROOT)}")
+    DEFAULTS.write_text(defaults())
+    print(f"wrote {DEFAULTS.relative_to(ROOT)}")
     return 0
 
 

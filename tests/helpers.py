@@ -80,7 +80,7 @@ def sensor_config(tmp_path: Path, families: list[str], epochs: int = 1, **overri
 
 def training_spec(family: str, cfg: Config, meta: Any, unit_range: bool = True):
     """What training ``family`` needs, from ``cfg`` (as the train stage builds it)."""
-    from aeops.models.autoencoders.detector import ScoreSettings, TrainingSpec
+    from aeops.models.autoencoders.settings import ScoreSettings, TrainingSpec
     from aeops.stages.common import switch_rule
 
     return TrainingSpec(
@@ -96,14 +96,14 @@ def training_spec(family: str, cfg: Config, meta: Any, unit_range: bool = True):
 
 
 def architecture_of(family: str, cfg: Config, meta: Any, x: np.ndarray, unit_range: bool = True):
-    from aeops.models.autoencoders.detector import architecture
+    from aeops.models.autoencoders.settings import architecture
 
     return architecture(training_spec(family, cfg, meta, unit_range), x)
 
 
 def build_net(family: str, cfg: Config, meta: Any, unit_range: bool = True, x=None):
     """``family``'s network for ``meta``'s data (auto sizes from ``x``, or 20 random rows)."""
-    from aeops.models.autoencoders.detector import family as family_spec
+    from aeops.models.autoencoders.settings import family as family_spec
 
     if x is None:
         x = np.random.default_rng(0).random((20, meta.n_features)).astype(np.float32)
@@ -111,7 +111,7 @@ def build_net(family: str, cfg: Config, meta: Any, unit_range: bool = True, x=No
 
 
 def objective_of(family: str, cfg: Config):
-    from aeops.models.autoencoders.detector import family as family_spec
+    from aeops.models.autoencoders.settings import family as family_spec
 
     return family_spec(family).objective(lead_params(family, cfg), cfg.train.loss)
 
@@ -119,7 +119,7 @@ def objective_of(family: str, cfg: Config):
 def lead_params(family: str, cfg: Config):
     """``family``'s params block, a listed setting (the VAE's ``beta: [..]``) at its first
     option, as the detector's lead network is built."""
-    from aeops.models.autoencoders.detector import family as family_spec
+    from aeops.models.autoencoders.settings import family as family_spec
 
     return family_spec(family).options(cfg.models.family(family))[0][1]
 

@@ -34,7 +34,6 @@ from aeops.core.sections import (
     Section,
     Task,
     TrainerConfig,
-    UNetParams,
 )
 
 __all__ = ["Config", "ConfigError", "config_model", "load_config", "parse_config"]
@@ -54,8 +53,9 @@ class ModelsConfig(Section):
     def family(self, name: str) -> Any:
         """The params block of family ``name`` (its module's params model)."""
         from aeops.models.autoencoders import family_names
+        from aeops.models.denoisers import denoiser_names
 
-        if name not in family_names() + ("unet",):
+        if name not in family_names() + denoiser_names():
             raise ConfigError(f"unknown model family '{name}'; choose from {family_names()}")
         return getattr(self, name)
 
@@ -78,8 +78,9 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
 
         @model_validator(mode="after")
         def _families_fit_the_task(self) -> Config:
-            from aeops.models.denoisers import DENOISERS
+            from aeops.models.denoisers import denoiser_names
 
+            DENOISERS = denoiser_names()
             wrong = [
                 f for f in self.models.families if (f in DENOISERS) != (self.task == "denoise")
             ]
@@ -128,10 +129,11 @@ def config_model() -> type[Config]:
     """:class:`Config` with ``models`` holding every family's block: the families are those
     :mod:`aeops.models.autoencoders` finds (their modules are imported once, here)."""
     from aeops.models.autoencoders import families
-    from aeops.models.denoisers import DENOISERS
+    from aeops.models.denoisers import params_blocks
 
     found = families()
-    names = tuple(found) + DENOISERS
+    denoisers = params_blocks()
+    names = tuple(found) + tuple(denoisers)
     family_name: Any = Literal.__getitem__(names)
     models = create_model(  # type: ignore[call-overload]  # fields built from the families
         "ModelsConfig",
@@ -139,7 +141,7 @@ def config_model() -> type[Config]:
         __doc__=ModelsConfig.__doc__,
         families=(Annotated[list[family_name], Field(min_length=1)], ...),
         **{name: (spec.params, ...) for name, spec in found.items()},
-        unet=(UNetParams, ...),  # the denoiser of task: denoise (aeops.models.denoisers)
+        **{name: (params, ...) for name, params in denoisers.items()},  # task: denoise's
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

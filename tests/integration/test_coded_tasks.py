@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from aeops.data.codes import dequantize, quantize
-from aeops.models.autoencoders.detector import AutoencoderDetector
+from aeops.models.registry import load_model
 from tests.helpers import make_config
 from tests.integration.inproc import run_pipeline
 
@@ -51,7 +51,7 @@ def test_compress_builds_every_family_around_the_code_and_registers_the_best(
     )[0]
     assert chosen == best and metrics["selected_by"] == "val_code_int8_psnr_db"
 
-    coder = AutoencoderDetector.load(Path(cfg.paths.model_dir("coder")) / "model.safetensors")
+    coder = load_model(Path(cfg.paths.model_dir("coder")) / "model.safetensors")
     x = np.load(cfg.paths.model_input)[:300]
     z = coder.encode(x)
     assert z.shape == (300, 8)

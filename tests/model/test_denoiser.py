@@ -1,6 +1,7 @@
-"""The U-Net denoiser (aeops.models.denoisers.unet): any image size in, the same size out;
-training on noisy patches denoises held-out images; same seed, same weights; save/load
-bit-equal; large images in tiles equal the whole-image result; noise is seeded and clipped."""
+"""The U-Net denoiser (aeops.models.denoisers.unet) beyond the contract every model keeps
+(tests/model/test_contract.py): the validation history, same seed same weights, large images
+in tiles equal the whole-image result, blind training and the patch refusal; its settings
+are its params block alone; noise is seeded and clipped."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import torch
 
 from aeops.data.noise import NoiseLevel, add_noise, psnr_db
 from aeops.models.denoisers import unet
-from aeops.models.denoisers.unet import DenoiserSpec, UNetDenoiser, build_unet
+from aeops.models.denoisers.unet import UNetDenoiser, UNetParams, build_unet
+from aeops.testing import contract_images
 
 TINY = {
     "width": 16,
@@ -23,25 +25,13 @@ TINY = {
 }
 
 
-def smooth_images(count: int, size: int, seed: int) -> list[np.ndarray]:
-    """Piecewise-smooth grey images: gradients plus a few bright discs, values in [0.1, 0.9]."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    images = []
-    for _ in range(count):
-        image = 0.3 + 0.2 * (rng.uniform(-1, 1) * yy + rng.uniform(-1, 1) * xx)
-        for _ in range(3):
-            cy, cx, r = rng.uniform(0.2, 0.8, 2).tolist() + [rng.uniform(0.1, 0.25)]
-            image = image + 0.3 * (((yy - cy) ** 2 + (xx - cx) ** 2) < r**2)
-        images.append(np.clip(image, 0.1, 0.9).astype(np.float32))
-    return images
+smooth_images = contract_images
 
 
 @pytest.fixture(scope="module")
 def fitted() -> UNetDenoiser:
     images = smooth_images(24, 32, seed=0)
-    spec = DenoiserSpec(sigma=25.0, steps=90, seed=3, **TINY)
-    return UNetDenoiser(spec).fit(images[:20], images[20:], progress=False)
+    return UNetDenoiser(seed=3, sigma=25.0, steps=90, **TINY).fit(images[:20], images[20:])
 
 
 def test_noise_is_seeded_clipped_and_checked():
@@ -55,17 +45,13 @@ def test_noise_is_seeded_clipped_and_checked():
         NoiseLevel.of([30, 10])
 
 
-@pytest.mark.parametrize("shape", [(8, 8), (37, 53), (5, 3), (64, 17)])
-def test_any_image_size_comes_back_the_same_size(shape):
-    model = UNetDenoiser(DenoiserSpec(width=8, depth=3, blocks=1), build_unet(
-        DenoiserSpec(width=8, depth=3, blocks=1)))  # fmt: skip
-    image = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
-    out = model.denoise(image)
-    assert out.shape == shape and out.dtype == np.float32
-    assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
-    colour = model.denoise(np.stack([image] * 3, axis=-1))
-    assert colour.shape == (*shape, 3)
-    assert np.allclose(colour[..., 1], out, atol=1e-6)  # each channel on its own
+def test_its_settings_are_its_params_block_with_keywords_over_the_defaults():
+    model = UNetDenoiser(width=8, depth=3, blocks=1)
+    assert isinstance(model.params, UNetParams) and model.params.width == 8
+    assert model.params.steps == 4000  # the project's params.yaml, packaged
+    assert UNetDenoiser(model.params, seed=7).record()["seed"] == 7
+    with pytest.raises(ValueError, match="blind range"):
+        UNetDenoiser(sigma=[30.0, 10.0])
 
 
 def test_training_denoises_held_out_images(fitted):
@@ -82,20 +68,20 @@ def test_training_denoises_held_out_images(fitted):
 
 def test_same_seed_same_weights_and_save_load_is_bit_equal(fitted, tmp_path):
     images = smooth_images(24, 32, seed=0)
-    again = UNetDenoiser(fitted.spec).fit(images[:20], images[20:], progress=False)
+    again = UNetDenoiser(fitted.params, seed=fitted.seed).fit(images[:20], images[20:])
     for (name, a), b in zip(fitted.net.state_dict().items(), again.net.state_dict().values(),
                             strict=True):  # fmt: skip
         assert torch.equal(a, b), name
     loaded = UNetDenoiser.load(fitted.save(tmp_path / "model"))
     noisy = add_noise(images[21], 25, seed=5)
     assert np.array_equal(loaded.denoise(noisy), fitted.denoise(noisy))
-    assert loaded.spec == fitted.spec and loaded.history == fitted.history
+    assert loaded.record() == fitted.record() and loaded.history == fitted.history
 
 
 def test_a_large_image_in_tiles_equals_the_whole(monkeypatch):
-    spec = DenoiserSpec(width=8, depth=1, blocks=1)
+    model = UNetDenoiser(width=8, depth=1, blocks=1)
     torch.manual_seed(0)
-    model = UNetDenoiser(spec, build_unet(spec))
+    model.net = build_unet(model.params)
     image = np.random.default_rng(1).uniform(size=(300, 211)).astype(np.float32)
     whole = model.denoise(image)
     monkeypatch.setattr(unet, "TILE", 128)  # margin 32: tiles of 64 kept pixels
@@ -105,8 +91,9 @@ def test_a_large_image_in_tiles_equals_the_whole(monkeypatch):
 
 def test_blind_training_and_patch_refusal():
     images = smooth_images(6, 32, seed=4)
-    spec = DenoiserSpec(sigma=[0.0, 50.0], steps=2, **{**TINY, "val_every": 1})
-    model = UNetDenoiser(spec).fit(images[:4], images[4:], progress=False)
-    assert model.spec.noise.describe() == "sigma 0-50 (blind)" and len(model.history) == 2
-    with pytest.raises(ValueError, match="smaller than the 16-pixel patch"):
-        UNetDenoiser(spec).fit([np.zeros((8, 40), np.float32)], images[4:], progress=False)
+    settings = {**TINY, "sigma": [0.0, 50.0], "steps": 2, "val_every": 1}
+    model = UNetDenoiser(**settings).fit(images[:4], images[4:])
+    assert model.noise.describe() == "sigma 0-50 (blind)" and len(model.history) == 2
+    # the patch shrinks to the smallest training image's side, and says so in its record
+    small = UNetDenoiser(**settings).fit([np.full((8, 40), 0.5, np.float32)], images[4:])
+    assert small.params.patch == 8 and small.record()["patch"] == 8

@@ -13,7 +13,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from aeops.models.autoencoders.base import Objective
-from aeops.models.autoencoders.dense import DenseAE
+from aeops.models.autoencoders.dense import DenseNetwork
 from aeops.training.batches import FoldData, FoldDataModule
 from aeops.training.plan import cosine_lr, plan_for, resolve
 from tests.helpers import low_rank_data, make_config, net_score, quick_fit
@@ -21,7 +21,7 @@ from tests.helpers import low_rank_data, make_config, net_score, quick_fit
 
 def fit_once(train, val, flags, epochs=1, val_every=1, tmp_path=None):
     torch.manual_seed(0)
-    net = DenseAE(train.shape[1], [32], 3, "sigmoid", 0.0)
+    net = DenseNetwork(train.shape[1], [32], 3, "sigmoid", 0.0)
     cfg = make_config(train={"max_epochs": epochs, "patience": 50, "progress_bar": False}).train
     plan = plan_for(64, 3e-3, "32-true", val_every, None, cfg.patience)
     return quick_fit(net, Objective(), cfg, plan, (train, val, flags), tmp_path)
@@ -165,7 +165,7 @@ def test_a_cosine_schedule_spans_the_planned_epochs_and_ends_at_a_hundredth(tmp_
     train = low_rank_data(200, dim=16, seed=0)
     val = low_rank_data(64, dim=16, seed=1)
     torch.manual_seed(0)
-    net = DenseAE(16, [32], 3, "sigmoid", 0.0)
+    net = DenseNetwork(16, [32], 3, "sigmoid", 0.0)
     cfg = make_config(train={"max_epochs": 4, "patience": 50, "progress_bar": False}).train
     cosine = replace(plan_for(64, 3e-3, "32-true", 1, None, 50), schedule="cosine", total_steps=16)
     fitted = quick_fit(net, Objective(), cfg, cosine, (train, val, np.zeros(64, bool)), tmp_path)

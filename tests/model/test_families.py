@@ -9,9 +9,9 @@ from aeops.core.errors import ModelConfigError
 from aeops.data.schema import DatasetMeta, pixel_columns
 from aeops.models.autoencoders import family_names
 from aeops.models.autoencoders.base import Objective
-from aeops.models.autoencoders.detector import unusable_reason
+from aeops.models.autoencoders.settings import unusable_reason
 from aeops.models.autoencoders.sizing import hidden_widths, latent_size, resolve_latent_rule
-from aeops.models.autoencoders.vae import VAE, VAEObjective, gaussian_kl
+from aeops.models.autoencoders.vae import VAENetwork, VAEObjective, gaussian_kl
 from aeops.training.plan import plan_for
 from tests.helpers import (
     build_net,
@@ -157,7 +157,7 @@ def test_training_reduces_reconstruction_loss(family, tmp_path):
 
 def test_vae_kl_term_is_in_the_loss_and_matches_closed_form():
     torch.manual_seed(0)
-    net = VAE(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).train()
+    net = VAENetwork(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).train()
     x = torch.rand(8, 16)
     out = net(x)
     terms = VAEObjective(beta=2.0).loss(x, out)
@@ -170,7 +170,7 @@ def test_vae_kl_term_is_in_the_loss_and_matches_closed_form():
 
 def test_vae_reparameterisation_passes_gradients_to_mu_and_logvar():
     torch.manual_seed(0)
-    net = VAE(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).train()
+    net = VAENetwork(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).train()
     out = net(torch.rand(8, 16))
     out["recon"].sum().backward()  # reconstruction only: the gradient flows through z
     assert net.mu.weight.grad is not None and net.mu.weight.grad.abs().sum() > 0
@@ -189,8 +189,8 @@ def test_scores_are_deterministic_in_eval_mode(family):
 
 def test_vae_elbo_score_adds_the_kl_term():
     torch.manual_seed(0)
-    recon_net = VAE(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).eval()
-    elbo_net = VAE(16, [32], 4, "sigmoid", score_kind="elbo", beta=1.0).eval()
+    recon_net = VAENetwork(16, [32], 4, "sigmoid", score_kind="recon", beta=1.0).eval()
+    elbo_net = VAENetwork(16, [32], 4, "sigmoid", score_kind="elbo", beta=1.0).eval()
     elbo_net.load_state_dict(recon_net.state_dict())
     x = torch.rand(4, 16)
     recon_score, per_feature = net_score(recon_net, x)
@@ -249,7 +249,7 @@ def test_one_registry_names_the_families_everywhere():
     from aeops.models.autoencoders import families
     from aeops.models.autoencoders.denoising import DenoisingObjective
     from aeops.models.autoencoders.sparse import SparseObjective
-    from aeops.models.denoisers import DENOISERS
+    from aeops.models.denoisers import denoiser_names
 
     models = config_model().model_fields["models"].annotation
     assert set(families()) == set(FAMILIES)
@@ -261,7 +261,7 @@ def test_one_registry_names_the_families_everywhere():
         "seeds",
         "ensemble",
         *FAMILIES,
-        *DENOISERS,
+        *denoiser_names(),
     }
     cfg = make_config()
     for name, spec in families().items():

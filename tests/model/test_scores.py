@@ -11,9 +11,11 @@ from sklearn.metrics import roc_auc_score
 
 from aeops.evaluation.selection import SwitchRule
 from aeops.models.autoencoders.base import Objective
-from aeops.models.autoencoders.dense import DenseAE
-from aeops.models.autoencoders.detector import AutoencoderDetector, ScoreSettings
+from aeops.models.autoencoders.dense import DenseNetwork
+from aeops.models.autoencoders.detector import AutoencoderDetector
+from aeops.models.autoencoders.settings import ScoreSettings
 from aeops.models.autoencoders.scores import prefer_score, resolve_score, searches_score
+from aeops.models.registry import load_model
 from aeops.training.plan import plan_for
 from tests.helpers import make_config, quick_fit
 
@@ -32,7 +34,7 @@ def low_variance_column(n: int, seed: int) -> np.ndarray:
 def trained(train: np.ndarray, seed: int, tmp_path) -> AutoencoderDetector:
     pl.seed_everything(seed, verbose=False)
     cfg = make_config(train={"max_epochs": 60, "patience": 60, "progress_bar": False})
-    net = DenseAE(8, [16], 2, "identity", 0.0)
+    net = DenseNetwork(8, [16], 2, "identity", 0.0)
     plan = plan_for(64, 1e-2, "32-true", 10, None, cfg.train.patience)
     data = (train[:-100], train[-100:], np.zeros(100, bool))
     fitted = quick_fit(net, Objective("mse"), cfg.train, plan, data, tmp_path, seed)
@@ -50,7 +52,7 @@ def rows(tmp_path_factory):
 
 def saved_and_loaded(net: AutoencoderDetector, tmp_path) -> AutoencoderDetector:
     """The model file round trip every consumer loads the score from."""
-    return AutoencoderDetector.load(net.save(tmp_path))
+    return load_model(net.save(tmp_path))
 
 
 def auroc(net, normal, broken) -> float:

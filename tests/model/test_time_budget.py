@@ -8,7 +8,7 @@ import pytest
 import pytorch_lightning as pl
 
 from aeops.models.autoencoders.base import Objective
-from aeops.models.autoencoders.dense import DenseAE
+from aeops.models.autoencoders.dense import DenseNetwork
 from aeops.training.plan import plan_for
 from tests.helpers import make_config, quick_fit
 
@@ -20,7 +20,7 @@ def fitted(tmp_path, **train):
     plan = plan_for(64, 1e-3, "32-true", 1, None, cfg.train.patience)
     data = (rows[:500], rows[500:], np.zeros(100, bool))
     return quick_fit(
-        DenseAE(8, [16], 2, "identity", 0.0), Objective("mse"), cfg.train, plan, data, tmp_path
+        DenseNetwork(8, [16], 2, "identity", 0.0), Objective("mse"), cfg.train, plan, data, tmp_path
     )
 
 

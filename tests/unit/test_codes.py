@@ -16,8 +16,8 @@ from aeops.cli import main
 from aeops.data.codes import CODE_SCALE_KEY, bytes_per_row, dequantize, quantize
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.models.autoencoders.dense import DenseAE
-from aeops.models.autoencoders.vae import VAE
+from aeops.models.autoencoders.dense import DenseNetwork
+from aeops.models.autoencoders.vae import VAENetwork
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline, ScoringInputError
 from tests.helpers import autoencoder_of, low_rank_data
 from tests.unit.test_scoring import FEATURES, META, make_detector
@@ -81,7 +81,7 @@ def rows() -> pd.DataFrame:
 def vae_detector(train: pd.DataFrame) -> DetectorPipeline:
     torch.manual_seed(0)
     pre = Preprocessor.fit(train, META, "minmax", False, 20)
-    net = VAE(len(FEATURES), [8], 2, "sigmoid", "recon", 1.0)
+    net = VAENetwork(len(FEATURES), [8], 2, "sigmoid", "recon", 1.0)
     info = DetectorInfo("autoencoder", "vae", META.schema(), 0.05, "fixed", "test", {})
     return DetectorPipeline(autoencoder_of(net, batch_rows=7), pre, info)
 
@@ -194,7 +194,7 @@ def trained() -> tuple[DetectorPipeline, pd.DataFrame]:
     meta = DatasetMeta("table", "t.csv", features, None, [], 400)
     pre = Preprocessor.fit(data.iloc[:400], meta, "minmax", False, 20)
     torch.manual_seed(0)
-    net = DenseAE(16, [32], 3, "sigmoid", 0.0)
+    net = DenseNetwork(16, [32], 3, "sigmoid", 0.0)
     x = torch.from_numpy(pre.transform(data.iloc[:400]))
     optimiser = torch.optim.Adam(net.parameters(), 1e-2)
     threads = torch.get_num_threads()

@@ -171,7 +171,9 @@ def _params_leaves() -> dict[str, list[tuple[str, object]]]:
 
 def test_no_function_default_repeats_a_value_params_yaml_sets():
     """A default like ``batch_size=64`` beside params.yaml's would be a second source of
-    values: every such argument is passed from the config instead."""
+    values: every such argument is passed from the config instead (a public constructor
+    reads params.yaml's packaged copy, aeops.core.defaults). ``None`` is "not given", not a
+    value."""
     import ast
 
     leaves = _params_leaves()
@@ -194,6 +196,8 @@ def test_no_function_default_repeats_a_value_params_yaml_sets():
                 try:
                     value = ast.literal_eval(default)
                 except ValueError:
+                    continue
+                if value is None:
                     continue
                 for key, setting in leaves.get(arg.arg, []):
                     if setting == value:

@@ -29,6 +29,8 @@ def test_every_written_preset_is_committed_as_written():
             f"examples/{name}/params.yaml is stale: run scripts/make_presets.py"
         )
     assert set(written) <= set(PRESETS)
+    packaged = writer().DEFAULTS
+    assert packaged.read_text() == writer().defaults(), f"{packaged} is stale: run the script"
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -12,7 +12,7 @@ import torch
 from aeops.core.sections import BaselinesConfig
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
-from aeops.models.autoencoders.dense import DenseAE
+from aeops.models.autoencoders.dense import DenseNetwork
 from aeops.serving.files import FileJob, score_file
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline, ScoringInputError
 from tests.helpers import autoencoder_of, baseline_of
@@ -38,7 +38,7 @@ def make_detector(
         )
         scorer = baseline_of(family, x, cfg, 0)
     else:
-        scorer = autoencoder_of(DenseAE(x.shape[1], [8], 2, "sigmoid", 0.0), batch_rows=7)
+        scorer = autoencoder_of(DenseNetwork(x.shape[1], [8], 2, "sigmoid", 0.0), batch_rows=7)
     info = DetectorInfo(kind, family, meta.schema(), 0.05, "fixed", "test", {})
     return DetectorPipeline(scorer, pre, info)
 

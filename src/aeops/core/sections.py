@@ -270,29 +270,6 @@ class CodeConfig(Section):
     precision: Literal["float32", "float16", "int8"]
 
 
-class UNetParams(Section):
-    """``models.unet``: the U-Net denoiser ``task: denoise`` trains
-    (:mod:`aeops.models.denoisers.unet`): noise on the 0-255 scale, size, patches, budget."""
-
-    sigma: Sigma | Annotated[list[Sigma], Field(min_length=2, max_length=2)]
-    width: PositiveInt
-    depth: Annotated[int, Field(ge=1, le=5)]
-    blocks: PositiveInt
-    patch: Annotated[int, Field(ge=4)]
-    batch_size: PositiveInt
-    steps: PositiveInt
-    lr: Annotated[float, Field(gt=0.0)]
-    val_every: PositiveInt
-
-    @model_validator(mode="after")
-    def _range(self) -> UNetParams:
-        if isinstance(self.sigma, list) and self.sigma[0] > self.sigma[1]:
-            raise ValueError(
-                f"denoise.sigma {self.sigma}: a blind range is [low, high], low <= high"
-            )
-        return self
-
-
 class MlflowConfig(Section):
     experiment: str
     tracking_uri: str

@@ -98,3 +98,12 @@ def load_pixels(files: list[Path], size: tuple[int, int], channels: int) -> np.n
     ):
         rows[i] = to_pixels(open_image(path), size, channels)
     return rows
+
+
+def grey_planes(rows: np.ndarray, shape: Iterable[int]) -> list[np.ndarray]:
+    """Pixel rows of images shaped ``[h, w]`` or ``[c, h, w]`` as grey (h, w) float32 images;
+    each channel of a colour image is an image of its own."""
+    dims = tuple(int(v) for v in shape)
+    height, width = dims[-2:]
+    planes = np.asarray(rows).astype(np.float32).reshape(-1, height, width)
+    return list(planes)

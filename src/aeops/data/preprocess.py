@@ -232,8 +232,8 @@ class Preprocessor:
         return cls(**state)
 
 
-def dump_trusted(state: Any, path: str | Path) -> None:
-    """Write ``state`` with skops, byte for byte the same for the same state, so DVC hashes
+def trusted_bytes(state: Any) -> bytes:
+    """``state`` as skops bytes, byte for byte the same for the same state, so DVC hashes
     (and ``dvc.lock``) do not change from run to run: skops names objects by their memory
     address and stamps the archive with the time; both are replaced by stable values (the
     addresses by their order of appearance)."""
@@ -262,7 +262,8 @@ def dump_trusted(state: Any, path: str | Path) -> None:
             return f"{stable[name[:-4]]}.npy"
         return name
 
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as target:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
         for item in sorted(source.infolist(), key=lambda i: stable_name(i.filename)):
             name = stable_name(item.filename)
             data = schema.encode() if name == "schema.json" else source.read(item.filename)
@@ -270,18 +271,32 @@ def dump_trusted(state: Any, path: str | Path) -> None:
             entry.compress_type = item.compress_type
             entry.external_attr = item.external_attr
             target.writestr(entry, data)
+    return buffer.getvalue()
+
+
+def dump_trusted(state: Any, path: str | Path) -> None:
+    """Write ``state`` with skops to ``path``, the same bytes for the same state
+    (:func:`trusted_bytes`)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(trusted_bytes(state))
 
 
 def load_trusted(path: str | Path) -> Any:
     """A skops file, loading only default-trusted types plus :data:`TRUSTED_TYPES`."""
+    return load_trusted_bytes(Path(path).read_bytes(), str(path))
+
+
+def load_trusted_bytes(data: bytes, where: str = "the model") -> Any:
+    """What :func:`trusted_bytes` wrote, loading only default-trusted types plus
+    :data:`TRUSTED_TYPES`; ``where`` names it in the refusal."""
     import skops.io as sio
 
-    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    untrusted = [t for t in sio.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
     if untrusted:
         from aeops.core.errors import AeopsError
 
         raise AeopsError(
-            f"{path}: holds types aeops does not trust {untrusted}; it was not "
+            f"{where}: holds types aeops does not trust {untrusted}; it was not "
             "written by aeops (or was tampered with), so it is not loaded"
         )
-    return sio.load(path, trusted=TRUSTED_TYPES)
+    return sio.loads(data, trusted=TRUSTED_TYPES)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,10 @@ __all__ = [
     "SplitError",
     "assign_splits",
     "add_synthetic",
+    "as_fold",
+    "fold_pair",
     "load_fold",
+    "scale_rows",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -158,6 +162,57 @@ class Fold:
     @property
     def has_synthetic(self) -> bool:
         return bool(self.synthetic.any())
+
+
+HOLDOUT = 0.1  # fit(X) without validation rows: this seeded share of X validates
+HOLDOUT_MIN_ROWS = 20  # ... when X has at least this many rows (else X validates itself)
+
+
+def as_fold(x: Any, is_anomaly: Any = None) -> Fold:
+    """Model-input rows (a NumPy array or an all-numeric frame, float32) as a
+    :class:`Fold`; every row normal unless ``is_anomaly`` flags some."""
+    if isinstance(x, Fold):
+        return x
+    if isinstance(x, pd.DataFrame):
+        text = [str(c) for c, kind in x.dtypes.items() if not pd.api.types.is_numeric_dtype(kind)]
+        if text:
+            raise ValueError(
+                f"columns {text[:5]} are not numbers; a detector fits model-input rows "
+                "(encode text columns first, or run the pipeline, which does)"
+            )
+        x = x.to_numpy(np.float32)
+    rows = np.asarray(x, dtype=np.float32)
+    if rows.ndim != 2:
+        raise ValueError(f"expected rows x features (2 dimensions), got shape {rows.shape}")
+    flags = np.zeros(len(rows), bool) if is_anomaly is None else np.asarray(is_anomaly, bool)
+    if flags.shape != (len(rows),):
+        raise ValueError(f"{len(rows)} rows but {flags.size} anomaly flags")
+    groups = np.where(flags, "anomaly", "normal").astype(object)
+    return Fold(rows, groups, flags, np.zeros(len(rows), bool))
+
+
+def fold_pair(x: Any, val: Any = None, seed: int = 0) -> tuple[Fold, Fold]:
+    """(training fold, validation fold) from what ``fit`` was given: folds as they are;
+    arrays or frames as all-normal rows; ``val`` as rows, ``(rows, is_anomaly)`` or None (a
+    seeded :data:`HOLDOUT` of ``x`` validates, the rest trains; fewer than
+    :data:`HOLDOUT_MIN_ROWS` rows validate themselves)."""
+    train = as_fold(x)
+    if val is not None:
+        return train, as_fold(*val) if isinstance(val, tuple) else as_fold(val)
+    if isinstance(x, Fold) or len(train.x) < HOLDOUT_MIN_ROWS:
+        return train, train
+    held = np.zeros(len(train.x), bool)
+    chosen = np.random.default_rng(seed).choice(len(held), int(round(HOLDOUT * len(held))), False)
+    held[chosen] = True
+    return as_fold(train.x[~held]), as_fold(train.x[held])
+
+
+def scale_rows(train: Fold, val: Fold) -> np.ndarray:
+    """The normal rows a detector's score scales and default threshold are fitted on:
+    validation's real normal rows, or the normal training rows when validation holds fewer
+    than two (no anomaly is ever seen)."""
+    normal = val.x[val.real & ~val.is_anomaly]
+    return normal if len(normal) >= 2 else train.normal
 
 
 def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta, model_input: np.ndarray) -> Fold:

@@ -1,20 +1,30 @@
-"""The one shape of a detector (scikit-learn / PyOD estimator verbs).
+"""The shapes of a model: PyOD's estimator verbs for detectors, ``denoise`` for denoisers.
 
-Every autoencoder family, every classical baseline and the ensemble is a :class:`Detector`:
+Every model (:class:`Model`) is configured by its constructor, learns in ``fit`` and writes
+itself with ``save(folder)``; :func:`aeops.models.registry.load` reads any saved model back,
+whatever its kind, with bit-equal outputs.
 
-- ``fit(train, val) -> self`` learns from the normal training rows (validation only where a
-  detector chooses something on it: an autoencoder's early stopping and score kind, the
-  ensemble's scales);
-- ``decision_function(x)``: one anomaly score per row, higher = more anomalous; a row's score
-  never depends on the other rows scored with it;
-- ``feature_errors(x)``: each feature's share of the score (what ``explain`` shows);
-- ``threshold_`` and ``predict(x)``: the flag, ``score > threshold_`` (the threshold is
-  chosen on validation by :mod:`aeops.evaluation.metrics` and set with
-  :meth:`BaseDetector.set_threshold`);
-- ``encode``, ``decode``, ``reconstruct`` where the model has a latent code
-  (``has_code``); the others refuse in one sentence;
-- ``save(folder)`` writes one file (data, never a pickle) and returns its path;
-  ``load(path)`` reads it back with bit-equal scores.
+Every anomaly detector, autoencoder family, classical baseline, seed bag, ensemble or option
+search, is a :class:`Detector`:
+
+- ``fit(X, val=None) -> self`` learns from the normal rows of ``X`` (a NumPy array, an
+  all-numeric frame or a :class:`~aeops.data.split.Fold`); ``val`` (rows, ``(rows,
+  is_anomaly)`` or a fold) is where a detector chooses anything it chooses (an autoencoder's
+  early stopping and score kind, a bag's or an ensemble's scales, an option search's pick);
+  without it a seeded tenth of ``X`` validates. ``fit`` also sets a default ``threshold_``
+  (the :data:`DEFAULT_PERCENTILE` th percentile of validation's normal scores);
+- ``decision_function(X)``: one anomaly score per row, **higher = more anomalous** (PyOD's
+  name; scikit-learn's ``score_samples`` is the opposite sign); a row's score never depends
+  on the other rows scored with it;
+- ``feature_errors(X)``: each model-input column's share of the score (what ``explain``
+  shows);
+- ``predict(X)``: the flag, ``decision_function(X) > threshold_`` (the evaluate stage moves
+  the threshold to the one it chooses on validation: :meth:`BaseDetector.set_threshold`);
+- ``encode``, ``decode``, ``reconstruct`` where the model has a latent code (``has_code``);
+  the others refuse in one sentence;
+- ``save(folder)`` writes one file (data, never a pickle) holding the threshold too and
+  returns its path; ``state()`` is the same as a header and tensors, so detectors nest
+  (an ensemble holds its members' states).
 
 Inputs are model-input rows: preprocessed, float32 (the serving pipeline,
 :mod:`aeops.serving.pipeline`, does the preprocessing and the input checks). Every verb takes
@@ -31,37 +41,46 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from aeops.core.errors import ScoringInputError
+from aeops.data.split import fold_pair, scale_rows
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
     from aeops.data.split import Fold
 
-KINDS = ("autoencoder", "ensemble", "baseline")
+KINDS = ("autoencoder", "ensemble", "baseline", "denoiser")
+DEFAULT_PERCENTILE = 99.0  # fit's threshold: this percentile of validation's normal scores
 
 
 @runtime_checkable
-class Detector(Protocol):
-    """What every detector offers (see the module docstring)."""
-
-    threshold_: float | None
+class Model(Protocol):
+    """What every model offers: a name, the kind its files load as, ``fit`` and ``save``."""
 
     @property
     def name(self) -> str:
-        """The family or baseline (or ``ensemble``): what the registry and runs call it."""
+        """The family, baseline or denoiser (or ``ensemble``): what runs and files call it."""
         ...
 
     @property
     def kind(self) -> str:
-        """``autoencoder``, ``ensemble`` or ``baseline``: how its file is loaded."""
+        """One of :data:`KINDS`: how its file is loaded."""
         ...
+
+    def fit(self, X: Any, val: Any = None, hooks: Any = None) -> Self: ...
+
+    def save(self, folder: str | Path) -> Path: ...
+
+
+@runtime_checkable
+class Detector(Model, Protocol):
+    """What every anomaly detector offers (see the module docstring)."""
+
+    threshold_: float | None
 
     @property
     def has_code(self) -> bool:
         """Whether ``encode``, ``decode`` and ``reconstruct`` work."""
         ...
-
-    def fit(self, train: Fold, val: Fold) -> Self: ...
 
     def decision_function(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -75,7 +94,9 @@ class Detector(Protocol):
 
     def reconstruct(self, x: np.ndarray) -> np.ndarray: ...
 
-    def save(self, folder: str | Path) -> Path: ...
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(header, tensors): what :meth:`save` writes, for a detector that holds others."""
+        ...
 
     def torch_module(self) -> Any:
         """The scoring as a torch module (model-input rows in; score, per-feature errors and
@@ -83,17 +104,40 @@ class Detector(Protocol):
         ...
 
 
+@runtime_checkable
+class Denoiser(Model, Protocol):
+    """An image denoiser: ``denoise(image)`` for a grey or colour image in [0, 1]."""
+
+    def denoise(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def default_threshold(scores: np.ndarray) -> float | None:
+    """The :data:`DEFAULT_PERCENTILE` th percentile of normal rows' scores (None: no rows)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return float(np.percentile(scores, DEFAULT_PERCENTILE)) if len(scores) else None
+
+
 class BaseDetector(abc.ABC):
-    """What every detector shares: the threshold, ``predict``, and the refusal of the code
-    verbs for a detector without a code."""
+    """What every detector shares: ``fit`` on arrays, frames or folds, the threshold,
+    ``predict``, and the refusal of the code verbs for a detector without a code."""
 
     kind: ClassVar[str]
     has_code: ClassVar[bool] = False
     threshold_: float | None = None
+    seed: int = 0  # what a seeded hold-out of ``fit(X)`` without validation rows uses
+
+    def fit(self, X: Any, val: Any = None, hooks: Any = None) -> Self:
+        """Learn from ``X``'s normal rows, choosing on ``val`` (see the module docstring);
+        ``hooks``: how an autoencoder's training is watched (MLflow logger, progress bar,
+        resume checkpoint); other detectors ignore them."""
+        train, held = fold_pair(X, val, self.seed)
+        self.fit_folds(train, held, hooks)
+        self.threshold_ = default_threshold(self.decision_function(scale_rows(train, held)))
+        return self
 
     @abc.abstractmethod
-    def fit(self, train: Fold, val: Fold) -> Self:
-        """Learn from ``train``'s normal rows (and validation where the detector chooses)."""
+    def fit_folds(self, train: Fold, val: Fold, hooks: Any = None) -> None:
+        """Learn from ``train``'s normal rows (and ``val`` where the detector chooses)."""
 
     @abc.abstractmethod
     def decision_function(self, x: np.ndarray) -> np.ndarray:
@@ -102,6 +146,10 @@ class BaseDetector(abc.ABC):
     @abc.abstractmethod
     def feature_errors(self, x: np.ndarray) -> np.ndarray:
         """Each feature's share of each row's score (rows x model-input columns)."""
+
+    @abc.abstractmethod
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(header, tensors) of the fitted detector."""
 
     @abc.abstractmethod
     def save(self, folder: str | Path) -> Path:
@@ -121,9 +169,13 @@ class BaseDetector(abc.ABC):
         if self.threshold_ is None:
             raise ScoringInputError(
                 f"the {getattr(self, 'name', self.kind)} detector has no threshold yet; "
-                "evaluate it first (set_threshold)"
+                "fit it first (or set_threshold)"
             )
         return np.asarray(self.decision_function(x), dtype=np.float64) > self.threshold_
+
+    def threshold_header(self) -> dict[str, Any]:
+        """The threshold as a file header records it (nothing before one is set)."""
+        return {} if self.threshold_ is None else {"threshold": float(self.threshold_)}
 
     # -- the code verbs: a detector with a code overrides them ----------------------------
     def encode(self, x: np.ndarray) -> np.ndarray:

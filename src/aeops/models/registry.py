@@ -1,31 +1,103 @@
-"""Every detector by name: the autoencoder families (found in :mod:`aeops.models.autoencoders`),
-the classical baselines (:mod:`aeops.models.baselines`) and the ensemble; a saved detector
-loaded by the kind its ``detector.json`` records. Evaluation, registration, the pyfunc and the
-CLI ask here and see only the :class:`~aeops.models.base.Detector` protocol."""
+"""Every model by name, and any saved model read back by the kind its file records.
+
+The autoencoder families (found in :mod:`aeops.models.autoencoders`), the classical baselines
+(:mod:`aeops.models.baselines`), the ensemble and the denoisers
+(:mod:`aeops.models.denoisers`); :func:`load_model` reads what any of them saved, whatever it
+is (a single network, a seed bag, an ensemble of any detectors, a baseline, a denoiser), and
+:func:`rebuild` a detector from a header and tensors (an ensemble's members). Evaluation,
+registration, the pyfunc and the CLI ask here and see only the
+:class:`~aeops.models.base.Detector` or :class:`~aeops.models.base.Denoiser` verbs.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aeops.core.errors import AeopsError
-from aeops.core.files import ENSEMBLE
+from aeops.core.files import BASELINE_FILE, ENSEMBLE, ENSEMBLE_FILE, MODEL_FILE
 from aeops.models.autoencoders import family_names
-from aeops.models.autoencoders.detector import SCORE_BATCH_ROWS, AutoencoderDetector
-from aeops.models.base import KINDS, Detector
+from aeops.models.autoencoders.bag import rebuild_family
+from aeops.models.autoencoders.settings import SCORE_BATCH_ROWS
+from aeops.models.autoencoders.store import read_safetensors
+from aeops.models.base import KINDS, Detector, Model
 from aeops.models.baselines import baseline_names, baselines
-from aeops.models.baselines.base import load_baseline
+from aeops.models.baselines.base import load_baseline, rebuild_baseline
+from aeops.models.denoisers import denoiser_names, is_denoiser_folder, load_denoiser
 from aeops.models.ensemble import EnsembleDetector
 
-__all__ = ["baseline_names", "baselines", "family_names", "load_detector"]
+__all__ = [
+    "baseline_names",
+    "baselines",
+    "denoiser_names",
+    "family_names",
+    "load_model",
+    "model_kind",
+    "rebuild",
+]
+
+FILES = (MODEL_FILE, ENSEMBLE_FILE, BASELINE_FILE)  # what a folder of one detector holds
 
 
-def load_detector(kind: str, path: str | Path, batch_rows: int = SCORE_BATCH_ROWS) -> Detector:
-    """The detector of ``kind`` (``autoencoder``, ``ensemble`` or ``baseline``) saved at
-    ``path``; ``batch_rows``: rows per forward pass of a network."""
+def model_kind(name: str) -> str:
+    """The kind a model of this name trains as: ``autoencoder`` (a family), ``denoiser``,
+    ``baseline`` or ``ensemble``; an unknown name lists the known ones."""
+    if name in family_names():
+        return "autoencoder"
+    if name in denoiser_names():
+        return "denoiser"
+    if name in baseline_names():
+        return "baseline"
+    if name == ENSEMBLE:
+        return ENSEMBLE
+    known = [*family_names(), *denoiser_names(), *baseline_names(), ENSEMBLE]
+    raise AeopsError(f"unknown model '{name}'; one of {known}")
+
+
+def rebuild(
+    header: dict[str, Any], tensors: dict[str, Any], batch_rows: int = SCORE_BATCH_ROWS
+) -> Detector:
+    """The detector a header and its tensors describe (what a detector's ``state()`` gave)."""
+    kind = header.get("kind", "autoencoder")  # a family's header names no kind
     if kind == "baseline":
-        return load_baseline(path)
+        return rebuild_baseline(tensors)
     if kind == ENSEMBLE:
-        return EnsembleDetector.load(path, batch_rows)
+        members: dict[str, Detector] = {}
+        for about, own in EnsembleDetector.member_parts(header, tensors):
+            member = rebuild(about, own, batch_rows)
+            members[member.name] = member
+        ensemble = EnsembleDetector(members, list(members)[int(header["lead"])])
+        ensemble.set_scales(header).threshold_ = header.get("threshold")
+        return ensemble
     if kind == "autoencoder":
-        return AutoencoderDetector.load(path, batch_rows)
-    raise AeopsError(f"{path}: unknown detector kind '{kind}'; one of {list(KINDS)}")
+        return rebuild_family(header, tensors, batch_rows)
+    raise AeopsError(f"unknown detector kind '{kind}'; one of {list(KINDS)}")
+
+
+def load_model(path: str | Path, batch_rows: int = SCORE_BATCH_ROWS) -> Model:
+    """The model saved at ``path`` (a file ``save`` returned, or the folder it wrote into),
+    with bit-equal outputs; ``batch_rows``: rows per forward pass of a network."""
+    path = Path(path)
+    if path.is_dir():
+        if is_denoiser_folder(path):
+            return load_denoiser(path)
+        found = [path / name for name in FILES if (path / name).exists()]
+        if len(found) != 1:
+            raise AeopsError(
+                f"{path}: holds no saved model (or several); give the file save() returned"
+            )
+        path = found[0]
+    if is_denoiser_folder(path.parent) and not path.name.endswith(FILES):
+        return load_denoiser(path.parent)
+    if path.suffix == ".skops":
+        return load_baseline(path)
+    header, tensors = read_safetensors(path)
+    return rebuild(header, tensors, batch_rows)
+
+
+def load_detector(path: str | Path, batch_rows: int = SCORE_BATCH_ROWS) -> Detector:
+    """:func:`load_model` of a detector (a denoiser is refused in a sentence)."""
+    model = load_model(path, batch_rows)
+    if not isinstance(model, Detector):
+        raise AeopsError(f"{path}: a {model.kind}, not an anomaly detector")
+    return model

@@ -131,7 +131,7 @@ def run_denoise(job: DenoiseJob) -> list[str]:
             target.parent.mkdir(parents=True, exist_ok=True)
             options = {"quality": 95} if fmt == "JPEG" else {}
             denoised(model, image).save(target, format=fmt, **options)
-    return [f"denoised {len(files)} image(s) into {job.output} ({model.spec.noise.describe()})"]
+    return [f"denoised {len(files)} image(s) into {job.output} ({model.noise.describe()})"]
 
 
 def denoise_files(model: str | None, source: Path, output: Path, progress: bool) -> list[str]:

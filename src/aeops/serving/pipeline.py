@@ -151,7 +151,7 @@ class DetectorPipeline:
         verify_artifacts(info, {"model": model, "preprocessor": preprocessor})
         from aeops.models.registry import load_detector
 
-        loaded = load_detector(info.kind, model, SCORE_BATCH_ROWS)
+        loaded = load_detector(model, SCORE_BATCH_ROWS)
         loaded.threshold_ = info.threshold
         return cls(loaded, Preprocessor.load(preprocessor), info)
 

@@ -19,7 +19,7 @@ from aeops.data.split import Fold, load_fold, splits_hash
 from aeops.evaluation.selection import SwitchRule
 
 if TYPE_CHECKING:
-    from aeops.models.autoencoders.detector import TrainingSpec
+    from aeops.models.autoencoders.settings import TrainingSpec
 
 
 @dataclass
@@ -89,7 +89,7 @@ def switch_rule(cfg: Config) -> SwitchRule:
 
 def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
     """What training ``family`` on the prepared data needs, from params."""
-    from aeops.models.autoencoders.detector import ScoreSettings, TrainingSpec, resolve_seeds
+    from aeops.models.autoencoders.settings import ScoreSettings, TrainingSpec, resolve_seeds
 
     normal_rows = int((~prepared.fold("train").is_anomaly).sum())
     return TrainingSpec(
@@ -106,6 +106,7 @@ def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
         seeds=resolve_seeds(
             cfg.models.seeds, prepared.meta, cfg.code_size is not None, normal_rows
         ),
+        code_is_product=cfg.code_size is not None,
     )
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from aeops.config import Config
 from aeops.core.errors import AeopsError
 from aeops.core.io import own_dir
+from aeops.data.images import grey_planes
 from aeops.data.noise import NoiseLevel
-from aeops.evaluation.denoising import as_grey_images
 from aeops.stages.common import Prepared, load_prepared
 
 log = logging.getLogger(__name__)
@@ -46,38 +45,22 @@ def fold_images(cfg: Config, prepared: Prepared, split: str) -> list[np.ndarray]
             f"task: denoise needs pixel values in [0, 1], the {split} fold holds "
             f"[{rows.min():.3g}, {rows.max():.3g}]; set data.scaler: none (or auto)"
         )
-    return as_grey_images(rows, meta.image_shape or [])
-
-
-def spec_of(cfg: Config, family: str, shortest_side: int) -> Any:
-    """The family's block (``models.unet``) as the model's spec; the patch is at most the
-    smallest image side (8 x 8 digits train on 8 x 8 patches)."""
-    from aeops.models.denoisers.unet import DenoiserSpec
-
-    d = cfg.models.family(family)
-    return DenoiserSpec(
-        sigma=list(d.sigma) if isinstance(d.sigma, list) else d.sigma,
-        width=d.width, depth=d.depth, blocks=d.blocks, patch=min(d.patch, shortest_side),
-        batch_size=d.batch_size, steps=d.steps, lr=d.lr, val_every=min(d.val_every, d.steps),
-        max_time=cfg.train.max_time, seed=cfg.seed,
-    )  # fmt: skip
+    return grey_planes(rows, meta.image_shape or [])
 
 
 def train_denoiser(cfg: Config, family: str) -> Path:
     """Train ``family`` on the training fold's images; its folder holds the weights, the spec
     and the validation history (the same on every machine for the same data and params)."""
     from aeops.models.denoisers.unet import UNetDenoiser
+    from aeops.training.engine import FitHooks
 
     prepared = load_prepared(cfg)
     train, val = fold_images(cfg, prepared, "train"), fold_images(cfg, prepared, "val")
-    if not train or not val:
-        raise AeopsError(
-            "task: denoise needs normal images in both the train and val folds; add images or "
-            "lower data.split.val_fraction"
-        )
-    spec = spec_of(cfg, family, min(min(im.shape) for im in train))
-    log.info(f"train[{family}]: {len(train)} images, {spec.noise.describe()}, {spec.steps} steps")
-    model = UNetDenoiser(spec).fit(train, val, progress=cfg.train.progress_bar)
+    model = UNetDenoiser(cfg.models.family(family), cfg.train.max_time, seed=cfg.seed)
+    noise, steps = model.noise.describe(), model.params.steps
+    log.info(f"train[{family}]: {len(train)} images, {noise}, {steps} steps")
+    hooks = FitHooks(progress_label=family if cfg.train.progress_bar else None)
+    model.fit(train, val, hooks)
     folder = own_dir(cfg.paths.model_dir(family))
     model.save(folder / DENOISER_DIR)
     best = max(h["val_psnr_db"] for h in model.history)

@@ -45,7 +45,7 @@ def evaluate_denoisers(cfg: Config) -> dict[str, Any]:
         )
         for family in cfg.models.families
     }
-    headline = {f: headline_sigmas(cfg, m.spec.noise) for f, m in loaded.items()}
+    headline = {f: headline_sigmas(cfg, m.noise) for f, m in loaded.items()}
     every = sorted(set(cfg.evaluate.denoise_sigmas).union(*headline.values()))
     noisy = {s: (NoisyImages.of(val, s, cfg.seed), NoisyImages.of(test, s, cfg.seed + 7))
              for s in every}  # fmt: skip
@@ -62,7 +62,7 @@ def evaluate_denoisers(cfg: Config) -> dict[str, Any]:
             "headline_sigmas": headline[family],
             "by_sigma": by_sigma,
             "parameters": model.parameters(),
-            "noise": model.spec.noise.describe(),
+            "noise": model.noise.describe(),
         }
         log.info(f"evaluate[{family}]: test PSNR {models[family]['test_psnr_db']:.2f} dB")
     chosen = max(models, key=lambda f: models[f][SELECT_METRIC])

@@ -35,7 +35,7 @@ def val_psnr_of(cfg: Config, model: Any) -> float:
     (what evaluate measured the trained models on)."""
     prepared = load_prepared(cfg)
     val = sample(fold_images(cfg, prepared, "val"), cfg.seed)
-    headline = headline_sigmas(cfg, model.spec.noise)
+    headline = headline_sigmas(cfg, model.noise)
     scores = [measure(NoisyImages.of(val, s, cfg.seed), model.denoise)["psnr_db"] for s in headline]
     return float(np.mean(scores))
 

@@ -44,9 +44,9 @@ from aeops.evaluation.plots import (
 )
 from aeops.evaluation.selection import ensemble_members, select_best, selection_rows
 from aeops.evaluation.uses import Corruption, UseRows, measure, use_rows
-from aeops.models.autoencoders.detector import AutoencoderDetector
 from aeops.models.base import Detector
 from aeops.models.ensemble import MIN_MEMBERS, EnsembleDetector
+from aeops.models.registry import load_detector
 from aeops.serving.pipeline import DetectorInfo
 from aeops.stages.common import Prepared, example_rows, load_prepared, require, switch_rule
 from aeops.tracking.names import params_digest, run_name
@@ -267,7 +267,7 @@ def evaluate_family(ev: Evaluation, family: str) -> str | None:
         log.info(f"evaluate[{family}]: skipped: {run['reason']}")
         return None
     model_path = cfg.paths.model_dir(family) / MODEL_FILE
-    detector = AutoencoderDetector.load(model_path, cfg.evaluate.batch_size)
+    detector = load_detector(model_path, cfg.evaluate.batch_size)
     with atomic_dir(out_dir) as tmp:
         plots = family_plots(ev, detector, tmp / PLOTS_DIR) if cfg.evaluate.plots else []
         run_id = family_run(ev, family, run)
@@ -276,7 +276,7 @@ def evaluate_family(ev: Evaluation, family: str) -> str | None:
     return run_id
 
 
-def family_plots(ev: Evaluation, detector: AutoencoderDetector, folder: Path) -> list[Path]:
+def family_plots(ev: Evaluation, detector: Detector, folder: Path) -> list[Path]:
     """The test rows' latent space and, for images, reconstructions and denoised rows."""
     test, prepared = ev.test, ev.prepared
     plots = [
@@ -329,7 +329,7 @@ def evaluate_ensemble(ev: Evaluation, trained: list[str]) -> str | None:
         log.info(f"evaluate[{ENSEMBLE}]: not built: {why}")
         return None
     members = {
-        f: AutoencoderDetector.load(cfg.paths.model_dir(f) / MODEL_FILE, cfg.evaluate.batch_size)
+        f: load_detector(cfg.paths.model_dir(f) / MODEL_FILE, cfg.evaluate.batch_size)
         for f in families
     }
     lead = select_best({f: reports[f] for f in families}, metric)
@@ -337,7 +337,7 @@ def evaluate_ensemble(ev: Evaluation, trained: list[str]) -> str | None:
     with atomic_dir(cfg.paths.family_eval_dir(ENSEMBLE)) as tmp:
         model_path = ensemble.save(tmp)
         weights = {f: file_sha256(cfg.paths.model_dir(f) / MODEL_FILE) for f in families}
-        params = {**ensemble.about(), "members_sha256": params_digest(weights)}
+        params = {**ensemble.describe(), "members_sha256": params_digest(weights)}
         run_id = detector_run(
             ev.tracking,
             ENSEMBLE,

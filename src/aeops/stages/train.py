@@ -26,7 +26,7 @@ from aeops.config import Config
 from aeops.core.errors import TrainingInterrupted
 from aeops.core.files import MODEL_FILE, RUN_FILE
 from aeops.core.io import file_sha256, own_dir, write_json
-from aeops.models.autoencoders.detector import unusable_reason
+from aeops.models.autoencoders.settings import unusable_reason
 from aeops.stages.common import Prepared, load_prepared, training_spec
 from aeops.tracking.names import MODEL_SHA_TAG, run_name
 from aeops.tracking.runs import run_tags, setup_mlflow
@@ -191,16 +191,18 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
     guards it); write ``model.safetensors`` and ``run.json`` into ``out_dir``."""
     from pytorch_lightning.loggers import MLFlowLogger
 
-    from aeops.models.autoencoders.detector import AutoencoderDetector
+    from aeops.models.autoencoders.bag import family_detector
     from aeops.training.engine import FitHooks, Interrupted
 
     ckpt_dir = cfg.paths.checkpoint_dir(family)
     fp = fingerprint(cfg, family, prepared.data_hash)
     resume_from, run_id = prepare_checkpoints(ckpt_dir, fp)
     train_fold, val_fold = prepared.fold("train"), prepared.fold("val")
-    detector = AutoencoderDetector(training_spec(cfg, family, prepared)).build(train_fold)
-    assert detector.plan_ is not None  # resolved by build
-    plan = detector.plan_
+    spec = training_spec(cfg, family, prepared)
+    detector = family_detector(spec).build(train_fold)
+    network = detector.network  # the lead network: its sizes and curves stand for the family
+    assert network.plan_ is not None  # resolved by build
+    plan = network.plan_
 
     setup_mlflow(cfg)
     logger = MLFlowLogger(
@@ -225,9 +227,7 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
         resume_path=ckpt_dir / LAST,
         resume_from=resume_from,
         progress_label=family if cfg.train.progress_bar else None,
-        hparams=family_hparams(
-            cfg, family, detector.args_, plan.settings(), detector.require_spec().seeds
-        ),
+        hparams=family_hparams(cfg, family, network.args_, plan.settings(), spec.seeds),
         before_fit=before_fit,
         root=out_dir,
     )
@@ -239,8 +239,10 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
             f"{ckpt_dir / LAST} holds the run so far: run `dvc repro train@{family}` "
             "(or make train) to resume it"
         ) from None
-    fitted, score = detector.fitted_, detector.score_choice_
+    network = detector.network  # the option validation kept
+    fitted, score = network.fitted_, network.score_choice_
     assert fitted is not None and score is not None  # set by fit
+    variant = getattr(detector, "choice_", "")
     ran = fitted.epochs - (resumed_epoch or 0)
     result = TrainResult(
         family,
@@ -250,11 +252,11 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
         fitted.best_val_loss,
         resumed_epoch,
         {
-            **detector.args_,
+            **network.args_,
             "score": score.kind,
             "score_reason": score.reason,
             "seeds": detector.seeds,
-            **({"variant": detector.variant_choice_} if detector.variant_choice_ else {}),
+            **({"variant": variant} if variant else {}),
         },
         plan.settings(),
         round(fitted.seconds, 3),
@@ -262,21 +264,21 @@ def train_family(cfg: Config, family: str, prepared: Prepared, out_dir: Path) ->
         stop_reason(fitted.stopped_by, plan.max_epochs),
     )
     if fitted.trainer.is_global_zero:
-        record_run(detector, result, logger, out_dir)
+        record_run(detector, result, logger, out_dir, variant)
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return result
 
 
-def record_run(detector, result: TrainResult, logger, out_dir: Path) -> None:
+def record_run(detector, result: TrainResult, logger, out_dir: Path, variant: str) -> None:
     """The weights (``model.safetensors``) and ``run.json``, and in the family's MLflow run
     the weights, their SHA-256, the score's reason and the timings."""
     model_path = detector.save(out_dir)
     client, run_id = logger.experiment, logger.run_id
     client.log_artifact(run_id, str(model_path), "weights")
     client.set_tag(run_id, MODEL_SHA_TAG, file_sha256(model_path))
-    client.set_tag(run_id, "aeops.score", detector.score_choice_.reason)
-    if detector.variant_choice_:  # a listed setting: which option validation kept
-        client.set_tag(run_id, "aeops.variant", detector.variant_choice_)
+    client.set_tag(run_id, "aeops.score", detector.network.score_choice_.reason)
+    if variant:  # a listed setting: which option validation kept
+        client.set_tag(run_id, "aeops.variant", variant)
     if result.resumed_from_epoch is not None:
         client.set_tag(run_id, "resumed_from_epoch", str(result.resumed_from_epoch))
     for name in ("fit_seconds", "epochs_per_second"):

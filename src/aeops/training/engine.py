@@ -31,7 +31,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -102,22 +102,44 @@ class FitHooks:
     before_fit: Callable[[pl.Trainer], None] | None = None
     root: Path | None = None
 
+    def quiet(self, suffix: str) -> FitHooks:
+        """What a network trained beside the lead gets of these hooks (a bag member, another
+        option of a listed setting): the progress bar, labelled with ``suffix``, and
+        Lightning's root folder; no logger or resume checkpoint of its own."""
+        label = f"{self.progress_label} {suffix}" if self.progress_label else None
+        return FitHooks(progress_label=label, root=self.root)
+
 
 class BestWeights(pl.Callback):
     """Keeps the weights of the best validation in memory and restores them when training
-    ends (early stop, last epoch or interruption handled by the caller)."""
+    ends (early stop, last step or interruption handled by the caller). ``monitor``: the
+    logged value to follow (``mode`` ``min`` or ``max``), or ``read``: a function of the
+    module that gives it (exactly as the module computed it, not as logged)."""
 
-    def __init__(self) -> None:
-        self.best = math.inf
+    def __init__(
+        self,
+        monitor: str = VAL_LOSS,
+        mode: str = "min",
+        read: Callable[[pl.LightningModule], float | None] | None = None,
+    ) -> None:
+        self.monitor, self.mode, self.read = monitor, mode, read
+        self.best = math.inf if mode == "min" else -math.inf
         self.epoch: int | None = None
         self.state: dict[str, torch.Tensor] | None = None
 
+    def value(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float | None:
+        if self.read is not None:
+            return self.read(pl_module)
+        metric = trainer.callback_metrics.get(self.monitor)
+        return None if metric is None else float(metric)  # the one read-back per validation
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metric = trainer.callback_metrics.get(VAL_LOSS)
-        if metric is None or trainer.sanity_checking:
+        if trainer.sanity_checking:
             return
-        value = float(metric)  # the one read-back per validation
-        if value < self.best:
+        value = self.value(trainer, pl_module)
+        if value is None:
+            return
+        if value < self.best if self.mode == "min" else value > self.best:
             self.best, self.epoch = value, trainer.current_epoch
             self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
@@ -161,29 +183,31 @@ class ResumeCheckpoint(pl.Callback):
 
 
 class EpochProgressBar(pl.Callback):
-    """One bar over epochs with the latest losses, redrawn at most once a second (reading
-    metrics back from the device only then)."""
+    """One bar over epochs (or, for a run counted in steps, over steps) with the latest
+    losses, redrawn at most once a second (reading metrics back from the device only then)."""
 
-    SHOWN = ("epoch/train_loss", VAL_LOSS, "epoch/val_auroc")
+    SHOWN = ("epoch/train_loss", VAL_LOSS, "epoch/val_auroc", "val/psnr_db")
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar = None
         self._drawn = 0.0
+        self.steps = False
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         from tqdm.auto import tqdm
 
+        self.steps = trainer.max_steps is not None and trainer.max_steps > 0
         if trainer.is_global_zero:
             self.bar = tqdm(
-                total=trainer.max_epochs,
-                initial=trainer.current_epoch,
+                total=trainer.max_steps if self.steps else trainer.max_epochs,
+                initial=trainer.global_step if self.steps else trainer.current_epoch,
                 desc=f"train[{self.label}]",
-                unit="epoch",
+                unit="step" if self.steps else "epoch",
                 mininterval=1.0,
             )
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def advance(self, trainer: pl.Trainer) -> None:
         if self.bar is None:
             return
         if time.monotonic() - self._drawn >= 1.0:
@@ -199,56 +223,76 @@ class EpochProgressBar(pl.Callback):
             self._drawn = time.monotonic()
         self.bar.update(1)
 
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.steps:
+            self.advance(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self.steps:
+            self.advance(trainer)
+
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def build_trainer(run: Run, hooks: FitHooks) -> tuple[pl.Trainer, BestWeights]:
-    """A Trainer with early stopping, in-memory best weights and interval resume checkpoints
-    (when ``hooks.resume_path`` is given)."""
+def make_trainer(
+    limits: dict[str, Any], hooks: FitHooks, callbacks: list[pl.Callback]
+) -> pl.Trainer:
+    """The one Trainer every model trains with (an autoencoder's epochs, a denoiser's
+    steps): ``limits`` are Lightning's own arguments for how long it runs, how often it
+    validates and on what hardware; ``callbacks`` the caller's (early stopping, the best
+    weights); ``hooks`` add the resume checkpoint, the progress bar, their own callbacks,
+    the logger and the root folder. No Lightning checkpoint, summary or sanity pass."""
     from aeops.core.logs import settle_libraries
 
     settle_libraries()  # Lightning set its loggers to INFO when it was imported
-    train_cfg, plan = run.train, run.plan
-    best = BestWeights()
-    callbacks: list[pl.Callback] = [
-        EarlyStopping(monitor=VAL_LOSS, mode="min", patience=plan.stop_patience),
-        best,
-    ]
+    callbacks = list(callbacks)
     if hooks.resume_path is not None:
         every = hooks.checkpoint_every_s
-        every = train_cfg.checkpoint_every_s if every is None else every
-        callbacks.append(ResumeCheckpoint(hooks.resume_path, every))
+        callbacks.append(ResumeCheckpoint(hooks.resume_path, 60.0 if every is None else every))
     if hooks.progress_label is not None:
         callbacks.append(EpochProgressBar(hooks.progress_label))
     callbacks.extend(hooks.extra_callbacks)
+    return pl.Trainer(
+        **limits,
+        logger=hooks.logger,
+        callbacks=callbacks,
+        default_root_dir=hooks.root,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def build_trainer(run: Run, hooks: FitHooks) -> tuple[pl.Trainer, BestWeights]:
+    """An autoencoder's Trainer: epochs, early stopping, in-memory best weights and interval
+    resume checkpoints (when ``hooks.resume_path`` is given)."""
+    train_cfg, plan = run.train, run.plan
+    best = BestWeights()
+    if hooks.resume_path is not None and hooks.checkpoint_every_s is None:
+        hooks = replace(hooks, checkpoint_every_s=train_cfg.checkpoint_every_s)
     if plan.threads is not None:
         torch.set_num_threads(plan.threads)
     use_reproducible_kernels(train_cfg)
     skip_cuda_probe_without_gpu()
-    trainer = pl.Trainer(
-        accelerator=train_cfg.accelerator,
-        devices=train_cfg.devices,
-        num_nodes=train_cfg.num_nodes,
-        strategy=train_cfg.strategy,
-        precision=plan.precision,  # type: ignore[arg-type]  # any Lightning value, checked there
-        deterministic=train_cfg.deterministic,
-        max_epochs=plan.max_epochs or train_cfg.max_epochs,
-        max_time=None if train_cfg.max_time is None else timedelta(seconds=train_cfg.max_time),
-        min_epochs=train_cfg.min_epochs,
-        limit_train_batches=train_cfg.limit_train_batches,
-        check_val_every_n_epoch=plan.val_every,
-        logger=hooks.logger,
-        callbacks=callbacks,
-        default_root_dir=run.root,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-    )
-    return trainer, best
+    limits = {
+        "accelerator": train_cfg.accelerator,
+        "devices": train_cfg.devices,
+        "num_nodes": train_cfg.num_nodes,
+        "strategy": train_cfg.strategy,
+        "precision": plan.precision,
+        "deterministic": train_cfg.deterministic,
+        "max_epochs": plan.max_epochs or train_cfg.max_epochs,
+        "max_time": None if train_cfg.max_time is None else timedelta(seconds=train_cfg.max_time),
+        "min_epochs": train_cfg.min_epochs,
+        "limit_train_batches": train_cfg.limit_train_batches,
+        "check_val_every_n_epoch": plan.val_every,
+        "enable_progress_bar": False,
+        "log_every_n_steps": 1,
+    }
+    stop = EarlyStopping(monitor=VAL_LOSS, mode="min", patience=plan.stop_patience)
+    return make_trainer(limits, replace(hooks, root=run.root), [stop, best]), best
 
 
 def compile_net(net: nn.Module, mode: str) -> nn.Module:

@@ -12,13 +12,12 @@ all come from the spec's seed.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -28,36 +27,33 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from aeops.data.noise import PEAK, NoiseLevel, add_noise, psnr_db
+from aeops.training.engine import BestWeights, FitHooks, make_trainer
 from aeops.training.plan import cosine_lr
 
 log = logging.getLogger(__name__)
 
 
-class DenoiserSpec(Protocol):
-    """What training reads of a spec (:class:`aeops.models.denoisers.unet.DenoiserSpec`)."""
+@dataclass(frozen=True)
+class PatchPlan:
+    """How a denoiser trains, resolved from its params block and the images (as
+    :class:`~aeops.training.plan.Plan` is for an autoencoder): crops of ``patch`` pixels,
+    ``batch_size`` of them a step, ``steps`` Adam steps from ``lr``, validation every
+    ``val_every`` steps, at most ``max_time`` seconds, noise of ``noise``, all from ``seed``."""
 
-    @property
-    def patch(self) -> int: ...
-    @property
-    def batch_size(self) -> int: ...
-    @property
-    def steps(self) -> int: ...
-    @property
-    def lr(self) -> float: ...
-    @property
-    def val_every(self) -> int: ...
-    @property
-    def max_time(self) -> float | None: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def noise(self) -> NoiseLevel: ...
+    patch: int
+    batch_size: int
+    steps: int
+    lr: float
+    val_every: int
+    noise: NoiseLevel
+    seed: int
+    max_time: float | None = None
 
 
 class PatchStream(IterableDataset):
     """Endless seeded batches ``(noisy, clean)`` of shape (batch, 1, patch, patch)."""
 
-    def __init__(self, images: list[np.ndarray], spec: DenoiserSpec) -> None:
+    def __init__(self, images: list[np.ndarray], spec: PatchPlan) -> None:
         small = [im.shape for im in images if min(im.shape) < spec.patch]
         if small:
             raise ValueError(
@@ -91,7 +87,7 @@ class PatchStream(IterableDataset):
             yield noisy.clamp(0.0, 1.0), clean
 
 
-def validation_sigmas(spec: DenoiserSpec) -> list[float]:
+def validation_sigmas(spec: PatchPlan) -> list[float]:
     noise = spec.noise
     if not noise.blind:
         return [noise.low]
@@ -101,7 +97,7 @@ def validation_sigmas(spec: DenoiserSpec) -> list[float]:
 class DenoiserModule(pl.LightningModule):
     """MSE of the network's output against the clean patch; validation PSNR on whole images."""
 
-    def __init__(self, net: nn.Module, spec: DenoiserSpec, val: list[np.ndarray]) -> None:
+    def __init__(self, net: nn.Module, spec: PatchPlan, val: list[np.ndarray]) -> None:
         super().__init__()
         self.net = net
         self.spec = spec
@@ -112,7 +108,6 @@ class DenoiserModule(pl.LightningModule):
             for i, image in enumerate(val)
         ]
         self.history: list[dict[str, float]] = []
-        self.best: tuple[float, dict[str, torch.Tensor]] | None = None
         self.started = time.perf_counter()
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -134,8 +129,6 @@ class DenoiserModule(pl.LightningModule):
         log.info(
             "denoiser step %d: validation PSNR %.2f dB (%.0f s)", self.global_step, value, elapsed
         )
-        if self.best is None or value > self.best[0]:
-            self.best = (value, copy.deepcopy(self.net.state_dict()))
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(cast(Any, [0]), batch_size=1)  # one validation pass over self.val_pairs
@@ -148,6 +141,11 @@ class DenoiserModule(pl.LightningModule):
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
+def last_psnr(module: pl.LightningModule) -> float:
+    """The validation PSNR the module just measured (exactly, not as logged)."""
+    return float(cast(DenoiserModule, module).history[-1]["val_psnr_db"])
+
+
 @dataclass
 class FittedDenoiser:
     history: list[dict[str, float]] = field(default_factory=list)
@@ -156,37 +154,36 @@ class FittedDenoiser:
 
 def fit_denoiser(
     net: nn.Module,
-    spec: DenoiserSpec,
+    spec: PatchPlan,
     train: list[np.ndarray],
     val: list[np.ndarray],
-    progress: bool = True,
+    hooks: FitHooks | None = None,
 ) -> FittedDenoiser:
-    """Train ``net`` in place (best validation weights restored)."""
+    """Train ``net`` in place through the one engine (:func:`~aeops.training.engine.make_trainer`:
+    ``hooks`` bring the logger and the progress bar); the weights of the best validation
+    PSNR are restored."""
     if not val:
         raise ValueError("a denoiser needs at least one validation image")
     pl.seed_everything(spec.seed, workers=True, verbose=False)
     module = DenoiserModule(net, spec, val)
-    trainer = pl.Trainer(
-        max_steps=spec.steps,
-        max_epochs=1,  # one endless epoch of patches, ended by max_steps (the bar reads 0/0)
-        max_time=timedelta(seconds=spec.max_time) if spec.max_time else None,
-        val_check_interval=spec.val_every,
-        check_val_every_n_epoch=None,
-        num_sanity_val_steps=0,
-        accelerator="auto",
-        devices=1,
-        deterministic=True,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-    )
+    best = BestWeights("val/psnr_db", "max", read=last_psnr)
+    limits = {
+        "max_steps": spec.steps,
+        "max_epochs": 1,  # one endless epoch of patches, ended by max_steps
+        "max_time": timedelta(seconds=spec.max_time) if spec.max_time else None,
+        "val_check_interval": spec.val_every,
+        "check_val_every_n_epoch": None,
+        "accelerator": "auto",
+        "devices": 1,
+        "deterministic": True,
+        "enable_progress_bar": False,
+    }
+    trainer = make_trainer(limits, hooks or FitHooks(), [best])
     loader = DataLoader(PatchStream(train, spec), batch_size=None)
     trainer.fit(module, train_dataloaders=loader)
     if not module.history or module.history[-1]["step"] < trainer.global_step:
         trainer.validate(module, verbose=False)
-    assert module.best is not None
-    net.load_state_dict(module.best[1])
+    best.restore(module)
     stopped = "steps" if trainer.global_step >= spec.steps else "max_time"
     if stopped == "max_time":
         log.info(

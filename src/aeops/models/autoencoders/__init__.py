@@ -4,8 +4,8 @@ A family module (``dense.py``, ``conv.py``, ...) holds the family's network, obj
 params block and exports ``FAMILY`` (:class:`~aeops.models.autoencoders.base.Family`). Adding
 a family is one new module here plus its block under ``models:`` in ``params.yaml``: the
 config, training, evaluation, registration and the contract tests find it by itself. The
-other modules here (``base``, ``combine``, ``components``, ``sizing``, ``scores``, ``store``,
-``detector``) are what the families share.
+other modules here (``base``, ``bag``, ``components``, ``detector``, ``scores``, ``settings``,
+``sizing``, ``spec``, ``store``) are what the families share.
 
 Nothing is imported until asked: :func:`families` imports the family modules once (not the
 shared ones, which pull in the training engine).
@@ -19,11 +19,12 @@ from functools import cache
 from typing import Any
 
 SHARED = (
+    "bag",
     "base",
-    "combine",
     "components",
     "detector",
     "scores",
+    "settings",
     "sizing",
     "spec",
     "store",

@@ -20,13 +20,13 @@ class ConvConfig(FamilyParams):
 
 @cache
 def network() -> type[Autoencoder]:
-    """``ConvAE``, defined when first built (torch loads here, not with the config)."""
+    """``ConvNetwork``, defined when first built (torch loads here, not with the config)."""
     import torch
 
     from aeops.models.autoencoders.base import Autoencoder
     from aeops.models.autoencoders.components import ConvDecoder, ConvEncoder
 
-    class ConvAE(Autoencoder):
+    class ConvNetwork(Autoencoder):
         """Convolutional autoencoder for images stored as flat rows of ``C*H*W`` pixels."""
 
         def __init__(
@@ -44,11 +44,11 @@ def network() -> type[Autoencoder]:
         def decode(self, z: torch.Tensor) -> torch.Tensor:
             return self.decoder(z).flatten(1)
 
-    return defined_in(__name__, ConvAE)
+    return defined_in(__name__, ConvNetwork)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ConvAE":
+    if name == "ConvNetwork":
         return network()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

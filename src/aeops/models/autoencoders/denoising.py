@@ -27,17 +27,17 @@ class DenoisingConfig(FamilyParams):
 
 @cache
 def network() -> type[Autoencoder]:
-    """``DenoisingAE``, defined when first built (torch loads here, not with the config)."""
+    """``DenoisingNetwork``, defined when first built (torch loads here, not with the config)."""
     from aeops.models.autoencoders.components import MLPAutoencoder
 
-    class DenoisingAE(MLPAutoencoder):
+    class DenoisingNetwork(MLPAutoencoder):
         """The dense architecture; trained on corrupted input (:class:`DenoisingObjective`)."""
 
-    return defined_in(__name__, DenoisingAE)
+    return defined_in(__name__, DenoisingNetwork)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "DenoisingAE":
+    if name == "DenoisingNetwork":
         return network()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -20,17 +20,17 @@ class DenseConfig(FamilyParams):
 
 @cache
 def network() -> type[Autoencoder]:
-    """``DenseAE``, defined when first built (torch loads here, not with the config)."""
+    """``DenseNetwork``, defined when first built (torch loads here, not with the config)."""
     from aeops.models.autoencoders.components import MLPAutoencoder
 
-    class DenseAE(MLPAutoencoder):
+    class DenseNetwork(MLPAutoencoder):
         """Undercomplete MLP autoencoder: D -> hidden... -> latent -> ...hidden -> D."""
 
-    return defined_in(__name__, DenseAE)
+    return defined_in(__name__, DenseNetwork)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "DenseAE":
+    if name == "DenseNetwork":
         return network()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -1,12 +1,16 @@
-"""Every autoencoder family as a :class:`~aeops.models.base.Detector`: :class:`AutoencoderDetector`.
+"""One autoencoder network as a :class:`~aeops.models.base.Detector`: :class:`AutoencoderDetector`.
 
-``fit(train, val)`` resolves the ``auto`` sizes from the normal training rows
-(:mod:`~aeops.models.autoencoders.sizing`), builds the family's network (seeded), trains it
-with the one engine (:mod:`aeops.training.engine`: early stopping on validation, the best
-weights kept), then fits the score statistics on the normal training rows and, for an
-``auto`` table score, keeps the kind validation prefers
+``fit(X, val)`` resolves the ``auto`` sizes from the normal training rows
+(:func:`~aeops.models.autoencoders.settings.architecture`), builds the family's network
+(seeded), trains it with the one engine (:mod:`aeops.training.engine`: early stopping on
+validation, the best weights kept), then fits the score statistics on the normal training
+rows and, for an ``auto`` table score, keeps the kind validation prefers
 (:mod:`~aeops.models.autoencoders.scores`). The caller's side effects (an MLflow logger, a
 resume checkpoint, a progress bar) travel in :class:`~aeops.training.engine.FitHooks`.
+
+Several networks of a family (a seed bag) and a search over a listed setting are wrappers
+around this one (:mod:`~aeops.models.autoencoders.bag`, :mod:`aeops.models.search`), built by
+:func:`~aeops.models.autoencoders.bag.family_detector`.
 
 Inference is written once (:meth:`AutoencoderDetector._outputs`): rows in batches through
 the network in eval mode, then :func:`~aeops.models.autoencoders.scores.score_rows`; every
@@ -17,7 +21,6 @@ statistics read it. ``decode`` runs the decoder alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,18 +29,7 @@ import torch
 
 from aeops.core.errors import ModelConfigError
 from aeops.core.files import MODEL_FILE
-from aeops.core.sections import AutoSizeConfig, TrainerConfig
-from aeops.data.schema import DatasetMeta
-from aeops.evaluation.selection import SwitchRule
-from aeops.models.autoencoders import families
-from aeops.models.autoencoders.base import Autoencoder, Family, FamilyParams
-from aeops.models.autoencoders.combine import (
-    Combined,
-    mean_scaled,
-    mean_z,
-    robust_scales,
-    scale_rows,
-)
+from aeops.models.autoencoders.base import Autoencoder
 from aeops.models.autoencoders.scores import (
     BANK_ROWS,
     SCALE_FLOOR,
@@ -52,17 +44,22 @@ from aeops.models.autoencoders.scores import (
     searches_score,
     with_kind,
 )
-from aeops.models.autoencoders.sizing import hidden_widths, latent_size, resolve_latent_rule
+from aeops.models.autoencoders.settings import (
+    SCORE_BATCH_ROWS,
+    ScoreSettings,
+    TrainingSpec,
+    architecture,
+    family,
+)
 from aeops.models.autoencoders.store import (
     model_about,
     model_tensors,
-    read_safetensors,
     rebuild,
     write_safetensors,
 )
 from aeops.models.base import BaseDetector
 from aeops.training.batches import FoldData
-from aeops.training.engine import FitHooks, Fitted, Run, fit
+from aeops.training.engine import Fitted, Run, fit
 from aeops.training.plan import Plan, resolve
 
 if TYPE_CHECKING:
@@ -70,116 +67,7 @@ if TYPE_CHECKING:
 
     from aeops.data.split import Fold
 
-SCORE_BATCH_ROWS = 8192  # rows per forward pass when scoring (memory stays bounded)
-BAG_SEEDS = 3  # models.seeds: auto on a detection table
-BAG_MAX_ROWS = 50_000  # ... of up to this many normal training rows
-BAG = "bag"  # the other seeds' tensors: bag<i>.<name>; their headers: about["bag"]
 CALIBRATION_ROWS = 4096  # rows per forward pass while fitting the score statistics
-
-
-def family(name: str) -> Family:
-    """The family called ``name``; an unknown name lists the known ones."""
-    found = families()
-    if name not in found:
-        raise ModelConfigError(f"unknown family '{name}'; choose from {list(found)}")
-    return found[name]
-
-
-@dataclass(frozen=True)
-class ScoreSettings:
-    """How reconstruction becomes a score: ``models.score`` and ``models.score_neighbors``,
-    and the rule that lets validation move an ``auto`` table score."""
-
-    kind: str
-    neighbors: int
-    rule: SwitchRule
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    """Everything one family's training needs, resolved from params and the data: its params
-    block, the auto-size rules, ``train:``, the score settings, the seed, the data's
-    description and whether model inputs lie in [0, 1]."""
-
-    family: str
-    params: FamilyParams
-    auto_size: AutoSizeConfig
-    train: TrainerConfig
-    score: ScoreSettings
-    seed: int
-    meta: DatasetMeta
-    unit_range: bool
-    code_size: int | None = None  # task: compress | reduce: every family's latent (code.size)
-    code_step: float = 0.0  # int8 storage: 1/127 of each code dimension's largest value; 0: float
-    seeds: int = 1  # networks trained (seeds seed, seed + 1, ...) whose scores are averaged
-
-
-def resolve_seeds(setting: int | str, meta: DatasetMeta, coded: bool, normal_rows: int) -> int:
-    """How many networks a family trains (``models.seeds``): ``auto`` gives
-    :data:`BAG_SEEDS` for a detection table of up to :data:`BAG_MAX_ROWS` normal training
-    rows (where one seed's luck moves a table's AUROC by a few hundredths) and 1 for
-    images, coded tasks (the code is the lead network's alone) and taller tables."""
-    if setting != "auto":
-        return int(setting)
-    if meta.is_image or coded or normal_rows > BAG_MAX_ROWS:
-        return 1
-    return BAG_SEEDS
-
-
-def quiet_hooks(hooks: FitHooks | None, suffix: str) -> FitHooks:
-    """What a network trained beside the lead gets of its hooks (a bag member, another
-    option of a listed setting): the progress bar, labelled with ``suffix``, and Lightning's
-    root folder; no logger or resume checkpoint of its own."""
-    if hooks is None:
-        return FitHooks()
-    label = f"{hooks.progress_label} {suffix}" if hooks.progress_label else None
-    return FitHooks(progress_label=label, root=hooks.root)
-
-
-def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
-    """Why family ``name`` cannot use this data (it is then skipped), or None."""
-    if family(name).needs_image and not meta.is_image:
-        return (
-            f"{name} needs images, and {meta.origin} is a table of {meta.n_features} "
-            "columns (set data.image_shape if its columns are pixels)"
-        )
-    return None
-
-
-def architecture(spec: TrainingSpec, train_x: np.ndarray) -> dict[str, Any]:
-    """The network's constructor arguments for these normal training rows, ``auto`` sizes
-    resolved (what the saved model records, so loading never re-reads params): ``latent``,
-    ``out_activation`` and the family's own arguments; an image family gets
-    ``image_shape``, a table family ``input_dim`` and ``hidden`` widths."""
-    fam, params, meta = family(spec.family), spec.params, spec.meta
-    if spec.train.loss == "bce" and not spec.unit_range:
-        raise ModelConfigError(
-            "train.loss: bce needs model inputs in [0, 1]; use "
-            "data.scaler: minmax or train.loss: mse"
-        )
-    auto = spec.auto_size
-    latent = spec.code_size or params.latent
-    if latent == "auto":
-        rule = resolve_latent_rule(auto.latent_rule, meta.is_image)
-        latent = latent_size(train_x, rule, auto.latent_variance, auto.min_latent, spec.seed)
-    args: dict[str, Any] = {
-        "latent": int(latent),
-        "out_activation": "sigmoid" if spec.unit_range else "identity",
-        **fam.network_args(params),
-    }
-    if fam.code_args is not None:
-        args.update(fam.code_args(spec.code_step))
-    if fam.needs_image or (fam.image_aware and meta.is_image):
-        args["image_shape"] = list(meta.image_shape or [])
-        return args
-    hidden = getattr(params, "hidden", "auto")  # a family without a widths key: auto widths
-    input_dim = train_x.shape[1]
-    if hidden == "auto":
-        hidden = hidden_widths(
-            input_dim, int(latent), auto.width_factor, auto.max_width, auto.max_layers
-        )
-    args.update(input_dim=input_dim, hidden=[int(h) for h in hidden])
-    return args
 
 
 class AutoencoderDetector(BaseDetector):
@@ -187,30 +75,17 @@ class AutoencoderDetector(BaseDetector):
 
     Fitted attributes: ``net_`` (the network), ``args_`` (its constructor arguments),
     ``calibration_`` (the score statistics; None: plain reconstruction error),
-    ``score_choice_`` (the kind kept and why), ``plan_`` (the resolved training settings)
-    and ``fitted_`` (the engine's record: epochs, best validation, stop reason).
-
-    With ``models.seeds`` = k > 1 the family is a *bag*: this network (the lead, seed
-    ``seed``) and ``bag_``, k - 1 more of the same architecture and score kind trained from
-    seeds ``seed + 1``, ...; a row's score is the mean of the k scores, each minus its median
-    over its inter-quartile range on validation's normal rows (``bag_centre_``,
-    ``bag_scale_``; no anomaly is seen). Codes, reconstructions and decodes are the lead's."""
+    ``score_choice_`` (the kind kept and why), ``plan_`` (the resolved training settings),
+    ``fitted_`` (the engine's record: epochs, best validation, stop reason) and
+    ``threshold_``."""
 
     kind = "autoencoder"
     has_code = True
 
     def __init__(self, spec: TrainingSpec | None = None, batch_rows: int = SCORE_BATCH_ROWS):
-        # a listed setting: the first option leads (built, logged, resumable); the others
-        # are trained after it and validation keeps the best (choose_variant)
-        specs: list[tuple[str, TrainingSpec]] = []
-        if spec is not None:
-            options = family(spec.family).options(spec.params)
-            specs = [(label, replace(spec, params=p)) for label, p in options]
-        self.spec = specs[0][1] if specs else spec
-        self.variant_ = specs[0][0] if specs else ""
-        self.alternatives = specs[1:]
-        self.variant_choice_ = ""
+        self.spec = spec
         self.name = spec.family if spec is not None else ""
+        self.seed = spec.seed if spec is not None else 0
         self.batch_rows = batch_rows
         self.net_: Autoencoder | None = None
         self.args_: dict[str, Any] = {}
@@ -218,9 +93,6 @@ class AutoencoderDetector(BaseDetector):
         self.score_choice_: ScoreChoice | None = None
         self.plan_: Plan | None = None
         self.fitted_: Fitted | None = None
-        self.bag_: list[AutoencoderDetector] = []
-        self.bag_centre_ = np.zeros(1)
-        self.bag_scale_ = np.ones(1)
 
     @classmethod
     def from_network(
@@ -235,6 +107,16 @@ class AutoencoderDetector(BaseDetector):
         detector.name, detector.args_, detector.net_ = name, dict(args), net
         detector.calibration_ = calibration
         return detector
+
+    @property
+    def network(self) -> AutoencoderDetector:
+        """The one network whose sizes, curves and code stand for this detector: itself."""
+        return self
+
+    @property
+    def seeds(self) -> int:
+        """How many networks score together: one."""
+        return 1
 
     # -- fitting ---------------------------------------------------------------------------
     def build(self, train: Fold) -> Self:
@@ -255,7 +137,7 @@ class AutoencoderDetector(BaseDetector):
         self.fitted_ = None
         return self
 
-    def fit(self, train: Fold, val: Fold, hooks: FitHooks | None = None) -> Self:
+    def fit_folds(self, train: Fold, val: Fold, hooks: Any = None) -> None:
         """Train on ``train``'s normal rows (early stopping on ``val``), then fit the score."""
         spec = self.require_spec()
         if self.net_ is None or self.plan_ is None or self.fitted_ is not None:
@@ -266,86 +148,6 @@ class AutoencoderDetector(BaseDetector):
         data = FoldData(train.normal, val.x, val.is_anomaly)
         self.fitted_ = fit(self.net_, objective, run, data, hooks)
         self.score_choice_ = self.fit_score(train, val)
-        self.fit_bag(train, val, hooks)
-        return self.choose_variant(train, val, hooks)
-
-    def choose_variant(self, train: Fold, val: Fold, hooks: FitHooks | None = None) -> Self:
-        """With a listed setting (e.g. the VAE's ``beta: [0.01, 0.1]``), train each other
-        option as this one was (its bag too; no logger or resume checkpoint of its own) and
-        keep the one whose scores rank validation's labelled anomalies best (val AUROC; the
-        first on a tie). The first stays, untried, when the code is the product (``task:
-        compress | reduce``) or validation holds fewer than ``register.switch_min_anomalies``
-        labelled anomalies. ``variant_choice_`` says which and why."""
-        if not self.alternatives:
-            return self
-        spec = self.require_spec()
-        real = val.real
-        flags = val.is_anomaly[real]
-        found = int(flags.sum())
-        if spec.code_size is not None or found < spec.score.rule.min_anomalies or flags.all():
-            why = (
-                "the code is the product"
-                if spec.code_size is not None
-                else f"validation holds {found} labelled anomalies, fewer than the "
-                f"{spec.score.rule.min_anomalies} (register.switch_min_anomalies) that could "
-                "tell them apart"
-            )
-            labels = ", ".join([self.variant_, *(label for label, _ in self.alternatives)])
-            self.variant_choice_ = f"{self.variant_}, the first of {labels}: {why}"
-            return self
-        from aeops.evaluation.metrics import auroc
-
-        rows = val.x[real]
-        tried: list[tuple[str, float, AutoencoderDetector]] = [
-            (self.variant_, auroc(flags, self.decision_function(rows)), self)
-        ]
-        for label, option in self.alternatives:
-            other = AutoencoderDetector(option, self.batch_rows)
-            other.fit(train, val, quiet_hooks(hooks, label))
-            tried.append((label, auroc(flags, other.decision_function(rows)), other))
-        best = max(tried, key=lambda t: t[1])  # the first of equals
-        figures = ", ".join(f"{label} {value:.4f}" for label, value, _ in tried)
-        if best[2] is not self:
-            self.adopt(best[2])
-        self.variant_, self.alternatives = best[0], []
-        self.variant_choice_ = f"{best[0]}: the best val_auroc on {found} anomalies ({figures})"
-        return self
-
-    def adopt(self, other: AutoencoderDetector) -> None:
-        """Take ``other``'s training and fitted state (the variant validation kept)."""
-        for key in (
-            "spec", "args_", "net_", "calibration_", "score_choice_", "plan_", "fitted_",
-            "bag_", "bag_centre_", "bag_scale_",
-        ):  # fmt: skip
-            setattr(self, key, getattr(other, key))
-
-    def fit_bag(self, train: Fold, val: Fold, hooks: FitHooks | None = None) -> Self:
-        """Train the other seeds (``spec.seeds`` - 1 networks, the lead's score kind, no
-        logger or resume checkpoint of their own) and fit the scales that combine them with
-        the lead on validation's normal rows (the training rows' when validation holds
-        fewer than two)."""
-        spec = self.require_spec()
-        assert self.score_choice_ is not None  # fit_score ran
-        self.bag_ = []
-        if spec.seeds <= 1:
-            return self
-        score = replace(spec.score, kind=self.score_choice_.kind)
-        for i in range(1, spec.seeds):
-            seed = spec.seed + i
-            member_spec = replace(spec, seed=seed, seeds=1, score=score)
-            member = AutoencoderDetector(member_spec, self.batch_rows)
-            self.bag_.append(member.fit(train, val, quiet_hooks(hooks, f"seed {seed}")))
-        normal = scale_rows(train, val)
-        self.bag_centre_, self.bag_scale_ = robust_scales(
-            [self._outputs(normal, ("score",))["score"]]
-            + [m.decision_function(normal) for m in self.bag_]
-        )
-        return self
-
-    @property
-    def seeds(self) -> int:
-        """How many networks score together (1 + the bag)."""
-        return 1 + len(self.bag_)
 
     def fit_score(self, train: Fold, val: Fold) -> ScoreChoice:
         """The score statistics on the normal training rows: the configured kind, or for an
@@ -484,19 +286,11 @@ class AutoencoderDetector(BaseDetector):
         }
 
     def decision_function(self, x: np.ndarray) -> np.ndarray:
-        own = self._outputs(x, ("score",))["score"]
-        if not self.bag_:
-            return own
-        scores = [own] + [m.decision_function(x) for m in self.bag_]
-        return mean_z(scores, self.bag_centre_, self.bag_scale_)
+        return self._outputs(x, ("score",))["score"]
 
     def feature_errors(self, x: np.ndarray) -> np.ndarray:
-        """Each model-input column's squared error (normalised as the score is; a bag's
-        members' errors each over its score's scale, averaged)."""
-        own = self._outputs(x, ("per_feature",))["per_feature"]
-        if not self.bag_:
-            return own
-        return mean_scaled([own] + [m.feature_errors(x) for m in self.bag_], self.bag_scale_)
+        """Each model-input column's squared error (normalised as the score is)."""
+        return self._outputs(x, ("per_feature",))["per_feature"]
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         return self._outputs(x, ("z",))["z"]
@@ -517,36 +311,24 @@ class AutoencoderDetector(BaseDetector):
     def torch_module(self) -> torch.nn.Module:
         """The scoring as one module for export (:mod:`aeops.serving.export`): model-input
         rows (float32) in; the score, each input column's error and the code out, computed
-        by the very code :meth:`decision_function` runs (a bag's members combined as it
-        combines them)."""
-        own = ScoringModule(self.require_net().eval(), self.calibration_)
-        if not self.bag_:
-            return own
-        members = [own] + [m.torch_module() for m in self.bag_]
-        return Combined(members, self.bag_centre_, self.bag_scale_, lead=0)
+        by the very code :meth:`decision_function` runs."""
+        return ScoringModule(self.require_net().eval(), self.calibration_)
 
     # -- files -----------------------------------------------------------------------------
     def about(self) -> dict[str, Any]:
-        """What rebuilds this detector before its tensors are loaded (a bag's members'
-        headers and scales under ``bag``)."""
-        about = model_about(self.name, self.args_, self.calibration_)
-        if self.bag_:
-            about[BAG] = {
-                "members": [m.about() for m in self.bag_],
-                "centre": [float(v) for v in self.bag_centre_],
-                "scale": [float(v) for v in self.bag_scale_],
-            }
-        return about
+        """What rebuilds this detector before its tensors are loaded (the file's header)."""
+        return {**model_about(self.name, self.args_, self.calibration_), **self.threshold_header()}
 
     def tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
-        tensors = model_tensors(self.require_net(), self.calibration_, prefix)
-        for i, member in enumerate(self.bag_):
-            tensors.update(member.tensors(f"{prefix}{BAG}{i}."))
-        return tensors
+        return model_tensors(self.require_net(), self.calibration_, prefix)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self.about(), self.tensors()
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / MODEL_FILE
-        write_safetensors(path, self.tensors(), self.about())
+        about, tensors = self.state()
+        write_safetensors(path, tensors, about)
         return path
 
     @classmethod
@@ -554,25 +336,11 @@ class AutoencoderDetector(BaseDetector):
         cls, about: dict[str, Any], tensors: dict[str, Any], batch_rows: int = SCORE_BATCH_ROWS
     ) -> AutoencoderDetector:
         """The detector ``about`` and ``tensors`` describe (a file's header and tensors)."""
-        bag = about.get(BAG) or {}
-        own = {k: v for k, v in tensors.items() if not k.startswith(BAG)}
-        net, calibration = rebuild(about, own, lambda name, args: family(name).build(args))
+        net, calibration = rebuild(about, tensors, lambda name, args: family(name).build(args))
         detector = cls.from_network(about["family"], about["args"], net, calibration)
         detector.batch_rows = batch_rows
-        for i, member in enumerate(bag.get("members", [])):
-            prefix = f"{BAG}{i}."
-            part = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            detector.bag_.append(cls.rebuild(member, part, batch_rows))
-        if detector.bag_:
-            detector.bag_centre_ = np.asarray(bag["centre"], np.float64)
-            detector.bag_scale_ = np.asarray(bag["scale"], np.float64)
+        detector.threshold_ = about.get("threshold")
         return detector
-
-    @classmethod
-    def load(cls, path: str | Path, batch_rows: int = SCORE_BATCH_ROWS) -> AutoencoderDetector:
-        """The detector :meth:`save` wrote, in eval mode on the CPU."""
-        about, tensors = read_safetensors(path)
-        return cls.rebuild(about, tensors, batch_rows)
 
     # -- state -----------------------------------------------------------------------------
     def require_spec(self) -> TrainingSpec:

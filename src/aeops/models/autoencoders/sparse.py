@@ -29,10 +29,10 @@ class SparseConfig(FamilyParams):
 
 @cache
 def network() -> type[Autoencoder]:
-    """``SparseAE``, defined when first built (torch loads here, not with the config)."""
+    """``SparseNetwork``, defined when first built (torch loads here, not with the config)."""
     from aeops.models.autoencoders.components import MLPAutoencoder
 
-    class SparseAE(MLPAutoencoder):
+    class SparseNetwork(MLPAutoencoder):
         """MLP autoencoder whose non-negative code is pushed towards sparsity by the
         objective (a sigmoid code for the KL penalty, ReLU for L1)."""
 
@@ -48,11 +48,11 @@ def network() -> type[Autoencoder]:
             code = "sigmoid" if penalty == "kl" else "relu"
             super().__init__(input_dim, hidden, latent, out_activation, dropout, code)
 
-    return defined_in(__name__, SparseAE)
+    return defined_in(__name__, SparseNetwork)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "SparseAE":
+    if name == "SparseNetwork":
         return network()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -53,14 +53,14 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 @cache
 def network() -> type[Autoencoder]:
-    """``VAE``, defined when first built (torch loads here, not with the config)."""
+    """``VAENetwork``, defined when first built (torch loads here, not with the config)."""
     import torch
     from torch import nn
 
     from aeops.models.autoencoders.base import Autoencoder
     from aeops.models.autoencoders.components import mlp
 
-    class VAE(Autoencoder):
+    class VAENetwork(Autoencoder):
         """Variational autoencoder: diagonal Gaussian posterior, standard normal prior."""
 
         def __init__(  # noqa: PLR0913 - the recorded constructor arguments
@@ -106,11 +106,11 @@ def network() -> type[Autoencoder]:
             kl = gaussian_kl_per_row(out["mu"], out["logvar"])
             return per_feature.sum(dim=1) + self.beta * kl
 
-    return defined_in(__name__, VAE)
+    return defined_in(__name__, VAENetwork)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "VAE":
+    if name == "VAENetwork":
         return network()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

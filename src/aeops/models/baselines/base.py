@@ -14,9 +14,9 @@ from aeops.core.files import BASELINE_FILE
 from aeops.core.sections import BaselinesConfig
 from aeops.models.base import BaseDetector
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
+SKOPS = "skops"  # the tensor that holds a baseline's skops bytes inside another file
 
+if TYPE_CHECKING:
     from aeops.data.split import Fold
 
 
@@ -27,7 +27,7 @@ class Baseline(BaseDetector):
     kind = "baseline"
     name: ClassVar[str]  # a class's name is its baseline's name
 
-    def __init__(self, settings: BaselinesConfig | None, seed: int) -> None:
+    def __init__(self, settings: BaselinesConfig | None, seed: int = 0) -> None:
         self.settings = settings
         self.seed = seed
         self.model: Any = None
@@ -35,12 +35,11 @@ class Baseline(BaseDetector):
         self.scale = np.ones(0)
         self.params: dict[str, Any] = {}
 
-    def fit(self, train: Fold, val: Fold) -> Self:
+    def fit_folds(self, train: Fold, val: Fold, hooks: Any = None) -> None:
         x = np.asarray(train.normal, dtype=np.float64)
         self.mean, scale = x.mean(axis=0), x.std(axis=0)
         self.scale = np.where(scale > 0, scale, 1.0)
         self.fit_rows(x, self.require_settings())
-        return self
 
     @abc.abstractmethod
     def fit_rows(self, x: np.ndarray, settings: BaselinesConfig) -> None:
@@ -66,20 +65,32 @@ class Baseline(BaseDetector):
             raise ModelConfigError(f"the {self.name} baseline was loaded: it scores, not fits")
         return self.settings
 
-    def state(self) -> dict[str, Any]:
+    def fitted_state(self) -> dict[str, Any]:
+        """What skops writes: the name, what was learned, the threshold, the run's params."""
         return {
             "name": self.name,
             "model": self.model,
             "mean": self.mean,
             "scale": self.scale,
             "params": self.params,
+            **self.threshold_header(),
         }
+
+    def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(header, tensors) for a detector that holds this one (an ensemble): the skops
+        bytes as one uint8 tensor."""
+        import torch
+
+        from aeops.data.preprocess import trusted_bytes
+
+        data = np.frombuffer(trusted_bytes(self.fitted_state()), dtype=np.uint8).copy()
+        return {"kind": self.kind, "name": self.name}, {SKOPS: torch.from_numpy(data)}
 
     def save(self, folder: str | Path) -> Path:
         from aeops.data.preprocess import dump_trusted
 
         path = Path(folder) / BASELINE_FILE
-        dump_trusted(self.state(), path)
+        dump_trusted(self.fitted_state(), path)
         return path
 
     @classmethod
@@ -88,6 +99,7 @@ class Baseline(BaseDetector):
         baseline = cls(None, 0)
         baseline.model, baseline.params = state["model"], dict(state["params"])
         baseline.mean, baseline.scale = state["mean"], state["scale"]
+        baseline.threshold_ = state.get("threshold")
         return baseline
 
 
@@ -109,10 +121,22 @@ def sample_params(settings: BaselinesConfig, n_rows: int) -> dict[str, Any]:
 def load_baseline(path: str | Path) -> Baseline:
     """The baseline saved at ``path`` (its class found by the name it was saved under)."""
     from aeops.data.preprocess import load_trusted
+
+    return baseline_of(load_trusted(path), str(path))
+
+
+def rebuild_baseline(tensors: dict[str, Any], where: str = "an ensemble's member") -> Baseline:
+    """The baseline a holder's tensors keep (:meth:`Baseline.state`)."""
+    from aeops.data.preprocess import load_trusted_bytes
+
+    data = np.asarray(tensors[SKOPS]).astype(np.uint8).tobytes()
+    return baseline_of(load_trusted_bytes(data, where), where)
+
+
+def baseline_of(state: Any, where: str) -> Baseline:
     from aeops.models.baselines import baselines
 
-    state = load_trusted(path)
     name = state.get("name") if isinstance(state, dict) else None
     if name not in baselines():
-        raise AeopsError(f"{path}: not a baseline aeops knows (name {name!r})")
+        raise AeopsError(f"{where}: not a baseline aeops knows (name {name!r})")
     return baselines()[name].from_state(state)

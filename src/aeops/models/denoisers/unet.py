@@ -6,54 +6,71 @@ level halves the resolution with a strided convolution and doubles the channels;
 adds each level's features back (skip connections). An image whose sides are not a multiple
 of ``2**depth`` is reflect-padded and cropped back, so the output has the input's size.
 
-:class:`UNetDenoiser` holds the estimator verbs: ``fit(train, val)`` on lists of clean images
-(patches are cut and noised on the fly, :mod:`aeops.training.patches`), ``denoise(image)``,
-``save(dir)`` / ``load(dir)`` (safetensors weights + a JSON spec, nothing pickled). A colour
-image is denoised one channel at a time.
+Its settings are declared once, here (:class:`UNetParams`, ``models.unet`` in params.yaml).
+:class:`UNetDenoiser` is a :class:`~aeops.models.base.Denoiser` with the verbs every model
+has: ``fit(X, val)`` on clean images (a list of (height, width) arrays, an (n, height, width)
+array, or a fold of pixel rows with ``image_shape``; patches are cut and noised on the fly
+and trained through the one engine, :mod:`aeops.training.patches`), ``denoise(image)``,
+``save(folder)`` and :func:`aeops.models.registry.load_model` (safetensors weights + a JSON
+record, nothing pickled). A colour image is denoised one channel at a time.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
+from aeops.core.errors import ModelConfigError
+from aeops.core.sections import PositiveInt, Section, Sigma
+from aeops.data.images import grey_planes
 from aeops.data.noise import NoiseLevel
 
 if TYPE_CHECKING:
     from torch import nn
+    from typing_extensions import Self
 
+    from aeops.training.patches import PatchPlan
+
+NAME = "unet"
 WEIGHTS = "denoiser.safetensors"
 SPEC = "denoiser.json"
 TILE = 1024  # images larger than this (either side) are denoised in overlapping tiles
+HOLDOUT = 0.1  # fit(images) without validation images: this share of them validates
 
 
-@dataclass(frozen=True)
-class DenoiserSpec:
-    """What a denoiser is and how it is trained (``params.yaml``'s ``denoise`` block)."""
+class UNetParams(Section):
+    """``models.unet``: the U-Net denoiser ``task: denoise`` trains
+    (:mod:`aeops.models.denoisers.unet`): noise on the 0-255 scale, size, patches, budget."""
 
-    sigma: float | list[float] = 25.0  # 0-255 scale; [low, high]: blind over that range
-    width: int = 32  # channels at full resolution
-    depth: int = 3  # times the resolution halves
-    blocks: int = 2  # 3x3 conv + ReLU pairs per level
-    patch: int = 48
-    batch_size: int = 32
-    steps: int = 3000
-    lr: float = 0.001  # Adam; cosine decay to lr/100 over ``steps``
-    val_every: int = 250
-    max_time: float | None = None  # seconds; training stops early (and says so)
-    seed: int = 42
+    sigma: Sigma | Annotated[list[Sigma], Field(min_length=2, max_length=2)]
+    width: PositiveInt
+    depth: Annotated[int, Field(ge=1, le=5)]
+    blocks: PositiveInt
+    patch: Annotated[int, Field(ge=4)]
+    batch_size: PositiveInt
+    steps: PositiveInt
+    lr: Annotated[float, Field(gt=0.0)]
+    val_every: PositiveInt
+
+    @model_validator(mode="after")
+    def _range(self) -> UNetParams:
+        if isinstance(self.sigma, list) and self.sigma[0] > self.sigma[1]:
+            raise ValueError(
+                f"denoise.sigma {self.sigma}: a blind range is [low, high], low <= high"
+            )
+        return self
 
     @property
     def noise(self) -> NoiseLevel:
         return NoiseLevel.of(self.sigma)
 
 
-def build_unet(spec: DenoiserSpec) -> nn.Module:
-    """The network of ``spec`` (torch is imported here, not when the module is)."""
+def build_unet(params: UNetParams) -> nn.Module:
+    """The network of ``params`` (torch is imported here, not when the module is)."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -67,25 +84,25 @@ def build_unet(spec: DenoiserSpec) -> nn.Module:
     class UNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            width, depth = spec.width, spec.depth
+            width, depth = params.width, params.depth
             self.multiple = 2**depth
             self.head = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(inplace=True))
             self.encoders = nn.ModuleList()
             self.downs = nn.ModuleList()
             channels = width
             for _ in range(depth):
-                self.encoders.append(convs(channels, spec.blocks))
+                self.encoders.append(convs(channels, params.blocks))
                 self.downs.append(
                     nn.Sequential(nn.Conv2d(channels, 2 * channels, 2, stride=2), nn.ReLU(True))
                 )
                 channels *= 2
-            self.middle = convs(channels, spec.blocks)
+            self.middle = convs(channels, params.blocks)
             self.ups = nn.ModuleList()
             self.decoders = nn.ModuleList()
             for _ in range(depth):
                 self.ups.append(nn.ConvTranspose2d(channels, channels // 2, 2, stride=2))
                 channels //= 2
-                self.decoders.append(convs(channels, spec.blocks))
+                self.decoders.append(convs(channels, params.blocks))
             self.tail = nn.Conv2d(channels, 1, 3, padding=1)
 
         def forward(self, noisy: torch.Tensor) -> torch.Tensor:
@@ -111,29 +128,110 @@ def build_unet(spec: DenoiserSpec) -> nn.Module:
     return UNet()
 
 
-@dataclass
 class UNetDenoiser:
-    """A fitted (or loadable) U-Net denoiser for grey images in [0, 1]."""
+    """A U-Net denoiser for grey images in [0, 1] (see the module docstring).
 
-    spec: DenoiserSpec = field(default_factory=DenoiserSpec)
-    net: Any = None
-    history: list[dict[str, float]] = field(default_factory=list)
-    stopped_by: str = ""
+    ``params``: its ``models.unet`` block (or, in a notebook, keyword settings over the
+    defaults, e.g. ``UNetDenoiser(sigma=[5, 50], steps=2000)``); ``seed``: patches, noise and
+    initial weights; ``max_time``: seconds (training stops early and says so);
+    ``image_shape``: how a fold's pixel rows are images. Fitted: ``net``, ``params``
+    (the patch at most the smallest training image's side), ``history`` (validation PSNR
+    by step) and ``stopped_by``."""
 
-    name = "unet"
+    kind = "denoiser"
+    name = NAME
+    PARAMS = UNetParams
 
-    def fit(
-        self, train: list[np.ndarray], val: list[np.ndarray], progress: bool = True
-    ) -> UNetDenoiser:
-        """Train on patches of the clean grey ``train`` images; ``val``'s PSNR at the noise
-        level(s) picks the weights kept (the best validation)."""
+    def __init__(
+        self,
+        params: UNetParams | None = None,
+        max_time: float | None = None,
+        image_shape: list[int] | None = None,
+        **settings: Any,
+    ) -> None:
+        from aeops.core.defaults import default_block, default_params
+
+        seed = int(settings.pop("seed", default_params()["seed"]))
+        if params is None:
+            params = UNetParams(**{**default_block("models", NAME), **settings})
+        elif settings:
+            params = UNetParams(**{**params.model_dump(), **settings})
+        self.params = params
+        self.seed = seed
+        self.max_time = max_time
+        self.image_shape = image_shape
+        self.net: Any = None
+        self.history: list[dict[str, float]] = []
+        self.stopped_by = ""
+
+    @property
+    def noise(self) -> NoiseLevel:
+        """The noise it is trained on (one sigma, or a blind range)."""
+        return self.params.noise
+
+    def record(self) -> dict[str, Any]:
+        """What it is and how it trains, as its file records it."""
+        return {**self.params.model_dump(mode="json"), "max_time": self.max_time, "seed": self.seed}
+
+    # -- fitting ---------------------------------------------------------------------------
+    def images(self, x: Any, where: str) -> list[np.ndarray]:
+        """Grey images in [0, 1] from a list of images, an (n, h, w) array or a fold of
+        pixel rows (its normal rows, shaped by ``image_shape``); refused in a sentence when
+        they are not."""
+        if hasattr(x, "normal"):  # a fold of pixel rows
+            if not self.image_shape:
+                raise ModelConfigError(
+                    "task: denoise needs images: an image source (digits, mnist, image_folder) "
+                    "or data.image_shape for pixel tables"
+                )
+            x = grey_planes(x.normal, self.image_shape)
+        images = [np.asarray(im, dtype=np.float32) for im in x]
+        if any(im.ndim != 2 for im in images):
+            raise ModelConfigError("a denoiser fits grey images: (height, width) arrays")
+        if images and (
+            min(im.min() for im in images) < 0.0 or max(im.max() for im in images) > 1.0
+        ):
+            low, high = min(im.min() for im in images), max(im.max() for im in images)
+            raise ModelConfigError(
+                f"task: denoise needs pixel values in [0, 1], the {where} fold holds "
+                f"[{low:.3g}, {high:.3g}]; set data.scaler: none (or auto)"
+            )
+        return images
+
+    def plan(self, train: list[np.ndarray]) -> PatchPlan:
+        """The training plan: the patch at most the smallest image side (8 x 8 digits
+        train on 8 x 8 patches), validation at most every ``steps``."""
+        from aeops.training.patches import PatchPlan
+
+        p = self.params
+        patch = min(p.patch, min(min(im.shape) for im in train))
+        return PatchPlan(patch, p.batch_size, p.steps, p.lr, min(p.val_every, p.steps),
+                         p.noise, self.seed, self.max_time)  # fmt: skip
+
+    def fit(self, X: Any, val: Any = None, hooks: Any = None) -> Self:
+        """Train on patches of the clean ``X`` images; ``val``'s PSNR at the noise level(s)
+        picks the weights kept (without ``val``, the last tenth of ``X`` validates)."""
         import torch
 
         from aeops.training.patches import fit_denoiser
 
-        torch.manual_seed(self.spec.seed)  # the initial weights come from the seed too
-        self.net = build_unet(self.spec)
-        fitted = fit_denoiser(self.net, self.spec, train, val, progress)
+        train = self.images(X, "train")
+        held = self.images(val, "val") if val is not None else []
+        if val is None and len(train) > 1:
+            cut = max(1, int(round(HOLDOUT * len(train))))
+            train, held = train[:-cut], train[-cut:]
+        if not train or not held:
+            raise ModelConfigError(
+                "task: denoise needs normal images in both the train and val folds; add images "
+                "or lower data.split.val_fraction"
+            )
+        plan = self.plan(train)
+        self.params = self.params.model_copy(
+            update={"patch": plan.patch, "val_every": plan.val_every}
+        )
+        torch.manual_seed(self.seed)  # the initial weights come from the seed too
+        self.net = build_unet(self.params)
+        fitted = fit_denoiser(self.net, plan, train, held, hooks)
         self.history, self.stopped_by = fitted.history, fitted.stopped_by
         return self
 
@@ -162,7 +260,7 @@ class UNetDenoiser:
     def _tiled(self, plane: np.ndarray) -> np.ndarray:
         """A large image in TILE-sized tiles overlapping by a margin wider than the network
         sees; each tile keeps only its middle, so the seams match the untiled result."""
-        margin = 16 * 2**self.spec.depth
+        margin = 16 * 2**self.params.depth
         height, width = plane.shape
         out = np.empty_like(plane)
         step = TILE - 2 * margin
@@ -185,17 +283,22 @@ class UNetDenoiser:
         return int(sum(p.numel() for p in self._ready().parameters()))
 
     def save(self, folder: str | Path) -> Path:
-        """Weights (safetensors) and the spec (JSON) into ``folder``."""
+        """Weights (safetensors) and what it is (JSON) into ``folder``; returns the folder."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self._ready().state_dict().items()}
         save_file(state, str(folder / WEIGHTS))
-        about = {"family": self.name, "spec": asdict(self.spec), "history": self.history,
+        about = {"family": self.name, "spec": self.record(), "history": self.history,
                  "stopped_by": self.stopped_by}  # fmt: skip
         (folder / SPEC).write_text(json.dumps(about, indent=2, sort_keys=True) + "\n")
         return folder
+
+    @staticmethod
+    def files(folder: str | Path) -> tuple[Path, Path]:
+        """What :meth:`save` writes into ``folder``: the weights and the record."""
+        return Path(folder) / WEIGHTS, Path(folder) / SPEC
 
     @classmethod
     def load(cls, folder: str | Path) -> UNetDenoiser:
@@ -204,7 +307,14 @@ class UNetDenoiser:
 
         folder = Path(folder)
         about = json.loads((folder / SPEC).read_text())
-        spec = DenoiserSpec(**about["spec"])
-        net = build_unet(spec)
-        net.load_state_dict(load_file(str(folder / WEIGHTS)))
-        return cls(spec, net.eval(), about.get("history", []), about.get("stopped_by", ""))
+        spec = dict(about["spec"])
+        seed, max_time = spec.pop("seed"), spec.pop("max_time", None)
+        model = cls(UNetParams(**spec), max_time, seed=seed)
+        model.net = build_unet(model.params)
+        model.net.load_state_dict(load_file(str(folder / WEIGHTS)))
+        model.net.eval()
+        model.history, model.stopped_by = about.get("history", []), about.get("stopped_by", "")
+        return model
+
+
+DENOISER = UNetDenoiser  # what aeops.models.denoisers finds: params block, fit, load
