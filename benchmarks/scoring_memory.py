@@ -25,7 +25,7 @@ CHILD = r"""
 import json, sys, time, resource
 from pathlib import Path
 import numpy as np, pandas as pd, torch, pyarrow, pyarrow.parquet, tqdm.auto
-from aeops.serving.files import FileJob, score_file
+from aeops.serving.batch import FileJob, score_file
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.models.autoencoders.dense import DenseNetwork

@@ -114,14 +114,14 @@ def bare_forward(detector: Any, model_input: Any, source: Path, out: Path) -> No
 def throughput(uri: str, export: Path, source: Path, tmp: Path, repeats: int) -> dict[str, Any]:
     """rows/s on ``source`` for each engine and for the bare forward pass, alternating."""
     from aeops.core.env import disable_telemetry
-    from aeops.serving.files import FileJob, score_file
-    from aeops.serving.loading import load_detector
+    from aeops.serving.batch import FileJob, score_file
+    from aeops.serving.loading import load_scorer
     from aeops.serving.onnx_scoring import OnnxPipeline
     from aeops.tracking.store import use_project_store
 
     disable_telemetry()
     use_project_store(ROOT / "params.yaml")  # as the CLI does in the project folder
-    python = load_detector(uri)
+    python = load_scorer(uri)
     onnx = OnnxPipeline.from_folder(export)
     columns = python.preprocessor.numeric
     unscaled = python.preprocessor.scaler == "none" and not python.preprocessor.categorical

@@ -193,7 +193,7 @@ def test_a_changed_graph_is_refused_and_nothing_heavy_is_imported_to_score(tmp_p
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from aeops.serving.files import FileJob, score_file\n"
+        "from aeops.serving.batch import FileJob, score_file\n"
         "from aeops.serving.onnx_scoring import OnnxPipeline\n"
         f"model = OnnxPipeline.from_folder(Path({str(tmp_path / 'export')!r}))\n"
         f"score_file(model, FileJob(None, Path({str(tmp_path / 'rows.csv')!r}), "

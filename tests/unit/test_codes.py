@@ -144,7 +144,7 @@ def cli(monkeypatch, tmp_path: Path):
     """``aeops`` run in ``tmp_path`` with ``--model test`` meaning the detector given."""
 
     def run(detector: DetectorPipeline, *argv: str) -> int:
-        monkeypatch.setattr("aeops.serving.loading.load_detector", lambda uri: detector)
+        monkeypatch.setattr("aeops.serving.loading.load_scorer", lambda uri: detector)
         return main([*argv, "--model", "test", "--quiet"])
 
     monkeypatch.chdir(tmp_path)

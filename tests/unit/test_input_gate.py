@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeops.serving.files import FileJob, score_file
+from aeops.serving.batch import FileJob, score_file
 from aeops.serving.pipeline import ScoringInputError
 from tests.unit.test_scoring import FEATURES, META, make_detector
 

@@ -13,7 +13,7 @@ from aeops.core.sections import BaselinesConfig
 from aeops.data.preprocess import Preprocessor
 from aeops.data.schema import DatasetMeta
 from aeops.models.autoencoders.dense import DenseNetwork
-from aeops.serving.files import FileJob, score_file
+from aeops.serving.batch import FileJob, score_file
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline, ScoringInputError
 from tests.helpers import autoencoder_of, baseline_of
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from aeops.core.errors import ScoringInputError
-from aeops.serving.files import FileJob
+from aeops.serving.batch import FileJob
+from aeops.serving.scorer import Scorer
 
 __all__ = ["FileJob", "LabelledJob", "run_file_job", "run_labelled_job"]
 
@@ -39,7 +40,7 @@ class LabelledJob:
     output: Path | None = None
 
 
-def load_for(job: FileJob) -> tuple[str, object]:
+def load_for(job: FileJob) -> tuple[str, Scorer]:
     """(what the model is, the loaded model): an ONNX export folder for ``--engine onnx``
     (ONNX Runtime only), else a registered detector (MLflow)."""
     if job.engine == "onnx":
@@ -52,24 +53,24 @@ def load_for(job: FileJob) -> tuple[str, object]:
                 "(`aeops export --output <folder>`)"
             )
         return str(folder), OnnxPipeline.from_folder(folder)
-    from aeops.serving.loading import default_model, load_detector
+    from aeops.serving.loading import default_model, load_scorer
 
     uri = job.model or default_model()
-    return uri, load_detector(uri)
+    return uri, load_scorer(uri)
 
 
 def run_file_job(job: FileJob) -> list[str]:
     """Run ``job``; the lines to print (what was written, how fast, how many flagged)."""
-    from aeops.serving.files import Tally, decode_file, score_file
+    from aeops.serving.batch import Tally, decode_file, score_file
 
     if job.engine == "spark":
         from aeops.serving.loading import default_model
 
         return run_on_spark(job, job.model or default_model())
-    uri, model = load_for(job)
+    uri, scorer = load_for(job)
     start = time.perf_counter()
     tally = Tally()
-    rows = decode_file(model, job) if job.kind == DECODE else score_file(model, job, tally)
+    rows = decode_file(scorer, job) if job.kind == DECODE else score_file(scorer, job, tally)
     seconds = time.perf_counter() - start
     codes = f" as {job.dtype} codes" if job.kind == "latent" else ""
     lines = [
@@ -77,7 +78,7 @@ def run_file_job(job: FileJob) -> list[str]:
         f"{seconds:.1f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)"
     ]
     if job.kind == "score":
-        stored = getattr(getattr(model, "info", None), "threshold", None)
+        stored = scorer.threshold
         lines.append(tally.line(job.threshold if job.threshold is not None else stored))
     return lines
 
@@ -111,11 +112,11 @@ def run_labelled_job(job: LabelledJob) -> list[str]:
     """AUROC, average precision and the confusion at the threshold on a labelled file."""
     from aeops.core.io import write_json
     from aeops.serving.labelled import evaluate_file, report_lines
-    from aeops.serving.loading import default_model, load_detector
+    from aeops.serving.loading import default_model, load_scorer
 
     uri = job.model or default_model()
     report = evaluate_file(
-        load_detector(uri),
+        load_scorer(uri),
         job.input,
         job.label_column,
         job.normal,
@@ -168,12 +169,11 @@ def ui(params: Path, host: str, port: int) -> int:
 def run_export(model: str | None, output: Path) -> list[str]:
     """``aeops export``: the model (default: this project's champion) as an ONNX folder."""
     from aeops.serving.export import export_onnx
-    from aeops.serving.loading import default_model, load_detector
-    from aeops.serving.pipeline import DetectorPipeline
+    from aeops.serving.loading import default_model, load_scorer
 
     uri = model or default_model()
-    pipeline = load_detector(uri)
-    if not isinstance(pipeline, DetectorPipeline):
+    pipeline = load_scorer(uri).pipeline
+    if pipeline is None:
         raise ScoringInputError(f"{uri}: not an aeops detector; only aeops' detectors export")
     exported = export_onnx(pipeline, output, {"model_uri": uri})
     size = exported.model.stat().st_size / 1e6

@@ -10,13 +10,16 @@ refused with the values it holds and the option that says which are normal.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from aeops.core.errors import ScoringInputError
 from aeops.serving.pipeline import FLAG_COLUMN, SCORE_COLUMN
+
+if TYPE_CHECKING:
+    from aeops.serving.scorer import Scorer
 
 TRUE_WORDS = {"1", "true", "yes", "anomaly"}
 BINARY_WORDS = TRUE_WORDS | {"0", "false", "no", "normal"}
@@ -44,7 +47,7 @@ def anomaly_flags(labels: pd.Series, name: str, normal: list[str] | None) -> np.
 
 
 def evaluate_file(
-    model: Any,
+    scorer: Scorer,
     path: Path,
     label_column: str,
     normal: list[str] | None = None,
@@ -54,7 +57,9 @@ def evaluate_file(
 ) -> dict[str, Any]:
     """Score ``path`` and measure the scores against its ``label_column``."""
     from aeops.evaluation.metrics import auroc, average_precision
-    from aeops.serving.files import ChunkProgress, open_input, results
+    from aeops.serving.batch import results
+    from aeops.serving.inputs import open_input
+    from aeops.serving.outputs import ChunkProgress
 
     scores, flags, truth = [], [], []
     with open_input(path, chunk_rows) as source:
@@ -64,7 +69,7 @@ def evaluate_file(
                 "the label column with --label-column"
             )
         with ChunkProgress(source.rows, "evaluate", progress).bar() as bar:
-            for chunk, result in results(model, source, threshold, False, "score"):
+            for chunk, result in results(scorer, source, threshold, False, "score"):
                 truth.append(anomaly_flags(chunk[label_column], label_column, normal))
                 scores.append(result[SCORE_COLUMN].to_numpy(np.float64))
                 flags.append(result[FLAG_COLUMN].to_numpy(bool))
@@ -81,7 +86,7 @@ def evaluate_file(
     return confusion_report(is_anomaly, score, flagged) | {
         "auroc": auroc(is_anomaly, score),
         "average_precision": average_precision(is_anomaly, score),
-        "threshold": threshold if threshold is not None else model.info.threshold,
+        "threshold": threshold if threshold is not None else scorer.threshold,
     }
 
 

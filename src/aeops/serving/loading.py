@@ -1,24 +1,31 @@
 """Finding the model a command scores with: a registered detector (or any MLflow URI, or a
-model folder) loaded as its pyfunc, this project's champion by default; what is missing is a
-sentence, not a traceback."""
+model folder) loaded as its pyfunc and given back as a :class:`~aeops.serving.scorer.Scorer`,
+this project's champion by default; what is missing is a sentence, not a traceback."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import yaml
 from mlflow.exceptions import MlflowException
 
 from aeops.core.errors import AeopsError, ScoringInputError
+from aeops.serving.scorer import PyfuncScorer, Scorer
 from aeops.tracking.registry import check_registered, default_model
 
-__all__ = ["default_model", "load_detector"]
+if TYPE_CHECKING:
+    from aeops.serving.pipeline import DetectorPipeline
+
+__all__ = ["default_model", "load_scorer"]
 
 
-def load_detector(uri: str):
-    """A pyfunc from the registry (or any MLflow URI, or a model folder); our Detector when it
-    wraps one. A missing model, alias or version is a sentence, not a traceback."""
+def load_scorer(uri: str) -> Scorer:
+    """A pyfunc from the registry (or any MLflow URI, or a model folder) as a scorer: our
+    :class:`~aeops.serving.pipeline.DetectorPipeline` when it wraps one, else the pyfunc in a
+    :class:`~aeops.serving.scorer.PyfuncScorer`. A missing model, alias or version is a
+    sentence, not a traceback."""
 
     if uri.startswith("models:/"):
         check_registered(uri)
@@ -40,6 +47,7 @@ def load_detector(uri: str):
             f"({type(exc).__name__}: {str(exc)[:200]}); it is not loaded"
         ) from None
     try:
-        return model.unwrap_python_model().detector
+        detector: DetectorPipeline = model.unwrap_python_model().detector
     except AttributeError:
-        return model
+        return PyfuncScorer(model)
+    return detector

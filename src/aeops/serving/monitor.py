@@ -222,7 +222,7 @@ class MonitorJob:
 
 def monitor(job: MonitorJob) -> MonitorReport:
     """Score ``job.input`` and the reference with the export; ask the four questions."""
-    from aeops.serving.files import open_input
+    from aeops.serving.inputs import open_input
     from aeops.serving.onnx_scoring import default_export
 
     start = time.perf_counter()

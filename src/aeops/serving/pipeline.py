@@ -128,7 +128,7 @@ def verify_artifacts(info: DetectorInfo, files: dict[str, str | Path]) -> None:
 
 class DetectorPipeline:
     """Preprocessing + detector + threshold: raw rows in; scores and flags, latent codes or
-    reconstructions out."""
+    reconstructions out. It is a :class:`~aeops.serving.scorer.Scorer` as it is."""
 
     def __init__(self, detector: Detector, preprocessor: Preprocessor, info: DetectorInfo) -> None:
         self.detector = detector
@@ -155,9 +155,27 @@ class DetectorPipeline:
         loaded.threshold_ = info.threshold
         return cls(loaded, Preprocessor.load(preprocessor), info)
 
+    # -- as a scorer (aeops.serving.scorer.Scorer) ----------------------------------------
+    @property
+    def features(self) -> list[str]:
+        return self.info.features
+
+    @property
+    def threshold(self) -> float:
+        return self.info.threshold
+
     @property
     def numeric_only(self) -> bool:
         return not self.info.categorical
+
+    @property
+    def pipeline(self) -> DetectorPipeline:
+        """Itself: the aeops detector ``aeops export`` writes and Spark reads the schema of."""
+        return self
+
+    def check_decodable(self) -> None:
+        """An aeops detector has a decoder to call (one without a code, or the ONNX export,
+        refuses by name once it is asked to decode)."""
 
     @property
     def imputes(self) -> bool:

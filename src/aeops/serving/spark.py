@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aeops.core.env import quiet_library_warnings
 from aeops.core.errors import ScoringInputError
-from aeops.serving.files import INPUT_PREFIX
+from aeops.serving.outputs import INPUT_PREFIX
 from aeops.serving.pipeline import FLAG_COLUMN, SCORE_COLUMN, UNKNOWN_COLUMN
 
 if TYPE_CHECKING:
@@ -92,10 +92,10 @@ def score_dataframe(
     quiet_library_warnings()
     from pyspark.sql import functions as F
 
-    from aeops.serving.loading import load_detector
+    from aeops.serving.loading import load_scorer
 
-    detector = load_detector(model_uri)
-    if not hasattr(detector, "info"):
+    detector = load_scorer(model_uri).pipeline
+    if detector is None:
         raise ScoringInputError(f"{model_uri}: not an aeops detector; score it with spark_udf")
     detector.check_columns(list(frame.columns), where="Spark DataFrame")
     schema = result_schema(detector, output, explain)
