@@ -44,9 +44,16 @@ def cmd_file(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from aeops.serving.commands import LabelledJob, run_labelled_job
 
-    output = Path(args.output) if args.output else None
-    job = LabelledJob(args.model, Path(args.input), args.label_column, args.normal,
-                      args.chunk_rows, args.threshold, not args.quiet, output)  # fmt: skip
+    job = LabelledJob(
+        args.model,
+        Path(args.input),
+        args.label_column,
+        args.normal,
+        args.chunk_rows,
+        args.threshold,
+        progress=not args.quiet,
+        output=Path(args.output) if args.output else None,
+    )
     return say(run_labelled_job(job))
 
 
@@ -135,90 +142,158 @@ positive_int = checked("positive_int", int, lambda v: v >= 1, "at least 1")
 finite_float = checked("finite_float", float, math.isfinite, "a finite number")
 code_dtype = checked("code_dtype", str, known_dtype, "one of float32, float16, int8")
 
+# The parser: one function per command adds its flags (in the order --help lists them); --help
+# lists the commands in the order they are defined here.
+
+Flags = Callable[[argparse.ArgumentParser], None]
+COMMANDS: list[tuple[str, str, Callable[[argparse.Namespace], int], Flags]] = []
+MODEL_HELP = "a model URI, e.g. models:/<name>@champion (default: this project's champion)"
+HOST = "127.0.0.1"
+
+
+def command(name: str, text: str, func: Callable[[argparse.Namespace], int]) -> Callable:
+    """Decorator: ``aeops name`` (``text`` its help line) runs ``func`` and takes the flags the
+    decorated function adds."""
+
+    def register(flags: Flags) -> Flags:
+        COMMANDS.append((name, text, func, flags))
+        return flags
+
+    return register
+
+
+def file_flags(cmd: argparse.ArgumentParser, keep: bool = True, engines: bool = False) -> None:
+    """The flags of the commands that write a file from a file (:data:`FILE_KINDS`): ``keep``
+    adds --keep-features, ``engines`` --engine and --spark-master."""
+    cmd.add_argument("--model", help=MODEL_HELP)
+    cmd.add_argument("--input", required=True, help="CSV or Parquet (codes z_0.. to decode)")
+    cmd.add_argument("--output", required=True, help="CSV or Parquet to write")
+    cmd.add_argument("--chunk-rows", type=positive_int, default=100_000)
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    if keep:
+        cmd.add_argument(
+            "--keep-features", action="store_true", help="also copy the feature columns"
+        )
+    if engines:
+        cmd.add_argument("--engine", choices=["local", "onnx", "spark"], default="local")
+        cmd.add_argument("--spark-master", default="local[*]", help="e.g. spark://host:7077")
+
+
+@command("score", "anomaly scores and flags for a CSV or Parquet file", cmd_file)
+def score_flags(cmd: argparse.ArgumentParser) -> None:
+    file_flags(cmd, engines=True)
+    cmd.add_argument("--threshold", type=finite_float, help="override the stored threshold")
+    cmd.add_argument("--explain", action="store_true", help="add per-feature errors")
+
+
+@command(
+    "encode",
+    "latent codes (dimensionality reduction, compression) for a CSV or Parquet file",
+    cmd_file,
+)
+def encode_flags(cmd: argparse.ArgumentParser) -> None:
+    file_flags(cmd, engines=True)
+    dtypes = "float32, float16, or int8 (scaled per dimension; Parquet only)"
+    cmd.add_argument("--dtype", type=code_dtype, default="float32", help=dtypes)
+
+
+@command("decode", "rows in the input's units from the latent codes `aeops encode` wrote", cmd_file)
+def decode_flags(cmd: argparse.ArgumentParser) -> None:
+    file_flags(cmd, keep=False)
+
+
+@command("reconstruct", "reconstructions (denoised rows, in the input's units) of a file", cmd_file)
+def reconstruct_flags(cmd: argparse.ArgumentParser) -> None:
+    file_flags(cmd)
+
+
+@command("serve", "REST scoring of a model (MLflow's server, or ONNX Runtime)", cmd_serve)
+def serve_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--model", help=MODEL_HELP)
+    cmd.add_argument("--host", default=HOST)
+    cmd.add_argument("--port", type=positive_int, default=5001)
+    cmd.add_argument("--engine", choices=["mlflow", "onnx"], default="mlflow")
+
+
+@command("export", "the model as an ONNX graph (raw columns in)", cmd_export)
+def export_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--model", help=MODEL_HELP)
+    cmd.add_argument("--format", choices=["onnx"], default="onnx")
+    cmd.add_argument("--output", required=True, help="the folder to write")
+
+
+@command("monitor", "drift of new rows against the model's reference", cmd_monitor)
+def monitor_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--input", required=True, help="CSV or Parquet of new rows")
+    cmd.add_argument("--model", help="an ONNX export folder (default: the champion's)")
+    cmd.add_argument("--output", default="reports/monitor", help="where monitor.html/json go")
+    cmd.add_argument("--alpha", type=finite_float, default=0.01)
+
+
+@command("denoise", "denoise images of any size: same names, sizes, formats", cmd_denoise)
+def denoise_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--model", help="a denoiser folder or URI (default: this project's)")
+    cmd.add_argument("--input", required=True, help="an image or a folder")
+    cmd.add_argument("--output", required=True)
+    cmd.add_argument("--quiet", action="store_true")
+
+
+@command("promote", "make a registered version the champion", cmd_promote)
+def promote_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("version", type=positive_int)
+    cmd.add_argument("--name", help="registered model (default: this project's)")
+
+
+@command("ui", "the MLflow UI over this project's store", cmd_ui)
+def ui_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--host", default=HOST)
+    cmd.add_argument("--port", type=positive_int, default=5000)
+
+
+@command("schema", "write the JSON Schema of params.yaml", cmd_schema)
+def schema_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--output", default="params.schema.json")
+
+
+@command("check", "check params.yaml and the output paths before a run", cmd_check)
+def check_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--params", default=str(PARAMS))
+
+
+@command("evaluate", "AUROC, AP and confusion on a labelled file", cmd_evaluate)
+def evaluate_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--model", help=MODEL_HELP)
+    cmd.add_argument("--input", required=True, help="CSV or Parquet with a label column")
+    cmd.add_argument("--label-column", required=True)
+    cmd.add_argument("--normal", nargs="+", help="label values of normal rows")
+    cmd.add_argument("--threshold", type=finite_float, help="override the stored threshold")
+    cmd.add_argument("--chunk-rows", type=positive_int, default=100_000)
+    cmd.add_argument("--output", help="also write the figures to this JSON file")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("report", "rebuild this run's report (reports/report.html)", cmd_report)
+def report_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--open", action="store_true", help="open it in the web browser")
+
+
+@command("plots", "DVC's plots page, offline: dvc_plots/index.html", cmd_plots)
+def plots_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("revisions", nargs="*", help="git revisions to compare (dvc plots diff)")
+
+
+@command("show", "list registered models, their versions and aliases", cmd_show)
+def show_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--name", help="one registered model (default: all)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aeops", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="also show libraries' INFO")
     sub = parser.add_subparsers(dest="command", required=True)
-    model_help = "a model URI, e.g. models:/<name>@champion (default: this project's champion)"
-    helps = {
-        "score": "anomaly scores and flags for a CSV or Parquet file",
-        "encode": "latent codes (dimensionality reduction, compression) for a CSV or Parquet file",
-        "decode": "rows in the input's units from the latent codes `aeops encode` wrote",
-        "reconstruct": "reconstructions (denoised rows, in the input's units) of a file",
-    }
-    for name, text in helps.items():
+    for name, text, func, flags in COMMANDS:
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--model", help=model_help)
-        cmd.add_argument("--input", required=True, help="CSV or Parquet (codes z_0.. to decode)")
-        cmd.add_argument("--output", required=True, help="CSV or Parquet to write")
-        cmd.add_argument("--chunk-rows", type=positive_int, default=100_000)
-        cmd.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
-        cmd.set_defaults(func=cmd_file)
-        if name != "decode":
-            cmd.add_argument(
-                "--keep-features", action="store_true", help="also copy the feature columns"
-            )
-        if name in ("score", "encode"):
-            cmd.add_argument("--engine", choices=["local", "onnx", "spark"], default="local")
-            cmd.add_argument("--spark-master", default="local[*]", help="e.g. spark://host:7077")
-    score, encode = sub.choices["score"], sub.choices["encode"]
-    score.add_argument("--threshold", type=finite_float, help="override the stored threshold")
-    score.add_argument("--explain", action="store_true", help="add per-feature errors")
-    encode.add_argument(
-        "--dtype",
-        type=code_dtype,
-        default="float32",
-        help="float32, float16, or int8 (scaled per dimension; Parquet only)",
-    )
-    host = ("--host", {"default": "127.0.0.1"})
-    chunk = ("--chunk-rows", {"type": positive_int, "default": 100_000})
-    commands: dict[str, tuple[str, Callable, list]] = {
-        "serve": ("REST scoring of a model (MLflow's server, or ONNX Runtime)", cmd_serve, [
-            ("--model", {"help": model_help}), host,
-            ("--port", {"type": positive_int, "default": 5001}),
-            ("--engine", {"choices": ["mlflow", "onnx"], "default": "mlflow"})]),
-        "export": ("the model as an ONNX graph (raw columns in)", cmd_export, [
-            ("--model", {"help": model_help}),
-            ("--format", {"choices": ["onnx"], "default": "onnx"}),
-            ("--output", {"required": True, "help": "the folder to write"})]),
-        "monitor": ("drift of new rows against the model's reference", cmd_monitor, [
-            ("--input", {"required": True, "help": "CSV or Parquet of new rows"}),
-            ("--model", {"help": "an ONNX export folder (default: the champion's)"}),
-            ("--output", {"default": "reports/monitor", "help": "where monitor.html/json go"}),
-            ("--alpha", {"type": finite_float, "default": 0.01})]),
-        "denoise": ("denoise images of any size: same names, sizes, formats", cmd_denoise, [
-            ("--model", {"help": "a denoiser folder or URI (default: this project's)"}),
-            ("--input", {"required": True, "help": "an image or a folder"}),
-            ("--output", {"required": True}), ("--quiet", {"action": "store_true"})]),
-        "promote": ("make a registered version the champion", cmd_promote, [
-            ("version", {"type": positive_int}),
-            ("--name", {"help": "registered model (default: this project's)"})]),
-        "ui": ("the MLflow UI over this project's store", cmd_ui, [
-            host, ("--port", {"type": positive_int, "default": 5000})]),
-        "schema": ("write the JSON Schema of params.yaml", cmd_schema, [
-            ("--output", {"default": "params.schema.json"})]),
-        "check": ("check params.yaml and the output paths before a run", cmd_check, [
-            ("--params", {"default": str(PARAMS)})]),
-        "evaluate": ("AUROC, AP and confusion on a labelled file", cmd_evaluate, [
-            ("--model", {"help": model_help}),
-            ("--input", {"required": True, "help": "CSV or Parquet with a label column"}),
-            ("--label-column", {"required": True}),
-            ("--normal", {"nargs": "+", "help": "label values of normal rows"}),
-            ("--threshold", {"type": finite_float, "help": "override the stored threshold"}),
-            chunk, ("--output", {"help": "also write the figures to this JSON file"}),
-            ("--quiet", {"action": "store_true", "help": "no progress bar"})]),
-        "report": ("rebuild this run's report (reports/report.html)", cmd_report, [
-            ("--open", {"action": "store_true", "help": "open it in the web browser"})]),
-        "plots": ("DVC's plots page, offline: dvc_plots/index.html", cmd_plots, [
-            ("revisions", {"nargs": "*", "help": "git revisions to compare (dvc plots diff)"})]),
-        "show": ("list registered models, their versions and aliases", cmd_show, [
-            ("--name", {"help": "one registered model (default: all)"})]),
-    }  # fmt: skip
-    for name, (text, func, arguments) in commands.items():
-        cmd = sub.add_parser(name, help=text)
-        for flag, options in arguments:
-            cmd.add_argument(flag, **options)
+        flags(cmd)
         cmd.set_defaults(func=func)
     return parser
 

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ import pandas as pd
 from aeops.core.errors import SourceError
 from aeops.core.sections import DataConfig
 from aeops.data.schema import RESERVED_COLUMNS, DatasetMeta, pixel_columns
+
+if TYPE_CHECKING:
+    from aeops.data.images import ImageScan
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +262,29 @@ def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
 def _table_meta(
     frame: pd.DataFrame, cfg: DataConfig, source: str, origin: str
 ) -> tuple[pd.DataFrame, DatasetMeta]:
+    """A read table's feature and label columns, checked and typed, and its meta."""
     frame.columns = [str(c) for c in frame.columns]
+    label = cfg.label_column
+    features = _checked_features(frame, cfg, origin)
+    out, categorical = _typed_columns(frame, features, cfg, origin)
+    image_shape = _checked_image_shape(cfg.image_shape, features, categorical, origin)
+    meta = DatasetMeta(
+        source=source,
+        origin=origin,
+        features=list(features),
+        label_column=label,
+        labels=_known_labels(cfg, out[label].dropna().unique()) if label else [],
+        n_rows=len(out),
+        categorical=categorical,
+        image_shape=image_shape,
+        value_range=cfg.value_range,
+    )
+    return out.reset_index(drop=True), meta
+
+
+def _checked_features(frame: pd.DataFrame, cfg: DataConfig, origin: str) -> list[str]:
+    """The feature columns (``data.features``, or all but the label and ``data.exclude``),
+    refused with the fix where the settings name columns the file lacks or clash."""
     label = cfg.label_column
     if label is not None and label not in frame.columns:
         raise SourceError(
@@ -290,6 +315,14 @@ def _table_meta(
             f"columns {list(RESERVED_COLUMNS)}; rename them or add them to "
             "data.exclude"
         )
+    return features
+
+
+def _typed_columns(
+    frame: pd.DataFrame, features: list[str], cfg: DataConfig, origin: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """The features as float64 (numeric) or strings (categorical), then the label as strings;
+    and the categorical features' names."""
     columns: dict[str, Any] = {}  # built whole, then one frame (no column-by-column inserts)
     categorical = []
     for column in features:
@@ -302,22 +335,10 @@ def _table_meta(
             columns[column] = (
                 label_strings(frame[column]).astype("str").where(frame[column].notna(), None)
             )
+    label = cfg.label_column
     if label is not None:
         columns[label] = pd.Series(label_strings(frame[label]).to_numpy(), index=frame.index)
-    out = pd.DataFrame(columns, index=frame.index)
-    image_shape = _checked_image_shape(cfg.image_shape, features, categorical, origin)
-    meta = DatasetMeta(
-        source=source,
-        origin=origin,
-        features=list(features),
-        label_column=label,
-        labels=_known_labels(cfg, out[label].dropna().unique()) if label else [],
-        n_rows=len(out),
-        categorical=categorical,
-        image_shape=image_shape,
-        value_range=cfg.value_range,
-    )
-    return out.reset_index(drop=True), meta
+    return pd.DataFrame(columns, index=frame.index), categorical
 
 
 def warn_if_id_like(column: pd.Series, name: str, kind: str, cfg: DataConfig, origin: str) -> None:
@@ -401,38 +422,9 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     files = images.image_files(root)
     if not files:
         raise SourceError(f"{root}: no image files ({', '.join(images.IMAGE_SUFFIXES)}) found")
-    labels = None
-    if cfg.label_column is not None:
-        loose = [f for f in files if len(f.relative_to(root).parts) == 1]
-        if len(loose) == len(files):
-            raise SourceError(
-                f"{root}: the images are not in class subfolders (good/, "
-                "defect/, ...); put them there, or set data.label_column: null "
-                "for unlabeled images"
-            )
-        if loose:
-            raise SourceError(
-                f"{root}: {len(loose)} image(s) lie outside the class subfolders "
-                f"(e.g. {loose[0].name}); move them into a class folder"
-            )
-        labels = [f.relative_to(root).parts[0] for f in files]
+    labels = _folder_labels(cfg, root, files)
     scanned = images.scan(files, labels)
-    if scanned.bad:
-        shown = [f"{p} ({why})" for p, why in list(scanned.bad.items())[:10]]
-        if cfg.on_bad_image == "fail":
-            raise SourceError(
-                f"{root}: {len(scanned.bad)} image(s) cannot be read:\n  "
-                + "\n  ".join(shown)
-                + "\nRemove or replace them, or set "
-                "data.on_bad_image: skip to leave them out"
-            )
-        log.info(
-            f"ingest: skipped {len(scanned.bad)} unreadable image(s) "
-            f"(data.on_bad_image: skip): " + "; ".join(shown[:3])
-        )
-    good = [i for i, f in enumerate(files) if f not in scanned.bad]
-    if not good:
-        raise SourceError(f"{root}: none of the {len(files)} image files can be read")
+    good = _readable(cfg, root, scanned, files)
     good_files = [files[i] for i in good]
     size = _image_size(cfg, scanned, good_files, root)
     channels = cfg.channels or (3 if any(scanned.colour[f] for f in good_files) else 1)
@@ -456,7 +448,51 @@ def read_image_folder(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     return frame, meta
 
 
-def _image_size(cfg: DataConfig, scanned, files: list[Path], root: Path) -> tuple[int, int]:
+def _folder_labels(cfg: DataConfig, root: Path, files: list[Path]) -> list[str] | None:
+    """Each file's class subfolder (its label), or None where the data is unlabeled; refused
+    where the images do not all lie in class subfolders."""
+    if cfg.label_column is None:
+        return None
+    loose = [f for f in files if len(f.relative_to(root).parts) == 1]
+    if len(loose) == len(files):
+        raise SourceError(
+            f"{root}: the images are not in class subfolders (good/, "
+            "defect/, ...); put them there, or set data.label_column: null "
+            "for unlabeled images"
+        )
+    if loose:
+        raise SourceError(
+            f"{root}: {len(loose)} image(s) lie outside the class subfolders "
+            f"(e.g. {loose[0].name}); move them into a class folder"
+        )
+    return [f.relative_to(root).parts[0] for f in files]
+
+
+def _readable(cfg: DataConfig, root: Path, scanned: ImageScan, files: list[Path]) -> list[int]:
+    """The indices of the files that can be read; the others refused (``data.on_bad_image:
+    fail``) or left out with a word in the log (``skip``)."""
+    if scanned.bad:
+        shown = [f"{p} ({why})" for p, why in list(scanned.bad.items())[:10]]
+        if cfg.on_bad_image == "fail":
+            raise SourceError(
+                f"{root}: {len(scanned.bad)} image(s) cannot be read:\n  "
+                + "\n  ".join(shown)
+                + "\nRemove or replace them, or set "
+                "data.on_bad_image: skip to leave them out"
+            )
+        log.info(
+            f"ingest: skipped {len(scanned.bad)} unreadable image(s) "
+            f"(data.on_bad_image: skip): " + "; ".join(shown[:3])
+        )
+    good = [i for i, f in enumerate(files) if f not in scanned.bad]
+    if not good:
+        raise SourceError(f"{root}: none of the {len(files)} image files can be read")
+    return good
+
+
+def _image_size(
+    cfg: DataConfig, scanned: ImageScan, files: list[Path], root: Path
+) -> tuple[int, int]:
     if cfg.image_size is not None:
         return int(cfg.image_size[0]), int(cfg.image_size[1])
     sizes = {scanned.sizes[f] for f in files}

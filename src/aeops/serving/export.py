@@ -298,9 +298,6 @@ def export_onnx(
     ``folder`` (replaced whole, only when complete). ``made_from``: what it was made from (a
     model URI, the key of its files); ``reference``: raw rows of the data it was chosen on
     (validation's normal rows), kept as ``reference.parquet`` for ``aeops monitor``."""
-    import onnx
-    from onnx import compose
-
     detector = pipeline.detector
     if not hasattr(detector, "torch_module"):
         raise AeopsError(
@@ -308,55 +305,76 @@ def export_onnx(
             "(only aeops' own detectors export)"
         )
     maps = categorical_maps(pipeline)
-    pre = pipeline.preprocessor
     with atomic_dir(folder) as tmp:
-        model_path = tmp / ONNX_FILE
         module = RawToScore(pipeline, maps)
-        model = traced(module, len(pre.numeric), len(maps), model_path)
-        if maps:
-            prefix = categorical_prefix(maps)
-            prefix.ir_version = model.ir_version
-            model = compose.merge_models(prefix, model, io_map=[("categories", "categories")])
-        model.producer_name = f"aeops {aeops.__version__}"
-        onnx.checker.check_model(model)
-        onnx.save(model, str(model_path))
+        write_graph(module, len(pipeline.preprocessor.numeric), maps, tmp / ONNX_FILE)
         pipeline.info.save(tmp / DETECTOR_FILE)
         hashed = [ONNX_FILE, DETECTOR_FILE]
         if reference is not None:
             reference[pipeline.info.features].to_parquet(tmp / REFERENCE_FILE, index=False)
             hashed.append(REFERENCE_FILE)
-        code_dims = pipeline.code_dims if detector.has_code else 0
-        spec = {
-            "format": 1,
-            "aeops_version": aeops.__version__,
-            "opset": OPSET,
-            "kind": detector.kind,
-            "family": detector.name,
-            "numeric": list(pre.numeric),
-            "categorical": [{"name": m.name, "categories": m.categories} for m in maps],
-            "impute": bool(pre.impute),
-            "numeric_scaling": {
-                "kind": pre.scaler,
-                "fill": module.fill.tolist(),
-                "shift": module.shift.tolist(),
-                "scale": module.scale.tolist(),
-            },
-            "threshold": float(pipeline.info.threshold),
-            "rows_per_run": rows_per_run(module),
-            "code_dims": int(code_dims),
-            "inputs": {
-                "numeric": f"float64 (rows, {len(pre.numeric)})",
-                **({"categorical": f"string (rows, {len(maps)})"} if maps else {}),
-            },
-            "outputs": {
-                "anomaly_score": "float64 (rows,)",
-                "is_anomaly": "bool (rows,)",
-                "errors": f"float32 (rows, {len(pipeline.info.features)})",
-                "code": f"float32 (rows, {code_dims})",
-            },
-            "sha256": {name: file_sha256(tmp / name) for name in hashed},
-            "made_from": made_from,
-        }
+        sha256 = {name: file_sha256(tmp / name) for name in hashed}
+        spec = export_spec(pipeline, module, maps, sha256, made_from)
         (tmp / EXPORT_FILE).write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
     folder = Path(folder)
     return Exported(folder, folder / ONNX_FILE, spec)
+
+
+def write_graph(module: RawToScore, n_numeric: int, maps: list[CategoricalMap], path: Path) -> None:
+    """``module`` traced, after the categorical strings' prefix where there are categorical
+    columns, checked and saved as ``path``."""
+    import onnx
+    from onnx import compose
+
+    model = traced(module, n_numeric, len(maps), path)
+    if maps:
+        prefix = categorical_prefix(maps)
+        prefix.ir_version = model.ir_version
+        model = compose.merge_models(prefix, model, io_map=[("categories", "categories")])
+    model.producer_name = f"aeops {aeops.__version__}"
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def export_spec(
+    pipeline: DetectorPipeline,
+    module: RawToScore,
+    maps: list[CategoricalMap],
+    sha256: dict[str, str],
+    made_from: dict[str, str],
+) -> dict[str, Any]:
+    """What ``export.json`` holds: the inputs and how they are scaled, the outputs, the
+    threshold, the files' SHA-256 and what they were made from."""
+    detector, pre = pipeline.detector, pipeline.preprocessor
+    code_dims = pipeline.code_dims if detector.has_code else 0
+    return {
+        "format": 1,
+        "aeops_version": aeops.__version__,
+        "opset": OPSET,
+        "kind": detector.kind,
+        "family": detector.name,
+        "numeric": list(pre.numeric),
+        "categorical": [{"name": m.name, "categories": m.categories} for m in maps],
+        "impute": bool(pre.impute),
+        "numeric_scaling": {
+            "kind": pre.scaler,
+            "fill": module.fill.tolist(),
+            "shift": module.shift.tolist(),
+            "scale": module.scale.tolist(),
+        },
+        "threshold": float(pipeline.info.threshold),
+        "rows_per_run": rows_per_run(module),
+        "code_dims": int(code_dims),
+        "inputs": {
+            "numeric": f"float64 (rows, {len(pre.numeric)})",
+            **({"categorical": f"string (rows, {len(maps)})"} if maps else {}),
+        },
+        "outputs": {
+            "anomaly_score": "float64 (rows,)",
+            "is_anomaly": "bool (rows,)",
+            "errors": f"float32 (rows, {len(pipeline.info.features)})",
+            "code": f"float32 (rows, {code_dims})",
+        },
+        "sha256": sha256,
+        "made_from": made_from,
+    }

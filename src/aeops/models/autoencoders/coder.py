@@ -32,6 +32,8 @@ from aeops.core.sections import Hidden, PositiveInt
 from aeops.models.autoencoders.spec import Family, FamilyParams, Objective, defined_in
 
 if TYPE_CHECKING:
+    import torch
+
     from aeops.models.autoencoders.base import Autoencoder
 
 PCA_ROWS = 10_000  # rows the PCA start of a table coder looks at (seeded sample beyond)
@@ -135,14 +137,37 @@ def start_from_pca(net: Any, train_x: np.ndarray, seed: int) -> None:
         net.restore.bias.copy_(torch.as_tensor(pca.mean_))
 
 
+def coder_parts(
+    latent: int, out_activation: str, width: int, layout: dict[str, Any]
+) -> tuple[list[int] | None, int, dict[str, Any]]:
+    """``(image_shape, input_dim, parts)`` of a coder: for images (``layout``'s
+    ``image_shape``) :func:`image_layers`' parts, else :func:`table_layers`' (``input_dim``,
+    ``hidden``)."""
+    from aeops.models.autoencoders.components import ACTIVATIONS
+
+    image_shape = list(layout.get("image_shape") or []) or None
+    out = ACTIVATIONS[out_activation]()
+    if image_shape:
+        return image_shape, math.prod(image_shape), image_layers(image_shape, width, latent, out)
+    input_dim = int(layout["input_dim"])
+    return None, input_dim, table_layers(input_dim, list(layout["hidden"]), latent, out)
+
+
+def storage_noise(z: torch.Tensor, code_step: float) -> torch.Tensor:
+    """``z`` as training reads it back from storage: plus uniform noise one storage step wide
+    (each dimension's largest absolute value in the batch times ``code_step``; module docs)."""
+    import torch
+
+    step = z.detach().abs().amax(dim=0) * code_step
+    return z + (torch.rand_like(z) - 0.5) * step
+
+
 @cache
 def network() -> type[Autoencoder]:
     """``Coder``, defined when first built (torch loads here, not with the config)."""
-    import torch
     from torch.nn import functional as F
 
     from aeops.models.autoencoders.base import Autoencoder
-    from aeops.models.autoencoders.components import ACTIVATIONS
 
     class Coder(Autoencoder):
         """Images (``image_shape`` given): convolutional; tables: an MLP (module docs)."""
@@ -156,6 +181,7 @@ def network() -> type[Autoencoder]:
         project: Any
         restore: Any
         out: Any
+        sizes: list[tuple[int, int]]  # images: the sizes the encoder saw, the decoder's way back
 
         def __init__(
             self,
@@ -168,18 +194,11 @@ def network() -> type[Autoencoder]:
             """``layout``: ``image_shape`` (images) or ``input_dim`` and ``hidden`` (tables)."""
             super().__init__()
             self.code_step = float(code_step)
-            self.image_shape = list(layout.get("image_shape") or []) or None
             self.width = width
-            out = ACTIVATIONS[out_activation]()
-            if self.image_shape:
-                self.input_dim = math.prod(self.image_shape)
-                parts = image_layers(self.image_shape, width, latent, out)
-                self.sizes = parts.pop("sizes")
-            else:
-                self.input_dim = int(layout["input_dim"])
-                parts = table_layers(self.input_dim, list(layout["hidden"]), latent, out)
-            for name, module in parts.items():
-                setattr(self, name, module)
+            shape, self.input_dim, parts = coder_parts(latent, out_activation, width, layout)
+            self.image_shape = shape
+            for name, part in parts.items():  # the layers; for images, first the ``sizes``
+                setattr(self, name, part)
 
         def encode(self, x: torch.Tensor) -> torch.Tensor:
             if self.image_shape:
@@ -197,10 +216,8 @@ def network() -> type[Autoencoder]:
 
         def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
             z = self.encode(x)
-            seen = z
-            if self.training and self.code_step > 0:  # storage noise: one step, uniform
-                step = z.detach().abs().amax(dim=0) * self.code_step
-                seen = z + (torch.rand_like(z) - 0.5) * step
+            noisy = self.training and self.code_step > 0
+            seen = storage_noise(z, self.code_step) if noisy else z
             return {"recon": self.decode(seen), "z": z}
 
     return defined_in(__name__, Coder)
