@@ -80,6 +80,21 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
             "register.metric": "val_trustworthiness",
         },
     ),
+    "denoise": (
+        "task: denoise on natural photos (the 400 grey 180 x 180 Train400 photos; your folder here)",
+        {
+            "task": "denoise",
+            "data.source": "image_folder",
+            "data.path": "../shared/datasets/denoise/train400",
+            "data.label_column": "null",
+            "data.channels": "1",
+            "data.min_rows": "40",
+            "data.split.val_fraction": "0.1",
+            "data.split.test_fraction": "0.1",
+            "models.families": "[unet]",
+            "register.metric": "val_psnr_db",
+        },
+    ),
     "seed-keras": (
         "the source page's own model: dense 784-32-784 (ReLU code, sigmoid output), binary "
         "cross-entropy, Adam, 50 epochs, batch 256, on an MNIST-format folder",

@@ -14,14 +14,16 @@ from __future__ import annotations
 import warnings
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
 from aeops.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aeops.tasks.base import Task as TaskSpec
 from aeops.core.sections import (
-    CODED_TASKS,
     AutoSizeConfig,
     BaselinesConfig,
     CodeConfig,
@@ -32,7 +34,6 @@ from aeops.core.sections import (
     PositiveInt,
     RegisterConfig,
     Section,
-    Task,
     TrainerConfig,
 )
 
@@ -65,7 +66,7 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
 
     class Config(Section):
         seed: Annotated[int, Field(ge=0)]
-        task: Task
+        task: str  # one of aeops.tasks.task_names() (config_model narrows it)
         paths: Paths
         data: DataConfig
         train: TrainerConfig
@@ -77,48 +78,17 @@ with warnings.catch_warnings():  # the key `register` shadows ABC's classmethod:
         mlflow: MlflowConfig
 
         @model_validator(mode="after")
-        def _families_fit_the_task(self) -> Config:
-            from aeops.models.denoisers import denoiser_names
-
-            DENOISERS = denoiser_names()
-            wrong = [
-                f for f in self.models.families if (f in DENOISERS) != (self.task == "denoise")
-            ]
-            if wrong:
-                allowed = list(DENOISERS) if self.task == "denoise" else "the autoencoder families"
-                raise ValueError(
-                    f"models.families: {wrong} cannot train for task: {self.task}; "
-                    f"with task: {self.task} choose from {allowed}"
-                )
-            return self
-
-        @model_validator(mode="after")
-        def _code_fits_the_task(self) -> Config:
-            if self.task not in CODED_TASKS:
-                return self
-            if self.code.size == "auto":
-                raise ValueError(
-                    f"code.size: task: {self.task} builds every model around a code of "
-                    "code.size numbers per row; set it (e.g. 30), auto is for task: detect"
-                )
-            if self.register.metric in ("val_auroc", "val_average_precision"):
-                want = {
-                    "compress": f"val_code_{self.code.precision}_psnr_db".replace("_float32", ""),
-                    "reduce": "val_trustworthiness",
-                }[self.task]
-                raise ValueError(
-                    f"register.metric: {self.register.metric} measures detection; task: "
-                    f"{self.task} chooses by what the code is for: set register.metric: {want}"
-                )
+        def _fits_the_task(self) -> Config:
+            self.use.check(self)
             return self
 
         @property
-        def code_size(self) -> int | None:
-            """The code's numbers per row every family is built with (None: each family's
-            own latent size, ``task: detect``)."""
-            if self.task in CODED_TASKS and isinstance(self.code.size, int):
-                return self.code.size
-            return None
+        def use(self) -> TaskSpec:
+            """What the models are for: the task ``task:`` names (:mod:`aeops.tasks`), which
+            the stages and the report ask what differs."""
+            from aeops.tasks import task_named
+
+            return task_named(self.task)
 
         def to_dict(self) -> dict[str, Any]:
             return self.model_dump(mode="json")
@@ -130,6 +100,7 @@ def config_model() -> type[Config]:
     :mod:`aeops.models.autoencoders` finds (their modules are imported once, here)."""
     from aeops.models.autoencoders import families
     from aeops.models.denoisers import params_blocks
+    from aeops.tasks import task_names
 
     found = families()
     denoisers = params_blocks()
@@ -143,11 +114,13 @@ def config_model() -> type[Config]:
         **{name: (spec.params, ...) for name, spec in found.items()},
         **{name: (params, ...) for name, params in denoisers.items()},  # task: denoise's
     )
+    task_name: Any = Literal.__getitem__(task_names())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return create_model(  # `register` is declared again: inherited, pydantic would take
             "Config",  # ABC.register for its default
             __base__=Config,
+            task=(task_name, ...),
             models=(models, ...),
             register=(RegisterConfig, Field(...)),
         )

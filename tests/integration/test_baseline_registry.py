@@ -12,7 +12,7 @@ import pytest
 
 from aeops.core.io import write_json
 from aeops.serving.pipeline import DetectorPipeline
-from aeops.stages.register import detector_files, register
+from aeops.stages.register import model_files, register
 from tests.factories import sensor_table
 from tests.helpers import file_job_exit, sensor_config
 from tests.integration.inproc import run_pipeline
@@ -46,7 +46,7 @@ def test_each_new_baseline_round_trips_through_the_registry_and_aeops_score(
         uri = f"models:/{decision['model_name']}/{decision['version']}"
         assert file_job_exit(uri, tmp_path / "new.parquet", out, explain=True) == 0
         scored = pd.read_parquet(out)
-        local = DetectorPipeline.from_files(*detector_files(cfg, name, "baseline")).predict(
+        local = DetectorPipeline.from_files(*model_files(cfg, name, "baseline")).predict(
             rows, explain=True
         )
         np.testing.assert_allclose(scored["anomaly_score"], local["anomaly_score"], rtol=1e-6)
@@ -86,7 +86,7 @@ def test_the_ensemble_round_trips_through_the_registry_score_and_encode(
     for command in ("score", "encode"):
         out = tmp_path / f"{command}.parquet"
         assert file_job_exit(uri, tmp_path / "new.parquet", out, command) == 0
-    local = DetectorPipeline.from_files(*detector_files(cfg, "ensemble", "ensemble"))
+    local = DetectorPipeline.from_files(*model_files(cfg, "ensemble", "ensemble"))
     scored = pd.read_parquet(tmp_path / "score.parquet")
     np.testing.assert_allclose(
         scored["anomaly_score"], local.predict(rows)["anomaly_score"], rtol=1e-5

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aeops.models.denoisers.unet import DenoiserSpec, UNetDenoiser, build_unet
+from aeops.models.denoisers.unet import UNetDenoiser, build_unet
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +27,9 @@ def aeops(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> tuple[UNetDenoiser, Path]:
-    spec = DenoiserSpec(width=8, depth=2, blocks=1)
+    denoiser = UNetDenoiser(width=8, depth=2, blocks=1)
     torch.manual_seed(0)
-    denoiser = UNetDenoiser(spec, build_unet(spec))
+    denoiser.net = build_unet(denoiser.params)
     return denoiser, denoiser.save(tmp_path_factory.mktemp("denoiser"))
 
 

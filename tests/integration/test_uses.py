@@ -11,7 +11,7 @@ import mlflow
 import pytest
 
 from aeops.stages.common import load_prepared
-from aeops.stages.register import score_on_validation
+from aeops.stages.register import rescore_detector
 from tests.helpers import make_config
 from tests.integration.inproc import run_pipeline
 
@@ -58,7 +58,6 @@ def test_with_val_psnr_gain_db_the_champion_is_the_best_denoiser(tmp_path: Path,
     assert dataset.name == "digits" and dataset.digest == load_prepared(cfg).data_hash
 
     # the register stage's re-scoring of a champion gives what evaluate measured
-    again = score_on_validation(
-        f"models:/{decision['model_name']}@champion", load_prepared(cfg), metric, cfg
-    )
+    uri = f"models:/{decision['model_name']}@champion"
+    again = rescore_detector(cfg, load_prepared(cfg), metric, uri)
     assert again == pytest.approx(measured[best], abs=1e-4)

@@ -14,6 +14,7 @@ from functools import cache
 import numpy as np
 import pytest
 
+from aeops.data.schema import DatasetMeta, pixel_columns
 from aeops.models.autoencoders import families
 from aeops.models.autoencoders.bag import family_detector
 from aeops.models.baselines import baselines
@@ -29,8 +30,6 @@ from aeops.testing import (
 )
 from aeops.testing.contract import FEATURES
 from tests.helpers import make_config, training_spec
-
-from aeops.data.schema import DatasetMeta, pixel_columns  # noqa: I001
 
 TABLE = DatasetMeta("contract", "memory", [f"f{i}" for i in range(FEATURES)], None, [], 400)
 IMAGE = DatasetMeta(

@@ -165,7 +165,6 @@ def test_a_bag_of_seeds_scores_with_the_mean_of_its_members_and_survives_save_an
 
 def test_an_ensemble_joins_any_detectors_a_baseline_too(tmp_path):
     from aeops.models.baselines import baselines
-
     from aeops.testing import contract_rows
 
     x, val, flags = contract_rows()  # validation's last 12 rows far off the training rows

@@ -13,8 +13,8 @@ from aeops.evaluation.selection import SwitchRule
 from aeops.models.autoencoders.base import Objective
 from aeops.models.autoencoders.dense import DenseNetwork
 from aeops.models.autoencoders.detector import AutoencoderDetector
-from aeops.models.autoencoders.settings import ScoreSettings
 from aeops.models.autoencoders.scores import prefer_score, resolve_score, searches_score
+from aeops.models.autoencoders.settings import ScoreSettings
 from aeops.models.registry import load_model
 from aeops.training.plan import plan_for
 from tests.helpers import make_config, quick_fit

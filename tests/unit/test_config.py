@@ -238,5 +238,6 @@ def test_a_coded_task_needs_a_code_size_and_a_measure_of_its_use():
         code={"size": 2, "precision": "float32"},
         register={"metric": "val_trustworthiness"},
     )
-    assert cfg.code_size == 2
-    assert parse(code={"size": 30, "precision": "int8"}).code_size is None  # detect: auto
+    assert cfg.use.code_size(cfg.code) == 2
+    detect = parse(code={"size": 30, "precision": "int8"})
+    assert detect.use.code_size(detect.code) is None  # detect: each family's own latent

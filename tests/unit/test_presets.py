@@ -44,7 +44,11 @@ def test_each_preset_parses_for_its_task(name):
 def test_the_seed_preset_is_the_source_pages_model():
     cfg = load_config(ROOT / "examples/seed-keras/params.yaml")
     dense = cfg.models.dense
-    assert cfg.models.families == ["dense"] and dense.hidden == [] and cfg.code_size == 32
+    assert (
+        cfg.models.families == ["dense"]
+        and dense.hidden == []
+        and cfg.use.code_size(cfg.code) == 32
+    )
     assert dense.code_activation == "relu" and cfg.train.loss == "bce"
     assert (cfg.train.max_epochs, cfg.train.min_epochs, cfg.train.batch_size) == (50, 50, 256)
     assert cfg.train.lr == 0.001  # Keras' Adam default; an explicit batch is not rescaled

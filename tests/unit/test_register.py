@@ -11,7 +11,7 @@ import pytest
 
 from aeops.core.errors import RegistryError
 from aeops.data.schema import input_schema, schema_hash
-from aeops.stages.register import in_sync, registry_report, version_tags
+from aeops.stages.register import in_sync
 from aeops.tracking.names import CHALLENGER, CHAMPION, DETECTOR_KEY_TAG
 from aeops.tracking.promotion import (
     Candidate,
@@ -23,6 +23,7 @@ from aeops.tracking.promotion import (
     describe,
     to_compare,
 )
+from aeops.tracking.registration import registration, version_tags
 from aeops.tracking.registry import RegisteredSchema
 from tests.helpers import make_config
 
@@ -233,7 +234,8 @@ def test_version_tags_describe_the_detector_its_data_and_its_choice(cfg):
 def test_the_decision_tags_and_the_report(cfg):
     decision = decide(candidate(), champion(score=0.5), cfg.register)
     assert decision.tags == {"decision": CHAMPION, "promoted": True}
-    report = registry_report(candidate(), champion(score=0.5), decision, "7", "store-1", ["pca"])
+    made = registration(candidate(), champion(score=0.5), decision, "7", "store-1")
+    report = replace(made, restored=["pca"]).record()
     assert report == {
         "model_name": "aeops-tabular-1234abcd",
         "model_uri": "models:/aeops-tabular-1234abcd@champion",
@@ -251,23 +253,19 @@ def test_the_decision_tags_and_the_report(cfg):
         "store_id": "store-1",
         "experiment": None,
         "restored": ["pca"],
+        "onnx": None,
     }
-    first = registry_report(
+    first = registration(
         candidate(experiment="exp-a"),
         None,
         replace(decision, alias=CHALLENGER, promote=False),
         "1",
         "",
-        [],
     )
-    assert first["champion_version"] is None and first["experiment"] == "exp-a"
-    assert first["alias"] == CHALLENGER and not first["promoted"]
-    assert (
-        registry_report(candidate(), Champion(RegisteredSchema.of(SCHEMA)), decision, "1", "", [])[
-            "champion_version"
-        ]
-        is None
-    )
+    assert first.champion_version is None and first.experiment == "exp-a"
+    assert first.alias == CHALLENGER and not first.promoted
+    unscored = Champion(RegisteredSchema.of(SCHEMA))
+    assert registration(candidate(), unscored, decision, "1", "").champion_version is None
 
 
 def test_in_sync_only_for_the_same_detector_store_and_experiment():

@@ -38,11 +38,25 @@ def module_path(name: str) -> Path | None:
     return None
 
 
+def type_checking_only(tree: ast.Module) -> set[int]:
+    """The ids of import nodes under ``if TYPE_CHECKING:`` (for type checkers; never run)."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            inside.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    return inside
+
+
 @functools.cache
 def imported_modules(path: Path) -> frozenset[str]:
-    """Modules ``path`` imports anywhere (top level or in functions), packages included."""
+    """Modules ``path`` imports anywhere it runs (top level or in functions; not what only a
+    type checker reads), packages included."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    skipped = type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

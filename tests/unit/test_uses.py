@@ -7,12 +7,12 @@ import io
 import numpy as np
 import pytest
 
+from aeops.data.noise import PSNR_CAP_DB
+from aeops.evaluation.denoising import row_references
 from aeops.evaluation.selection import choose_for_use
 from aeops.evaluation.uses import (
-    PSNR_CAP_DB,
     Corruption,
     binary_cross_entropy,
-    classical_denoisers,
     compression_metrics,
     corrupt_rows,
     denoising_metrics,
@@ -25,6 +25,7 @@ from aeops.evaluation.uses import (
     squared_error_per_row,
     use_rows,
 )
+from tests.helpers import make_config
 
 
 def test_psnr_of_a_known_error():
@@ -140,7 +141,7 @@ def test_knn_accuracy_needs_two_labels():
 
 def test_classical_image_denoisers_remove_noise_and_jpeg_trades_bytes_for_quality():
     val, test = rows_of(image_rows(60, 0), (1, 8, 8)), rows_of(image_rows(60, 1), (1, 8, 8))
-    found = classical_denoisers(val, test)
+    found = row_references(val, test)
     assert set(found) == {"gaussian_filter", "median_filter", "total_variation", "non_local_means"}
     assert found["gaussian_filter"]["test_psnr_gain_db"] > 1.0  # smooth blobs, white noise
     points = jpeg_points(test)
@@ -148,7 +149,7 @@ def test_classical_image_denoisers_remove_noise_and_jpeg_trades_bytes_for_qualit
     assert points[0]["bytes_per_row"] < points[-1]["bytes_per_row"]
     assert all(0 < p["scan_bytes_per_row"] < p["bytes_per_row"] for p in points)
     assert points[0]["psnr_db"] < points[-1]["psnr_db"]
-    assert classical_denoisers(rows_of(image_rows()), test) == {}  # tables: none
+    assert row_references(rows_of(image_rows()), test) == {}  # tables: none
 
 
 def test_a_jpeg_scan_is_the_file_less_a_header_every_image_of_a_quality_shares():
@@ -194,13 +195,15 @@ def test_a_baseline_that_wins_on_test_is_said_even_when_validation_chose_otherwi
 def test_the_dvc_headline_of_five_families_fits_200_columns():
     """`dvc metrics show` prints one column per flattened key, each as wide as its header
     or value, four spaces apart (as DVC 3 prints them), after the file's path."""
-    from aeops.reporting.summary import headline
+    from aeops.evaluation.results import Comparison, ModelResult
+    from aeops.tasks import task_named
     from aeops.tracking.names import flatten
 
-    model = {"test_auroc": 0.98765432, "val_auroc": 0.97654321}
-    metrics = {
-        "family": "denoising",
-        "selected_by": "val_average_precision",
+    models = {
+        f: ModelResult(f, "autoencoder", {"test_auroc": 0.98765432, "val_auroc": 0.97654321})
+        for f in ("dense", "conv", "denoising", "sparse", "vae")
+    }
+    figures = {
         "val_average_precision": 0.912345678,
         "test_auroc": 0.98765432,
         "test_auroc_ci_low": 0.97712345,
@@ -208,9 +211,20 @@ def test_the_dvc_headline_of_five_families_fits_200_columns():
         "test_average_precision": 0.953312,
         "test_flagged_share": 0.142512,
         "threshold": 0.0327512,
-        "models": {f: model for f in ("dense", "conv", "denoising", "sparse", "vae")},
     }
-    shown = {k: str(v) for k, v in flatten(headline(metrics, "test_auroc")).items()}
+    comparison = Comparison(
+        chosen="denoising",
+        kind="autoencoder",
+        metric="val_average_precision",
+        basis="",
+        selection=None,
+        candidates="all",
+        models=models,
+        baselines={},
+        headline=figures,
+    )
+    task = task_named("detect")
+    shown = {k: str(v) for k, v in flatten(task.headline(comparison, make_config().code)).items()}
     width = len("reports/summary.json") + sum(max(len(k), len(v)) + 4 for k, v in shown.items())
     assert width <= 200, (width, shown)
 

@@ -249,15 +249,12 @@ class RegisterConfig(Section):
         "val_continuity",
         "val_knn_accuracy",
         "val_explained_variance",
+        "val_psnr_db",  # task: denoise (aeops.evaluation.denoising)
     ]
     margin: Annotated[float, Field(ge=0.0)]
     candidates: Literal["autoencoders", "all"]
     switch_min_anomalies: PositiveInt
     switch_confidence: Annotated[float, Field(ge=0.5, lt=1.0)]
-
-
-Task = Literal["detect", "denoise", "compress", "reduce"]
-CODED_TASKS = ("compress", "reduce")  # the tasks whose product is the code itself
 
 
 class CodeConfig(Section):

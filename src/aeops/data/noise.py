@@ -54,7 +54,15 @@ def add_noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
     return np.clip(image.astype(np.float64) + noise, 0.0, 1.0).astype(np.float32)
 
 
-def psnr_db(clean: np.ndarray, estimate: np.ndarray) -> float:
-    """Peak signal-to-noise ratio (dB) of ``estimate`` against ``clean``, both in [0, 1]."""
+PSNR_CAP_DB = 100.0  # what a perfect copy reports (10 orders of magnitude below the peak)
+
+
+def psnr_db(clean: np.ndarray, estimate: np.ndarray, peak: float = 1.0) -> float:
+    """Peak signal-to-noise ratio (dB) of ``estimate`` against ``clean`` over all their
+    values (one image, or rows pooled), ``peak`` the data's range (1 for values in [0, 1]);
+    a perfect copy (infinite PSNR) reports :data:`PSNR_CAP_DB`, so no JSON holds inf. The
+    one PSNR aeops measures with (scikit-image's formula)."""
     mse = float(np.mean((clean.astype(np.float64) - estimate.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0.0 else float(10.0 * np.log10(1.0 / mse))
+    if mse == 0.0:
+        return PSNR_CAP_DB
+    return min(float(10.0 * np.log10(peak**2 / mse)), PSNR_CAP_DB)

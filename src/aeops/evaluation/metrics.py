@@ -17,6 +17,9 @@ from sklearn.metrics import (
 
 from aeops.core.errors import ModelConfigError
 from aeops.core.sections import ThresholdConfig
+from aeops.evaluation.metric import DETECTION, Metric
+
+__all__ = ["DETECTION", "Metric", "Threshold", "auroc", "score_report"]
 
 COUNTED_RESAMPLES_ROWS = 20_000  # beyond this, AUROC resamples are counted over one sort
 

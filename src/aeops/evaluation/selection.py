@@ -24,8 +24,10 @@ import pandas as pd
 from aeops.core.errors import AeopsError
 from aeops.core.files import ENSEMBLE
 from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
+from aeops.evaluation.metric import DENOISING, USE_METRICS
 from aeops.evaluation.metrics import paired_bootstrap_difference
-from aeops.evaluation.uses import USE_METRICS
+
+MEASURED = (*USE_METRICS, *(m.name for m in DENOISING))  # chosen by value, not by a ranking
 
 
 @dataclass(frozen=True)
@@ -235,18 +237,19 @@ def choose_for_use(
     lead = coded[best_base][metric] - ae_value if best_base else math.nan
     switched = bool(candidates == "all" and best_base and lead > 0)
     chosen = best_base if switched else best_ae
+    kind = "baseline" if switched else models[best_ae].get("kind", "autoencoder")
     others = ", ".join(
         f"{name} {m[metric]:.4f}" for name, m in {**models, **coded}.items() if name != chosen
     )
     reason = (
-        f"{'baseline' if switched else 'autoencoder'} {chosen} has the best {metric} on "
+        f"{kind} {chosen} has the best {metric} on "
         f"validation: {({**models, **coded})[chosen][metric]:.4f} (then {others or 'none'})"
     )
     if best_base and not switched and lead > 0:
         reason += f"; baseline {best_base} is better but register.candidates is {candidates}"
     return Selection(
         chosen,
-        "baseline" if switched else "autoencoder",
+        kind,
         best_ae,
         best_base,
         lead,
@@ -256,6 +259,29 @@ def choose_for_use(
         switched,
         reason,
     )
+
+
+def is_measured(metric: str) -> bool:
+    """Whether ``metric`` is a measure taken on every validation row (a use's, a denoiser's:
+    the better value is taken as it is), not a ranking of validation's anomalies."""
+    return metric in MEASURED
+
+
+def select(
+    models: dict[str, dict],
+    baselines: dict[str, dict],
+    metric: str,
+    rows: dict[str, tuple[np.ndarray, np.ndarray]],
+    rule: SwitchRule,
+    candidates: str,
+) -> Selection:
+    """The choice: by a measured metric's value (:func:`choose_for_use`), or by a ranking of
+    validation's anomalies with the switch rule (:func:`choose`; ``rows``: each model's
+    validation (is_anomaly, score))."""
+    if is_measured(metric):
+        check_measured(metric, models)
+        return choose_for_use(models, baselines, metric, candidates)
+    return choose(models, baselines, metric, rows, rule, candidates)
 
 
 def selection_rows(metric: str, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -287,7 +313,7 @@ def select_best(models: dict[str, dict], metric: str) -> str:
 def selection_basis(metric: str, scores: pd.DataFrame) -> str:
     """In words: what the choosing metric was measured on."""
     val = scores[scores[SPLIT_COLUMN] == "val"]
-    if metric in USE_METRICS:
+    if is_measured(metric):
         n = int((~val[ANOMALY_COLUMN]).sum())
         return f"{metric} on {n} validation normal rows"
     if "synthetic" in metric:

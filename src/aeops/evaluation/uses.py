@@ -10,7 +10,7 @@ user would otherwise pick on the same rows:
   the clean rows, its gain over the noisy input, and for images SSIM (scikit-image). The
   classical references are PCA projection (the ``pca`` baseline, a model like the others) and,
   for images, scikit-image's Gaussian, median, total-variation and non-local-means denoisers,
-  each setting chosen on validation (:func:`classical_denoisers`).
+  each setting chosen on validation (:func:`aeops.evaluation.denoising.row_references`).
 - **compression**: the code's bytes per row (float32, float16, int8 with one scale per
   dimension; the int8 codes also entropy-coded with LZMA), its ratio to the raw float32 row
   and to gzip of the raw rows, and the distortion (MSE, squared error per row, PSNR) of what
@@ -39,21 +39,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from aeops.data.codes import dequantize, quantize
+from aeops.data.noise import psnr_db
 
 PAIRWISE_ROWS = 2000
-PSNR_CAP_DB = 100.0  # what a perfect copy reports (10 orders of magnitude below the peak)
 NEIGHBORS = 5
-# register.metric values that choose a model for a use (higher is better for each)
-USE_METRICS = (
-    "val_psnr_gain_db",
-    "val_code_psnr_db",
-    "val_code_float16_psnr_db",
-    "val_code_int8_psnr_db",
-    "val_trustworthiness",
-    "val_continuity",
-    "val_knn_accuracy",
-    "val_explained_variance",
-)
 JPEG_QUALITIES = (1, 5, 10, 30, 50, 75, 95)  # 1: its smallest scan
 
 Decode = Callable[[np.ndarray], np.ndarray]
@@ -135,14 +124,8 @@ def use_rows(
 
 
 def psnr(clean: np.ndarray, estimate: np.ndarray, data_range: float) -> float:
-    """Peak signal-to-noise ratio in dB (scikit-image), over all values of all rows; a
-    perfect copy (infinite PSNR) is reported as :data:`PSNR_CAP_DB`, so no JSON holds inf."""
-    from skimage.metrics import peak_signal_noise_ratio
-
-    a, b = clean.astype(np.float64), estimate.astype(np.float64)
-    if np.array_equal(a, b):
-        return PSNR_CAP_DB
-    return min(float(peak_signal_noise_ratio(a, b, data_range=data_range)), PSNR_CAP_DB)
+    """PSNR in dB over all values of all rows (:func:`aeops.data.noise.psnr_db`)."""
+    return psnr_db(clean, estimate, data_range)
 
 
 def as_images(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -341,65 +324,7 @@ def prefixed(metrics: dict[str, float], split: str) -> dict[str, float]:
     return {f"{split}_{k}": v for k, v in metrics.items()}
 
 
-# -- classical references that are not detectors -------------------------------------------
-
-
-def image_denoisers() -> dict[str, tuple[Callable[[np.ndarray, Any], np.ndarray], list[Any]]]:
-    """scikit-image's classical denoisers on one (height, width[, channels]) image, each with
-    the settings tried on validation."""
-    from scipy.ndimage import median_filter
-    from skimage.filters import gaussian
-    from skimage.restoration import denoise_nl_means, denoise_tv_chambolle
-
-    def colour(image: np.ndarray) -> int | None:
-        return -1 if image.ndim == 3 else None
-
-    return {
-        "gaussian_filter": (
-            lambda im, s: gaussian(im, sigma=s, channel_axis=colour(im)),
-            [0.5, 0.8, 1.2, 2.0],
-        ),
-        "median_filter": (
-            lambda im, s: median_filter(im, size=(s, s, 1) if im.ndim == 3 else s),
-            [2, 3],
-        ),
-        "total_variation": (
-            lambda im, w: denoise_tv_chambolle(im, weight=w, channel_axis=colour(im)),
-            [0.05, 0.1, 0.2, 0.4],
-        ),
-        "non_local_means": (
-            lambda im, h: denoise_nl_means(
-                im, h=h, patch_size=3, patch_distance=3, channel_axis=colour(im)
-            ),
-            [0.05, 0.1, 0.2, 0.4],
-        ),
-    }
-
-
-def denoise_images(rows: np.ndarray, shape: tuple[int, ...], filter_, setting) -> np.ndarray:
-    images = as_images(rows, shape).astype(np.float64)
-    return from_images(np.stack([filter_(image, setting) for image in images]), shape)
-
-
-def classical_denoisers(val: UseRows, test: UseRows) -> dict[str, dict[str, Any]]:
-    """Each scikit-image denoiser at the setting with the best validation PSNR, measured on
-    the test rows like the models are (images only)."""
-    if val.shape is None or test.shape is None:
-        return {}
-    results = {}
-    for name, (filter_, settings) in image_denoisers().items():
-        by_setting = {
-            s: psnr(val.clean, denoise_images(val.noisy, val.shape, filter_, s), val.data_range)
-            for s in settings
-        }
-        best = max(by_setting, key=lambda s: by_setting[s])
-        denoised = denoise_images(test.noisy, test.shape, filter_, best)
-        results[name] = {
-            "setting": best,
-            "val_psnr_gain_db": by_setting[best] - psnr(val.clean, val.noisy, val.data_range),
-            **prefixed(denoising_metrics(test, denoised), "test"),
-        }
-    return results
+# -- classical references that are not detectors (denoisers: aeops.evaluation.denoising) --
 
 
 UMAP_FIT_ROWS = 5000  # normal training rows UMAP is fitted on (seeded sample beyond this)
@@ -474,7 +399,7 @@ def scan_bytes(jpeg: bytes) -> int:
     return len(jpeg) - header - 2
 
 
-def measure(model: Coded, folds: dict[str, UseRows | None], seed: int) -> dict[str, float]:
+def use_measures(model: Coded, folds: dict[str, UseRows | None], seed: int) -> dict[str, float]:
     """:func:`use_metrics` on each fold that has rows, as ``<fold>_<measure>``."""
     out: dict[str, float] = {}
     for split, rows in folds.items():

@@ -34,6 +34,8 @@ __all__ = [
     "load_model",
     "model_kind",
     "rebuild",
+    "unusable_reason",
+    "weights_file",
 ]
 
 FILES = (MODEL_FILE, ENSEMBLE_FILE, BASELINE_FILE)  # what a folder of one detector holds
@@ -52,6 +54,22 @@ def model_kind(name: str) -> str:
         return ENSEMBLE
     known = [*family_names(), *denoiser_names(), *baseline_names(), ENSEMBLE]
     raise AeopsError(f"unknown model '{name}'; one of {known}")
+
+
+def unusable_reason(name: str, meta: Any) -> str | None:
+    """Why model ``name`` cannot use this data (it is then skipped), or None."""
+    from aeops.models.autoencoders.settings import unusable_reason as family_reason
+
+    return family_reason(name, meta) if model_kind(name) == "autoencoder" else None
+
+
+def weights_file(folder: str | Path) -> Path:
+    """The file of a saved model whose SHA-256 names the run that trained it: a family's
+    model file, or a denoiser's weights."""
+    from aeops.models.denoisers.unet import WEIGHTS
+
+    folder = Path(folder)
+    return folder / WEIGHTS if is_denoiser_folder(folder) else folder / MODEL_FILE
 
 
 def rebuild(

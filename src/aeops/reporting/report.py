@@ -1,6 +1,7 @@
-"""One report per run: ``reports/report.html`` (self-contained, figures inline) and
-``report.md``. What won and why, every model side by side with its intervals, the threshold
-and what it flags, the data, the lineage and the plots, read from the run's own files
+"""One report per run, for every task: ``reports/report.html`` (self-contained, figures
+inline) and ``report.md``. What won and why, where it is registered, the task's own section
+(:meth:`aeops.tasks.base.Task.section`: a detector's headline and leaderboard, a denoiser's
+PSNR by noise level), the data, the lineage and the plots, read from the run's own files
 (``metrics.json``, ``register.json``, the validation summary, the ingested data's metadata),
 so ``aeops report`` rebuilds it at any time without the store.
 """
@@ -17,37 +18,23 @@ from typing import Any
 
 from aeops.config import Config
 from aeops.core.io import atomic_path, read_json
+from aeops.evaluation.results import Comparison
 from aeops.reporting.style import STYLE
+from aeops.tasks.base import Section, Table
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Row:
-    """One model on the leaderboard."""
-
-    name: str
-    kind: str  # autoencoder | baseline
-    val: float | None
-    test: float | None
-    test_low: float | None
-    test_high: float | None
-    average_precision: float | None
-    chosen: bool
-
-
-@dataclass(frozen=True)
 class RunReport:
+    """What the report says, before it is HTML or Markdown."""
+
     title: str
     chosen: str
     kind: str
     reason: str
-    metric: str
-    basis: str
     registry: str
-    threshold: str
-    headline: list[tuple[str, str]]
-    rows: list[Row]
+    section: Section
     skipped: dict[str, str]
     notes: list[str]
     data: list[tuple[str, str]]
@@ -55,99 +42,68 @@ class RunReport:
     figures: list[Path] = field(default_factory=list)
 
 
-def _number(value: Any, digits: int = 4) -> str:
-    return "–" if not isinstance(value, (int, float)) else f"{value:.{digits}f}"
+def registry_line(registry: dict[str, Any]) -> str:
+    if not registry:
+        return "not registered yet (run the register stage)"
+    state = "promoted to champion" if registry.get("promoted") else f"@{registry.get('alias')}"
+    return (
+        f"{registry.get('model_name')} v{registry.get('version')}, {state} "
+        f"({registry.get('model_uri')})"
+    )
 
 
-def _share(value: Any) -> str:
-    return "–" if not isinstance(value, (int, float)) else f"{value:.1%}"
-
-
-def leaderboard(metrics: dict[str, Any]) -> list[Row]:
-    """Every family, the ensemble and every baseline, best on the selection metric first."""
-    metric = metrics["selected_by"]
-    test_key = metric.replace("val_", "test_")
-    rows = []
-    for kind, models in (("autoencoder", metrics["models"]), ("baseline", metrics["baselines"])):
-        for name, m in models.items():
-            rows.append(
-                Row(
-                    name,
-                    m.get("kind", kind),  # an autoencoder, or their ensemble
-                    m.get(metric),
-                    m.get(test_key),
-                    m.get(f"{test_key}_ci_low"),
-                    m.get(f"{test_key}_ci_high"),
-                    m.get("test_average_precision"),
-                    name == metrics["family"] and m.get("kind", kind) == metrics["kind"],
-                )
-            )
-    return sorted(rows, key=lambda r: -(r.val if isinstance(r.val, (int, float)) else -1e9))
+def read_optional(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    return read_json(path) if path.exists() else {}
 
 
 def build(cfg: Config, git: tuple[str | None, bool | None]) -> RunReport:
     """The report's content from the run's files (pure but for reading them)."""
-    metrics = read_json(cfg.paths.metrics)
-    registry_file = Path(cfg.paths.registry_report)
-    registry = read_json(registry_file) if registry_file.exists() else {}
-    validation_file = Path(cfg.paths.validation_dir) / "summary.json"
-    validation = read_json(validation_file) if validation_file.exists() else {}
-    meta_file = Path(cfg.paths.interim_meta)
-    meta = read_json(meta_file) if meta_file.exists() else {}
-    metric = metrics["selected_by"]
-    test_key = metric.replace("val_", "test_")
-    chosen, kind = metrics["family"], metrics["kind"]
-    selection = metrics.get("selection") or {}
-    headline = [
-        (f"{test_key} (test)", _number(metrics.get(test_key))),
-        (
-            "95% CI",
-            f"[{_number(metrics.get(f'{test_key}_ci_low'))}, "
-            f"{_number(metrics.get(f'{test_key}_ci_high'))}]",
-        ),
-        (f"{metric} (validation, chose it)", _number(metrics.get(metric))),
-        ("average precision (test)", _number(metrics.get("test_average_precision"))),
-        (
-            "precision / recall at the threshold",
-            f"{_number(metrics.get('test_precision'), 3)} / "
-            f"{_number(metrics.get('test_recall'), 3)}",
-        ),
-    ]
-    threshold = (
-        f"{_number(metrics.get('threshold'))} ({metrics.get('threshold_method')}): flags "
-        f"{_share(metrics.get('test_flagged_share'))} of test rows"
+    comparison = Comparison.load(cfg.paths.metrics)
+    registry = read_optional(cfg.paths.registry_report)
+    task = cfg.use
+    figures = sorted(Path(cfg.paths.plots_dir).glob("*.png"))
+    roc = [f for f in figures if f.name == "roc_pr.png"]
+    return RunReport(
+        title=task.title(comparison, cfg.data.source),
+        chosen=comparison.chosen,
+        kind=comparison.kind,
+        reason=comparison.reason or registry.get("reason") or "",
+        registry=registry_line(registry),
+        section=task.section(comparison, registry),
+        skipped=comparison.skipped,
+        notes=time_budget_notes(cfg, list(comparison.models)),
+        data=data_pairs(cfg, comparison),
+        lineage=lineage_pairs(cfg, registry, git),
+        figures=roc + [f for f in figures if f.name != "roc_pr.png"],
     )
-    if registry:
-        state = "promoted to champion" if registry.get("promoted") else f"@{registry.get('alias')}"
-        registry_line = (
-            f"{registry.get('model_name')} v{registry.get('version')}, {state} "
-            f"({registry.get('model_uri')})"
-        )
-    else:
-        registry_line = "not registered yet (run the register stage)"
-    notes = [n for n in (metrics.get("baseline_note"), metrics.get("test_note")) if n]
-    notes += time_budget_notes(cfg, list(metrics["models"]))
+
+
+def data_pairs(cfg: Config, comparison: Comparison) -> list[tuple[str, str]]:
+    validation = read_optional(Path(cfg.paths.validation_dir) / "summary.json")
+    meta = read_optional(cfg.paths.interim_meta)
     labels = meta.get("labels") or []
-    data = [
+    checked = (
+        f"{'passed' if validation.get('success') else 'FAILED'}: "
+        f"{validation.get('evaluated_expectations', '?')} expectations, "
+        f"{validation.get('failed_expectations', '?')} failed"
+    )
+    return [
         ("source", f"{cfg.data.source}" + (f" ({cfg.data.path})" if cfg.data.path else "")),
         ("rows (train / validation / test; anomalies)", _split_counts(cfg)),
         ("features", str(len(meta.get("features", [])))),
         ("labels", ", ".join(map(str, labels)) if labels else "none (unlabeled)"),
         ("normal labels", ", ".join(map(str, cfg.data.normal_labels or [])) or "–"),
-        ("selection basis", metrics.get("selection_basis", "–")),
-        (
-            "validation (Great Expectations)",
-            (
-                f"{'passed' if validation.get('success') else 'FAILED'}: "
-                f"{validation.get('evaluated_expectations', '?')} expectations, "
-                f"{validation.get('failed_expectations', '?')} failed"
-            )
-            if validation
-            else "–",
-        ),
+        ("selection basis", comparison.basis or "–"),
+        ("validation (Great Expectations)", checked if validation else "–"),
     ]
+
+
+def lineage_pairs(
+    cfg: Config, registry: dict[str, Any], git: tuple[str | None, bool | None]
+) -> list[tuple[str, str]]:
     commit, dirty = git
-    lineage = [
+    return [
         (
             "git commit",
             (commit or "not a git checkout") + (" (uncommitted changes)" if dirty else ""),
@@ -156,26 +112,6 @@ def build(cfg: Config, git: tuple[str | None, bool | None]) -> RunReport:
         ("DVC experiment", os.environ.get("DVC_EXP_NAME") or "none (workspace run)"),
         ("MLflow store", str(registry.get("store_id") or "–")),
     ]
-    figures = sorted(Path(cfg.paths.plots_dir).glob("*.png"))
-    roc = [f for f in figures if f.name == "roc_pr.png"]
-    figures = roc + [f for f in figures if f.name != "roc_pr.png"]
-    return RunReport(
-        title=f"aeops run: {chosen} ({kind}) on {cfg.data.source}",
-        chosen=chosen,
-        kind=kind,
-        reason=selection.get("reason") or registry.get("reason") or "",
-        metric=metric,
-        basis=metrics.get("selection_basis", ""),
-        registry=registry_line,
-        threshold=threshold,
-        headline=headline,
-        rows=leaderboard(metrics),
-        skipped=metrics.get("skipped") or {},
-        notes=notes,
-        data=data,
-        lineage=lineage,
-        figures=figures,
-    )
 
 
 def time_budget_notes(cfg: Config, families: list[str]) -> list[str]:
@@ -185,13 +121,12 @@ def time_budget_notes(cfg: Config, families: list[str]) -> list[str]:
 
     notes = []
     for family in families:
-        record = cfg.paths.model_dir(family) / RUN_FILE
-        run = read_json(record) if record.exists() else {}
+        run = read_optional(cfg.paths.model_dir(family) / RUN_FILE)
         if run.get("stopped_by") == "max_time":
             notes.append(
                 f"{family} was stopped by train.max_time ({cfg.train.max_time:g} s) after "
-                f"{run.get('epochs')} epochs, before early stopping: a longer budget may "
-                "train it further"
+                f"{run.get('epochs', run.get('steps'))} epochs, before early stopping: a longer "
+                "budget may train it further"
             )
         if run.get("stopped_by") == "max_samples":
             notes.append(
@@ -228,37 +163,27 @@ def _splits_hash(cfg: Config) -> str:
     return splits_hash(cfg.paths.splits) if Path(cfg.paths.splits).exists() else "–"
 
 
-def _row_cells(row: Row) -> list[str]:
-    ci = f"[{_number(row.test_low, 3)}, {_number(row.test_high, 3)}]" if row.test_low else "–"
-    return [
-        ("**" + row.name + "**") if row.chosen else row.name,
-        row.kind,
-        _number(row.val),
-        _number(row.test),
-        ci,
-        _number(row.average_precision, 3),
-        "chosen" if row.chosen else "",
-    ]
-
-
-HEADERS = ["model", "kind", "validation", "test", "test 95% CI", "test AP", ""]
+def table_markdown(table: Table) -> list[str]:
+    header = table.header or ["figure", "value"]
+    lines = ["", f"## {table.title}", ""]
+    lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    cells = [[f"**{r[0]}**" if r[-1] == "chosen" else r[0], *r[1:]] for r in table.rows]
+    return lines + ["| " + " | ".join(r) + " |" for r in cells]
 
 
 def to_markdown(report: RunReport, base: Path) -> str:
     """The same report in Markdown; figures linked relative to ``base`` (the file's folder)."""
+    section = report.section
     lines = [
         f"# {report.title}",
         "",
         f"**Winner: {report.chosen} ({report.kind}).** {report.reason}",
         "",
     ]
-    lines += [f"- Registered: {report.registry}", f"- Threshold: {report.threshold}"]
-    lines += [f"- Note: {note}" for note in report.notes]
-    lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in report.headline]
-    lines += ["", f"## Leaderboard ({report.metric} on validation chose; test reported)", ""]
-    lines += ["| " + " | ".join(HEADERS) + " |", "|---" * len(HEADERS) + "|"]
-    lines += ["| " + " | ".join(_row_cells(r)) + " |" for r in report.rows]
+    lines += [f"- Registered: {report.registry}", *[f"- {lead}" for lead in section.lead]]
+    lines += [f"- Note: {note}" for note in [*section.warnings, *report.notes]]
+    for table in section.tables:
+        lines += table_markdown(table)
     if report.skipped:
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in report.skipped.items())]
     for heading, pairs in (("Data", report.data), ("Lineage", report.lineage)):
@@ -270,50 +195,66 @@ def to_markdown(report: RunReport, base: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pairs_html(pairs: list[tuple[str, str]]) -> str:
+def pairs_html(pairs: list[tuple[str, str]] | list[list[str]]) -> str:
+    esc = html.escape
     return (
         "<table>"
-        + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in pairs)
+        + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in pairs)
         + "</table>"
+    )
+
+
+def table_html(table: Table) -> str:
+    """A section's table: pairs (no header), or a header and rows (a leaderboard's chosen
+    row marked)."""
+    esc = html.escape
+    if not table.header:
+        return f"<h2>{esc(table.title)}</h2>" + pairs_html(table.rows)
+    numeric = {i for i, h in enumerate(table.header) if h in ("validation", "test", "test AP")}
+    rows = []
+    for row in table.rows:
+        tds = "".join(
+            f'<td class="num">{esc(c)}</td>' if i in numeric else f"<td>{esc(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        rows.append(f'<tr class="{"chosen" if row[-1] == "chosen" else ""}">{tds}</tr>')
+    head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
+    return f"<h2>{esc(table.title)}</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def figure_html(path: Path) -> str:
+    esc = html.escape
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (
+        f'<figure><img alt="{esc(path.stem)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{esc(path.name)}</figcaption></figure>"
     )
 
 
 def to_html(report: RunReport) -> str:
     esc = html.escape
-    rows = []
-    for row in report.rows:
-        cells = _row_cells(row)
-        cells[0] = esc(row.name)
-        tds = "".join(
-            f'<td class="num">{esc(c)}</td>' if i in (2, 3, 5) else f"<td>{esc(c)}</td>"
-            for i, c in enumerate(cells)
-        )
-        rows.append(f'<tr class="{"chosen" if row.chosen else ""}">{tds}</tr>')
-    figures = "".join(
-        f'<figure><img alt="{esc(f.stem)}" src="data:image/png;base64,'
-        f'{base64.b64encode(f.read_bytes()).decode()}"><figcaption>{esc(f.name)}</figcaption></figure>'
-        for f in report.figures
-    )
-    notes = "".join(f'<p class="note">{esc(n)}</p>' for n in report.notes)
+    section = report.section
+    lead = "".join(f"<br>{esc(line)}" for line in section.lead)
+    notes = "".join(f'<p class="note">{esc(n)}</p>' for n in [*section.warnings, *report.notes])
+    tables = "".join(table_html(t) for t in section.tables)
     skipped = (
         "<p>Skipped: " + esc("; ".join(f"{k}: {v}" for k, v in report.skipped.items())) + "</p>"
         if report.skipped
         else ""
     )
+    figures = "".join(figure_html(f) for f in report.figures)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(report.title)}</title>
 <style>{STYLE}</style></head><body>
 <h1>{esc(report.title)}</h1>
 <div class="winner"><p><strong>Winner: {esc(report.chosen)} ({esc(report.kind)}).</strong>
 {esc(report.reason)}</p>
-<p>Registered: {esc(report.registry)}<br>Threshold: {esc(report.threshold)}</p></div>
+<p>Registered: {esc(report.registry)}{lead}</p></div>
 {notes}
-<h2>Headline</h2>{_pairs_html(report.headline)}
-<h2>Leaderboard ({esc(report.metric)} on validation chose; test reported)</h2>
-<table><tr>{"".join(f"<th>{esc(h)}</th>" for h in HEADERS)}</tr>{"".join(rows)}</table>
+{tables}
 {skipped}
-<h2>Data</h2>{_pairs_html(report.data)}
-<h2>Lineage</h2>{_pairs_html(report.lineage)}
+<h2>Data</h2>{pairs_html(report.data)}
+<h2>Lineage</h2>{pairs_html(report.lineage)}
 <h2>Plots</h2>{figures or "<p>No figures (evaluate.plots is false).</p>"}
 </body></html>
 """
@@ -343,12 +284,7 @@ def rebuild_report(params: Path, open_it: bool) -> Path:
     cfg = load_config(params)
     if not Path(cfg.paths.metrics).exists():
         raise AeopsError(f"{cfg.paths.metrics}: no evaluated run yet; run `make train` first")
-    if cfg.task == "denoise":
-        from aeops.reporting.denoise_report import write_denoise_report
-
-        page = write_denoise_report(cfg)
-    else:
-        page = write_report(cfg)
+    page = write_report(cfg)
     if open_it:
         webbrowser.open(page.resolve().as_uri())
     return page

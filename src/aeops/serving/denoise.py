@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,32 +89,30 @@ def denoised(model, image):
     return Image.fromarray(values)  # uint8 (h, w[, 2|3|4]) or uint16 (h, w): the same mode
 
 
-def load_denoiser(model: str | None, params: Path = Path("params.yaml")):
+def load_denoiser(model: str | None) -> Any:
     """The denoiser of a folder, a ``models:/`` or ``runs:/`` URI, or (None) this project's
-    registered champion for ``task: denoise``."""
+    registered champion (``task: denoise``)."""
     import tempfile
 
-    from aeops.models.denoisers.unet import SPEC, UNetDenoiser
+    from aeops.models.denoisers import SPEC, is_denoiser_folder
+    from aeops.models.registry import load_model
 
     if model is None:
-        if not params.exists():
-            raise AeopsError(f"give --model: no {params} here to find this project's denoiser")
-        from aeops.config import load_config
-        from aeops.tracking.names import denoise_model_name
+        from aeops.tracking.registry import default_model
 
-        model = f"models:/{denoise_model_name(load_config(params))}@champion"
+        model = default_model()
     if "://" not in model and ":/" not in model:
         folder = Path(model)
-        if not (folder / SPEC).exists():
+        if not is_denoiser_folder(folder):
             raise AeopsError(
                 f"{folder}: no denoiser here (no {SPEC}); give the folder a denoiser was saved "
                 "to, or a models:/<name>@<alias> URI"
             )
-        return UNetDenoiser.load(folder)
-    from aeops.serving.denoise_pyfunc import downloaded
+        return load_model(folder)
+    from aeops.serving.pyfunc import downloaded
 
     with tempfile.TemporaryDirectory() as tmp:
-        return UNetDenoiser.load(downloaded(model, Path(tmp)))
+        return load_model(downloaded(model, Path(tmp)))
 
 
 def run_denoise(job: DenoiseJob) -> list[str]:

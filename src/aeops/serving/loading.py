@@ -48,6 +48,6 @@ def load_scorer(uri: str) -> Scorer:
         ) from None
     try:
         detector: DetectorPipeline = model.unwrap_python_model().detector
-    except AttributeError:
+    except (AttributeError, MlflowException):  # another pyfunc, or another flavour's model
         return PyfuncScorer(model)
     return detector

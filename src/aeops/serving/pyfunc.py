@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
@@ -21,23 +22,39 @@ from aeops.serving.pipeline import FLAG_COLUMN, SCORE_COLUMN, DetectorInfo, Dete
 from aeops.tracking.names import DETECTOR_KEY_TAG, detector_key
 
 
-class AnomalyDetectorModel(PythonModel):
-    """``predict(rows, params={"threshold": ..., "explain": ..., "output": ...})`` on raw rows.
+class AeopsModel(PythonModel):
+    """The pyfunc of any aeops model, by the artifacts it was logged with.
 
+    A detector (``model``, ``preprocessor``, ``detector`` artifacts):
+    ``predict(rows, params={"threshold": ..., "explain": ..., "output": ...})`` on raw rows.
     ``output`` is ``score`` (``anomaly_score``, ``is_anomaly``), ``latent`` (the code, for
     dimensionality reduction or compression) or ``reconstruction`` (denoised rows in the
     input's units). The input is checked against the logged signature by MLflow, then by the
     detector itself (schema, numbers, finite values). The ``pd.DataFrame`` hint tells MLflow
     to hand over the frame as it is (no type-hint schema inference on top of the signature).
-    """
+
+    A denoiser (a ``denoiser`` artifact: its folder): ``predict`` takes grey images as a float
+    array in [0, 1], ``(height, width)`` or ``(images, height, width)`` of any size, and
+    returns them denoised, same shape."""
+
+    detector: DetectorPipeline | None = None
+    denoiser: Any = None
 
     def load_context(self, context) -> None:
         artifacts = context.artifacts
+        if DENOISER in artifacts:
+            from aeops.models.registry import load_model
+
+            self.denoiser = load_model(artifacts[DENOISER])
+            return
         self.detector = DetectorPipeline.from_files(
             artifacts["model"], artifacts["preprocessor"], artifacts["detector"]
         )
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
+        if self.denoiser is not None:
+            return self.denoise(model_input)
+        assert self.detector is not None  # loaded by load_context
         params = params or {}
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
@@ -50,6 +67,16 @@ class AnomalyDetectorModel(PythonModel):
             )
         except AeopsError as exc:  # the sentence goes to the caller (HTTP 400 `message`)
             raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from None
+
+    def denoise(self, model_input: Any) -> np.ndarray:
+        images = np.asarray(model_input, dtype=np.float32)
+        if images.ndim == 2:
+            return self.denoiser.denoise(images)
+        return np.stack([self.denoiser.denoise(image) for image in images])
+
+
+AnomalyDetectorModel = AeopsModel  # the name the models logged before it kept
+DENOISER = "denoiser"  # a denoiser's artifact: its folder
 
 
 def portable(path: str | Path) -> str:
@@ -163,3 +190,44 @@ def pip_requirements() -> list[str]:
             else:
                 raise
     return pins
+
+
+def log_denoiser(
+    run_id: str, report: dict[str, Any], plots: list[Path], folder: Path, key: str
+) -> tuple[str, str]:
+    """Log a denoiser's figures (numbers only), plots and pyfunc (its folder the one artifact,
+    so ``aeops denoise --model models:/...`` downloads it and runs without MLflow's loader) to
+    ``run_id``; the logged model is tagged with ``key``."""
+    from mlflow.types import TensorSpec
+
+    settle_libraries()
+    images = Schema([TensorSpec(np.dtype("float32"), (-1, -1, -1))])
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(metric_values(report))
+        for plot in plots:
+            mlflow.log_artifact(str(plot), "plots")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model_info = mlflow.pyfunc.log_model(
+                name="denoiser",
+                python_model=portable(Path(aeops.__file__).parent / "serving" / "pyfunc_entry.py"),
+                artifacts={DENOISER: portable(folder)},
+                code_paths=[str(Path(aeops.__file__).parent)],
+                signature=ModelSignature(inputs=images, outputs=images),
+                pip_requirements=pip_requirements(),
+                tags={DETECTOR_KEY_TAG: key, "family": str(report.get("family")), "kind": DENOISER},
+            )
+    return model_info.model_uri, model_info.model_id
+
+
+def downloaded(uri: str, into: Path) -> Path:
+    """The denoiser folder of a logged or registered model ``uri``, downloaded into ``into``."""
+    from mlflow.artifacts import download_artifacts
+
+    from aeops.models.denoisers import SPEC
+
+    root = Path(download_artifacts(artifact_uri=uri, dst_path=str(into)))
+    found = sorted(root.rglob(SPEC))
+    if not found:
+        raise AeopsError(f"{uri}: is not a denoiser (no {SPEC} in its files)")
+    return found[0].parent

@@ -88,9 +88,11 @@ def switch_rule(cfg: Config) -> SwitchRule:
 
 
 def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
-    """What training ``family`` on the prepared data needs, from params."""
+    """What training autoencoder ``family`` on the prepared data needs, from params and
+    what the task says of the code."""
     from aeops.models.autoencoders.settings import ScoreSettings, TrainingSpec, resolve_seeds
 
+    use = cfg.use
     normal_rows = int((~prepared.fold("train").is_anomaly).sum())
     return TrainingSpec(
         family=family,
@@ -101,20 +103,20 @@ def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
         seed=cfg.seed,
         meta=prepared.meta,
         unit_range=prepared.unit_range,
-        code_size=cfg.code_size,
-        code_step=code_step(cfg),
-        seeds=resolve_seeds(
-            cfg.models.seeds, prepared.meta, cfg.code_size is not None, normal_rows
-        ),
-        code_is_product=cfg.code_size is not None,
+        code_size=use.code_size(cfg.code),
+        code_step=use.code_step(cfg.code),
+        seeds=resolve_seeds(cfg.models.seeds, prepared.meta, use.code_is_product, normal_rows),
+        code_is_product=use.code_is_product,
     )
 
 
-def code_step(cfg: Config) -> float:
-    """The storage step of a code under ``task: compress``, as a share of each dimension's
-    largest value (int8: 1/127); 0 for float storage and every other task."""
-    from aeops.data.codes import INT8_LEVELS
+def denoiser(cfg: Config, family: str, prepared: Prepared):
+    """Denoiser ``family`` configured by its params block, for the prepared images."""
+    from aeops.models.denoisers import denoisers
 
-    if cfg.task == "compress" and cfg.code.precision == "int8":
-        return 1.0 / INT8_LEVELS
-    return 0.0
+    return denoisers()[family](
+        cfg.models.family(family),
+        cfg.train.max_time,
+        image_shape=prepared.meta.image_shape,
+        seed=cfg.seed,
+    )

@@ -42,9 +42,10 @@ BASELINE_PARAMS_TAG = "aeops.baseline_params"  # digest of a baseline's params (
 STORE_ID_TAG = "aeops.store_id"
 
 
-def detector_key(model: Path, preprocessor: str | Path, detector: Path) -> str:
-    """What identifies a deployable detector: the files it packs."""
-    return file_sha256(model, preprocessor, detector)[:16]
+def detector_key(*files: str | Path) -> str:
+    """What identifies a deployable model: the files it packs (a detector's model file,
+    preprocessor and ``detector.json``; a denoiser's weights and record)."""
+    return file_sha256(*files)[:16]
 
 
 def params_digest(params: dict[str, Any]) -> str:
@@ -70,15 +71,11 @@ def default_model_name(cfg: Config) -> str:
     return "aeops-" + MODEL_NAME_CHARS.sub("-", data_label(cfg).replace("_", "-")).strip("-.")
 
 
-def denoise_model_name(cfg: Config) -> str:
-    """``<register.model_name or aeops-<data>>-denoise``: one registered model per use."""
-    return f"{cfg.register.model_name or default_model_name(cfg)}-denoise"
-
-
 def use_suffix(cfg: Config) -> str:
-    """What a use other than detection adds to the registered name (``-compress``,
-    ``-reduce``): one registered model per use, so a compressor never replaces a detector."""
-    return "" if cfg.task == "detect" else f"-{cfg.task}"
+    """What the task adds to the registered name (``-denoise``, ``-compress``, ``-reduce``;
+    nothing for detection): one registered model per use, so a compressor never replaces a
+    detector."""
+    return cfg.use.suffix
 
 
 def run_name(cfg: Config, family: str) -> str:

@@ -283,3 +283,8 @@ def default_report(params: Path = Path("params.yaml")) -> Path:
 def default_model() -> str:
     """This project's champion, from the register stage's report."""
     return read_json(default_report())["model_uri"]
+
+
+def load_pyfunc(uri: str) -> Any:
+    """The logged or registered pyfunc at ``uri`` (MLflow's loader)."""
+    return mlflow.pyfunc.load_model(uri)

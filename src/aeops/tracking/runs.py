@@ -8,6 +8,7 @@ import os
 import uuid
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -192,3 +193,50 @@ def detector_run(
 def mlflow_param(key: str, value: Any):
 
     return mlflow.entities.Param(key, str(value)[:6000])
+
+
+def training_logger(cfg: Config, family: str, data_hash: str, run_id: str | None) -> Any:
+    """The Lightning logger of ``family``'s training run (a new run, or ``run_id`` continued
+    when training resumes), in the project's store and experiment."""
+    from pytorch_lightning.loggers import MLFlowLogger
+
+    from aeops.tracking.names import run_name
+
+    setup_mlflow(cfg)
+    return MLFlowLogger(
+        experiment_name=cfg.mlflow.experiment,
+        tracking_uri=tracking_uri(cfg),
+        run_name=run_name(cfg, family),
+        run_id=run_id,
+        tags=run_tags(family, data_hash),
+        log_model=False,
+        synchronous=True,
+    )
+
+
+def record_training(
+    logger: Any, weights: Path, tags: dict[str, str], timings: dict[str, float]
+) -> None:
+    """What a finished training leaves in its run: the weights file (beside it, in the same
+    folder, what the model saved) and its SHA-256 (how evaluate and register find the run
+    again), the run's tags and its ``train/<name>`` timings."""
+    from aeops.core.io import file_sha256
+
+    client, run_id = logger.experiment, logger.run_id
+    for path in sorted(p for p in weights.parent.iterdir() if p.is_file() and p.name != "run.json"):
+        if not path.name.startswith("."):
+            client.log_artifact(run_id, str(path), "weights")
+    client.set_tag(run_id, MODEL_SHA_TAG, file_sha256(weights))
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    for name, seconds in timings.items():
+        client.log_metric(run_id, f"train/{name}", seconds)
+
+
+def log_lift(run_id: str, lift: float | None, figure: Path | None) -> None:
+    """A trained model's lift over the best baseline and the run's shared figure."""
+    with mlflow.start_run(run_id=run_id):
+        if lift is not None:
+            mlflow.log_metric("lift_over_best_baseline", lift)
+        if figure is not None:
+            mlflow.log_artifact(str(figure), "plots")

@@ -97,8 +97,15 @@ def validation_sigmas(spec: PatchPlan) -> list[float]:
 class DenoiserModule(pl.LightningModule):
     """MSE of the network's output against the clean patch; validation PSNR on whole images."""
 
-    def __init__(self, net: nn.Module, spec: PatchPlan, val: list[np.ndarray]) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        spec: PatchPlan,
+        val: list[np.ndarray],
+        hparams: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
+        self.save_hyperparameters(hparams or {})
         self.net = net
         self.spec = spec
         sigmas = validation_sigmas(spec)
@@ -165,7 +172,8 @@ def fit_denoiser(
     if not val:
         raise ValueError("a denoiser needs at least one validation image")
     pl.seed_everything(spec.seed, workers=True, verbose=False)
-    module = DenoiserModule(net, spec, val)
+    hooks = hooks or FitHooks()
+    module = DenoiserModule(net, spec, val, hooks.hparams)
     best = BestWeights("val/psnr_db", "max", read=last_psnr)
     limits = {
         "max_steps": spec.steps,
@@ -178,7 +186,7 @@ def fit_denoiser(
         "deterministic": True,
         "enable_progress_bar": False,
     }
-    trainer = make_trainer(limits, hooks or FitHooks(), [best])
+    trainer = make_trainer(limits, hooks, [best])
     loader = DataLoader(PatchStream(train, spec), batch_size=None)
     trainer.fit(module, train_dataloaders=loader)
     if not module.history or module.history[-1]["step"] < trainer.global_step:
