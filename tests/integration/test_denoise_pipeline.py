@@ -2,7 +2,8 @@
 digits default and the photo preset (examples/denoise, on a small slice of Train400) train a
 U-Net denoiser, measure it beside the classical denoisers on the same noisy test images,
 register it as `aeops-<data>-denoise` (champion), and `aeops denoise` with no --model uses
-it; a second repro changes nothing and registers nothing."""
+it; a second repro changes nothing and registers nothing; a `dvc exp run` with more steps
+registers a challenger and leaves `@champion` where it was (the one promotion rule)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from aeops.models.denoisers.unet import UNetDenoiser
+from aeops.models.registry import load_model
 from tests.helpers import ROOT, deep_update
 from tests.integration.project import make_project, run, with_venv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # two dvc repros each: minutes
 
 QUICK_UNET = {"steps": 300, "val_every": 100, "width": 16}
+DENOISE = {"task": "denoise", "register": {"metric": "val_psnr_db"}}
 SHARED = ROOT.parent / "shared" / "datasets" / "denoise" / "train400"
 
 
@@ -36,7 +38,7 @@ def registered(root: Path, name: str) -> list:
 
 
 def test_digits_denoise_beats_the_noise_and_registers_a_champion(tmp_path):
-    override = {"task": "denoise", "models": {"families": ["unet"], "unet": QUICK_UNET}}
+    override = {**DENOISE, "models": {"families": ["unet"], "unet": QUICK_UNET}}
     root = with_venv(make_project(tmp_path / "project", override))
     out = repro(root)
     assert "Running stage 'train@unet'" in out.stdout
@@ -44,7 +46,7 @@ def test_digits_denoise_beats_the_noise_and_registers_a_champion(tmp_path):
     assert summary["task"] == "denoise" and summary["chosen"] == "unet"
     assert summary["test_psnr_gain_db"] > 0.5, summary  # no longer worse than the noisy input
     metrics = json.loads((root / "reports/metrics.json").read_text())
-    assert set(metrics["classical"]["25"]) == {"non_local_means", "total_variation", "wavelet"}
+    assert set(metrics["uses"]["25"]) == {"non_local_means", "total_variation", "wavelet"}
     assert (root / "reports/plots/denoising.png").stat().st_size > 5000
     versions = registered(root, "aeops-digits-denoise")
     assert len(versions) == 1
@@ -54,7 +56,7 @@ def test_digits_denoise_beats_the_noise_and_registers_a_champion(tmp_path):
     pyfunc = mlflow.pyfunc.load_model("models:/aeops-digits-denoise@champion")
     images = np.load(root / "data/processed/model_input.npy")[:3].reshape(3, 8, 8)
     noisy = np.clip(images + 0.1 * np.random.default_rng(0).standard_normal(images.shape), 0, 1)
-    local = UNetDenoiser.load(root / "models/unet/denoiser")
+    local = load_model(root / "models/unet")
     expected = np.stack([local.denoise(n) for n in noisy.astype(np.float32)])
     assert np.array_equal(pyfunc.predict(noisy.astype(np.float32)), expected)
 
@@ -73,7 +75,23 @@ def test_digits_denoise_beats_the_noise_and_registers_a_champion(tmp_path):
     run([str(root / ".venv/bin/aeops"), "report"], root)
     page = (root / "reports/report.html").read_text()
     assert "aeops denoise run: unet (sigma 25)" in page and "non_local_means" in page
-    assert "aeops-digits-denoise v1 @champion" in (root / "reports/report.md").read_text()
+    assert (
+        "aeops-digits-denoise v1, promoted to champion" in (root / "reports/report.md").read_text()
+    )
+
+    # a DVC experiment with a better denoiser registers a challenger; the champion stays
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run([*git, "add", "-A"], root)
+    run([*git, "commit", "-qm", "trained"], root)
+    run([str(root / ".venv/bin/dvc"), "exp", "run", "-n", "more-steps", "-S",
+         "models.unet.steps=600"], root, timeout=1500)  # fmt: skip
+    versions = {v.version: v for v in registered(root, "aeops-digits-denoise")}
+    assert len(versions) == 2
+    client = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("aeops-digits-denoise", "champion")
+    assert str(champion.version) == "1"
+    newer = versions[max(versions, key=int)]
+    assert newer.tags["decision"] == "challenger" and newer.tags["dvc_exp_name"] == "more-steps"
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared/datasets is not beside the project")
@@ -81,8 +99,11 @@ def test_the_photo_preset_runs_end_to_end_on_a_slice(tmp_path):
     root = tmp_path / "project"
     make_project(root, small=False)
     preset = yaml.safe_load((ROOT / "examples/denoise/params.yaml").read_text())
-    quick = {"data": {"path": str(SHARED), "max_rows": 50}, "models": {"unet": {"steps": 20,
-             "val_every": 10}}, "train": {"progress_bar": False}}  # fmt: skip
+    quick = {
+        "data": {"path": str(SHARED), "max_rows": 50},
+        "models": {"unet": {"steps": 20, "val_every": 10}},
+        "train": {"progress_bar": False},
+    }
     (root / "params.yaml").write_text(yaml.safe_dump(deep_update(preset, quick), sort_keys=False))
     with_venv(root)
     out = repro(root)

@@ -199,13 +199,13 @@ def test_vae_elbo_score_adds_the_kl_term():
 
 
 def test_changed_fingerprint_discards_old_checkpoints(tmp_path, caplog):
-    from aeops.stages.train import prepare_checkpoints
+    from aeops.stages.resume import prepare_checkpoints
 
     ckpt_dir = tmp_path / "checkpoints"
     ckpt_dir.mkdir()
     torch.save({"epoch": 3, "state_dict": {}}, ckpt_dir / "last.ckpt")
     (ckpt_dir / "fingerprint.json").write_text('{"fingerprint": "aaa", "run_id": "r1"}')
-    with caplog.at_level("INFO", logger="aeops.stages.train"):
+    with caplog.at_level("INFO", logger="aeops.stages.resume"):
         assert prepare_checkpoints(ckpt_dir, "aaa") == (ckpt_dir / "last.ckpt", "r1")
         assert not caplog.messages
         assert prepare_checkpoints(ckpt_dir, "bbb") == (None, None)
@@ -215,7 +215,7 @@ def test_changed_fingerprint_discards_old_checkpoints(tmp_path, caplog):
 def test_a_checkpoint_cut_off_while_written_is_not_resumed_from(tmp_path, caplog):
     """A kill in the middle of writing last.ckpt: the rerun starts afresh and says why (and
     the writer renames a whole file into place, so this needs an older or foreign file)."""
-    from aeops.stages.train import prepare_checkpoints
+    from aeops.stages.resume import prepare_checkpoints
 
     ckpt_dir = tmp_path / "checkpoints"
     ckpt_dir.mkdir()
@@ -223,7 +223,7 @@ def test_a_checkpoint_cut_off_while_written_is_not_resumed_from(tmp_path, caplog
     whole = (ckpt_dir / "last.ckpt").read_bytes()
     (ckpt_dir / "last.ckpt").write_bytes(whole[: len(whole) // 2])
     (ckpt_dir / "fingerprint.json").write_text('{"fingerprint": "aaa", "run_id": "r1"}')
-    with caplog.at_level("INFO", logger="aeops.stages.train"):
+    with caplog.at_level("INFO", logger="aeops.stages.resume"):
         assert prepare_checkpoints(ckpt_dir, "aaa") == (None, None)
     assert not ckpt_dir.exists() and "cannot be read" in caplog.messages[0]
 

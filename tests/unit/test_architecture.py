@@ -108,3 +108,42 @@ def test_reading_params_and_a_no_op_register_load_neither_torch_nor_mlflow():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "heavy: []" in run.stdout
+
+
+TASK_BRANCH = r"task ==|in CODED_TASKS|code_size is (not )?None"
+
+
+def task_branches(src) -> list[str]:
+    """Lines outside ``tasks/`` that branch on the task's name (or on a code size standing in
+    for it), as ``path:line``."""
+    import re
+
+    asks = re.compile(TASK_BRANCH)
+    return [
+        f"{path.relative_to(src)}:{number}"
+        for path in sorted(src.rglob("*.py"))
+        if "tasks" not in path.relative_to(src).parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if asks.search(line)
+    ]
+
+
+def test_no_code_outside_the_task_layer_asks_which_task_it_runs():
+    """A use of the models is one module in src/aeops/tasks/ that the stages and the report ask
+    (no branch on the task's name anywhere else), and no module outside the denoise task and
+    the denoiser model is a denoise_* copy of a stage."""
+    src = ROOT / "src" / "aeops"
+    assert task_branches(src) == []
+    assert sorted(str(p.relative_to(src)) for p in src.rglob("denoise_*.py")) == []
+    tasks = {p.stem for p in (src / "tasks").glob("*.py")}
+    assert {"detect", "denoise", "compress", "reduce"} <= tasks
+
+
+def test_the_scan_for_task_branches_finds_one_outside_the_task_layer(tmp_path):
+    """The check above is not blind: a branch written the old way is found, where it is."""
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "stages" / "train.py").write_text('x = 1\nif cfg.task == "denoise":\n    pass\n')
+    (tmp_path / "tasks" / "denoise.py").write_text('if cfg.task == "denoise":\n    pass\n')
+    (tmp_path / "stages" / "common.py").write_text("coded = cfg.code_size is not None\n")
+    assert task_branches(tmp_path) == ["stages/common.py:1", "stages/train.py:2"]

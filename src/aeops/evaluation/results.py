@@ -20,6 +20,19 @@ from aeops.evaluation.metrics import Threshold
 from aeops.evaluation.selection import Selection
 
 THRESHOLD_KEYS = ("threshold", "threshold_method", "threshold_detail")
+# metrics.json's own keys (the rest: the chosen model's headline figures and the notes)
+KNOWN = (
+    "family",
+    "kind",
+    "selected_by",
+    "selection_basis",
+    "selection",
+    "candidates",
+    "skipped",
+    "models",
+    "baselines",
+    "uses",
+)
 
 
 @dataclass
@@ -143,10 +156,7 @@ class Comparison:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Comparison:
-        known = {
-            "family", "kind", "selected_by", "selection_basis", "selection", "candidates",
-            "skipped", "models", "baselines", "uses",
-        }  # fmt: skip
+        known = set(KNOWN)
         models = {n: ModelResult.from_record(n, m) for n, m in record["models"].items()}
         baselines = {
             n: ModelResult.from_record(n, m, "baseline") for n, m in record["baselines"].items()

@@ -106,9 +106,12 @@ class FamilyEstimator(BaseDetector):
         rule = default_block("register")
         evaluate = default_block("evaluate")
         switch = SwitchRule(
-            rule["switch_confidence"], rule["switch_min_anomalies"], evaluate["bootstrap"],
-            self.seed, evaluate["ci"],
-        )  # fmt: skip
+            confidence=rule["switch_confidence"],
+            min_anomalies=rule["switch_min_anomalies"],
+            n_boot=evaluate["bootstrap"],
+            seed=self.seed,
+            ci=evaluate["ci"],
+        )
         normal = train.normal
         return TrainingSpec(
             family=self.family_name,

@@ -119,8 +119,9 @@ class TailKnots(nn.Module):
         idx = np.flatnonzero(gaussed)
         place = np.zeros((len(idx), len(start)))
         place[np.arange(len(idx)), idx] = 1.0
-        for name, value in (("start", start), ("base", base), ("left", left),
-                            ("at", at[idx]), ("delta", delta[idx]), ("place", place)):  # fmt: skip
+        buffers = {"start": start, "base": base, "left": left, "at": at[idx]}
+        buffers.update(delta=delta[idx], place=place)
+        for name, value in buffers.items():
             self.register_buffer(name, torch.as_tensor(np.asarray(value, np.float64)))
         self.register_buffer("idx", torch.as_tensor(idx, dtype=torch.int64))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aeops.tasks.base import Task
 
-SHARED = ("base", "leaderboard")  # not tasks
+SHARED = ("base", "coded", "detectors")  # not tasks: what tasks share
 
 
 @cache

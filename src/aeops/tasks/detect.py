@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aeops.core.sections import CodeConfig
 from aeops.evaluation.metric import DETECTION, USES
 from aeops.tasks.base import Section, Task, rounded
-from aeops.tasks.leaderboard import detector_section
+from aeops.tasks.detectors import detector_references, detector_section
 
 if TYPE_CHECKING:
     from aeops.evaluation.results import Comparison
@@ -21,34 +21,6 @@ def ranking(comparison: Comparison) -> str:
     """The test figure a detection headline leads with: AUROC on labelled anomalies, or on
     synthetic ones when the data has none."""
     return "test_auroc" if comparison.winner.has("test_auroc") else "test_synthetic_auroc"
-
-
-def detector_references(inputs: Any, umap_dims: int | None, seed: int, denoisers: bool):
-    """What the classical methods that are not detectors do on the evaluation's rows:
-    scikit-image's denoisers and JPEG (images), gzip of the raw rows, UMAP at ``umap_dims``
-    (a map's reference); PCA is a baseline of its own. ``denoisers``: False leaves the image
-    denoisers out (no model of the task denoises)."""
-    from aeops.data.noise import psnr_db
-    from aeops.evaluation.denoising import row_references
-    from aeops.evaluation.uses import gzip_bytes_per_row, jpeg_points, umap_reference
-
-    folds = inputs.uses
-    val, test = folds.get("val"), folds.get("test")
-    if test is None:
-        return {}
-    out: dict[str, Any] = {
-        "rows": {split: len(rows.clean) for split, rows in folds.items() if rows is not None},
-        "raw_float32_bytes_per_row": float(4 * test.clean.shape[1]),
-        "gzip_bytes_per_row": gzip_bytes_per_row(test.clean),
-        "test_psnr_noisy_db": psnr_db(test.clean, test.noisy, test.data_range),
-    }
-    if val is not None and test.shape is not None:
-        if denoisers:
-            out["denoisers"] = row_references(val, test)
-        out["jpeg"] = jpeg_points(test)
-    if umap_dims is not None:
-        out["umap"] = umap_reference(test, umap_dims, seed)
-    return out
 
 
 class Detect(Task):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from aeops.core.sections import CodeConfig
-from aeops.tasks.compress import CodedTask
-from aeops.tasks.detect import detector_references
+from aeops.tasks.coded import CodedTask
+from aeops.tasks.detectors import detector_references
 
 
 class Reduce(CodedTask):

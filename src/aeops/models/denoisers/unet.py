@@ -205,8 +205,10 @@ class UNetDenoiser:
 
         p = self.params
         patch = min(p.patch, min(min(im.shape) for im in train))
-        return PatchPlan(patch, p.batch_size, p.steps, p.lr, min(p.val_every, p.steps),
-                         p.noise, self.seed, self.max_time)  # fmt: skip
+        val_every = min(p.val_every, p.steps)
+        return PatchPlan(
+            patch, p.batch_size, p.steps, p.lr, val_every, p.noise, self.seed, self.max_time
+        )
 
     def fit(self, X: Any, val: Any = None, hooks: Any = None) -> Self:
         """Train on patches of the clean ``X`` images; ``val``'s PSNR at the noise level(s)
@@ -290,8 +292,12 @@ class UNetDenoiser:
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self._ready().state_dict().items()}
         save_file(state, str(folder / WEIGHTS))
-        about = {"family": self.name, "spec": self.record(), "history": self.history,
-                 "stopped_by": self.stopped_by}  # fmt: skip
+        about = {
+            "family": self.name,
+            "spec": self.record(),
+            "history": self.history,
+            "stopped_by": self.stopped_by,
+        }
         (folder / SPEC).write_text(json.dumps(about, indent=2, sort_keys=True) + "\n")
         return folder
 

@@ -1,6 +1,7 @@
-"""The report section of a task whose models are detectors (detect, compress, reduce): the
-chosen model's headline figures and every model side by side on the metric that chose,
-best on validation first."""
+"""What the tasks whose models are detectors (detect, compress, reduce) share: the classical
+references that are not models (:func:`detector_references`) and the report section (the
+chosen model's headline figures and every model side by side on the metric that chose, best
+on validation first: :func:`detector_section`)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,31 @@ def detector_section(comparison: Comparison, registry: dict[str, Any]) -> Sectio
         )
     notes = [n for n in (comparison.note("baseline_note"), comparison.note("test_note")) if n]
     return Section("Headline", lead, [Table("Headline", [], pairs), leaderboard(comparison)], notes)
+
+
+def detector_references(inputs: Any, umap_dims: int | None, seed: int, denoisers: bool):
+    """What the classical methods that are not detectors do on the evaluation's rows:
+    scikit-image's denoisers and JPEG (images), gzip of the raw rows, UMAP at ``umap_dims``
+    (a map's reference); PCA is a baseline of its own. ``denoisers``: False leaves the image
+    denoisers out (no model of the task denoises)."""
+    from aeops.data.noise import psnr_db
+    from aeops.evaluation.denoising import row_references
+    from aeops.evaluation.uses import gzip_bytes_per_row, jpeg_points, umap_reference
+
+    folds = inputs.uses
+    val, test = folds.get("val"), folds.get("test")
+    if test is None:
+        return {}
+    out: dict[str, Any] = {
+        "rows": {split: len(rows.clean) for split, rows in folds.items() if rows is not None},
+        "raw_float32_bytes_per_row": float(4 * test.clean.shape[1]),
+        "gzip_bytes_per_row": gzip_bytes_per_row(test.clean),
+        "test_psnr_noisy_db": psnr_db(test.clean, test.noisy, test.data_range),
+    }
+    if val is not None and test.shape is not None:
+        if denoisers:
+            out["denoisers"] = row_references(val, test)
+        out["jpeg"] = jpeg_points(test)
+    if umap_dims is not None:
+        out["umap"] = umap_reference(test, umap_dims, seed)
+    return out
