@@ -34,6 +34,7 @@ def failures_of(frame, meta, min_rows=50, allow_missing=False):
     return report, str(DataValidationError("data/interim/dataset.parquet", report))
 
 
+@pytest.mark.slow  # GX's Data Docs: ~5 s
 def test_real_digits_pass_and_data_docs_are_written(digits, tmp_path: Path):
     frame, meta = digits
     report = validate_frame(frame, meta, 100, tmp_path / "docs")

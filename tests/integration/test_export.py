@@ -292,6 +292,7 @@ def test_the_rest_fast_path_answers_and_refuses_as_the_full_path(tmp_path):
     assert {"anomaly_score", "is_anomaly", "error_pixel_0"} <= set(answer["predictions"][0])
 
 
+@pytest.mark.slow  # four refused exports: ~4 s
 def test_bad_export_requests_are_one_sentence_and_leave_nothing(tmp_path):
     """`aeops export` refuses in one sentence and a non-zero exit: a model that is not there,
     an output over a user's own folder; an export that fails half-way leaves no folder."""

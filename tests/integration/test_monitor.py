@@ -59,6 +59,7 @@ def test_brighter_or_noisier_rows_are_drift(export, change, tmp_path):
     assert (tmp_path / "report" / "monitor.html").read_text().count("<tr>") == 5
 
 
+@pytest.mark.slow  # 20 monitor runs: ~7 s
 def test_held_out_normal_rows_are_healthy_in_19_of_20_resamples(export, tmp_path):
     folder, held_out = export
     codes = []

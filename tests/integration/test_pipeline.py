@@ -115,6 +115,7 @@ def test_second_repro_changes_nothing(project: Path):
     assert run(["dvc", "status"], project).stdout.split() == ["register:", "always", "changed"]
 
 
+@pytest.mark.slow  # a fresh Python loads MLflow and torch: ~12 s
 def test_champion_scores_ingested_rows_in_a_fresh_process(project: Path):
     script = f"""
 import json, mlflow, pandas as pd

@@ -103,7 +103,7 @@ def source_case(kind: str, tmp: Path) -> dict:
     raise ValueError(kind)
 
 
-FAST = ("digits-int", "table-string", "table-none")
+FAST = ("table-string", "table-none")  # digits through every stage: test_pipeline, the slow tier
 CASES = [
     pytest.param(kind, marks=() if kind in FAST else pytest.mark.slow)
     for kind in (

@@ -103,8 +103,9 @@ def bag_of(seeds: int, x: np.ndarray, val: np.ndarray, val_flags: np.ndarray):
 
     from tests.helpers import training_spec
 
-    cfg = small_config(train={"max_epochs": 3, "patience": 3, "batch_size": 32,
-                              "progress_bar": False, "accelerator": "cpu"})  # fmt: skip
+    train = {"max_epochs": 3, "patience": 3, "batch_size": 32, "progress_bar": False,
+             "accelerator": "cpu"}  # fmt: skip
+    cfg = small_config(train=train, evaluate={"bootstrap": 20})  # a quick score-kind choice
     spec = replace(training_spec("dense", cfg, TABLE_META), seeds=seeds)
     return family_detector(spec, batch_rows=64).fit(fold_of(x), fold_of(val, val_flags))
 

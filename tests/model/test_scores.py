@@ -145,6 +145,7 @@ def ranked(labels: np.ndarray, separation: float, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=len(labels)) + separation * labels
 
 
+@pytest.mark.slow  # 500 paired resamples per case: ~5 s
 def test_validation_moves_the_table_score_only_when_another_kind_is_reliably_better():
     labels = np.r_[np.zeros(200, bool), np.ones(40, bool)]
     weak, strong = ranked(labels, 0.5, 1), ranked(labels, 3.0, 2)

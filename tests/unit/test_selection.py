@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from aeops.core.files import ENSEMBLE, METRICS_FILE, SCORES_FILE
@@ -147,6 +148,7 @@ def test_the_ensemble_leaves_out_a_family_validation_shows_reliably_worse():
     assert "conv (by 0." in why and "register.switch_confidence 90%" in why
 
 
+@pytest.mark.slow  # paired resamples: ~4 s
 def test_families_that_rank_alike_all_stay_and_few_anomalies_prove_nothing_worse():
     labels, score = rows(200, 60, 1.5, 0)
     kept, why = members_of(labels, {"dense": score, "sparse": 2 * score, "vae": np.exp(score)})

@@ -9,7 +9,7 @@ over a listed setting) and the fitted object then *is* that detector:
 
 >>> import numpy as np
 >>> from aeops import DenseAE
->>> X = np.random.default_rng(0).normal(size=(400, 12)).astype("float32")
+>>> X = np.random.default_rng(0).normal(size=(120, 10)).astype("float32")
 >>> detector = DenseAE(latent=8).fit(X)
 >>> detector.decision_function(X[:3]).shape  # higher = more anomalous
 (3,)

@@ -95,7 +95,7 @@ def load_denoiser(model: str | None) -> Any:
     import tempfile
 
     from aeops.models.denoisers import SPEC, is_denoiser_folder
-    from aeops.models.registry import load_model
+    from aeops.models.denoisers import load_denoiser as load_model
 
     if model is None:
         from aeops.tracking.registry import default_model

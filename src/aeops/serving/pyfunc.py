@@ -1,6 +1,6 @@
-"""The MLflow pyfunc that ships a :class:`~aeops.serving.pipeline.DetectorPipeline` through the
-registry, and how a detector is logged (metrics, plots and the model, tagged with the key of
-its files)."""
+"""The MLflow pyfunc every aeops model ships through the registry as (:class:`AeopsModel`: a
+:class:`~aeops.serving.pipeline.DetectorPipeline`, or a denoiser), and how each is logged
+(metrics, plots and the model, tagged with the key of its files)."""
 
 import warnings
 from pathlib import Path
@@ -43,9 +43,9 @@ class AeopsModel(PythonModel):
     def load_context(self, context) -> None:
         artifacts = context.artifacts
         if DENOISER in artifacts:
-            from aeops.models.registry import load_model
+            from aeops.models.denoisers import load_denoiser
 
-            self.denoiser = load_model(artifacts[DENOISER])
+            self.denoiser = load_denoiser(artifacts[DENOISER])
             return
         self.detector = DetectorPipeline.from_files(
             artifacts["model"], artifacts["preprocessor"], artifacts["detector"]

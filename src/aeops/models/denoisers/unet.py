@@ -60,7 +60,7 @@ class UNetParams(Section):
     def _range(self) -> UNetParams:
         if isinstance(self.sigma, list) and self.sigma[0] > self.sigma[1]:
             raise ValueError(
-                f"denoise.sigma {self.sigma}: a blind range is [low, high], low <= high"
+                f"models.unet.sigma {self.sigma}: a blind range is [low, high], low <= high"
             )
         return self
 
