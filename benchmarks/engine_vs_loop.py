@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from aeops.core.sections import TrainerConfig  # noqa: E402
 from aeops.models.autoencoders.base import Objective  # noqa: E402
-from aeops.models.autoencoders.conv import ConvAE  # noqa: E402
+from aeops.models.autoencoders.conv import ConvNetwork  # noqa: E402
 from aeops.models.autoencoders.dense import DenseNetwork  # noqa: E402
 from aeops.training.batches import FoldData
 from aeops.training.engine import FitHooks, Run, fit, skip_cuda_probe_without_gpu
@@ -49,7 +49,7 @@ def synthetic_images(rows: int, side: int = 28, seed: int = 0) -> np.ndarray:
 def build(family: str, side: int) -> torch.nn.Module:
     if family == "dense":
         return DenseNetwork(side * side, [256, 128, 64], 8, "sigmoid", 0.0)
-    return ConvAE([1, side, side], [32, 64], 8, "sigmoid")
+    return ConvNetwork([1, side, side], [32, 64], 8, "sigmoid")
 
 
 def settings(

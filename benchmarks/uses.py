@@ -26,7 +26,6 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(1, str(ROOT))  # benchmarks.codes, when run as a script
 
 from aeops.evaluation.denoising import NoisyImages, measure, references  # noqa: E402
-from aeops.models.denoisers.unet import DenoiserSpec, UNetDenoiser  # noqa: E402
+from aeops.models.denoisers.unet import UNetDenoiser  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "datasets"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -55,22 +54,24 @@ def grey_images(folder: Path) -> tuple[list[str], list[np.ndarray]]:
     ]
 
 
-def model_specs(steps: int) -> dict[str, DenoiserSpec]:
+def model_specs(steps: int) -> dict[str, UNetDenoiser]:
+    """The two models measured, configured (params.yaml's models.unet but the noise)."""
     return {
-        "unet_sigma25": DenoiserSpec(sigma=25.0, steps=steps),
-        "unet_blind": DenoiserSpec(sigma=[0.0, 55.0], steps=steps),
+        "unet_sigma25": UNetDenoiser(sigma=25.0, steps=steps),
+        "unet_blind": UNetDenoiser(sigma=[0.0, 55.0], steps=steps),
     }
 
 
-def trained(name: str, spec: DenoiserSpec, train: list, val: list) -> tuple[UNetDenoiser, float]:
-    """The model of ``spec``, trained now or loaded from an earlier run of the same spec."""
-    key = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:12]
+def trained(name: str, spec: UNetDenoiser, train: list, val: list) -> tuple[UNetDenoiser, float]:
+    """The model ``spec`` configures, trained now or loaded from an earlier run of the same
+    settings."""
+    key = hashlib.sha256(json.dumps(spec.record(), sort_keys=True).encode()).hexdigest()[:12]
     folder = MODELS / f"{name}-{key}"
     if (folder / "denoiser.json").exists():
         about = json.loads((folder / "denoiser.json").read_text())
         return UNetDenoiser.load(folder), float(about.get("train_seconds", float("nan")))
     started = time.perf_counter()
-    model = UNetDenoiser(spec).fit(train, val, progress=False)
+    model = spec.fit(train, val)
     seconds = time.perf_counter() - started
     model.save(folder)
     about = json.loads((folder / "denoiser.json").read_text())
@@ -117,7 +118,7 @@ def denoise_part(steps: int, train_only: str | None) -> dict:
         "test_images": names,
         "models": {
             name: {
-                "spec": asdict(m.spec),
+                "spec": m.record(),
                 "parameters": m.parameters(),
                 "train_seconds": round(secs, 1),
                 "stopped_by": m.stopped_by,

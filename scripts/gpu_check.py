@@ -145,10 +145,10 @@ def large_run(accelerator: str, epochs: int, rows: int) -> dict:
         for family in ("dense", "conv"):
             result = train_family(cfg, family, prepared, tmp / "models" / family)
             results[family] = {
-                "epochs": result.epochs,
-                "fit_seconds": result.fit_seconds,
-                "epochs_per_second": result.epochs_per_second,
-                "plan": result.plan,
+                "epochs": result.record["epochs"],
+                "fit_seconds": result.timings["fit_seconds"],
+                "epochs_per_second": result.timings["epochs_per_second"],
+                "plan": result.record["plan"],
                 "train_rows": int(len(train.normal)),
             }
     return results

@@ -81,7 +81,7 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "denoise": (
-        "task: denoise on natural photos (the 400 grey 180 x 180 Train400 photos; your folder here)",
+        "task: denoise on natural photos (Train400: 400 grey 180 x 180 photos; your folder here)",
         {
             "task": "denoise",
             "data.source": "image_folder",

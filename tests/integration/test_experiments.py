@@ -81,6 +81,6 @@ def test_a_dvc_experiment_never_moves_the_champion(task, tmp_path, mlflow_uri, m
     version = client.get_model_version(name, str(second["version"]))
     assert version.tags["dvc_exp_name"] == "exp-better" and version.tags["decision"] == "challenger"
     # ... although it beats the champion, re-scored on the same validation data
-    rescore = KINDS[cfg.use.model_kind]
+    rescore = KINDS[cfg.use.model_kind].rescore
     champion = rescore(cfg, load_prepared(cfg), second["metric"], f"models:/{name}@champion")
     assert second["candidate_score"] > champion, (second["candidate_score"], champion)

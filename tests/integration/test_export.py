@@ -125,9 +125,12 @@ def pipeline(data: str, name: str) -> DetectorPipeline:
 
 def assert_scores_close(got: np.ndarray, want: np.ndarray) -> None:
     """Within 1e-5 of each score, or of the scores' interquartile range for a score near
-    zero (float32 products in ONNX Runtime and torch differ in their last digits)."""
+    zero (float32 products in ONNX Runtime and torch differ in their last digits), and never
+    closer than 1e-12: PCA keeping every direction of a rank-Gauss table scores every row
+    ~1e-31, where the two runtimes' rounding differs by as much as the scores themselves
+    (seen with onnxruntime 1.32)."""
     spread = float(np.subtract(*np.percentile(want, [75, 25])))
-    allowed = 1e-5 * np.maximum(np.abs(want), spread)
+    allowed = 1e-5 * np.maximum(np.abs(want), spread) + 1e-12
     worst = np.max(np.abs(got - want) - allowed)
     assert worst <= 0, f"scores differ beyond 1e-5 relative by {worst:.3g}"
 

@@ -11,7 +11,7 @@ import mlflow
 import pytest
 
 from aeops.stages.common import load_prepared
-from aeops.stages.register import rescore_detector
+from aeops.stages.register import Detectors
 from tests.helpers import make_config
 from tests.integration.inproc import run_pipeline
 
@@ -59,5 +59,5 @@ def test_with_val_psnr_gain_db_the_champion_is_the_best_denoiser(tmp_path: Path,
 
     # the register stage's re-scoring of a champion gives what evaluate measured
     uri = f"models:/{decision['model_name']}@champion"
-    again = rescore_detector(cfg, load_prepared(cfg), metric, uri)
+    again = Detectors.rescore(cfg, load_prepared(cfg), metric, uri)
     assert again == pytest.approx(measured[best], abs=1e-4)

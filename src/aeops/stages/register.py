@@ -93,26 +93,7 @@ def register(cfg: Config) -> dict[str, Any]:
     return synchronise(cfg, key)
 
 
-# -- what differs by the kind of model ---------------------------------------------------
-
-
-def model_files(cfg: Config, name: str, kind: str) -> tuple[Path, ...]:
-    """The files a deployable model packs: a family's, the ensemble's or a baseline's model
-    file with the preprocessor and ``detector.json``; a denoiser's weights and record."""
-    if kind == "denoiser":
-        from aeops.models.denoisers.unet import SPEC, WEIGHTS
-
-        folder = cfg.paths.model_dir(name)
-        return folder / WEIGHTS, folder / SPEC
-    preprocessor = Path(cfg.paths.preprocessor)
-    if kind == "baseline":
-        folder = Path(cfg.paths.baselines_dir) / name
-        return folder / BASELINE_FILE, preprocessor, folder / DETECTOR_FILE
-    if kind == ENSEMBLE:
-        folder = cfg.paths.family_eval_dir(name)
-        return folder / ENSEMBLE_FILE, preprocessor, folder / DETECTOR_FILE
-    folder = cfg.paths.family_eval_dir(name)
-    return cfg.paths.model_dir(name) / MODEL_FILE, preprocessor, folder / DETECTOR_FILE
+# -- what differs by the kind of model the task trains ------------------------------------
 
 
 def validation_rows(prepared: Prepared, metric: str):
@@ -128,69 +109,137 @@ def validation_rows(prepared: Prepared, metric: str):
     return val[~synthetic]
 
 
-def rescore_detector(cfg: Config, prepared: Prepared, metric: str, uri: str) -> float:
-    """A registered detector's ``metric`` on this run's validation fold (a use's metric: as
-    evaluate measures it; ``-inf`` for a detector without a code)."""
-    from aeops.evaluation.metrics import ranking_metric
-    from aeops.evaluation.selection import is_measured
-    from aeops.evaluation.uses import Corruption, use_metric_of
-    from aeops.tracking.registry import load_pyfunc
+class Detectors:
+    """A detector (a family, the ensemble or a baseline): its model file with the
+    preprocessor and ``detector.json``; re-scored through its pyfunc; logged with an input
+    example; exported to ONNX beside the registered version."""
 
-    val = validation_rows(prepared, metric)
-    model = load_pyfunc(uri)
-    if is_measured(metric):
-        normal = val[~val["is_anomaly"].to_numpy(bool)]
-        pipeline = model.unwrap_python_model().detector
-        noise = cfg.models.family("denoising")
-        corruption = Corruption(noise.noise, noise.noise_level, cfg.seed)
-        return use_metric_of(pipeline, normal, prepared.meta, corruption, metric)
-    scores = model.predict(val[prepared.meta.features])["anomaly_score"].to_numpy()
-    is_anomaly = val["is_anomaly"].to_numpy(bool)
-    return ranking_metric(metric)(is_anomaly, scores)
+    @staticmethod
+    def files(cfg: Config, name: str, kind: str) -> tuple[Path, ...]:
+        preprocessor = Path(cfg.paths.preprocessor)
+        if kind == "baseline":
+            folder = Path(cfg.paths.baselines_dir) / name
+            return folder / BASELINE_FILE, preprocessor, folder / DETECTOR_FILE
+        if kind == ENSEMBLE:
+            folder = cfg.paths.family_eval_dir(name)
+            return folder / ENSEMBLE_FILE, preprocessor, folder / DETECTOR_FILE
+        folder = cfg.paths.family_eval_dir(name)
+        return cfg.paths.model_dir(name) / MODEL_FILE, preprocessor, folder / DETECTOR_FILE
+
+    @staticmethod
+    def rescore(cfg: Config, prepared: Prepared, metric: str, uri: str) -> float:
+        """A registered detector's ``metric`` on this run's validation fold (a use's metric:
+        as evaluate measures it; ``-inf`` for a detector without a code)."""
+        from aeops.evaluation.metrics import ranking_metric
+        from aeops.evaluation.selection import is_measured
+        from aeops.evaluation.uses import Corruption, use_metric_of
+        from aeops.tracking.registry import load_pyfunc
+
+        val = validation_rows(prepared, metric)
+        model = load_pyfunc(uri)
+        if is_measured(metric):
+            normal = val[~val["is_anomaly"].to_numpy(bool)]
+            pipeline = model.unwrap_python_model().detector
+            noise = cfg.models.family("denoising")
+            corruption = Corruption(noise.noise, noise.noise_level, cfg.seed)
+            return use_metric_of(pipeline, normal, prepared.meta, corruption, metric)
+        scores = model.predict(val[prepared.meta.features])["anomaly_score"].to_numpy()
+        is_anomaly = val["is_anomaly"].to_numpy(bool)
+        return ranking_metric(metric)(is_anomaly, scores)
+
+    @staticmethod
+    def logger(cfg: Config, prepared: Prepared, files: tuple, report: dict) -> Any:
+        """How to log this detector again into a run (its plots beside ``detector.json``)."""
+        from aeops.serving.pyfunc import log_detector
+        from aeops.stages.common import example_rows
+        from aeops.tracking.runs import dataset_input
+
+        def log(run_id: str) -> Any:
+            example, dataset = example_rows(prepared), dataset_input(cfg, prepared.data_hash)
+            pngs = sorted((files[-1].parent / PLOTS_DIR).glob("*.png"))
+            return log_detector(run_id, report, pngs, files, example=example, dataset=dataset)
+
+        return log
+
+    @staticmethod
+    def publish(
+        cfg: Config, tracking: Tracking, decided: tuple, record: Any, prepared: Prepared
+    ) -> Any:
+        """The version's ONNX export (and the champion's, in ``paths.onnx``) and the serving
+        example beside the reports."""
+        from dataclasses import replace
+
+        record = replace(record, onnx=attach_export(cfg, tracking, decided, prepared))
+        write_serving_example(cfg, prepared)
+        return record
 
 
-def rescore_denoiser(cfg: Config, prepared: Prepared, metric: str, uri: str) -> float:
-    """A registered denoiser's validation PSNR over its headline sigmas, on this run's noisy
-    validation images (what evaluate measured the trained ones on)."""
-    import tempfile
+class Denoisers:
+    """A denoiser: its weights and record; re-scored by its validation PSNR; served by
+    ``aeops denoise`` (no ONNX export)."""
 
-    import numpy as np
+    @staticmethod
+    def files(cfg: Config, name: str, kind: str) -> tuple[Path, ...]:
+        from aeops.models.denoisers.unet import SPEC, WEIGHTS
 
-    from aeops.evaluation.denoising import headline_sigmas, measure
-    from aeops.models.registry import load_model
-    from aeops.serving.pyfunc import downloaded
-    from aeops.stages.measure import evaluation_inputs
+        folder = cfg.paths.model_dir(name)
+        return folder / WEIGHTS, folder / SPEC
 
-    with tempfile.TemporaryDirectory() as tmp:
-        held: Any = load_model(downloaded(uri, Path(tmp)))
-    inputs = evaluation_inputs(cfg, prepared)
-    sigmas = headline_sigmas(list(cfg.evaluate.denoise_sigmas), held.noise)
-    return float(np.mean([measure(inputs.noisy(s)[0], held.denoise)["psnr_db"] for s in sigmas]))
+    @staticmethod
+    def rescore(cfg: Config, prepared: Prepared, metric: str, uri: str) -> float:
+        """A registered denoiser's validation PSNR over its headline sigmas, on this run's
+        noisy validation images (what evaluate measured the trained ones on)."""
+        import tempfile
+
+        import numpy as np
+
+        from aeops.evaluation.denoising import headline_sigmas, measure
+        from aeops.models.denoisers import load_denoiser
+        from aeops.serving.pyfunc import downloaded
+        from aeops.stages.measure import evaluation_inputs
+
+        with tempfile.TemporaryDirectory() as tmp:
+            held = load_denoiser(downloaded(uri, Path(tmp)))
+        inputs = evaluation_inputs(cfg, prepared)
+        sigmas = headline_sigmas(list(cfg.evaluate.denoise_sigmas), held.noise)
+        scores = [measure(inputs.noisy(s)[0], held.denoise)["psnr_db"] for s in sigmas]
+        return float(np.mean(scores))
+
+    @staticmethod
+    def logger(cfg: Config, prepared: Prepared, files: tuple, report: dict) -> Any:
+        """How to log this denoiser again into a run (its folder, tagged with its key)."""
+        from aeops.serving.pyfunc import log_denoiser
+
+        key = detector_key(*files)
+        return lambda run_id: log_denoiser(run_id, report, [], files[0].parent, key)
+
+    @staticmethod
+    def publish(
+        cfg: Config, tracking: Tracking, decided: tuple, record: Any, prepared: Prepared
+    ) -> Any:
+        return record  # served by `aeops denoise` from the registry: nothing else travels
+
+
+KINDS: dict[str, Any] = {"autoencoder": Detectors, "denoiser": Denoisers}  # the task's kind
+
+
+def model_files(cfg: Config, name: str, kind: str) -> tuple[Path, ...]:
+    """The files a deployable model packs: a detector's model file, preprocessor and
+    ``detector.json``; a denoiser's weights and record."""
+    return KINDS[cfg.use.model_kind].files(cfg, name, kind)
 
 
 def logged_models(cfg: Config, comparison: Comparison, prepared: Prepared) -> list[Logged]:
     """Every model evaluate logged, with how to log it again (a store that lacks it)."""
-    from aeops.core.io import file_sha256
-    from aeops.serving.pyfunc import log_denoiser, log_detector
-    from aeops.stages.common import example_rows
     from aeops.tracking.registration import Logged
-    from aeops.tracking.runs import dataset_input
 
+    ops = KINDS[cfg.use.model_kind]
     out = []
     for name, result in comparison.everyone.items():
-        files = model_files(cfg, name, result.kind)
+        files = ops.files(cfg, name, result.kind)
         trained = result.kind not in ("baseline", ENSEMBLE)
         record = read_json(cfg.paths.model_dir(name) / RUN_FILE) if trained else None
-        plots = files[-1].parent / PLOTS_DIR if result.kind != "denoiser" else Path("-")
-        report = result.record()
-
-        def log(run_id: str, files=files, plots=plots, report=report, kind=result.kind) -> Any:
-            if kind == "denoiser":
-                return log_denoiser(run_id, report, [], files[0].parent, file_sha256(*files)[:16])
-            example, dataset = example_rows(prepared), dataset_input(cfg, prepared.data_hash)
-            pngs = sorted(plots.glob("*.png"))
-            return log_detector(run_id, report, pngs, files, example=example, dataset=dataset)
-
+        log = ops.logger(cfg, prepared, files, result.record())
         out.append(Logged(name, result.kind, detector_key(*files), files[0], record, log))
     return out
 
@@ -218,7 +267,7 @@ def synchronise(cfg: Config, key: str) -> dict[str, Any]:
             f"register: this store lacked the runs of {restored}; logged them again from "
             "the tracked outputs"
         )
-    rescore = KINDS[cfg.use.model_kind]
+    rescore = KINDS[cfg.use.model_kind].rescore
     context = (prepared.meta.schema(), prepared.data_hash, experiment_name())
     candidate, champion = gather(
         tracking, cfg, comparison, key, context, partial(rescore, cfg, prepared, comparison.metric)
@@ -231,19 +280,14 @@ def synchronise(cfg: Config, key: str) -> dict[str, Any]:
 
 
 def publish(cfg: Config, tracking: Tracking, decided: tuple, record: Any, prepared: Prepared):
-    """What travels with the registered version (a detector's ONNX export), the register
-    report, the serving example and the run report."""
-    from dataclasses import replace
-
+    """What travels with the registered version (the kind's own: a detector's ONNX export),
+    the register report and the run report."""
     from aeops.reporting.report import write_report
     from aeops.tracking.registration import attach_report
 
     candidate, version, decision = decided
-    if candidate.kind != "denoiser":
-        record = replace(record, onnx=attach_export(cfg, tracking, decided, prepared))
+    record = KINDS[cfg.use.model_kind].publish(cfg, tracking, decided, record, prepared)
     write_json(cfg.paths.registry_report, record.record())
-    if candidate.kind != "denoiser":
-        write_serving_example(cfg, prepared)
     page = write_report(cfg)
     attach_report(tracking, candidate, version, page)
     log.info(f"register: {candidate.name} v{version} -> @{decision.alias}: {decision.reason}")
@@ -296,6 +340,3 @@ def write_serving_example(cfg: Config, prepared: Prepared) -> Path:
     path = Path(cfg.paths.registry_report).with_name("serving_example.json")
     write_json(path, body)
     return path
-
-
-KINDS = {"autoencoder": rescore_detector, "denoiser": rescore_denoiser}  # by the task's model kind
