@@ -114,7 +114,16 @@ def config_model() -> type[Config]:
         **{name: (spec.params, ...) for name, spec in found.items()},
         **{name: (params, ...) for name, params in denoisers.items()},  # task: denoise's
     )
+    from aeops.evaluation.metric import METRIC_NAMES
+
     task_name: Any = Literal.__getitem__(task_names())
+    metric_name: Any = Literal.__getitem__(METRIC_NAMES)
+    register = create_model(  # the metric narrowed to the known ones
+        "RegisterConfig",
+        __base__=RegisterConfig,
+        __doc__=RegisterConfig.__doc__,
+        metric=(metric_name, ...),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return create_model(  # `register` is declared again: inherited, pydantic would take
@@ -122,7 +131,7 @@ def config_model() -> type[Config]:
             __base__=Config,
             task=(task_name, ...),
             models=(models, ...),
-            register=(RegisterConfig, Field(...)),
+            register=(register, Field(...)),
         )
 
 

@@ -237,20 +237,7 @@ class BaselinesConfig(Section):
 
 class RegisterConfig(Section):
     model_name: str | None
-    metric: Literal[
-        "val_auroc",
-        "val_average_precision",
-        # a use other than detection (aeops.evaluation.uses.USE_METRICS)
-        "val_psnr_gain_db",
-        "val_code_psnr_db",
-        "val_code_float16_psnr_db",
-        "val_code_int8_psnr_db",
-        "val_trustworthiness",
-        "val_continuity",
-        "val_knn_accuracy",
-        "val_explained_variance",
-        "val_psnr_db",  # task: denoise (aeops.evaluation.denoising)
-    ]
+    metric: str  # one of aeops.evaluation.metric.METRIC_NAMES (config_model narrows it)
     margin: Annotated[float, Field(ge=0.0)]
     candidates: Literal["autoencoders", "all"]
     switch_min_anomalies: PositiveInt

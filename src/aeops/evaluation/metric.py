@@ -41,3 +41,5 @@ USE_METRICS = (
 USES = tuple(Metric(name) for name in USE_METRICS)
 # a denoiser: mean PSNR on validation over the sigmas its training noise covers
 DENOISING = (Metric("val_psnr_db"),)
+# every metric any task may select on (register.metric; each task names its own: aeops.tasks)
+METRIC_NAMES = tuple(m.name for m in (*DETECTION, *USES, *DENOISING))

@@ -16,11 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aeops.core.files import MODEL_FILE
 from aeops.data.split import scale_rows
 from aeops.models.autoencoders.detector import AutoencoderDetector
 from aeops.models.autoencoders.settings import SCORE_BATCH_ROWS, TrainingSpec, family
-from aeops.models.autoencoders.store import read_safetensors, write_safetensors
+from aeops.models.autoencoders.store import read_safetensors, save_state
 from aeops.models.combine import ScaledMean
 from aeops.models.search import BestOnValidation, quieted
 
@@ -96,10 +95,7 @@ class SeedBag(ScaledMean):
         return self.about(), self.tensors()
 
     def save(self, folder: str | Path) -> Path:
-        path = Path(folder) / MODEL_FILE
-        about, tensors = self.state()
-        write_safetensors(path, tensors, about)
-        return path
+        return save_state(self.state(), folder)
 
 
 def rebuild_family(

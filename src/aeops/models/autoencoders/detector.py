@@ -28,7 +28,6 @@ import numpy as np
 import torch
 
 from aeops.core.errors import ModelConfigError
-from aeops.core.files import MODEL_FILE
 from aeops.models.autoencoders.base import Autoencoder
 from aeops.models.autoencoders.scores import (
     BANK_ROWS,
@@ -55,7 +54,7 @@ from aeops.models.autoencoders.store import (
     model_about,
     model_tensors,
     rebuild,
-    write_safetensors,
+    save_state,
 )
 from aeops.models.base import BaseDetector
 from aeops.training.batches import FoldData
@@ -326,10 +325,7 @@ class AutoencoderDetector(BaseDetector):
         return self.about(), self.tensors()
 
     def save(self, folder: str | Path) -> Path:
-        path = Path(folder) / MODEL_FILE
-        about, tensors = self.state()
-        write_safetensors(path, tensors, about)
-        return path
+        return save_state(self.state(), folder)
 
     @classmethod
     def rebuild(

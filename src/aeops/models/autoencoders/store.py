@@ -70,6 +70,16 @@ def write_safetensors(path: Path, tensors: dict[str, Any], about: dict[str, Any]
         save_file(tensors, str(tmp), metadata={"aeops": json.dumps(about, sort_keys=True)})
 
 
+def save_state(state: tuple[dict[str, Any], dict[str, Any]], folder: str | Path) -> Path:
+    """A family's (header, tensors) as its model file in ``folder``; the file's path."""
+    from aeops.core.files import MODEL_FILE
+
+    path = Path(folder) / MODEL_FILE
+    header, tensors = state
+    write_safetensors(path, tensors, header)
+    return path
+
+
 def read_safetensors(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metadata, tensors) of a file :func:`write_safetensors` wrote; anything else, or
     another format, is one sentence."""
