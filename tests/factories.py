@@ -3,7 +3,9 @@
 - :func:`sensor_table`: a machine table with text labels (``ok``/``defect``), categorical
   columns (``line``, ``shift``), an id and a timestamp column to exclude;
 - :func:`wine_table`: scikit-learn's embedded wine data with its class names as labels;
-- :func:`write_part_images`: a folder of PNG "part photos" in ``good/`` and ``defect/``.
+- :func:`write_part_images`: a folder of PNG "part photos" in ``good/`` and ``defect/``;
+- :func:`sensor_stream` / :func:`write_streams`: sensor streams sampled once a second, one
+  fault each (SKAB's layout: ``;``-separated, ``datetime``, ``anomaly``, ``changepoint``).
 """
 
 from __future__ import annotations
@@ -101,3 +103,38 @@ def write_part_images(
                 image = image.convert("RGB")
             image.save(folder / f"{kind}_{i:04d}.png")
     return root
+
+
+def sensor_stream(rows: int = 300, fault: tuple[int, int] | None = None, seed: int = 0):
+    """One series: four sensors following one hidden rhythm, sampled once a second, with a
+    fault (a sensor drifting off the others) over the rows ``fault`` = (start, stop), by
+    default the fifth sixth of the series."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows, dtype=np.float64)
+    rhythm = np.sin(2 * np.pi * t / 30.0 + rng.uniform(0, 2 * np.pi))
+    weights = np.array([1.0, -0.5, 0.8, 0.3])
+    values = rhythm[:, None] * weights + 0.05 * rng.normal(size=(rows, 4)) + 10.0
+    start, stop = fault or (rows * 4 // 6, rows * 5 // 6)
+    values[start:stop, 2] += np.linspace(0.5, 2.0, stop - start)
+    anomaly = np.zeros(rows)
+    anomaly[start:stop] = 1.0
+    changepoint = np.zeros(rows)
+    changepoint[[start, stop - 1]] = 1.0
+    frame = pd.DataFrame(values.round(5), columns=[f"s{i}" for i in range(4)])
+    frame.insert(0, "datetime", pd.date_range("2026-03-09 10:00:00", periods=rows, freq="s"))
+    frame["datetime"] = frame["datetime"] + pd.Timedelta(hours=seed)
+    frame["anomaly"] = anomaly
+    frame["changepoint"] = changepoint
+    return frame
+
+
+def write_streams(folder: Path, n: int = 3, rows: int = 300) -> list[Path]:
+    """``n`` series files ``0.csv`` .. in ``folder``, written as SKAB writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        path = folder / f"{i}.csv"
+        frame = sensor_stream(rows, seed=i)
+        frame.to_csv(path, sep=";", index=False, date_format="%Y-%m-%d %H:%M:%S")
+        paths.append(path)
+    return paths

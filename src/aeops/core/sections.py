@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Source = Literal["digits", "mnist", "table", "npz", "image_folder"]
-FILE_SOURCES = ("mnist", "table", "npz", "image_folder")
+Source = Literal["digits", "mnist", "table", "npz", "image_folder", "timeseries"]
+FILE_SOURCES = ("mnist", "table", "npz", "image_folder", "timeseries")
 Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Label = int | str
@@ -68,10 +68,11 @@ class SplitConfig(Section):
     val_fraction: Fraction
     test_fraction: Fraction
     anomaly_val_fraction: Fraction
+    train_rows: PositiveInt | None  # timeseries: the first rows of each series train
 
     @model_validator(mode="after")
     def _leaves_training_rows(self) -> SplitConfig:
-        if self.val_fraction + self.test_fraction >= 1.0:
+        if self.train_rows is None and self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError(
                 "val_fraction + test_fraction must be < 1 so training keeps rows; "
                 f"got {self.val_fraction} + {self.test_fraction}"
@@ -99,12 +100,16 @@ class DataConfig(Section):
     scaler: Literal["auto", "none", "minmax", "standard", "quantile", "log_counts"]
     min_rows: PositiveInt
     max_rows: PositiveInt | None
+    time_column: str | None  # timeseries: each row's time (seconds, or a date and time)
+    series_column: str | None  # timeseries: which series a row belongs to (null: one a file)
+    max_gap: Annotated[float, Field(gt=0.0)] | None  # timeseries: longest step allowed, seconds
     split: SplitConfig
 
     @model_validator(mode="after")
     def _consistent(self) -> DataConfig:
         if self.source in FILE_SOURCES and not self.path:
             raise ValueError(f"source '{self.source}' reads local files; set data.path to them")
+        self._consistent_stream()
         if self.value_range is not None and (
             len(self.value_range) != 2 or self.value_range[0] >= self.value_range[1]
         ):
@@ -124,6 +129,31 @@ class DataConfig(Section):
                 "anomalies: set data.contamination: null"
             )
         return self
+
+    def _consistent_stream(self) -> None:
+        stream = self.source == "timeseries"
+        if stream and not self.time_column:
+            raise ValueError(
+                "source 'timeseries' orders rows by time: set data.time_column to the column "
+                "that holds each row's time"
+            )
+        if stream and self.max_rows is not None:
+            raise ValueError(
+                "data.max_rows subsamples rows at random, which would break a series' time "
+                "order: set data.max_rows: null for source 'timeseries'"
+            )
+        stream_keys = {
+            "data.time_column": self.time_column,
+            "data.series_column": self.series_column,
+            "data.max_gap": self.max_gap,
+            "data.split.train_rows": self.split.train_rows,
+        }
+        misplaced = [key for key, value in stream_keys.items() if value is not None]
+        if not stream and misplaced:
+            raise ValueError(
+                f"{', '.join(misplaced)} apply to source 'timeseries' only; set them to null "
+                f"for source '{self.source}'"
+            )
 
     @property
     def normal_label_values(self) -> list[str] | None:

@@ -31,10 +31,22 @@ class Failure:
     expectation: str
     column: str | None
     detail: str
+    sentence: str | None = None  # what to tell the user, when a check has its own words
 
     def __str__(self) -> str:
+        if self.sentence:
+            return self.sentence
         where = f"column '{self.column}'" if self.column else "table"
         return f"{where}: {self.expectation} failed ({self.detail})"
+
+
+@dataclass(frozen=True)
+class StreamRules:
+    """What a stream's series must keep: time steps forward and no longer than ``max_gap``
+    seconds (None: any), at least ``min_series_rows`` rows in each series."""
+
+    max_gap: float | None
+    min_series_rows: int
 
 
 @dataclass
@@ -207,6 +219,72 @@ def build_expectations(meta: DatasetMeta, min_rows: int, allow_missing: bool = F
     return expectations
 
 
+def stream_suites(frame: pd.DataFrame, meta: DatasetMeta, rules: StreamRules) -> list[Any]:
+    """A stream's own suites, each ``(name, table, expectations, explain)``: every step
+    between rows of a series forward and within ``max_gap``; every series long enough; no
+    sensor constant over the whole stream. ``explain()`` gives the failures in sentences."""
+    import great_expectations.expectations as gxe
+
+    from aeops.data import streams
+
+    time, series = meta.time_column or "", meta.series_column or ""
+    step_table = streams.steps(frame, time, series)
+    lengths = streams.series_lengths(frame, series).rename_axis("series").reset_index(name="rows")
+    spread = frame[meta.numeric].std().fillna(0.0).rename_axis("sensor").reset_index(name="std")
+    return [
+        (
+            "time_steps",
+            step_table,
+            [
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="step_seconds", min_value=0, strict_min=True, max_value=rules.max_gap
+                )
+            ],
+            lambda: [
+                Failure("time_steps", time, p.what, p.sentence(time, rules.max_gap))
+                for p in streams.step_problems(step_table, rules.max_gap)
+            ],
+        ),
+        (
+            "series_lengths",
+            lengths,
+            [gxe.ExpectColumnValuesToBeBetween(column="rows", min_value=rules.min_series_rows)],
+            lambda: [_short_series(lengths, rules.min_series_rows)],
+        ),
+        (
+            "sensors",
+            spread,
+            [gxe.ExpectColumnValuesToBeBetween(column="std", min_value=0, strict_min=True)],
+            lambda: [_constant_sensors(spread)],
+        ),
+    ]
+
+
+def _short_series(lengths: pd.DataFrame, min_rows: int) -> Failure:
+    short = lengths[lengths["rows"] < min_rows]
+    shown = ", ".join(f"'{s}' ({n} rows)" for s, n in short.head(5).itertuples(index=False))
+    more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+    return Failure(
+        "series_lengths",
+        None,
+        f"{len(short)} short series",
+        f"series {shown}{more} are shorter than the {min_rows} rows a series needs (its "
+        "training rows, then at least one to validate and one to test); remove them, join "
+        "them to a longer series, or lower data.split.train_rows",
+    )
+
+
+def _constant_sensors(spread: pd.DataFrame) -> Failure:
+    flat = spread.loc[spread["std"] <= 0, "sensor"].astype(str).tolist()
+    return Failure(
+        "sensors",
+        flat[0] if flat else None,
+        "constant",
+        f"sensor column(s) {flat[:5]} hold one value in every row of every series, so they "
+        "cannot show a fault; add them to data.exclude",
+    )
+
+
 def _for_gx(frame: pd.DataFrame, meta: DatasetMeta) -> pd.DataFrame:
     """Text columns as `object` dtype, whose values GX's type check inspects one by one."""
     text = [*meta.categorical, *([meta.label_column] if meta.label_column else [])]
@@ -248,8 +326,10 @@ def validate_frame(
     min_rows: int,
     docs_dir: str | Path | None = None,
     allow_missing: bool = False,
+    stream: StreamRules | None = None,
 ) -> ValidationReport:
-    """Run the suite on ``frame`` with an ephemeral GX context; write Data Docs to ``docs_dir``."""
+    """Run the suite on ``frame`` with an ephemeral GX context; write Data Docs to ``docs_dir``.
+    A stream's time steps and series lengths are checked as suites of their own."""
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
@@ -292,6 +372,13 @@ def validate_frame(
         if not block_ok:
             success = False
             failures += profile_failures(frame, profile, allow_missing, meta.value_range)
+    if meta.is_stream and stream is not None:
+        for name, table, checks, explain in stream_suites(frame, meta, stream):
+            ok, n, _ = _run_suite(context, source, name, table, checks, docs_dir is not None)
+            evaluated += n
+            if not ok:
+                success = False
+                failures += explain()
     docs = str(Path(docs_dir) / "index.html") if docs_dir else None
     return ValidationReport(success, evaluated, _root_causes(failures), docs)
 

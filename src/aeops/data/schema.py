@@ -38,6 +38,12 @@ class DatasetMeta:
     value_range: list[float] | None = None
     extra_columns: list[str] = field(default_factory=list)  # carried along, never features
     skipped: list[str] = field(default_factory=list)  # unreadable files left out (skip policy)
+    time_column: str | None = None  # a stream: each row's time (carried, never a feature)
+    series_column: str | None = None  # a stream: each row's series (carried, never a feature)
+
+    @property
+    def is_stream(self) -> bool:
+        return self.time_column is not None
 
     @property
     def n_features(self) -> int:

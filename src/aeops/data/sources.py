@@ -23,6 +23,13 @@ import pandas as pd
 from aeops.core.errors import SourceError
 from aeops.core.sections import DataConfig
 from aeops.data.schema import RESERVED_COLUMNS, DatasetMeta, pixel_columns
+from aeops.data.streams import (
+    SERIES_COLUMN,
+    grouped,
+    parse_time,
+    read_series_file,
+    series_files,
+)
 
 if TYPE_CHECKING:
     from aeops.data.images import ImageScan
@@ -46,6 +53,7 @@ def load_source(cfg: DataConfig, seed: int) -> tuple[pd.DataFrame, DatasetMeta]:
         "table": read_table,
         "npz": read_npz,
         "image_folder": read_image_folder,
+        "timeseries": read_timeseries,
     }
     frame, meta = readers[cfg.source](cfg)
     if cfg.max_rows is not None and len(frame) > cfg.max_rows:
@@ -257,6 +265,37 @@ def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     if frame.empty:
         raise SourceError(f"{path}: the table has no rows")
     return _table_meta(frame, cfg, "table", str(path))
+
+
+def read_timeseries(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
+    """Sensor streams: one CSV/Parquet file or a folder of them, one series a file (named by
+    the file) or per ``data.series_column``; rows kept in the order read, the time column
+    parsed, carried beside the features (never one of them)."""
+    root = Path(cfg.path or "")
+    time, named = cfg.time_column or "", cfg.series_column
+    series = named or SERIES_COLUMN
+    parts = []
+    for path in series_files(root):
+        frame = read_series_file(path)
+        _require_columns(frame, [time], str(path), "data.time_column")
+        _require_columns(frame, [named] if named else [], str(path), "data.series_column")
+        if named is None:
+            if SERIES_COLUMN in frame.columns:
+                raise SourceError(
+                    f"{path}: a column is named '{SERIES_COLUMN}', the name aeops gives each "
+                    "file's series; set data.series_column: series if it names the series, "
+                    "or rename it"
+                )
+            frame[SERIES_COLUMN] = path.stem if root.is_dir() else root.stem
+        frame[time] = parse_time(frame[time], time, str(path))
+        parts.append(frame)
+    frame = grouped(pd.concat(parts, ignore_index=True), series)
+    frame[series] = frame[series].astype(str)
+    stream_cfg = cfg.model_copy(update={"exclude": [*cfg.exclude, time, series]})
+    out, meta = _table_meta(frame, stream_cfg, "timeseries", str(root))
+    out.insert(0, time, frame[time])
+    out.insert(0, series, frame[series])
+    return out, replace(meta, time_column=time, series_column=series, extra_columns=[series, time])
 
 
 def _table_meta(

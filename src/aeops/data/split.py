@@ -73,8 +73,14 @@ def normal_mask(frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig) -> np.n
 def assign_splits(
     frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig, seed: int
 ) -> pd.DataFrame:
-    """Return ``frame`` with ``is_anomaly`` and ``split`` columns added (row order kept)."""
+    """Return ``frame`` with ``is_anomaly`` and ``split`` columns added (row order kept):
+    in time for a stream (:func:`time_splits`), else the seeded novel-class split."""
     normal = normal_mask(frame, meta, cfg)
+    if meta.is_stream:
+        out = frame.copy()
+        out[ANOMALY_COLUMN] = ~normal
+        out[SPLIT_COLUMN] = time_splits(frame, meta, cfg)
+        return out
     if normal.sum() < 3:
         raise SplitError(
             f"only {int(normal.sum())} rows are normal "
@@ -112,6 +118,32 @@ def assign_splits(
     return out
 
 
+def time_splits(frame: pd.DataFrame, meta: DatasetMeta, cfg: DataConfig) -> np.ndarray:
+    """Each series cut in time, never at random: its first rows train (``split.train_rows``,
+    or the share ``1 - val_fraction - test_fraction``), the next share of what follows
+    validates, the rest tests. Nothing crosses a series boundary; labelled anomalies stay
+    where they happened (training fits the normal rows among its own)."""
+    split = np.empty(len(frame), dtype=object)
+    series = frame[meta.series_column].astype(str)
+    held = cfg.split.val_fraction + cfg.split.test_fraction
+    for name, rows in series.groupby(series, sort=False).indices.items():
+        n = len(rows)
+        n_train = cfg.split.train_rows or int(round(n * (1.0 - held)))
+        if n_train >= n - 1 or n_train < 1:
+            raise SplitError(
+                f"{meta.origin}: series '{name}' has {n} rows, so data.split.train_rows "
+                f"({n_train}) leaves none to validate and test; lower data.split.train_rows "
+                "or remove the series"
+            )
+        n_val = max(1, int(round((n - n_train) * cfg.split.val_fraction / held)))
+        n_val = min(n_val, n - n_train - 1)
+        cut = [n_train, n_train + n_val]
+        split[rows] = np.select(
+            [np.arange(n) < cut[0], np.arange(n) < cut[1]], ["train", "val"], "test"
+        )
+    return split
+
+
 def add_synthetic(frame: pd.DataFrame, meta: DatasetMeta, seed: int) -> pd.DataFrame:
     """Append synthetic anomalies to val and test when val holds no labelled anomaly.
 
@@ -133,9 +165,16 @@ def add_synthetic(frame: pd.DataFrame, meta: DatasetMeta, seed: int) -> pd.DataF
         if meta.label_column:
             fake[meta.label_column] = "synthetic:" + fake[SYNTHETIC_COLUMN].astype(str)
         for column in meta.extra_columns:
-            fake[column] = "synthetic:" + fake[column].astype(str)
+            if column == meta.time_column:  # made, not observed: no time of its own
+                fake[column] = pd.NaT if meta_time_is_date(out[column]) else np.nan
+            else:
+                fake[column] = "synthetic:" + fake[column].astype(str)
         parts.append(fake)
     return pd.concat(parts, ignore_index=True)
+
+
+def meta_time_is_date(times: pd.Series) -> bool:
+    return bool(pd.api.types.is_datetime64_any_dtype(times))
 
 
 @dataclass

@@ -8,6 +8,7 @@ from aeops.config import Config
 from aeops.core.io import write_parquet
 from aeops.data.schema import DatasetMeta, describe_schema
 from aeops.data.sources import load_source
+from aeops.data.streams import stream_line
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ def ingest(cfg: Config) -> DatasetMeta:
         counts = frame[meta.label_column].value_counts(dropna=False)
         shown = ", ".join(f"{k}: {v}" for k, v in counts.sort_index().items())
         log.info(f"ingest: label column '{meta.label_column}' -> {shown}")
+    if meta.is_stream:
+        log.info(f"ingest: {stream_line(frame, meta)}")
     if meta.skipped:
         log.info(f"ingest: {len(meta.skipped)} unreadable file(s) skipped")
     return meta

@@ -10,8 +10,9 @@ import pandas as pd
 from aeops.config import Config
 from aeops.core.files import VALIDATION_SUMMARY
 from aeops.core.io import atomic_dir, write_json
-from aeops.data.expectations import DataValidationError, validate_frame
+from aeops.data.expectations import DataValidationError, StreamRules, validate_frame
 from aeops.data.schema import DatasetMeta
+from aeops.data.streams import min_series_rows
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,12 @@ def validate(cfg: Config) -> dict:
     out_dir = Path(cfg.paths.validation_dir)
     with atomic_dir(out_dir) as tmp, atomic_dir(cfg.paths.data_docs) as docs:
         report = validate_frame(
-            frame, meta, cfg.data.min_rows, docs, allow_missing=cfg.data.missing == "impute"
+            frame,
+            meta,
+            cfg.data.min_rows,
+            docs,
+            allow_missing=cfg.data.missing == "impute",
+            stream=StreamRules(cfg.data.max_gap, min_series_rows(cfg.data)),
         )
         summary = {
             **report.summary(),
