@@ -63,6 +63,7 @@ def test_a_stream_is_split_in_time_and_scaled_on_its_training_rows(tmp_path: Pat
     assert summary["success"] and summary["evaluated_expectations"] > 3
 
 
+@pytest.mark.slow  # the refusal's sentences: tests/unit/test_streams.py (fast)
 def test_a_stream_with_a_long_gap_is_refused_and_prepare_will_not_run(tmp_path: Path) -> None:
     cfg = stream_project(tmp_path, max_gap=0.5)
     ingest(cfg)
