@@ -107,6 +107,18 @@ def test_time_as_seconds_or_dates_with_zones() -> None:
         parse_time(pd.Series([True, False]), "t", "x")
 
 
+def test_files_that_disagree_on_time_or_share_a_name_are_refused(tmp_path: Path) -> None:
+    write_streams(tmp_path / "runs", n=2, rows=20)
+    sensor_stream(20).to_parquet(tmp_path / "runs" / "1.parquet")
+    with pytest.raises(SourceError, match=r"files \['1'\] name the same series"):
+        load_source(stream_config(tmp_path / "runs"), seed=0)
+    (tmp_path / "runs" / "1.parquet").unlink()
+    seconds_file = sensor_stream(20).assign(datetime=np.arange(20.0))
+    seconds_file.to_csv(tmp_path / "runs" / "1.csv", sep=";", index=False)
+    with pytest.raises(SourceError, match="holds dates in some files and seconds in others"):
+        load_source(stream_config(tmp_path / "runs"), seed=0)
+
+
 def test_a_series_column_the_user_did_not_name_is_refused(tmp_path: Path) -> None:
     sensor_stream(20).assign(series="x").to_csv(tmp_path / "s.csv", index=False)
     with pytest.raises(SourceError, match="set data.series_column: series"):

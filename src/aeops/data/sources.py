@@ -26,6 +26,7 @@ from aeops.data.schema import RESERVED_COLUMNS, DatasetMeta, pixel_columns
 from aeops.data.streams import (
     SERIES_COLUMN,
     grouped,
+    is_dates,
     parse_time,
     read_series_file,
     series_files,
@@ -274,8 +275,16 @@ def read_timeseries(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
     root = Path(cfg.path or "")
     time, named = cfg.time_column or "", cfg.series_column
     series = named or SERIES_COLUMN
-    parts = []
-    for path in series_files(root):
+    parts, kinds = [], {}
+    files = series_files(root)
+    stems = [p.stem for p in files]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if named is None and twice:
+        raise SourceError(
+            f"{root}: files {twice} name the same series (one series a file, named by the "
+            "file); keep one file per name, or set data.series_column"
+        )
+    for path in files:
         frame = read_series_file(path)
         _require_columns(frame, [time], str(path), "data.time_column")
         _require_columns(frame, [named] if named else [], str(path), "data.series_column")
@@ -288,7 +297,13 @@ def read_timeseries(cfg: DataConfig) -> tuple[pd.DataFrame, DatasetMeta]:
                 )
             frame[SERIES_COLUMN] = path.stem if root.is_dir() else root.stem
         frame[time] = parse_time(frame[time], time, str(path))
+        kinds[path.name] = "dates" if is_dates(frame[time]) else "seconds"
         parts.append(frame)
+    if len(set(kinds.values())) > 1:
+        raise SourceError(
+            f"{root}: '{time}' holds dates in some files and seconds in others ({kinds}); "
+            "write every file's times the same way"
+        )
     frame = grouped(pd.concat(parts, ignore_index=True), series)
     frame[series] = frame[series].astype(str)
     stream_cfg = cfg.model_copy(update={"exclude": [*cfg.exclude, time, series]})

@@ -103,9 +103,13 @@ def _naive_utc(values: pd.Series) -> pd.Series:
     return values
 
 
+def is_dates(times: pd.Series) -> bool:
+    return bool(pd.api.types.is_datetime64_any_dtype(times))
+
+
 def seconds(times: pd.Series) -> np.ndarray:
     """Each row's time in seconds (date-times from the epoch), as float64."""
-    if pd.api.types.is_datetime64_any_dtype(times):
+    if is_dates(times):
         stamps = times.astype("datetime64[ns]").to_numpy().astype(np.int64)
         return stamps / 1e9
     return times.to_numpy(dtype=np.float64)
