@@ -45,6 +45,7 @@ def stream_project(root: Path, **data):
     )
 
 
+@pytest.mark.slow  # three stages in process: ~2 s; the split itself: tests/unit/test_streams.py
 def test_a_stream_is_split_in_time_and_scaled_on_its_training_rows(tmp_path: Path) -> None:
     cfg = stream_project(tmp_path)
     ingest(cfg)

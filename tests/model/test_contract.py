@@ -109,6 +109,7 @@ def test_the_public_suite_fails_a_detector_that_breaks_the_contract():
         check_detector(lambda: Blind(CFG.baselines, CFG.seed))
 
 
+@pytest.mark.slow  # the doctest trains five detectors: ~4 s
 def test_the_public_constructors_and_their_doctest():
     import aeops
     from aeops.models import estimators

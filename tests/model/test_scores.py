@@ -117,6 +117,7 @@ def test_the_tail_score_counts_only_errors_beyond_the_normal_rows_and_survives_s
     np.testing.assert_array_equal(older.decision_function(normal), net.decision_function(normal))
 
 
+@pytest.mark.slow  # seeded determinism of every kind: the contract suite (fast)
 def test_the_hybrid_score_is_deterministic_for_a_seed(rows, tmp_path):
     train, normal, _, _ = rows
     scores = []
@@ -169,6 +170,7 @@ def test_validation_moves_the_table_score_only_when_another_kind_is_reliably_bet
     assert "5 labelled anomalies" in small.reason
 
 
+@pytest.mark.slow  # the auto choice with a paired bootstrap: ~6 s
 def test_choose_score_keeps_the_kind_that_ranks_validation_best_and_it_travels(rows, tmp_path):
     train, normal, broken, net = rows
     val_x = np.vstack([normal, broken])

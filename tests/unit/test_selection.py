@@ -70,6 +70,7 @@ def test_with_autoencoders_only_the_baseline_is_never_chosen():
     assert "register.candidates: autoencoders" in selection.reason
 
 
+@pytest.mark.slow  # paired resamples: ~2 s
 def test_the_paired_interval_is_narrower_than_for_unrelated_scores():
     labels, a = rows(300, 30, 1.0, 0)
     b = a + np.random.default_rng(5).normal(scale=0.1, size=len(a))  # nearly the same model
@@ -137,6 +138,7 @@ def members_of(labels: np.ndarray, scores: dict[str, np.ndarray]):
     return kept, why
 
 
+@pytest.mark.slow  # paired resamples: ~5 s
 def test_the_ensemble_leaves_out_a_family_validation_shows_reliably_worse():
     labels, score = rows(200, 60, 2.0, 0)
     _, weak = rows(200, 60, 0.3, 1)
@@ -160,6 +162,7 @@ def test_families_that_rank_alike_all_stay_and_few_anomalies_prove_nothing_worse
     assert "validation holds 5 anomalies, fewer than the 10" in why
 
 
+@pytest.mark.slow  # paired resamples: ~3 s; the stage test below keeps the rule fast
 def test_a_clearly_best_family_alone_leaves_no_ensemble_to_build():
     labels, best = rows(200, 60, 2.5, 0)
     _, weak = rows(200, 60, 0.2, 1)
