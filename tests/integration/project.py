@@ -96,6 +96,23 @@ def wait_for_queue(root: Path, seconds: int = 900) -> str:
     raise AssertionError(f"queued experiments did not finish:\n{status}")
 
 
+def queue_logs(root: Path, names: tuple[str, ...]) -> str:
+    """What `dvc queue logs` kept for each named experiment, to read when one failed."""
+    dvc = str(root / ".venv" / "bin" / "dvc")
+    logs = [
+        subprocess.run(
+            [dvc, "queue", "logs", name],
+            cwd=root,
+            env=bare_env(root),
+            text=True,
+            capture_output=True,
+        )
+        for name in names
+    ]
+    pairs = zip(names, logs, strict=True)
+    return "".join(f"\n--- {n}:\n{r.stdout[-4000:]}{r.stderr[-2000:]}" for n, r in pairs)
+
+
 def run(
     cmd: list[str],
     root: Path,

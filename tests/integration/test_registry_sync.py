@@ -16,6 +16,7 @@ from tests.integration.project import (
     bare_env,
     free_port,
     make_project,
+    queue_logs,
     run,
     wait_for_queue,
     wait_until_answers,
@@ -155,11 +156,21 @@ def test_queued_experiments_on_two_workers_log_to_the_project_store(tmp_path: Pa
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "trained"], root)
     name = decision(root)["model_name"]
     champion = registry(root).get_model_version_by_alias(name, "champion").version
-    make(root, "queue", "ARGS=-n exp-a -S train.lr=0.003")
-    make(root, "queue", "ARGS=-n exp-b -S train.lr=0.0003")
+    settings = {"exp-a": "train.lr=0.003", "exp-b": "train.lr=0.0003"}
+    for exp, setting in settings.items():
+        make(root, "queue", f"ARGS=-n {exp} -S {setting}")
     make(root, "queue-start", "JOBS=2")
     status = wait_for_queue(root)
-    assert status.count("Success") == 2, status
+    failed = [exp for exp in settings if f"{exp} " in status and failed_in(status, exp)]
+    if failed and len(failed) < len(settings) and dvc_race(queue_logs(root, tuple(failed))):
+        # DVC's own race between two workers starting at once (treeverse/dvc#10673) fails one
+        # experiment before it runs, with no log; requeued alone, it must then succeed
+        run([str(root / ".venv/bin/dvc"), "queue", "remove", "--failed"], root)
+        for exp in failed:
+            make(root, "queue", f"ARGS=-n {exp} -S {settings[exp]}")
+        make(root, "queue-start", "JOBS=1")
+        status = wait_for_queue(root)
+    assert status.count("Success") == 2, status + queue_logs(root, tuple(settings))
     client = registry(root)
     experiment = client.get_experiment_by_name("aeops").experiment_id
     for exp in ("exp-a", "exp-b"):
@@ -174,6 +185,18 @@ def test_queued_experiments_on_two_workers_log_to_the_project_store(tmp_path: Pa
     make(root, "promote", f"VERSION={newest.version}")
     assert client.get_model_version_by_alias(name, "champion").version == newest.version
     assert "aeops promote" in client.get_model_version(name, newest.version).tags["promoted_by"]
+
+
+def dvc_race(logs: str) -> bool:
+    """What DVC's workers write when two start at once and one loses (treeverse/dvc#10673,
+    #8763): no log at all, or a lock another worker held."""
+    markers = ("No output logs found", "packed-refs.lock", "Unable to acquire lock")
+    return any(marker in logs for marker in markers)
+
+
+def failed_in(status: str, exp: str) -> bool:
+    """``dvc queue status`` lists experiment ``exp`` as Failed."""
+    return any(exp in line.split() and "Failed" in line for line in status.splitlines())
 
 
 @pytest.mark.slow
