@@ -117,7 +117,7 @@ pull: ## fetch data, models and reports from the DVC remote
 bench: ## speed and scale benchmarks -> reports/bench.json, benchmarks/results/scale.json (~40 min)
 	$(PY) benchmarks/run.py --output reports/bench.json
 
-quality: ## quality vs the methods users would pick: make quality [SUITE=tables|digits|dev|uses] -> benchmarks/results/
+quality: ## quality vs the methods users would pick: make quality [SUITE=tables|digits|dev|uses|faults] -> benchmarks/results/
 	$(PY) -c "import pyod, bm3d" 2>/dev/null || $(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/quality.py --suite $(SUITE)
 

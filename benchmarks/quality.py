@@ -356,7 +356,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--suite", default="dev", choices=["tables", "digits", "dev", "uses"])
+    parser.add_argument(
+        "--suite", default="dev", choices=["tables", "digits", "dev", "uses", "faults"]
+    )
     parser.add_argument("--cases", default=None, help="comma-separated subset of the suite")
     parser.add_argument("--tables-dir", type=Path, default=TABLES_DIR)
     parser.add_argument("--set", action="append", default=[], help="params override key=value")
@@ -379,6 +381,11 @@ def main() -> None:
 
         sys.argv = [sys.argv[0], *rest]
         return uses_main()
+    if args.suite == "faults":  # sensor streams: benchmarks/faults.py
+        from benchmarks.faults import main as faults_main
+
+        sys.argv = [sys.argv[0], *rest]
+        return faults_main()
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from aeops.core.env import disable_telemetry

@@ -44,16 +44,9 @@ def cmd_file(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from aeops.serving.commands import LabelledJob, run_labelled_job
 
-    job = LabelledJob(
-        args.model,
-        Path(args.input),
-        args.label_column,
-        args.normal,
-        args.chunk_rows,
-        args.threshold,
-        progress=not args.quiet,
-        output=Path(args.output) if args.output else None,
-    )
+    output = Path(args.output) if args.output else None
+    given = (args.label_column, args.normal, args.chunk_rows, args.threshold)
+    job = LabelledJob(args.model, Path(args.input), *given, progress=not args.quiet, output=output)
     return say(run_labelled_job(job))
 
 
@@ -87,6 +80,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     return library("aeops.serving.commands", "ui")(PARAMS, args.host, args.port)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    run = library("aeops.serving.watch", "watch")
+    return run(args.model, args.input, args.min_run, args.follow, sys.stdout)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -171,9 +169,7 @@ def file_flags(cmd: argparse.ArgumentParser, keep: bool = True, engines: bool = 
     cmd.add_argument("--chunk-rows", type=positive_int, default=100_000)
     cmd.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     if keep:
-        cmd.add_argument(
-            "--keep-features", action="store_true", help="also copy the feature columns"
-        )
+        cmd.add_argument("--keep-features", action="store_true", help="copy the features too")
     if engines:
         cmd.add_argument("--engine", choices=["local", "onnx", "spark"], default="local")
         cmd.add_argument("--spark-master", default="local[*]", help="e.g. spark://host:7077")
@@ -242,6 +238,14 @@ def denoise_flags(cmd: argparse.ArgumentParser) -> None:
 def promote_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("version", type=positive_int)
     cmd.add_argument("--name", help="registered model (default: this project's)")
+
+
+@command("watch", "score a stream's rows as they arrive (stdin, or a growing file)", cmd_watch)
+def watch_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--model", help=MODEL_HELP)
+    cmd.add_argument("--input", default="-", help="- (stdin) or a file: CSV or JSON lines")
+    cmd.add_argument("--min-run", type=positive_int, default=1, help="rows over it to alarm")
+    cmd.add_argument("--follow", action="store_true", help="wait for the file's new lines")
 
 
 @command("ui", "the MLflow UI over this project's store", cmd_ui)

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from aeops.core.errors import ScoringInputError
-from aeops.data.preprocess import Preprocessor
+from aeops.data.preprocess import Preprocessor, StreamShape
 from aeops.data.sources import load_source
 from aeops.models.autoencoders import families
 from aeops.models.autoencoders.detector import AutoencoderDetector
@@ -30,7 +30,7 @@ from aeops.serving.export import export_onnx
 from aeops.serving.onnx_scoring import OnnxPipeline
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline
 from aeops.serving.rest import Service
-from tests.factories import sensor_table
+from tests.factories import sensor_table, write_streams
 from tests.helpers import fold_of, make_config, training_spec
 
 pytestmark = pytest.mark.integration
@@ -160,6 +160,71 @@ def test_onnx_scores_every_row_as_the_python_detector_does(data, name, tmp_path)
     # the threshold travels in the graph; an override is applied to the same scores
     flagged = onnx.predict(rows, threshold=-1e9)["is_anomaly"]
     assert flagged.all()
+
+
+SLOW = pytest.mark.slow  # make test keeps one of each kind: a window family, T², the GRU
+STREAM_MODELS = [
+    "tcn",
+    "gru",
+    "hotelling",
+    *(pytest.param(n, marks=SLOW) for n in ("dense", "pca", "knn")),
+]
+
+
+@cache
+def stream_data(root: Path = Path("/tmp/aeops-export-parity")) -> tuple:
+    """(config, meta, rows) of three series seen in windows of 6 rows, each standardised by
+    its own first 60 rows."""
+    write_streams(root / "streams", n=3, rows=200)
+    data = {"source": "timeseries", "path": str(root / "streams"), "time_column": "datetime",
+            "label_column": "anomaly", "normal_labels": [0], "exclude": ["changepoint"],
+            "scaler": "series", "warmup_rows": 60, "window": {"size": 6, "stride": 1},
+            "split": {"train_rows": 100}}  # fmt: skip
+    cfg = make_config(**QUICK, data=data)
+    frame, meta = load_source(cfg.data, cfg.seed)
+    return cfg, meta, frame
+
+
+@cache
+def stream_pipeline(name: str) -> DetectorPipeline:
+    """``name`` fitted on the normal rows of series 0 and 1, as the pipeline's model input."""
+    cfg, meta, frame = stream_data()
+    shape = StreamShape(str(meta.series_column), window=6, warmup=60)
+    pre = Preprocessor.fit(frame, meta, "series", False, 20, shape)
+    x = pre.transform(frame)
+    seen = (frame["series"] != "2").to_numpy() & (frame["anomaly"].astype(float) == 0).to_numpy()
+    train, val = fold_of(x[seen][:300]), fold_of(x[seen][300:])
+    if name in families():
+        spec = replace(training_spec(name, cfg, meta, False), window=6)
+        detector = AutoencoderDetector(spec).fit(train, val)
+    else:
+        detector = baselines()[name](cfg.baselines, cfg.seed).fit(train, val)
+    threshold = float(np.quantile(detector.decision_function(x[seen]), 0.99))
+    info = DetectorInfo(detector.kind, name, meta.schema(), threshold, "test", "", {})
+    return DetectorPipeline(detector, pre, info)
+
+
+@pytest.mark.parametrize("name", STREAM_MODELS)
+def test_a_stream_model_in_onnx_scores_a_series_as_python_does(name, tmp_path):
+    python = stream_pipeline(name)
+    export_onnx(python, tmp_path / "export", {})
+    onnx = OnnxPipeline.from_folder(tmp_path / "export")
+    frame = stream_data()[2]
+    rows = frame[frame["series"] == "2"].reset_index(drop=True)  # a series it never saw
+    want, got = python.predict(rows, explain=True), onnx.predict(rows, explain=True)
+    assert_scores_close(got["anomaly_score"].to_numpy(), want["anomaly_score"].to_numpy())
+    assert (got["is_anomaly"] == want["is_anomaly"]).all()
+    fault = rows["anomaly"].astype(float).to_numpy() == 1
+    scores = want["anomaly_score"].to_numpy()
+    assert scores[fault].mean() > scores[~fault].mean()
+    errors = [c for c in want.columns if c.startswith("error_")]
+    np.testing.assert_allclose(got[errors], want[errors], rtol=1e-4, atol=1e-5)
+    sentences = []
+    for scorer in (python, onnx):
+        with pytest.raises(ScoringInputError, match="has 59 rows.*first 60 rows") as refused:
+            scorer.predict(rows.head(59))
+        sentences.append(str(refused.value))
+    assert sentences[0] == sentences[1]
 
 
 @pytest.mark.parametrize(

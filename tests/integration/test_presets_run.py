@@ -29,7 +29,9 @@ EXPECTED = {  # preset -> (summary key that leads, registered name)
     "reduce": ("trustworthiness", "aeops-fashion-mnist-reduce"),
     "reduce-genes": ("trustworthiness", "aeops-baron-pancreas-scRNA-2000genes-reduce"),
     "seed-keras": ("psnr_db", "aeops-fashion-mnist-compress"),
+    "faults": ("f1", "aeops-valve1-faults"),
 }
+SERIES = 3  # the faults preset's slice: its first three experiments, whole (time is not sliced)
 
 
 @pytest.mark.parametrize("preset", sorted(EXPECTED))
@@ -41,6 +43,12 @@ def test_the_preset_runs_end_to_end_on_a_slice(preset: str, tmp_path: Path, mlfl
             pytest.skip(f"{path} is not here (the shared datasets sit beside the project)")
         data["data"]["path"] = str(path)
     data = deep_update(data, SLICE)
+    if preset == "faults":
+        folder = tmp_path / "valve1"
+        folder.mkdir()
+        for name in [f"{i}.csv" for i in range(SERIES)]:
+            (folder / name).write_bytes((Path(data["data"]["path"]) / name).read_bytes())
+        data["data"].update(path=str(folder), max_rows=None)
     data["paths"] = {k: str(tmp_path / v) for k, v in data["paths"].items()}
     cfg = parse_config(data)
     decision = run_pipeline(cfg)

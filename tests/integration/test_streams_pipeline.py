@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +21,7 @@ from tests.helpers import make_config
 from tests.integration.inproc import run_pipeline
 
 pytestmark = pytest.mark.integration
+WARMUP = 100  # the faults test's data.warmup_rows
 
 
 def stream_project(root: Path, **data):
@@ -85,3 +87,121 @@ def test_a_stream_trains_and_registers_a_champion(tmp_path: Path, mlflow_uri: st
     metrics = json.loads(Path(cfg.paths.metrics).read_text())
     assert "labelled validation anomalies" in metrics["selection_basis"]
     assert 0.5 < metrics["test_auroc"] <= 1.0
+
+
+@pytest.mark.slow
+def test_faults_in_windows_register_a_champion_that_scores_a_series_file_the_same(
+    tmp_path: Path, mlflow_uri: str
+) -> None:
+    """task: faults with windows and each series' own scale: every model is measured as a
+    stream is judged, the report draws each series, and the registered champion scores a
+    series file row for row as evaluate scored those rows, the time column carried."""
+    from aeops.serving.batch import FileJob, score_file
+    from aeops.serving.loading import load_scorer
+
+    cfg = stream_project(
+        tmp_path,
+        scaler="series",
+        warmup_rows=WARMUP,
+        window={"size": 8, "stride": 2},
+    )
+    cfg = cfg.model_copy(
+        update={
+            "task": "faults",
+            "models": cfg.models.model_copy(update={"families": ["dense", "tcn"]}),
+            "evaluate": cfg.evaluate.model_copy(
+                update={
+                    "plots": True,
+                    "threshold": cfg.evaluate.threshold.model_copy(
+                        update={"method": "train", "percentile": 99.9, "margin": 1.3333}
+                    ),
+                }
+            ),
+            "register": cfg.register.model_copy(update={"metric": "val_vus_pr"}),
+        }
+    )
+    decision = run_pipeline(cfg)
+    assert decision["model_name"] == "aeops-runs-faults" and decision["promoted"]
+    metrics = json.loads(Path(cfg.paths.metrics).read_text())
+    everyone = {**metrics["models"], **metrics["baselines"]}
+    assert {"dense", "tcn", "hotelling", "pca", "iforest", "knn"} <= set(everyone)
+    for record in everyone.values():
+        for key in ("test_f1", "test_far", "test_mar", "test_event_recall", "test_vus_pr"):
+            assert 0.0 <= record[key] <= 1.0, (key, record[key])
+        assert record["threshold_method"] == "train"
+    summary = json.loads(Path(cfg.paths.summary).read_text())
+    assert {"f1", "far", "mar", "events_caught", "delay_s", "vus_pr", "pa_f1_inflated"} <= set(
+        summary
+    )
+    assert sorted(p.name for p in Path(cfg.paths.plots_dir).glob("series_*.png")) == [
+        "series_0.png",
+        "series_1.png",
+        "series_2.png",
+    ]
+    report = Path(cfg.paths.report).with_suffix(".md").read_text()
+    assert "Point-adjusted F1" in report and "false-alarm rate" in report
+    # the champion scores one experiment's file as evaluate scored its rows
+    source = tmp_path / "runs" / "1.csv"
+    out = tmp_path / "scored.csv"
+    score_file(
+        load_scorer(f"models:/{decision['model_name']}@champion"),
+        FileJob(None, source, out, progress=False),
+    )
+    scored, given = pd.read_csv(out), pd.read_csv(source, sep=";")
+    assert len(scored) == len(given) and scored["datetime"].tolist() == given["datetime"].tolist()
+    chosen = metrics["family"]
+    kind = everyone[chosen]["kind"]
+    folder = Path(cfg.paths.baselines_dir if kind == "baseline" else cfg.paths.eval_dir) / chosen
+    evaluated = pd.read_parquet(folder / "scores.parquet")
+    splits = pd.read_parquet(cfg.paths.splits)
+    test = splits[splits["split"] == "test"]
+    mine = (test["series"] == "1").to_numpy()
+    want = evaluated[evaluated["split"] == "test"]["score"].to_numpy()[mine]
+    got = scored["anomaly_score"].to_numpy()[-len(want) :]
+    assert abs(got - want).max() <= 1e-5 * max(1.0, abs(want).max())
+    # Spark would cut a stream's windows at its partitions: refused before it starts
+    from aeops.core.errors import ScoringInputError
+    from aeops.serving.commands import run_file_job
+
+    spark = FileJob(
+        f"models:/{decision['model_name']}@champion", source, tmp_path / "s", engine="spark"
+    )
+    with pytest.raises(ScoringInputError, match="Spark scores rows in partitions"):
+        run_file_job(spark)
+    # aeops watch on a pipe: each row after the warm-up answered before the next is written
+    watched = watch_rows(decision["model_name"], source, mlflow_uri, tmp_path)
+    np.testing.assert_allclose(
+        watched, scored["anomaly_score"].to_numpy()[: len(watched)], rtol=1e-5
+    )
+
+
+def watch_rows(name: str, source: Path, uri: str, cwd: Path, extra: int = 10) -> np.ndarray:
+    """Scores ``aeops watch`` answers for the warm-up and ``extra`` rows of ``source``, each
+    later row written only after the one before it was answered."""
+    import os
+    import subprocess
+    import sys
+
+    text = source.read_text().splitlines()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    command = [sys.executable, "-m", "aeops.cli", "watch", "--model", f"models:/{name}@champion"]
+    proc = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd, env=env
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().startswith("datetime,anomaly_score,is_anomaly,alarm")
+        proc.stdin.write("\n".join(text[: WARMUP + 1]) + "\n")  # the header and the warm-up
+        proc.stdin.flush()
+        lines = [proc.stdout.readline() for _ in range(WARMUP)]
+        for line in text[WARMUP + 1 : WARMUP + 1 + extra]:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            answer = proc.stdout.readline()  # waits for this row's line: no row read ahead
+            assert answer.split(",")[0] == line.split(";")[0], (answer, line)
+            lines.append(answer)
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    return np.array([float(line.split(",")[1]) for line in lines])

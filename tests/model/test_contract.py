@@ -35,6 +35,7 @@ TABLE = DatasetMeta("contract", "memory", [f"f{i}" for i in range(FEATURES)], No
 IMAGE = DatasetMeta(
     "contract", "memory", pixel_columns(FEATURES), None, [], 400, image_shape=[1, 4, 4]
 )
+WINDOW = 4  # rows per window for the families that read windows (FEATURES = 4 x 4)
 ENSEMBLE_MEMBERS = ("dense", "sparse")
 COMPOSED = ["bag", "search"]  # a family's seed bag; a listed setting searched on validation
 DETECTORS = [*families(), *baselines(), "ensemble", *COMPOSED]
@@ -52,7 +53,9 @@ def needs_image(name: str) -> bool:
 
 
 def family_spec(name: str):
-    return training_spec(name, CFG, IMAGE if needs_image(name) else TABLE, unit_range=True)
+    spec = training_spec(name, CFG, IMAGE if needs_image(name) else TABLE, unit_range=True)
+    # a family that reads windows sees each contract row as 4 rows of 4 sensors
+    return replace(spec, window=WINDOW) if families()[name].needs_window else spec
 
 
 def maker(name: str):

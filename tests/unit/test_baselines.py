@@ -33,6 +33,25 @@ def test_knn_score_is_the_distance_to_the_kth_nearest_training_row():
     )
 
 
+def test_hotelling_t2_is_the_mahalanobis_distance_in_the_principal_subspace():
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(5, 5))
+    train, query = rng.normal(size=(400, 5)) @ mix, rng.normal(size=(30, 5)) @ mix * 2
+    full = BaselinesConfig(
+        pca_components=5, iforest_estimators=20, knn_neighbors=3, reference_rows=20_000
+    )
+    model = fit_baseline("hotelling", train, full, 0)
+    centred = query - train.mean(axis=0)
+    covariance = np.cov(train, rowvar=False)
+    expected = np.einsum("ij,jk,ik->i", centred, np.linalg.inv(covariance), centred)
+    np.testing.assert_allclose(model.decision_function(query), expected, rtol=1e-8)
+    # each feature's share: they add up to T², none negative
+    np.testing.assert_allclose(model.feature_errors(query).sum(axis=1), expected, rtol=1e-8)
+    kept = fit_baseline("hotelling", train, CFG, 0)  # 90% of the variance: fewer components
+    assert kept.params["pca_fitted_components"] < 5
+    np.testing.assert_allclose(kept.decode(kept.encode(query)), kept.reconstruct(query))
+
+
 def test_ecod_terms_are_negative_log_tail_probabilities():
     train = np.array([[0.0], [1.0], [2.0], [3.0]])
     model = fit_baseline("ecod", train, CFG, 0)

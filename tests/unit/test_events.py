@@ -39,7 +39,7 @@ def test_series_rows_must_be_contiguous():
 
 def test_alarms_min_run_drops_a_blip_and_flags_from_the_third_row():
     scores = np.array([0, 5, 5, 0, 5, 5, 5, 5, 0], dtype=float)
-    assert alarms(scores, 1.0).tolist() == (scores > 1.0).tolist()
+    assert alarms(scores, 1.0, 1).tolist() == (scores > 1.0).tolist()
     assert alarms(scores, 1.0, min_run=3).tolist() == bools("000000110").tolist()
 
 

@@ -67,6 +67,19 @@ def test_max_f1_threshold_is_best_on_validation(scored):
         assert threshold_metrics(is_anomaly, scores, other)["f1"] <= best + 1e-9
 
 
+def test_train_threshold_is_a_percentile_of_the_training_scores_times_the_margin(scored):
+    scores, is_anomaly = scored
+    train = np.random.default_rng(1).normal(0, 1, 300)
+    rule = threshold_config(method="train", percentile=99.9, margin=1.3333)
+    t = choose_threshold(rule, scores, is_anomaly, None, train)
+    assert t.value == pytest.approx(np.percentile(train, 99.9) * 1.3333)
+    assert t.method == "train" and "x 1.3333" in t.detail and "training rows" in t.detail
+    # validation's scores play no part: a drifted validation fold moves nothing
+    assert choose_threshold(rule, scores + 100, is_anomaly, None, train).value == t.value
+    with pytest.raises(ModelConfigError, match="needs the normal training rows' scores"):
+        choose_threshold(rule, scores, is_anomaly, None, None)
+
+
 def test_threshold_metrics_counts():
     is_anomaly = np.array([False, False, False, True, True])
     scores = np.array([0.1, 0.2, 0.9, 0.8, 0.3])

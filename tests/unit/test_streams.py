@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aeops.core.errors import ConfigError, SourceError, SplitError
+from aeops.core.errors import ConfigError, ScoringInputError, SourceError, SplitError
 from aeops.data.expectations import DataValidationError, StreamRules, validate_frame
+from aeops.data.preprocess import Preprocessor, StreamShape
 from aeops.data.sources import load_source
 from aeops.data.split import add_synthetic, assign_splits
 from aeops.data.streams import delimiter, min_series_rows, parse_time, seconds, stream_line
 from tests.factories import sensor_stream, write_streams
-from tests.helpers import data_config
+from tests.helpers import data_config, make_config
 
 STREAM = {
     "source": "timeseries",
@@ -140,6 +141,60 @@ def test_stream_settings_are_checked_when_params_are_parsed(override, words) -> 
 def test_stream_settings_on_a_table_are_refused() -> None:
     with pytest.raises((ConfigError, ValueError), match="apply to source 'timeseries' only"):
         data_config(source="table", path="x.csv", time_column="t")
+    with pytest.raises((ConfigError, ValueError), match="data.window.size apply to source"):
+        data_config(source="table", path="x.csv", window={"size": 10})
+    with pytest.raises((ConfigError, ValueError), match="scaler: series standardises each"):
+        data_config(source="table", path="x.csv", scaler="series")
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({"scaler": "series"}, "data.scaler: series and data.warmup_rows go together"),
+        ({"warmup_rows": 50, "split": {"train_rows": 100}}, "go together"),
+        (
+            {"scaler": "series", "warmup_rows": 50, "split": {"train_rows": 40}},
+            "data.warmup_rows: 50 must lie within each series' training rows",
+        ),
+        ({"scaler": "series", "warmup_rows": 50}, "set data.split.train_rows to at least 50"),
+    ],
+)
+def test_scaling_each_series_by_its_first_rows_needs_them_to_train(override, words) -> None:
+    with pytest.raises((ConfigError, ValueError), match=words):
+        data_config(**{**STREAM, "path": "x", **override})
+
+
+def test_a_series_shorter_than_one_window_is_refused_by_name(tmp_path: Path) -> None:
+    write_streams(tmp_path / "runs", n=2, rows=50)
+    cfg = stream_config(tmp_path / "runs", window={"size": 60})
+    assert min_series_rows(cfg) == 60
+    frame, meta = load_source(cfg, seed=0)
+    rules = StreamRules(max_gap=None, min_series_rows=min_series_rows(cfg))
+    text = str(DataValidationError("d.parquet", validate_frame(frame, meta, 10, stream=rules)))
+    assert "series '0' (50 rows), '1' (50 rows) are shorter than the 60 rows" in text
+    assert "one whole window of data.window.size rows" in text
+
+
+def test_a_stream_preprocessor_scales_each_series_and_windows_its_rows(tmp_path: Path) -> None:
+    write_streams(tmp_path / "runs", n=2, rows=80)
+    cfg = stream_config(tmp_path / "runs", split={"train_rows": 40})
+    frame, meta = load_source(cfg, seed=0)
+    shape = StreamShape(meta.series_column, window=5, warmup=30)
+    pre = Preprocessor.fit(frame, meta, "series", False, 20, shape)
+    x = pre.transform(frame)
+    f = len(meta.numeric)
+    assert x.shape == (160, 5 * f) and x.dtype == np.float32
+    assert pre.output_names[:f] == [f"{c}@t-4" for c in meta.numeric]
+    first = frame[meta.numeric].to_numpy()[80:110]  # series '1': its own first 30 rows
+    z = (frame[meta.numeric].to_numpy()[80:] - first.mean(axis=0)) / first.std(axis=0)
+    np.testing.assert_allclose(x[80:, -f:], z, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(x[100, :f], z[16], rtol=1e-5, atol=1e-5)  # 4 rows back
+    alone = pre.transform(frame.iloc[80:].drop(columns=[meta.series_column]))
+    np.testing.assert_array_equal(alone, x[80:])  # no series column: one series
+    pre.save(tmp_path / "p.skops")
+    np.testing.assert_array_equal(Preprocessor.load(tmp_path / "p.skops").transform(frame), x)
+    with pytest.raises(ScoringInputError, match="has 20 rows.*first 30 rows"):
+        pre.transform(frame.iloc[:20])
 
 
 def test_each_series_splits_in_time_and_nothing_crosses(tmp_path: Path) -> None:
@@ -198,3 +253,37 @@ def test_validate_refuses_time_that_goes_back_repeats_or_gaps_in_sentences(
     assert "raise data.max_gap above 5 s" in text
     assert "series '0' (50 rows), '1' (50 rows), '2' (50 rows) are shorter than the 51" in text
     assert "sensor column(s) ['s3'] hold one value" in text and "data.exclude" in text
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({}, "task: faults reads sensor streams: set data.source: timeseries"),
+        (
+            {"data": {**STREAM, "path": "x", "label_column": None, "normal_labels": None}},
+            "set data.label_column to the column that marks fault rows",
+        ),
+        (
+            {"data": {**STREAM, "path": "x"}, "register": {"metric": "val_psnr_db"}},
+            "val_psnr_db does not measure what task: faults is for",
+        ),
+    ],
+)
+def test_the_faults_task_refuses_what_it_cannot_measure(override, words) -> None:
+    with pytest.raises((ConfigError, ValueError), match=words):
+        make_config(task="faults", models={"families": ["dense"]}, **override)
+
+
+def test_the_faults_task_selects_on_stream_figures_and_registers_its_own_name() -> None:
+    cfg = make_config(
+        task="faults",
+        data={**STREAM, "path": "x"},
+        models={"families": ["dense", "tcn", "gru"]},
+        register={"metric": "val_vus_pr"},
+    )
+    assert cfg.use.default_metric.name == "val_vus_pr" and cfg.use.suffix == "-faults"
+    from aeops.models.baselines import baselines
+
+    assert "hotelling" in cfg.use.baselines(baselines()), "T² is measured on streams"
+    assert "hotelling" not in make_config().use.baselines(baselines()), "tables keep theirs"
+    assert not cfg.use.use_measures

@@ -80,6 +80,15 @@ class SplitConfig(Section):
         return self
 
 
+class WindowConfig(Section):
+    """timeseries: what each row's model input sees: the ``size`` rows of its series that end
+    at it (its own and the ones before it, never a later one), flattened; training takes
+    every ``stride``-th window."""
+
+    size: PositiveInt | None  # null: each row alone
+    stride: PositiveInt
+
+
 class DataConfig(Section):
     source: Source
     path: str | None
@@ -97,12 +106,14 @@ class DataConfig(Section):
     image_size: list[PositiveInt] | None
     channels: Literal[1, 3] | None
     on_bad_image: Literal["fail", "skip"]
-    scaler: Literal["auto", "none", "minmax", "standard", "quantile", "log_counts"]
+    scaler: Literal["auto", "none", "minmax", "standard", "quantile", "log_counts", "series"]
     min_rows: PositiveInt
     max_rows: PositiveInt | None
     time_column: str | None  # timeseries: each row's time (seconds, or a date and time)
     series_column: str | None  # timeseries: which series a row belongs to (null: one a file)
     max_gap: Annotated[float, Field(gt=0.0)] | None  # timeseries: longest step allowed, seconds
+    warmup_rows: PositiveInt | None  # scaler series: each series standardised by its first rows
+    window: WindowConfig
     split: SplitConfig
 
     @model_validator(mode="after")
@@ -147,12 +158,35 @@ class DataConfig(Section):
             "data.series_column": self.series_column,
             "data.max_gap": self.max_gap,
             "data.split.train_rows": self.split.train_rows,
+            "data.warmup_rows": self.warmup_rows,
+            "data.window.size": self.window.size,
         }
         misplaced = [key for key, value in stream_keys.items() if value is not None]
         if not stream and misplaced:
             raise ValueError(
                 f"{', '.join(misplaced)} apply to source 'timeseries' only; set them to null "
                 f"for source '{self.source}'"
+            )
+        if not stream and self.scaler == "series":
+            raise ValueError(
+                "data.scaler: series standardises each series of a stream; choose another "
+                f"scaler for source '{self.source}'"
+            )
+        self._consistent_warmup()
+
+    def _consistent_warmup(self) -> None:
+        """``scaler: series`` reads each series' first ``warmup_rows``, which must train."""
+        if (self.scaler == "series") != (self.warmup_rows is not None):
+            raise ValueError(
+                "data.scaler: series and data.warmup_rows go together: the scaler standardises "
+                "each series by its first data.warmup_rows rows (e.g. scaler: series, "
+                "warmup_rows: 400), and warmup_rows means nothing to another scaler"
+            )
+        train = self.split.train_rows
+        if self.warmup_rows is not None and (train is None or self.warmup_rows > train):
+            raise ValueError(
+                f"data.warmup_rows: {self.warmup_rows} must lie within each series' training "
+                f"rows: set data.split.train_rows to at least {self.warmup_rows}"
             )
 
     @property
@@ -244,13 +278,15 @@ class AutoSizeConfig(Section):
 
 
 class ThresholdConfig(Section):
-    method: Literal["percentile", "max_f1", "fpr"]
+    method: Literal["percentile", "max_f1", "fpr", "train"]
     percentile: Annotated[float, Field(gt=0.0, lt=100.0)]
     target_fpr: Fraction
+    margin: Annotated[float, Field(gt=0.0)]  # method train: the percentile times this
 
 
 class EvaluateConfig(Section):
     threshold: ThresholdConfig
+    min_run: PositiveInt  # streams: an alarm needs this many rows in a row over the threshold
     plots: bool
     bootstrap: Annotated[int, Field(ge=0)]
     ci: Fraction

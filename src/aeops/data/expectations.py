@@ -269,8 +269,9 @@ def _short_series(lengths: pd.DataFrame, min_rows: int) -> Failure:
         None,
         f"{len(short)} short series",
         f"series {shown}{more} are shorter than the {min_rows} rows a series needs (its "
-        "training rows, then at least one to validate and one to test); remove them, join "
-        "them to a longer series, or lower data.split.train_rows",
+        "training rows, then at least one to validate and one to test, and one whole window "
+        "of data.window.size rows); remove them, join them to a longer series, or lower "
+        "data.split.train_rows or data.window.size",
     )
 
 

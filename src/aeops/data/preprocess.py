@@ -22,7 +22,7 @@ from aeops.data.schema import DatasetMeta
 
 # The only non-default types a saved preprocessor or baseline may hold (skops refuses others).
 TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree", "aeops.data.tails.TailGaussScaler"]
-SCALERS = ("none", "minmax", "standard", "quantile", "log_counts")
+SCALERS = ("none", "minmax", "standard", "quantile", "log_counts", "series")
 COUNTS_TOTAL = 1e4  # log_counts: each row's counts scaled to this total before log1p
 
 
@@ -94,19 +94,55 @@ def _categorical_steps(max_categories: int, impute: bool) -> Any:
     return make_pipeline(*steps, encoder)
 
 
+@dataclass(frozen=True)
+class StreamShape:
+    """What a stream's rows become before the model sees them: ``warmup`` (each series
+    standardised by its own first rows, ``data.scaler: series``; None: not) and ``window``
+    (each row with the rows before it, flattened; 1: the row alone). Rows of one series
+    arrive together, in time order, named in ``series_column`` (absent: one series)."""
+
+    series_column: str
+    window: int = 1
+    warmup: int | None = None
+    time_column: str | None = None  # carried to a live scorer's output (aeops watch)
+
+    def apply(self, x: np.ndarray, rows: pd.DataFrame, n_numeric: int) -> np.ndarray:
+        from aeops.data.windows import SeriesScale, row_windows
+
+        series = (
+            rows[self.series_column].astype(str).to_numpy()
+            if self.series_column in rows
+            else np.zeros(len(rows), dtype=np.int64)
+        )
+        if self.warmup is not None and len(x):
+            try:
+                x[:, :n_numeric] = SeriesScale(self.warmup).apply(x[:, :n_numeric], series)
+            except ValueError as exc:
+                raise ScoringInputError(str(exc)) from None
+        return row_windows(x, series, self.window) if self.window > 1 else x
+
+
 @dataclass
 class Preprocessor:
-    """The fitted transformer plus what scoring needs to know about its inputs and outputs."""
+    """The fitted transformer plus what scoring needs to know about its inputs and outputs
+    (and, for a stream, how its rows become windows: :class:`StreamShape`)."""
 
     numeric: list[str]
     categorical: list[str]
     scaler: str
     impute: bool
     transformer: Any  # sklearn ColumnTransformer
+    stream: StreamShape | None = None
 
     @classmethod
     def fit(
-        cls, rows: pd.DataFrame, meta: DatasetMeta, scaler: str, impute: bool, max_categories: int
+        cls,
+        rows: pd.DataFrame,
+        meta: DatasetMeta,
+        scaler: str,
+        impute: bool,
+        max_categories: int,
+        stream: StreamShape | None = None,
     ) -> Preprocessor:
         from sklearn.compose import ColumnTransformer
 
@@ -124,15 +160,30 @@ class Preprocessor:
             parts, verbose_feature_names_out=False, sparse_threshold=0.0
         )
         transformer.fit(rows[meta.features])
-        return cls(meta.numeric, meta.categorical, scaler, impute, transformer)
+        return cls(meta.numeric, meta.categorical, scaler, impute, transformer, stream)
 
     @property
     def features(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
     @property
-    def output_names(self) -> list[str]:
+    def window(self) -> int:
+        """Rows per model input (1: each row alone)."""
+        return 1 if self.stream is None else self.stream.window
+
+    @property
+    def row_names(self) -> list[str]:
+        """The model-input columns one row becomes."""
         return [str(n) for n in self.transformer.get_feature_names_out()]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Each model-input column; in a window, ``<column>@t-<k>``, ``k`` rows before the
+        scored one (time-major, the scored row last)."""
+        names = self.row_names
+        if self.window == 1:
+            return names
+        return [f"{n}@t-{k}" for k in range(self.window - 1, -1, -1) for n in names]
 
     @property
     def n_outputs(self) -> int:
@@ -153,7 +204,7 @@ class Preprocessor:
                 infrequent = encoder.infrequent_categories_[j]
                 width = len(categories) - (len(infrequent) - 1 if infrequent is not None else 0)
                 groups += [len(self.numeric) + j] * width
-        return np.asarray(groups)
+        return np.tile(np.asarray(groups), self.window)
 
     def frame(self, values: np.ndarray) -> pd.DataFrame:
         """A numeric feature matrix (columns in :attr:`features` order) as the frame the
@@ -165,11 +216,15 @@ class Preprocessor:
         if self.scaler == "log_counts":
             rows = with_log_counts(rows, self.numeric)
         out = self.transformer.transform(rows[self.features])
+        if self.stream is not None:
+            out = self.stream.apply(np.asarray(out, dtype=np.float64), rows, len(self.numeric))
         return np.require(out, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
 
     def inverse_transform(self, x: np.ndarray) -> pd.DataFrame:
         """Model-space rows back to raw features: numeric unscaled, one-hot blocks to the most
-        likely category."""
+        likely category. A window gives back its scored (last) row; a series standardised
+        by its own rows stays in those units (its scale is the stream's, not the model's)."""
+        x = np.asarray(x)[:, -len(self.row_names) :] if self.window > 1 else x
         out = pd.DataFrame(index=pd.RangeIndex(len(x)))
         n_num = len(self.numeric)
         if self.numeric:
@@ -215,21 +270,22 @@ class Preprocessor:
                 )
 
     def save(self, path: str | Path) -> None:
-        dump_trusted(
-            {
-                "numeric": self.numeric,
-                "categorical": self.categorical,
-                "scaler": self.scaler,
-                "impute": self.impute,
-                "transformer": self.transformer,
-            },
-            path,
-        )
+        state = {
+            "numeric": self.numeric,
+            "categorical": self.categorical,
+            "scaler": self.scaler,
+            "impute": self.impute,
+            "transformer": self.transformer,
+        }
+        if self.stream is not None:  # a table's file stays as it was written before streams
+            state["stream"] = vars(self.stream)
+        dump_trusted(state, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:
         state = load_trusted(path)
-        return cls(**state)
+        stream = state.pop("stream", None)
+        return cls(**state, stream=None if stream is None else StreamShape(**stream))
 
 
 def trusted_bytes(state: Any) -> bytes:

@@ -185,10 +185,40 @@ class Fold:
     group: np.ndarray  # the label as written, "synthetic:<kind>", or "" (unlabeled)
     is_anomaly: np.ndarray
     synthetic: np.ndarray  # bool: a synthetic anomaly
+    series: np.ndarray | None = None  # a stream: each row's series (rows of one are together)
+    time: np.ndarray | None = None  # a stream: each row's time in seconds
 
     @property
     def normal(self) -> np.ndarray:
         return self.x[~self.is_anomaly]
+
+    def windows(self, size: int, stride: int) -> Fold:
+        """A stream's training windows: every ``stride``-th row whose window of ``size``
+        rows lies within its series (a series' first ``size - 1`` rows see made-up rows
+        before them: the model never learns those as normal)."""
+        if size == 1 and stride == 1:
+            return self
+        keep = np.ones(len(self.x), dtype=bool)
+        if size > 1 and self.series is not None:
+            from aeops.data.windows import series_starts
+
+            starts = series_starts(self.series)
+            place = np.arange(len(keep)) - np.repeat(starts, np.diff(np.r_[starts, len(keep)]))
+            keep = place >= size - 1
+        picked = np.flatnonzero(keep)[::stride]
+        return self.take(picked)
+
+    def take(self, rows: np.ndarray | slice) -> Fold:
+        """These rows of the fold."""
+        pick = rows
+        return Fold(
+            self.x[pick],
+            self.group[pick],
+            self.is_anomaly[pick],
+            self.synthetic[pick],
+            None if self.series is None else self.series[pick],
+            None if self.time is None else self.time[pick],
+        )
 
     @property
     def real(self) -> np.ndarray:
@@ -269,7 +299,14 @@ def load_fold(splits: pd.DataFrame, name: str, meta: DatasetMeta, model_input: n
         group = np.where(
             synthetic, "synthetic:" + part.get(SYNTHETIC_COLUMN, "").astype(str), ""
         ).astype(object)
-    return Fold(model_input[rows], group, part[ANOMALY_COLUMN].to_numpy(dtype=bool), synthetic)
+    fold = Fold(model_input[rows], group, part[ANOMALY_COLUMN].to_numpy(dtype=bool), synthetic)
+    if not meta.is_stream or meta.series_column is None or meta.time_column is None:
+        return fold
+    from aeops.data.streams import seconds
+
+    fold.series = part[meta.series_column].astype(str).to_numpy(dtype=object)
+    fold.time = seconds(part[meta.time_column])
+    return fold
 
 
 def splits_hash(path: str | Path) -> str:

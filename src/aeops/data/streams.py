@@ -186,8 +186,12 @@ def step_problems(table: pd.DataFrame, max_gap: float | None) -> list[StepProble
 
 
 def min_series_rows(cfg: DataConfig) -> int:
-    """The fewest rows a series needs for :func:`time_splits`: its training rows, then at
-    least one to validate and one to test."""
+    """The fewest rows a series needs: for :func:`time_splits`, its training rows, then at
+    least one to validate and one to test; and one whole window (``data.window.size``)."""
+    return max(_split_rows(cfg), cfg.window.size or 1)
+
+
+def _split_rows(cfg: DataConfig) -> int:
     if cfg.split.train_rows is not None:
         return cfg.split.train_rows + 2
     held = cfg.split.val_fraction + cfg.split.test_fraction

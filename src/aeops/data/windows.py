@@ -53,7 +53,7 @@ class Windows:
 
     @classmethod
     def of(
-        cls, values: np.ndarray, series: Sequence[object] | np.ndarray, size: int, stride: int = 1
+        cls, values: np.ndarray, series: Sequence[object] | np.ndarray, size: int, stride: int
     ) -> Windows:
         rows = np.asarray(values)
         if rows.ndim != 2:
@@ -132,3 +132,47 @@ def _carry_forward(marks: np.ndarray) -> np.ndarray:
     positions = np.where(marks >= -1, np.arange(len(marks)), 0)
     latest_pos = np.maximum.accumulate(positions)
     return marks[latest_pos]
+
+
+def row_windows(values: np.ndarray, series: Sequence[object] | np.ndarray, size: int) -> np.ndarray:
+    """One flattened window per row: the ``size`` rows of its series that end at it (its own
+    and the ones before it, never a later one). A series' first ``size - 1`` rows have too
+    little past: they see their series' first row repeated before them (a stream's warm-up).
+    ``(rows, size * features)``, float32."""
+    rows = np.asarray(values, dtype=np.float32)
+    ids = np.asarray(series)
+    if size == 1:
+        return np.ascontiguousarray(rows)
+    starts = series_starts(ids)
+    pad = np.repeat(starts, size - 1)  # each series' first row, size - 1 times before it
+    order = np.argsort(np.r_[pad, np.arange(len(rows))], kind="stable")
+    padded = np.r_[rows[pad], rows][order]
+    padded_ids = np.r_[ids[pad], ids][order]
+    windows = Windows.of(padded, padded_ids, size, 1)
+    assert len(windows) == len(rows)  # one window ends at each real row
+    return windows.take()
+
+
+@dataclass(frozen=True)
+class SeriesScale:
+    """Each series standardised by its own first ``warmup`` rows: their mean and standard
+    deviation (1 where a column did not move), applied to every row of that series."""
+
+    warmup: int
+
+    def apply(self, values: np.ndarray, series: Sequence[object] | np.ndarray) -> np.ndarray:
+        rows = np.asarray(values, dtype=np.float64)
+        ids = np.asarray(series)
+        out = np.empty_like(rows)
+        bounds = np.r_[series_starts(ids), len(rows)]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if b - a < self.warmup:
+                raise ValueError(
+                    f"series '{ids[a]}' has {b - a} rows; the model standardises each series "
+                    f"by its first {self.warmup} rows (data.warmup_rows): give it at least "
+                    f"{self.warmup} rows"
+                )
+            first = rows[a : a + self.warmup]
+            scale = first.std(axis=0)
+            out[a:b] = (rows[a:b] - first.mean(axis=0)) / np.where(scale > 1e-12, scale, 1.0)
+        return out

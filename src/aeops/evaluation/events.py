@@ -99,7 +99,7 @@ def events(truth: Any, series: Any = None) -> list[Segment]:
     return _runs(mask, _series_first(series, len(mask)))
 
 
-def alarms(scores: Any, threshold: float, min_run: int = 1, series: Any = None) -> np.ndarray:
+def alarms(scores: Any, threshold: float, min_run: int, series: Any = None) -> np.ndarray:
     """Causal alarm rule: flag row ``i`` when it and the ``min_run - 1`` rows before it,
     all of its own series, score above ``threshold``.
 

@@ -41,5 +41,9 @@ USE_METRICS = (
 USES = tuple(Metric(name) for name in USE_METRICS)
 # a denoiser: mean PSNR on validation over the sigmas its training noise covers
 DENOISING = (Metric("val_psnr_db"),)
+# faults in a stream (aeops.evaluation.events): VUS-PR (threshold free, TSB-AD's measure), and
+# the point-wise F1 of the alarms at the threshold (which, where faults fill half the rows,
+# favours a model that flags nearly everything)
+STREAMS = (Metric("val_vus_pr"), Metric("val_f1"))
 # every metric any task may select on (register.metric; each task names its own: aeops.tasks)
-METRIC_NAMES = tuple(m.name for m in (*DETECTION, *USES, *DENOISING))
+METRIC_NAMES = tuple(m.name for m in (*DETECTION, *USES, *DENOISING, *STREAMS))

@@ -111,11 +111,15 @@ def choose_threshold(
     val_scores: np.ndarray,
     val_is_anomaly: np.ndarray,
     contamination: float | None,
+    train_scores: np.ndarray | None = None,
 ) -> Threshold:
-    """Pick the decision threshold from validation data only (never from test).
+    """Pick the decision threshold from validation data only (never from test), or, with
+    ``method: train``, from the normal training rows' scores (``train_scores``).
 
     ``val_*`` hold real rows only (no synthetic anomalies). With ``contamination`` (unlabeled
     data), the threshold flags that share of the validation rows."""
+    if cfg.method == "train":
+        return train_threshold(cfg, train_scores)
     if len(val_scores) == 0:
         raise ModelConfigError(
             "the validation fold is empty; lower data.split.test_fraction or add rows"
@@ -142,7 +146,7 @@ def choose_threshold(
         )
     if cfg.method != "max_f1":
         raise ModelConfigError(
-            f"unknown threshold method '{cfg.method}'; choose percentile, fpr or max_f1"
+            f"unknown threshold method '{cfg.method}'; choose percentile, fpr, max_f1 or train"
         )
     if not has_both_classes(val_is_anomaly):
         raise ModelConfigError(
@@ -154,6 +158,22 @@ def choose_threshold(
     f1 = 2 * precision * recall / np.clip(precision + recall, 1e-12, None)
     best = int(np.argmax(f1[:-1]))
     return Threshold(float(thresholds[best]), "max_f1", f"max F1 on validation ({f1[best]:.3f})")
+
+
+def train_threshold(cfg: ThresholdConfig, train_scores: np.ndarray | None) -> Threshold:
+    """The ``percentile`` of the normal training rows' scores times ``margin``: on a stream
+    whose validation rows follow a fault (normal by label, drifted in fact), the rows the
+    model learned normal from are the only ones known normal (SKAB's rule: 99.9 x 4/3)."""
+    if train_scores is None or len(train_scores) == 0:
+        raise ModelConfigError(
+            "evaluate.threshold.method train needs the normal training rows' scores, and "
+            "there are none; choose percentile, fpr or max_f1"
+        )
+    base = float(np.percentile(train_scores, cfg.percentile))
+    detail = f"{cfg.percentile}th percentile of the normal training rows' scores"
+    if cfg.margin != 1.0:
+        detail += f" x {cfg.margin:g}"
+    return Threshold(base * cfg.margin, "train", detail)
 
 
 def threshold_metrics(
@@ -229,7 +249,12 @@ def _ranking(
     return out
 
 
-def score_report(scored_val: Scored, scored_test: Scored, settings: ReportSettings) -> dict:
+def score_report(
+    scored_val: Scored,
+    scored_test: Scored,
+    settings: ReportSettings,
+    train_scores: np.ndarray | None = None,
+) -> dict:
     """Every number ``evaluate`` and ``baselines`` can honestly report, under stable names.
 
     The folds are :class:`~aeops.data.split.Fold` s. Metrics on labelled anomalies
@@ -241,7 +266,11 @@ def score_report(scored_val: Scored, scored_test: Scored, settings: ReportSettin
     test, test_scores = scored_test.fold, scored_test.scores
     v_real, t_real = val.real, test.real
     threshold = choose_threshold(
-        settings.threshold, val_scores[v_real], val.is_anomaly[v_real], settings.contamination
+        settings.threshold,
+        val_scores[v_real],
+        val.is_anomaly[v_real],
+        settings.contamination,
+        train_scores,
     )
     v_normal = v_real & ~val.is_anomaly
     t_normal = t_real & ~test.is_anomaly

@@ -24,10 +24,12 @@ import pandas as pd
 from aeops.core.errors import AeopsError
 from aeops.core.files import ENSEMBLE
 from aeops.data.schema import ANOMALY_COLUMN, SPLIT_COLUMN, SYNTHETIC_COLUMN
-from aeops.evaluation.metric import DENOISING, USE_METRICS
+from aeops.evaluation.metric import DENOISING, STREAMS, USE_METRICS
 from aeops.evaluation.metrics import paired_bootstrap_difference
 
-MEASURED = (*USE_METRICS, *(m.name for m in DENOISING))  # chosen by value, not by a ranking
+STREAM_METRICS = tuple(m.name for m in STREAMS)  # a stream's alarms and their spans
+# chosen by value, not by a ranking of rows
+MEASURED = (*USE_METRICS, *(m.name for m in DENOISING), *STREAM_METRICS)
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,9 @@ def select_best(models: dict[str, dict], metric: str) -> str:
 def selection_basis(metric: str, scores: pd.DataFrame) -> str:
     """In words: what the choosing metric was measured on."""
     val = scores[scores[SPLIT_COLUMN] == "val"]
+    if metric in STREAM_METRICS:
+        faults = int(val[ANOMALY_COLUMN].sum())
+        return f"{metric} on {len(val)} validation rows in time ({faults} of them fault rows)"
     if is_measured(metric):
         n = int((~val[ANOMALY_COLUMN]).sum())
         return f"{metric} on {n} validation normal rows"

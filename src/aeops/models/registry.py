@@ -56,11 +56,12 @@ def model_kind(name: str) -> str:
     raise AeopsError(f"unknown model '{name}'; one of {known}")
 
 
-def unusable_reason(name: str, meta: Any) -> str | None:
-    """Why model ``name`` cannot use this data (it is then skipped), or None."""
+def unusable_reason(name: str, meta: Any, window: int = 1) -> str | None:
+    """Why model ``name`` cannot use this data (``window``: rows per model input; it is then
+    skipped), or None."""
     from aeops.models.autoencoders.settings import unusable_reason as family_reason
 
-    return family_reason(name, meta) if model_kind(name) == "autoencoder" else None
+    return family_reason(name, meta, window) if model_kind(name) == "autoencoder" else None
 
 
 def weights_file(folder: str | Path) -> Path:

@@ -80,6 +80,9 @@ class FileJob:
     spark_master: str = "local[*]"
 
 
+WHOLE_FILE = 2**40  # rows per chunk that read any file in one piece
+
+
 def score_file(scorer: Scorer, job: FileJob, tally: Tally | None = None) -> int:
     """Score (or encode, or reconstruct) ``job.input`` chunk by chunk into ``job.output``;
     returns the row count (``tally``, when given, also counts flagged rows and rows with
@@ -91,6 +94,8 @@ def score_file(scorer: Scorer, job: FileJob, tally: Tally | None = None) -> int:
     input twice, first for the whole file's scale, which only a Parquet output can keep."""
     input_path, output_path, output = Path(job.input), Path(job.output), job.kind
     chunk_rows, dtype, progress = job.chunk_rows, job.dtype, job.progress
+    if scorer.whole_input:  # a stream: windows and the warm-up span the whole file
+        chunk_rows = WHOLE_FILE
     check_paths(input_path, output_path)
     fmt = output_format(output_path) or "csv"  # check_paths refused any other extension
     if output == "latent":
@@ -102,7 +107,7 @@ def score_file(scorer: Scorer, job: FileJob, tally: Tally | None = None) -> int:
     )
     features = scorer.features
     dropped = set() if features is None or job.keep_features else set(features)
-    with open_input(input_path, chunk_rows) as source:
+    with open_input(input_path, chunk_rows, scorer.whole_input) as source:
         # refuse a header that does not fit before writing anything
         scorer.check_columns(source.columns, where=str(input_path))
         pairs = results(scorer, source, job.threshold, job.explain, output)

@@ -85,8 +85,15 @@ def run_file_job(job: FileJob) -> list[str]:
 
 def run_on_spark(job: FileJob, uri: str) -> list[str]:
     """``--engine spark``: the same pyfunc as a Spark UDF (:mod:`aeops.serving.spark`)."""
+    from aeops.serving.loading import load_scorer
     from aeops.serving.spark import score_files
 
+    if load_scorer(uri).whole_input:
+        raise ScoringInputError(
+            f"{uri} reads a stream in windows that span rows, and Spark scores rows in "
+            "partitions that would cut them; score each series' file with --engine local "
+            "or --engine onnx"
+        )
     if job.dtype != "float32" or job.keep_features:
         raise ScoringInputError(
             "--engine spark writes float32 codes and carries the non-feature columns; drop "

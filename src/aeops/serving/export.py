@@ -181,6 +181,9 @@ class RawToScore(nn.Module):
         self.register_buffer("shift", torch.as_tensor(np.asarray(shift, np.float64)))
         self.register_buffer("scale", torch.as_tensor(np.asarray(scale, np.float64)))
         self.widths = [m.width for m in maps]
+        stream = pre.stream
+        self.warmup = None if stream is None else stream.warmup
+        self.window = 1 if stream is None else stream.window
         self.detector = pipeline.detector.torch_module()
         groups = np.asarray(pipeline._groups)
         grouping = np.zeros((len(groups), len(pipeline.info.features)), np.float32)
@@ -205,12 +208,25 @@ class RawToScore(nn.Module):
                 x = x * self.scale + self.shift
             else:
                 x = (x - self.shift) / self.scale
+            if self.warmup is not None:  # the series standardised by its own first rows
+                first = x[: self.warmup]
+                mean, spread = first.mean(dim=0), first.std(dim=0, unbiased=False)
+                x = (x - mean) / torch.where(spread > 1e-12, spread, torch.ones_like(spread))
             parts.append(x.float())
         if categories is not None:
             for j, width in enumerate(self.widths):
                 column = categories[:, j : j + 1]
                 parts.append((column == torch.arange(width)[None, :]).float())
-        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        return self.windows(x) if self.window > 1 else x
+
+    def windows(self, x: torch.Tensor) -> torch.Tensor:
+        """Each row with the ``window - 1`` rows before it (the first row repeated before a
+        series' start), flattened time-major: :func:`aeops.data.windows.row_windows` for
+        the rows of one series."""
+        back = torch.arange(1 - self.window, 1)
+        rows = torch.clamp(torch.arange(x.shape[0])[:, None] + back[None, :], min=0)
+        return x[rows].reshape(x.shape[0], self.window * x.shape[1])
 
     def forward(self, numeric: torch.Tensor, categories: torch.Tensor | None = None):
         x = self.model_input(numeric, categories)
@@ -364,7 +380,9 @@ def export_spec(
             "scale": module.scale.tolist(),
         },
         "threshold": float(pipeline.info.threshold),
-        "rows_per_run": rows_per_run(module),
+        # a stream's rows are one series, scored in one run: windows and warm-up span them
+        "rows_per_run": rows_per_run(module) if pre.stream is None else 0,
+        "stream": None if pre.stream is None else vars(pre.stream),
         "code_dims": int(code_dims),
         "inputs": {
             "numeric": f"float64 (rows, {len(pre.numeric)})",

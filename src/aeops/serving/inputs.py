@@ -83,10 +83,10 @@ class CsvInput(InputFile):
     """A CSV file (``.gz`` too) read by one pandas reader; its first chunk is read on opening,
     for the header, and given back first."""
 
-    def __init__(self, path: Path, chunk_rows: int) -> None:
+    def __init__(self, path: Path, chunk_rows: int, sep: str = ",") -> None:
         self.path, self.chunk_rows, self.reader = path, chunk_rows, None
         try:
-            self.reader = pd.read_csv(path, chunksize=chunk_rows)
+            self.reader = pd.read_csv(path, chunksize=chunk_rows, sep=sep)
             self.first: pd.DataFrame | None = next(self.reader, pd.DataFrame())
         except self.read_errors() as exc:
             self.close()
@@ -264,15 +264,19 @@ def in_float32_range(values: np.ndarray, name: str, first_row: int) -> np.ndarra
     return values
 
 
-def open_input(path: Path, chunk_rows: int) -> InputFile:
+def open_input(path: Path, chunk_rows: int, as_written: bool = False) -> InputFile:
     """``path`` opened once, to be read in chunks of ``chunk_rows``; an empty, header-only,
-    unreadable or unknown file is refused with a sentence naming it."""
+    unreadable or unknown file is refused with a sentence naming it. ``as_written``: a CSV
+    is read with the separator its header uses (a stream's file, as the
+    ``timeseries`` source reads it); else commas."""
     if path.stat().st_size == 0:
         raise ScoringInputError(f"{path}: the file is empty; nothing to score")
     if is_parquet(path):
         source: InputFile = ParquetInput(path, chunk_rows)
     elif path.suffix.lower() in CSV_SUFFIXES:
-        source = CsvInput(path, chunk_rows)
+        from aeops.data.streams import delimiter
+
+        source = CsvInput(path, chunk_rows, delimiter(path) if as_written else ",")
     else:
         raise ScoringInputError(f"{path}: unknown format '{path.suffix}'; use .csv or .parquet")
     if source.empty:

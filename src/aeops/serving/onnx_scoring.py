@@ -100,6 +100,10 @@ class OnnxPipeline(DetectorPipeline):
         return cls(session, spec, DetectorInfo.load(folder / DETECTOR_FILE))
 
     @property
+    def whole_input(self) -> bool:
+        return self.spec.get("stream") is not None
+
+    @property
     def imputes(self) -> bool:
         return bool(self.spec["impute"])
 
@@ -109,6 +113,12 @@ class OnnxPipeline(DetectorPipeline):
         refuses: non-finite or out-of-range numbers, missing categories without imputing,
         and numbers that leave float32 once scaled)."""
         feeds: dict[str, np.ndarray] = {}
+        warmup = (self.spec.get("stream") or {}).get("warmup")
+        if warmup is not None and len(raw) < warmup:
+            raise ScoringInputError(
+                f"series '0' has {len(raw)} rows; the model standardises each series by its "
+                f"first {warmup} rows (data.warmup_rows): give it at least {warmup} rows"
+            )
         values = raw[self.numeric].to_numpy(np.float64) if self.numeric else np.zeros((len(raw), 0))
         if self.numeric:
             self.check_values(values, raw.index, self.numeric)
@@ -153,7 +163,7 @@ class OnnxPipeline(DetectorPipeline):
         ONNX Runtime runs only the nodes those outputs need."""
         rows = len(next(iter(feeds.values())))
         step = int(self.spec.get("rows_per_run", ONNX_BATCH_ROWS))
-        if rows <= step:
+        if rows <= step or step == 0:  # 0: a stream's series, whole
             return self.session.run(outputs, feeds)
         parts = [
             self.session.run(outputs, {k: v[i : i + step] for k, v in feeds.items()})

@@ -169,6 +169,10 @@ class DetectorPipeline:
         return not self.info.categorical
 
     @property
+    def whole_input(self) -> bool:
+        return self.preprocessor.stream is not None
+
+    @property
     def pipeline(self) -> DetectorPipeline:
         """Itself: the aeops detector ``aeops export`` writes and Spark reads the schema of."""
         return self

@@ -48,6 +48,11 @@ class Scorer(Protocol):
         as float32 and scored with :meth:`predict_values`."""
 
     @property
+    def whole_input(self) -> bool:
+        """Whether the rows of one call are one stream (a window spans rows, a series'
+        first rows set its scale), so a file is scored in one piece, never in chunks."""
+
+    @property
     def pipeline(self) -> DetectorPipeline | None:
         """The aeops detector behind this scorer, for what needs its parts (``aeops export``
         writes them, Spark reads its schema); None for another MLflow pyfunc."""
@@ -93,6 +98,7 @@ class PyfuncScorer:
     features = None
     threshold = None
     numeric_only = False
+    whole_input = False
     pipeline = None
 
     def __init__(self, model: Any) -> None:

@@ -33,6 +33,8 @@ class Prepared:
     model_input: np.ndarray
     preprocessor_path: Path
     data_hash: str
+    train_stride: int = 1  # a stream's training takes every stride-th window
+    window: int = 1  # rows per model input (a stream seen in windows)
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
@@ -45,12 +47,16 @@ class Prepared:
         return bool(len(x) and x.min() >= 0.0 and x.max() <= 1.0)
 
     def fold(self, name: str) -> Fold:
-        return load_fold(self.splits, name, self.meta, self.model_input)
+        fold = load_fold(self.splits, name, self.meta, self.model_input)
+        return fold.windows(self.window, self.train_stride) if name == "train" else fold
 
 
 def example_rows(prepared: Prepared) -> pd.DataFrame:
-    """A few validation rows, logged with each detector as its input example."""
-    return prepared.splits[prepared.meta.features].head(5)
+    """A few rows, logged with each detector as its input example: five, or for a stream
+    the first series' rows its scorer needs before it scores (``data.warmup_rows``)."""
+    pre = prepared.preprocessor if prepared.meta.is_stream else None
+    warmup = pre.stream.warmup if pre is not None and pre.stream is not None else None
+    return prepared.splits[prepared.meta.features].head(max(5, warmup or 0))
 
 
 def require(path: str | Path, stage: str) -> Path:
@@ -72,6 +78,8 @@ def load_prepared(cfg: Config) -> Prepared:
         model_input=np.load(cfg.paths.model_input, allow_pickle=False),
         preprocessor_path=Path(cfg.paths.preprocessor),
         data_hash=splits_hash(cfg.paths.splits),
+        train_stride=cfg.data.window.stride,
+        window=cfg.data.window.size or 1,
     )
 
 
@@ -107,6 +115,7 @@ def training_spec(cfg: Config, family: str, prepared: Prepared) -> TrainingSpec:
         code_step=use.code_step(cfg.code),
         seeds=resolve_seeds(cfg.models.seeds, prepared.meta, use.code_is_product, normal_rows),
         code_is_product=use.code_is_product,
+        window=prepared.window,
     )
 
 

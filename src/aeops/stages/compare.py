@@ -216,7 +216,7 @@ def write_figures(cfg: Any, c: Comparison, scores: dict[str, pd.DataFrame]) -> P
             title = "test, synthetic anomalies" if synthetic else "test"
             plot_curves(curves, plots_dir / "roc_pr.png", title)
         points = rate_distortion_points(models, baselines, c.references)
-        if points and cfg.evaluate.plots:
+        if points and cfg.evaluate.plots and "gzip_bytes_per_row" in c.references:
             lossless = {
                 "raw float32": c.references["raw_float32_bytes_per_row"],
                 "gzip, lossless": c.references["gzip_bytes_per_row"],
@@ -225,6 +225,8 @@ def write_figures(cfg: Any, c: Comparison, scores: dict[str, pd.DataFrame]) -> P
         for name in c.models:
             for png in sorted((cfg.paths.family_eval_dir(name) / PLOTS_DIR).glob("*.png")):
                 shutil.copy2(png, plots_dir / f"{name}_{png.name}")
+        if cfg.evaluate.plots:
+            cfg.use.plots(cfg, c, scores, plots_dir)
     return Path(cfg.paths.plots_dir) / "roc_pr.png"
 
 

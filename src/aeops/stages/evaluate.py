@@ -143,7 +143,7 @@ def measure_family(ev: Evaluation, entry: Entry) -> ModelResult:
     plots = (
         family_plots(ev, entry.model, entry.out_dir / PLOTS_DIR) if ev.cfg.evaluate.plots else []
     )
-    return measure_detector(ev, entry, plots, uses=True)
+    return measure_detector(ev, entry, plots, uses=ev.task.use_measures)
 
 
 MEASURES = {"autoencoder": measure_family, "denoiser": measure_denoiser}  # by model kind
@@ -218,6 +218,7 @@ def evaluate_baselines(ev: Evaluation) -> dict[str, ModelResult]:
                 ev.tracking, name, model.params, ev.prepared.data_hash, run_name(cfg, name)
             )
             entry = Entry(model, run_id, model_path, out_dir)
-            results[name] = measure_detector(ev, entry, [], uses=model.has_code)
+            uses = model.has_code and task.use_measures
+            results[name] = measure_detector(ev, entry, [], uses=uses)
             log.info(f"baselines[{name}]: {summary_line(results[name])}")
     return results

@@ -127,7 +127,16 @@ def measure_detector(ev: Evaluation, entry: Entry, plots: list[Path], uses: bool
     cfg, detector, out_dir = ev.cfg, entry.model, entry.out_dir
     val_scores = detector.decision_function(ev.val.x)
     test_scores = detector.decision_function(ev.test.x)
-    report = score_report(Scored(ev.val, val_scores), Scored(ev.test, test_scores), ev.settings())
+    train_scores = (
+        detector.decision_function(ev.train.normal)
+        if cfg.evaluate.threshold.method == "train"
+        else None
+    )
+    report = score_report(
+        Scored(ev.val, val_scores), Scored(ev.test, test_scores), ev.settings(), train_scores
+    )
+    scored = {"val": (ev.val, val_scores), "test": (ev.test, test_scores)}
+    report.update(cfg.use.fold_figures(scored, float(report["threshold"]), cfg))
     if uses:
         report.update(use_measures(detector, ev.inputs.uses, cfg.seed))
     report["family"], report["kind"] = detector.name, detector.kind
@@ -136,7 +145,7 @@ def measure_detector(ev: Evaluation, entry: Entry, plots: list[Path], uses: bool
     detector.threshold_ = result.threshold.value
     write_parquet(
         out_dir / SCORES_FILE,
-        scores_frame({"val": (ev.val, val_scores), "test": (ev.test, test_scores)}),
+        scores_frame(scored),
     )
     figures = list(plots)
     if cfg.evaluate.plots:

@@ -83,7 +83,7 @@ def train(cfg: Config, family: str) -> TrainResult | dict[str, Any]:
 
     prepared = load_prepared(cfg)
     out_dir = own_dir(cfg.paths.model_dir(family))  # marked: a later stage knows it is ours
-    reason = unusable_reason(family, prepared.meta)
+    reason = unusable_reason(family, prepared.meta, prepared.window)
     if reason is not None:
         return skip(out_dir, family, reason)
     result = TRAINERS[model_kind(family)](cfg, family, prepared, out_dir)

@@ -41,6 +41,8 @@ class TaskConfig(Protocol):
     def code(self) -> CodeConfig: ...
     @property
     def register(self) -> Any: ...
+    @property
+    def data(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Task:
     metrics: ClassVar[tuple[Metric, ...]]
     ensemble: ClassVar[bool] = False  # the families also score as one ensemble
     code_is_product: ClassVar[bool] = False  # the code is what the models are for
+    use_measures: ClassVar[bool] = True  # models with a code are measured at the other uses
 
     @property
     def suffix(self) -> str:
@@ -143,8 +146,9 @@ class Task:
 
     # -- what the models are measured beside -----------------------------------------------
     def baselines(self, found: dict[str, Any]) -> dict[str, Any]:
-        """The baselines (classes, by name) measured beside the models."""
-        return found
+        """The baselines (classes, by name) measured beside the models: all but those that
+        wait to be asked for (``opt_in``)."""
+        return {name: cls for name, cls in found.items() if not getattr(cls, "opt_in", False)}
 
     def baseline_settings(self, baselines: BaselinesConfig, code: CodeConfig) -> BaselinesConfig:
         return baselines
@@ -154,7 +158,18 @@ class Task:
         the evaluation's rows, :class:`aeops.evaluation.inputs.EvaluationInputs`)."""
         return {}
 
+    def fold_figures(self, scored: dict[str, Any], threshold: float, cfg: Any) -> dict[str, Any]:
+        """Figures this use adds to every detector's record (``scored``: fold name to
+        (:class:`~aeops.data.split.Fold`, its scores); ``threshold``: the one chosen on
+        validation; ``cfg``: the params). None by default."""
+        return {}
+
     # -- what a person reads ---------------------------------------------------------------
+    def plots(self, cfg: Any, comparison: Comparison, scores: dict[str, Any], folder: Any):
+        """Figures this use adds to the run's (``scores``: each model's scores frame;
+        written into ``folder``, the report shows them). None by default."""
+        return []
+
     def headline(self, comparison: Comparison, code: CodeConfig) -> dict[str, Any]:
         """``summary.json``: what ``dvc metrics show`` prints."""
         raise NotImplementedError

@@ -45,7 +45,7 @@ class CodedTask(Task):
 
     def baselines(self, found: dict[str, Any]) -> dict[str, Any]:
         """Only those with a code (PCA): the classical reference at the same code size."""
-        return {name: kind for name, kind in found.items() if kind.has_code}
+        return {name: kind for name, kind in super().baselines(found).items() if kind.has_code}
 
     def baseline_settings(self, baselines: BaselinesConfig, code: CodeConfig) -> BaselinesConfig:
         """PCA at ``code.size`` components, not at its own variance rule."""

@@ -54,8 +54,8 @@ def image_layers(image_shape: list[int], width: int, latent: int, out: Any) -> d
     """The convolutional coder's parts for (channels, height, width) images (module docs)."""
     from torch import nn
 
-    def conv(n_in: int, n_out: int, stride: int = 1) -> list[nn.Module]:
-        return [nn.Conv2d(n_in, n_out, 3, stride=stride, padding=1), nn.GELU()]
+    def conv(n_in: int, n_out: int, step: int = 1) -> list[nn.Module]:
+        return [nn.Conv2d(n_in, n_out, 3, stride=step, padding=1), nn.GELU()]
 
     c, h, w = image_shape
     sizes = [(h, w), (halved(h), halved(w)), (halved(halved(h)), halved(halved(w)))]

@@ -60,6 +60,7 @@ class TrainingSpec:
     code_step: float = 0.0  # int8 storage: 1/127 of each code dimension's largest value; 0: float
     seeds: int = 1  # networks trained (seeds seed, seed + 1, ...) whose scores are averaged
     code_is_product: bool = False  # the code is what the model is for: no option search
+    window: int = 1  # rows per model input (a stream seen in windows: data.window.size)
 
 
 def resolve_seeds(setting: int | str, meta: DatasetMeta, coded: bool, normal_rows: int) -> int:
@@ -75,12 +76,18 @@ def resolve_seeds(setting: int | str, meta: DatasetMeta, coded: bool, normal_row
     return BAG_SEEDS
 
 
-def unusable_reason(name: str, meta: DatasetMeta) -> str | None:
-    """Why family ``name`` cannot use this data (it is then skipped), or None."""
+def unusable_reason(name: str, meta: DatasetMeta, window: int = 1) -> str | None:
+    """Why family ``name`` cannot use this data (it is then skipped), or None; ``window``:
+    the rows each model input holds."""
     if family(name).needs_image and not meta.is_image:
         return (
             f"{name} needs images, and {meta.origin} is a table of {meta.n_features} "
             "columns (set data.image_shape if its columns are pixels)"
+        )
+    if family(name).needs_window and window < 2:
+        return (
+            f"{name} reads a row with the rows before it, and {meta.origin} is not seen in "
+            "windows (data.source: timeseries with data.window.size of 2 or more)"
         )
     return None
 
@@ -110,6 +117,9 @@ def architecture(spec: TrainingSpec, train_x: np.ndarray) -> dict[str, Any]:
         args.update(fam.code_args(spec.code_step))
     if fam.needs_image or (fam.image_aware and meta.is_image):
         args["image_shape"] = list(meta.image_shape or [])
+        return args
+    if fam.needs_window:
+        args.update(input_dim=int(train_x.shape[1]), steps=spec.window)
         return args
     hidden = getattr(params, "hidden", "auto")  # a family without a widths key: auto widths
     input_dim = train_x.shape[1]

@@ -89,6 +89,7 @@ class Family:
     objective: Callable[[Any, str], Objective]  # (its params block, train.loss) -> objective
     network_args: Callable[[Any], dict[str, Any]]  # its params block -> extra network args
     needs_image: bool = False
+    needs_window: bool = False  # reads each row as a window of rows (data.window.size > 1)
     image_aware: bool = False  # builds a convolutional network when the data are images
     # the storage step of the code -> extra network args (a family that trains its code to
     # survive int8 storage, :mod:`~aeops.models.autoencoders.coder`); None: not asked

@@ -1,6 +1,7 @@
 """The classical baselines every autoencoder must beat, one module per baseline (PCA
 reconstruction, Isolation Forest, k-nearest neighbours and ECOD: the strongest classical
-detectors in ADBench, NeurIPS 2022), found by the ``BASELINE`` class each module exports.
+detectors in ADBench, NeurIPS 2022; Hotelling's T² for sensor streams), found by the
+``BASELINE`` class each module exports.
 
 Each is a :class:`~aeops.models.base.Detector` like the autoencoders, so a baseline that wins
 can be registered and served as the same pyfunc: same columns, threshold and ``explain``. All
@@ -15,7 +16,7 @@ import pkgutil
 from functools import cache
 from typing import Any
 
-ORDER = ("pca", "iforest", "knn", "ecod")  # the order they run and are listed in
+ORDER = ("pca", "hotelling", "iforest", "knn", "ecod")  # the order they run and are listed in
 
 
 @cache

@@ -26,6 +26,7 @@ class Baseline(BaseDetector):
 
     kind = "baseline"
     name: ClassVar[str]  # a class's name is its baseline's name
+    opt_in: ClassVar[bool] = False  # measured only where a task names it (Task.baselines)
 
     def __init__(self, settings: BaselinesConfig | None, seed: int = 0) -> None:
         self.settings = settings

@@ -61,6 +61,30 @@ class PCAGraph(nn.Module):
         return per_feature.mean(dim=1), per_feature, z
 
 
+class HotellingGraph(nn.Module):
+    """Hotelling's T² in the kept components; each feature's share of it; the projection."""
+
+    mean: torch.Tensor
+    components: torch.Tensor
+    variance: torch.Tensor
+
+    def __init__(self, mean: np.ndarray, components: np.ndarray, variance: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("mean", as64(mean))
+        self.register_buffer("components", as64(components))
+        self.register_buffer("variance", as64(variance))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        centred = x.double() - self.mean
+        z = centred @ self.components.T
+        weights = z / self.variance
+        size = torch.abs(centred * (weights @ self.components))
+        t2 = (z * weights).sum(dim=1, keepdim=True)
+        total = size.sum(dim=1, keepdim=True)
+        per_feature = size * (t2 / torch.where(total > 0, total, torch.ones_like(total)))
+        return t2[:, 0], per_feature, z
+
+
 class KNNGraph(nn.Module):
     """Distance to the k-th nearest reference row; errors against the neighbours' mean."""
 
