@@ -66,6 +66,35 @@ def build(name: str):
     return DetectorPipeline(detector, pre, info)
 
 
+def at_rate(pipeline, rows: np.ndarray, rate: float) -> dict:
+    """Rows arriving every ``1/rate`` s: the scorer takes everything that has arrived (at
+    least one row), scores it in one call (the time it really takes on this machine), then
+    looks again; a row's latency is from its arrival to its score. The machine keeps up when
+    the backlog stays bounded: the p99 latency says so."""
+    from aeops.serving.watch import LiveScorer
+
+    live = LiveScorer(pipeline, min_run=1)
+    live.push_many(rows[:WARMUP])
+    arrival = np.arange(len(rows) - WARMUP) / rate
+    latency = np.empty(len(arrival))
+    now, i, largest = 0.0, 0, 1
+    while i < len(arrival):
+        now = max(now, arrival[i])
+        j = max(i + 1, int(np.searchsorted(arrival, now, side="right")))
+        began = time.perf_counter()
+        live.push_many(rows[WARMUP + i : WARMUP + j])
+        now += time.perf_counter() - began
+        latency[i:j] = now - arrival[i:j]
+        largest = max(largest, j - i)
+        i = j
+    ms = latency * 1e3
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "largest_block": largest,
+    }
+
+
 def measure(name: str) -> dict:
     from aeops.serving.watch import LiveScorer
 
@@ -89,9 +118,8 @@ def measure(name: str) -> dict:
         "p99_ms": round(float(np.percentile(ms, 99)), 3),
         "max_ms": round(float(ms.max()), 3),
         "rows_per_s": round(ROWS / seconds, 1),
-        "keeps_up": bool(
-            ROWS / seconds >= TARGET_ROWS_S and np.percentile(ms, 99) <= TARGET_P99_MS
-        ),
+        "at_1000_rows_s": (rate := at_rate(pipeline, rows, TARGET_ROWS_S)),
+        "keeps_up": bool(rate["p99_ms"] <= TARGET_P99_MS),
     }
 
 
@@ -124,13 +152,19 @@ def main() -> None:
         f"{results['setup']}. Target (issue 38): {TARGET_ROWS_S:,} rows/s with p99 <= "
         f"{TARGET_P99_MS:g} ms a row.",
         "",
-        "| model | p50 ms | p99 ms | max ms | rows/s | keeps up |",
-        "|---|---|---|---|---|---|",
+        "One row at a time (each scored alone), then rows arriving at 1,000 a second (the "
+        "scorer takes what has arrived, scored in one call, as `aeops watch` reads a pipe).",
+        "",
+        "| model | one at a time: p50 ms | p99 ms | max ms | rows/s | at 1,000 rows/s: p50 "
+        "ms | p99 ms | largest block | keeps up |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["models"]:
+        a = r["at_1000_rows_s"]
         lines.append(
             f"| {r['model']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
-            f"{r['rows_per_s']:,.0f} | {'yes' if r['keeps_up'] else 'no'} |"
+            f"{r['rows_per_s']:,.0f} | {a['p50_ms']} | {a['p99_ms']} | {a['largest_block']} | "
+            f"{'yes' if r['keeps_up'] else 'no'} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

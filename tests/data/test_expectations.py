@@ -43,6 +43,7 @@ def test_real_digits_pass_and_data_docs_are_written(digits, tmp_path: Path):
     assert (tmp_path / "docs" / "index.html").exists()
 
 
+@pytest.mark.slow  # ~5 s of GX; NaN named by row in make test: the sensors' missing-values test
 def test_nan_pixel_is_named_with_its_row(digits):
     frame, meta = digits
     bad = frame.copy()
@@ -84,6 +85,7 @@ def test_unknown_label_and_too_few_rows(digits):
     assert (None, "expect_table_row_count_to_be_between") in kinds
 
 
+@pytest.mark.slow  # ~3 s of GX; its sibling in make test: a number in a text column (sensors)
 def test_text_in_a_feature_column_fails_its_type_check(digits):
     frame, meta = digits
     bad = frame.copy()

@@ -162,12 +162,14 @@ def test_onnx_scores_every_row_as_the_python_detector_does(data, name, tmp_path)
     assert flagged.all()
 
 
-SLOW = pytest.mark.slow  # make test keeps one of each kind: a window family, T², the GRU
+SLOW = pytest.mark.slow  # make test keeps a window family and T²; the rest: the slow tier
 STREAM_MODELS = [
     "tcn",
-    "gru",
     "hotelling",
-    *(pytest.param(n, marks=SLOW) for n in ("dense", "pca", "knn")),
+    *(
+        pytest.param(n, marks=SLOW)
+        for n in ("gru", "dense", "vae", "pca", "iforest", "knn", "ecod")
+    ),
 ]
 
 

@@ -39,6 +39,10 @@ NOT_RUN = {
     "test_denoise_pipeline runs the preset on a slice",
     ".venv/bin/aeops denoise --input photos/ --output denoised/": "needs the preset's run; "
     "test_denoise_pipeline runs aeops denoise on the digits run",
+    "cp examples/faults/params.yaml params.yaml && make train": "trains for six minutes; "
+    "test_presets_run runs the preset on a slice",
+    "tail -n +1 -f pump.csv | .venv/bin/aeops watch --min-run 3": "a stream's champion and a "
+    "logger's file; test_streams_pipeline runs aeops watch on a pipe",
 }
 SERVERS = {"make ui": "http://127.0.0.1:5000/health"}  # run in the background, probed, stopped
 

@@ -168,6 +168,15 @@ def test_faults_in_windows_register_a_champion_that_scores_a_series_file_the_sam
     )
     with pytest.raises(ScoringInputError, match="Spark scores rows in partitions"):
         run_file_job(spark)
+    # the champion's ONNX export scores the series as the pipeline did; monitor says it
+    # cannot judge a stream yet, rather than compare windows across series as table rows
+    from aeops.serving.monitor import MonitorJob, monitor
+    from aeops.serving.onnx_scoring import OnnxPipeline
+
+    onnx = OnnxPipeline.from_folder(Path(cfg.paths.onnx)).predict(pd.read_csv(source, sep=";"))
+    np.testing.assert_allclose(onnx["anomaly_score"], scored["anomaly_score"], rtol=1e-5)
+    with pytest.raises(ScoringInputError, match="does not judge a stream's drift yet"):
+        monitor(MonitorJob(source, Path(cfg.paths.onnx)))
     # aeops watch on a pipe: each row after the warm-up answered before the next is written
     watched = watch_rows(decision["model_name"], source, mlflow_uri, tmp_path)
     np.testing.assert_allclose(

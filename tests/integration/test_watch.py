@@ -18,7 +18,7 @@ from aeops.data.sources import load_source
 from aeops.models.autoencoders.detector import AutoencoderDetector
 from aeops.models.baselines import baselines
 from aeops.serving.pipeline import DetectorInfo, DetectorPipeline
-from aeops.serving.watch import LiveScorer, records
+from aeops.serving.watch import LiveScorer, RowReader
 from tests.factories import write_streams
 from tests.helpers import fold_of, make_config, training_spec
 
@@ -122,7 +122,21 @@ def test_a_bad_row_stops_the_stream_naming_it() -> None:
 
 
 def test_rows_are_read_as_csv_with_their_separator_or_as_json_lines() -> None:
-    csv_rows = list(records(iter(["t;a;b\n", "1;2.5;3\n", "2;4;5\n"])))
-    assert csv_rows == [{"t": "1", "a": "2.5", "b": "3"}, {"t": "2", "a": "4", "b": "5"}]
-    json_rows = list(records(iter(['{"a": 1, "b": 2}\n', "\n", '{"a": 3, "b": 4}\n'])))
+    reader = RowReader()
+    assert reader.feed(["t;a;b", "1;2.5;3"]) == [{"t": "1", "a": "2.5", "b": "3"}]
+    assert reader.feed(["2;4;5"]) == [{"t": "2", "a": "4", "b": "5"}]  # the header is kept
+    json_rows = RowReader().feed(['{"a": 1, "b": 2}', "", '{"a": 3, "b": 4}'])
     assert json_rows == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
+
+
+def test_rows_that_arrive_together_score_as_rows_that_arrive_alone() -> None:
+    python, rows = pipeline("hotelling"), new_series()
+    values = rows[python.info.features].to_numpy(np.float64)
+    alone = LiveScorer(python, min_run=2)
+    one = [d for row in values for d in alone.push(row)]
+    together = LiveScorer(python, min_run=2)
+    blocks = np.array_split(values, [7, 59, 60, 61, 100, 133])  # across the warm-up's end
+    many = [d for block in blocks for d in together.push_many(block)]
+    assert [d.row for d in many] == list(range(len(values)))
+    np.testing.assert_allclose([d.score for d in many], [d.score for d in one], rtol=1e-12)
+    assert [d.alarm for d in many] == [d.alarm for d in one]

@@ -38,7 +38,11 @@ IMAGE = DatasetMeta(
 WINDOW = 4  # rows per window for the families that read windows (FEATURES = 4 x 4)
 ENSEMBLE_MEMBERS = ("dense", "sparse")
 COMPOSED = ["bag", "search"]  # a family's seed bag; a listed setting searched on validation
-DETECTORS = [*families(), *baselines(), "ensemble", *COMPOSED]
+SLOW_KINDS = {"gru", "tcn"}  # window families (~5 s): slow tier; make test fits tcn elsewhere
+DETECTORS = [
+    pytest.param(n, marks=pytest.mark.slow) if n in SLOW_KINDS else n
+    for n in [*families(), *baselines(), "ensemble", *COMPOSED]
+]
 CFG = make_config(
     train={"max_epochs": 12, "patience": 12, "batch_size": 32, "progress_bar": False},
     evaluate={"bootstrap": 20},

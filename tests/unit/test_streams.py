@@ -164,6 +164,12 @@ def test_scaling_each_series_by_its_first_rows_needs_them_to_train(override, wor
         data_config(**{**STREAM, "path": "x", **override})
 
 
+def test_a_series_needs_one_whole_window() -> None:
+    assert min_series_rows(stream_config(Path("x"), window={"size": 60, "stride": 1})) == 60
+    assert min_series_rows(stream_config(Path("x"), split={"train_rows": 40})) == 42
+
+
+@pytest.mark.slow  # GX's validation (~2 s); the rule itself: the test above
 def test_a_series_shorter_than_one_window_is_refused_by_name(tmp_path: Path) -> None:
     write_streams(tmp_path / "runs", n=2, rows=50)
     cfg = stream_config(tmp_path / "runs", window={"size": 60})

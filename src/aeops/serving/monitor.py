@@ -228,6 +228,13 @@ def monitor(job: MonitorJob) -> MonitorReport:
     start = time.perf_counter()
     folder = job.model or default_export()
     pipeline = OnnxPipeline.from_folder(folder)
+    if pipeline.whole_input:
+        raise ScoringInputError(
+            f"{folder}: a stream's model scores each row from its series' warm-up and the rows "
+            "before it, and aeops monitor compares rows as a table's; it does not judge a "
+            "stream's drift yet: watch its alarms (aeops watch) and retrain when they stop "
+            "matching the faults"
+        )
     reference_path = folder / REFERENCE_FILE
     if not reference_path.exists():
         raise ScoringInputError(

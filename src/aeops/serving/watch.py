@@ -5,8 +5,11 @@
 last of them arrives), the last ``window.size`` scaled rows, and how many rows in a row were
 over the threshold (``--min-run``). Each row is scored as soon as it can be: the warm-up's
 rows together when it completes, every later row the moment it arrives, from its own past
-only (a row's window ends at it). The scores are those ``aeops score`` writes for the same
-file, one row at a time instead of all at once (tests/integration/test_watch.py holds it).
+only (a row's window ends at it). Rows that arrive together (written while the last ones were
+being scored) are scored in one call of the model, each still from its own window: that is how
+a model slower than the stream's rate keeps up (``benchmarks/watch.py``). The scores are
+those ``aeops score`` writes for the same file, as the rows arrive instead of all at once
+(tests/integration/test_watch.py holds it).
 
 :func:`watch` reads rows from stdin (``--input -``) or a file, ``--follow`` waiting for a
 growing file's new lines; CSV with a header line (its separator as written) or JSON lines (one
@@ -90,17 +93,29 @@ class LiveScorer:
 
     def push(self, raw: np.ndarray) -> list[Scored]:
         """Take one raw row (features in training order); the rows scored because of it."""
-        values = np.asarray(raw, dtype=np.float64).reshape(1, -1)
+        return self.push_many(np.asarray(raw, dtype=np.float64).reshape(1, -1))
+
+    def push_many(self, raw: np.ndarray) -> list[Scored]:
+        """Take the rows that arrived together (rows x features, in order); the rows scored
+        because of them, scored in one call of the model (the scores are each row's alone:
+        a block that arrives while the last one was scored is how a slow model keeps up)."""
+        values = np.asarray(raw, dtype=np.float64).reshape(-1, len(self.features))
         if not (np.isfinite(values).all() and (np.abs(values) <= FLOAT32_MAX).all()):
-            index = pd.RangeIndex(self.rows, self.rows + 1)  # the sentence that names it
+            index = pd.RangeIndex(self.rows, self.rows + len(values))  # names the row
             self.pipeline.check_values(values, index, self.features)
-        self.rows += 1
+        out: list[Scored] = []
         if self.warmup is not None and self.centre is None:
-            self.pending.append(values[0])
+            take = min(len(values), self.warmup - len(self.pending))
+            self.pending.extend(values[:take])
+            self.rows += take
+            values = values[take:]
             if len(self.pending) < self.warmup:
-                return []
-            return self.release(np.stack(self.pending))
-        return self.score(self.scaled(self.base(values)), self.rows - 1)
+                return out
+            out += self.release(np.stack(self.pending))
+        if len(values):
+            self.rows += len(values)
+            out += self.score(self.scaled(self.base(values)), self.rows - len(values))
+        return out
 
     def release(self, warm: np.ndarray) -> list[Scored]:
         """The warm-up complete: the series' scale from it, then each of its rows scored."""
@@ -109,32 +124,35 @@ class LiveScorer:
         spread = base.std(axis=0)
         self.spread = np.where(spread > 1e-12, spread, 1.0)
         self.pending = []
-        scaled = self.scaled(base)
-        first = self.rows - len(scaled)
-        return [out for i, row in enumerate(scaled) for out in self.score(row[None], first + i)]
+        return self.score(self.scaled(base), self.rows - len(base))
 
     def scaled(self, base: np.ndarray) -> np.ndarray:
         if self.centre is None or self.spread is None:
             return base
         return (base - self.centre) / self.spread
 
-    def score(self, scaled: np.ndarray, row: int) -> list[Scored]:
-        """Score the newest row: its window is the rows before it (the series' first row
-        repeated before its start, as :func:`aeops.data.windows.row_windows` does)."""
-        current = scaled[0].astype(np.float32)
-        if not self.recent:
-            self.recent.extend([current] * (self.size - 1))
-        self.recent.append(current)
-        window = np.concatenate(self.recent)[None, :]
-        score = float(self.pipeline.detector.decision_function(window)[0])
-        if not np.isfinite(score):
-            raise ScoringInputError(
-                f"row {row}: its anomaly score overflowed float32; a row this far out cannot "
-                "be scored: check the value or its units"
-            )
-        over = score > self.threshold
-        self.run = self.run + 1 if over else 0
-        return [Scored(row, score, over, self.run >= self.min_run)]
+    def score(self, scaled: np.ndarray, first: int) -> list[Scored]:
+        """Score the newest rows (``first``: the first one's number): each row's window is
+        the rows before it (the series' first row repeated before its start, as
+        :func:`aeops.data.windows.row_windows` does)."""
+        windows = []
+        for row in scaled.astype(np.float32):
+            if not self.recent:
+                self.recent.extend([row] * (self.size - 1))
+            self.recent.append(row)
+            windows.append(np.concatenate(self.recent))
+        scores = np.asarray(self.pipeline.detector.decision_function(np.stack(windows)), float)
+        out = []
+        for k, score in enumerate(scores):
+            if not np.isfinite(score):
+                raise ScoringInputError(
+                    f"row {first + k}: its anomaly score overflowed float32; a row this far "
+                    "out cannot be scored: check the value or its units"
+                )
+            over = bool(score > self.threshold)
+            self.run = self.run + 1 if over else 0
+            out.append(Scored(first + k, float(score), over, self.run >= self.min_run))
+        return out
 
 
 def scaling_line(pre: Any) -> tuple[np.ndarray, np.ndarray, bool] | None:
@@ -158,45 +176,56 @@ def scaling_line(pre: Any) -> tuple[np.ndarray, np.ndarray, bool] | None:
 
 
 # -- reading rows as they arrive ----------------------------------------------------------
-def lines(handle: TextIO, follow: bool) -> Iterator[str]:
-    """Whole lines as they are written; with ``follow``, wait at the end for more."""
-    partial = ""
+def arrivals(handle: Any, follow: bool) -> Iterator[list[str]]:
+    """The whole lines that have arrived, a list at a time: what one read of the handle's
+    file descriptor returns (a pipe hands over everything written so far, so rows written
+    while the last ones were scored come together); with ``follow``, wait at the end of a
+    file for more."""
+    import os
+
+    fd, partial = handle.fileno(), b""
     while True:
-        line = handle.readline()
-        if not line:
+        data = os.read(fd, 1 << 16)
+        if not data:
             if not follow:
                 if partial.strip():
-                    yield partial
+                    yield [partial.decode("utf-8")]
                 return
             time.sleep(POLL_S)
             continue
-        partial += line
-        if partial.endswith("\n"):
-            yield partial
-            partial = ""
+        *complete, partial = (partial + data).split(b"\n")
+        if complete:
+            yield [line.decode("utf-8") for line in complete]
 
 
-def records(stream: Iterator[str]) -> Iterator[dict[str, Any]]:
-    """Each row as a dict: JSON lines, or CSV after its header (the separator the header
-    uses)."""
-    from aeops.data.streams import DELIMITERS
+class RowReader:
+    """Lines to rows (dicts): JSON lines, or CSV after its header line (read with the
+    separator the header uses)."""
 
-    first = next((line for line in stream if line.strip()), None)
-    if first is None:
-        return
-    if first.lstrip().startswith("{"):
-        yield json.loads(first)
-        for line in stream:
-            if line.strip():
-                yield json.loads(line)
-        return
-    sep = max(DELIMITERS, key=first.count)
-    header = next(csv.reader(io.StringIO(first), delimiter=sep))
-    for line in stream:
-        if line.strip():
-            yield dict(
-                zip(header, next(csv.reader(io.StringIO(line), delimiter=sep)), strict=False)
-            )
+    def __init__(self) -> None:
+        self.header: list[str] | None = None
+        self.sep = ","
+        self.json: bool | None = None
+
+    def feed(self, lines: list[str]) -> list[dict[str, Any]]:
+        from aeops.data.streams import DELIMITERS
+
+        out = []
+        for line in lines:
+            if not line.strip():
+                continue
+            if self.json is None:
+                self.json = line.lstrip().startswith("{")
+                if not self.json:
+                    self.sep = max(DELIMITERS, key=line.count)
+                    self.header = next(csv.reader(io.StringIO(line), delimiter=self.sep))
+                    continue
+            if self.json:
+                out.append(json.loads(line))
+            else:
+                cells = next(csv.reader(io.StringIO(line), delimiter=self.sep))
+                out.append(dict(zip(self.header or [], cells, strict=False)))
+        return out
 
 
 def values_of(record: dict[str, Any], features: list[str], row: int) -> np.ndarray:
@@ -226,20 +255,26 @@ def watch(model: str | None, source: str, min_run: int, follow: bool, out: TextI
     pipeline = load_scorer(model or default_model()).pipeline
     if pipeline is None:
         raise ScoringInputError("aeops watch needs a model aeops registered (a detector)")
-    live = LiveScorer(pipeline, min_run)
-    handle = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")
+    live, reader = LiveScorer(pipeline, min_run), RowReader()
+    handle = sys.stdin if source == "-" else Path(source).open("rb")
     time_column = time_column_of(pipeline)
     stamps: dict[int, str] = {}
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([time_column or "row", SCORE_COLUMN, FLAG_COLUMN, ALARM_COLUMN])
     out.flush()
     try:
-        for row, record in enumerate(records(lines(handle, follow and source != "-"))):
-            stamps[row] = str(record.get(time_column, row)) if time_column else str(row)
-            for done in live.push(values_of(record, live.features, row)):
-                stamp = stamps.pop(done.row)
-                writer.writerow([stamp, repr(done.score), done.over, done.alarm])
-                out.flush()
+        for lines in arrivals(handle, follow and source != "-"):
+            rows = reader.feed(lines)
+            if not rows:
+                continue
+            first = live.rows  # the number of the first row that arrived now
+            for k, record in enumerate(rows):
+                stamp = record.get(time_column) if time_column else None
+                stamps[first + k] = str(first + k if stamp is None else stamp)
+            block = np.stack([values_of(r, live.features, first + k) for k, r in enumerate(rows)])
+            for done in live.push_many(block):
+                writer.writerow([stamps.pop(done.row), repr(done.score), done.over, done.alarm])
+            out.flush()
     finally:
         if handle is not sys.stdin:
             handle.close()
